@@ -1,0 +1,132 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/paysettle/settle/internal/gen"
+	"github.com/paysettle/settle/internal/money"
+	"github.com/paysettle/settle/internal/pipeline"
+	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/table"
+)
+
+func generate(t testing.TB, rows int, seed uint64) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := gen.Write(&buf, gen.Config{Rows: rows, Seed: seed}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// convert runs the three stages in memory and returns the validation report and the Parquet bytes.
+func convert(t testing.TB, csv []byte, mem memory.Allocator) (*settlement.Report, []byte) {
+	t.Helper()
+	rep, err := pipeline.Validate(bytes.NewReader(csv), settlement.Options{}, settlement.DefaultPolicy(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stage, out bytes.Buffer
+	counts, err := pipeline.Transform(bytes.NewReader(csv), &stage, pipeline.TransformOptions{
+		Source: table.Source{Provider: "adyen", Key: "incoming/report.csv", ETag: "0123456789abcdef0123456789abcdef"}, Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts != rep.Counts {
+		t.Fatalf("transform counts %+v != validate counts %+v", counts, rep.Counts)
+	}
+	n, err := pipeline.WriteParquet(&stage, &out, table.ParquetOptions{Allocator: mem, RowGroupRows: 40_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != rep.Counts.Valid {
+		t.Fatalf("wrote %d rows, validation accepted %d", n, rep.Counts.Valid)
+	}
+	return rep, out.Bytes()
+}
+
+// TestExactSums checks, on a generated 100k-row report, that per-currency sums of the CSV (computed by
+// the validator with integer arithmetic) equal sums recomputed from the Parquet output, to the last digit.
+func TestExactSums(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rep, pq := convert(t, generate(t, 100_000, 42), mem)
+
+	type acc struct{ grossDebit, grossCredit, netDebit, netCredit, fees, net money.Amount }
+	sums := map[string]*acc{}
+	get := func(c string) *acc {
+		if sums[c] == nil {
+			sums[c] = &acc{}
+		}
+		return sums[c]
+	}
+	add := func(dst *money.Amount, v any) {
+		if v == nil {
+			return
+		}
+		a, err := money.ParseAmount([]byte(v.(string)), 3, true)
+		if err != nil {
+			t.Fatalf("parquet decimal %q: %v", v, err)
+		}
+		*dst += a
+	}
+	rows := 0
+	err := table.DumpParquet(bytes.NewReader(pq), mem, func(line []byte) error {
+		var r map[string]any
+		if err := json.Unmarshal(line, &r); err != nil {
+			return err
+		}
+		rows++
+		if c, ok := r["gross_currency"].(string); ok {
+			add(&get(c).grossDebit, r["gross_debit"])
+			add(&get(c).grossCredit, r["gross_credit"])
+		}
+		if c, ok := r["net_currency"].(string); ok {
+			add(&get(c).netDebit, r["net_debit"])
+			add(&get(c).netCredit, r["net_credit"])
+			add(&get(c).fees, r["total_fees"])
+			add(&get(c).net, r["net_amount"])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(rows) != rep.Counts.Valid || rows != 100_000 {
+		t.Fatalf("parquet has %d rows, want %d", rows, rep.Counts.Valid)
+	}
+	for _, tot := range rep.Currencies {
+		got := sums[tot.Currency]
+		if got == nil {
+			t.Fatalf("currency %s missing from parquet", tot.Currency)
+		}
+		minor, _ := money.MinorUnits([]byte(tot.Currency))
+		for _, c := range []struct {
+			name string
+			csv  string
+			pq   money.Amount
+		}{
+			{"gross_debit", tot.GrossDebit, got.grossDebit}, {"gross_credit", tot.GrossCredit, got.grossCredit},
+			{"net_debit", tot.NetDebit, got.netDebit}, {"net_credit", tot.NetCredit, got.netCredit},
+			{"total_fees", tot.TotalFees, got.fees}, {"net_amount", tot.NetAmount, got.net},
+		} {
+			if c.pq.Format(minor) != c.csv {
+				t.Errorf("%s %s: csv %s, parquet %s", tot.Currency, c.name, c.csv, c.pq.Format(minor))
+			}
+		}
+	}
+}
+
+func BenchmarkCSVToParquet(b *testing.B) {
+	csv := generate(b, 1_000_000, 1)
+	b.SetBytes(int64(len(csv)))
+	b.ResetTimer()
+	for b.Loop() {
+		convert(b, csv, memory.DefaultAllocator)
+	}
+}

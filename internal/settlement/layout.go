@@ -1,0 +1,207 @@
+package settlement
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Column identifies a column of the Adyen Settlement details report that the pipeline reads into a typed
+// field. Columns not listed here are kept, by header name, in the record's extra JSON.
+type Column int
+
+// The typed columns of the Settlement details report.
+const (
+	ColCompanyAccount Column = iota
+	ColMerchantAccount
+	ColPspReference
+	ColMerchantReference
+	ColPaymentMethod
+	ColCreationDate
+	ColTimeZone
+	ColType
+	ColModificationReference
+	ColGrossCurrency
+	ColGrossDebit
+	ColGrossCredit
+	ColExchangeRate
+	ColNetCurrency
+	ColNetDebit
+	ColNetCredit
+	ColCommission
+	ColMarkup
+	ColSchemeFees
+	ColInterchange
+	ColPaymentMethodVariant
+	ColModificationMerchantReference
+	ColBatchNumber
+	ColBookingDate
+	ColBookingDateTimeZone
+	numColumns
+)
+
+// columnNames are the header names as Adyen writes them.
+var columnNames = [numColumns]string{
+	"Company Account", "Merchant Account", "Psp Reference", "Merchant Reference", "Payment Method",
+	"Creation Date", "TimeZone", "Type", "Modification Reference", "Gross Currency", "Gross Debit (GC)",
+	"Gross Credit (GC)", "Exchange Rate", "Net Currency", "Net Debit (NC)", "Net Credit (NC)",
+	"Commission (NC)", "Markup (NC)", "Scheme Fees (NC)", "Interchange (NC)", "Payment Method Variant",
+	"Modification Merchant Reference", "Batch Number", "Booking Date", "Booking Date TimeZone",
+}
+
+// String returns the column's header name.
+func (c Column) String() string { return columnNames[c] }
+
+// optional columns may be missing from the header; every other typed column is required.
+func (c Column) optional() bool { return c == ColBookingDate || c == ColBookingDateTimeZone }
+
+// DefaultHeader is the 30-column header of a default Settlement details report, in Adyen's order.
+var DefaultHeader = []string{
+	"Company Account", "Merchant Account", "Psp Reference", "Merchant Reference", "Payment Method",
+	"Creation Date", "TimeZone", "Type", "Modification Reference", "Gross Currency", "Gross Debit (GC)",
+	"Gross Credit (GC)", "Exchange Rate", "Net Currency", "Net Debit (NC)", "Net Credit (NC)",
+	"Commission (NC)", "Markup (NC)", "Scheme Fees (NC)", "Interchange (NC)", "Payment Method Variant",
+	"Modification Merchant Reference", "Batch Number", "Reserved4", "Reserved5", "Reserved6", "Reserved7",
+	"Reserved8", "Reserved9", "Reserved10",
+}
+
+// Layout maps a report's header to columns. Reports are read by header name, so reordered columns,
+// added optional columns and Adyen's later layouts all read the same way.
+type Layout struct {
+	Provider string   // "adyen"
+	Header   []string // as written, BOM and surrounding spaces removed
+	index    [numColumns]int
+	extra    []extraColumn // columns kept in the extra JSON, in header order
+}
+
+type extraColumn struct {
+	pos  int
+	key  []byte // the header name, JSON-encoded with its quotes
+	name string
+}
+
+// HeaderError says why a header is not one the pipeline can read. The file is then invalid as a whole.
+type HeaderError struct {
+	Missing   []string // required columns that are absent
+	Duplicate []string // columns named twice
+	Reason    string   // anything else
+}
+
+func (e *HeaderError) Error() string {
+	var parts []string
+	if e.Reason != "" {
+		parts = append(parts, e.Reason)
+	}
+	if len(e.Missing) > 0 {
+		parts = append(parts, "missing required columns: "+strings.Join(e.Missing, ", "))
+	}
+	if len(e.Duplicate) > 0 {
+		parts = append(parts, "duplicate columns: "+strings.Join(e.Duplicate, ", "))
+	}
+	return "not an Adyen settlement details report: " + strings.Join(parts, "; ")
+}
+
+// normalizeName folds a header name for matching: surrounding spaces removed, case ignored.
+func normalizeName(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+var columnByName = func() map[string]Column {
+	m := make(map[string]Column, numColumns)
+	for c := Column(0); c < numColumns; c++ {
+		m[normalizeName(columnNames[c])] = c
+	}
+	return m
+}()
+
+// DetectLayout matches a header row against the Adyen Settlement details report. It is the adapter seam
+// for other providers: a second provider adds its own detector, chosen by header signature.
+func DetectLayout(fields [][]byte) (*Layout, error) {
+	l := &Layout{Provider: "adyen"}
+	for i := range l.index {
+		l.index[i] = -1
+	}
+	seen := map[string]bool{}
+	var dup []string
+	for pos, f := range fields {
+		if bytes.IndexByte(f, 0) >= 0 || !utf8.Valid(f) {
+			return nil, &HeaderError{Reason: "the first line is binary, not a CSV header"}
+		}
+		name := strings.TrimSpace(string(f))
+		l.Header = append(l.Header, name)
+		norm := normalizeName(name)
+		if seen[norm] {
+			dup = append(dup, name)
+			continue
+		}
+		seen[norm] = true
+		if c, ok := columnByName[norm]; ok {
+			l.index[c] = pos
+			continue
+		}
+		key, _ := jsonString(nil, name)
+		l.extra = append(l.extra, extraColumn{pos: pos, key: key, name: name})
+	}
+	var missing []string
+	for c := Column(0); c < numColumns; c++ {
+		if l.index[c] < 0 && !c.optional() {
+			missing = append(missing, columnNames[c])
+		}
+	}
+	if len(missing) > 0 || len(dup) > 0 {
+		sort.Strings(dup)
+		return nil, &HeaderError{Missing: missing, Duplicate: dup}
+	}
+	return l, nil
+}
+
+// Has reports whether the header has column c.
+func (l *Layout) Has(c Column) bool { return l.index[c] >= 0 }
+
+// ExtraColumns returns the header names kept in the extra JSON, in header order.
+func (l *Layout) ExtraColumns() []string {
+	out := make([]string, len(l.extra))
+	for i, e := range l.extra {
+		out[i] = e.name
+	}
+	return out
+}
+
+// jsonString appends s as a JSON string literal. It reports whether s was valid UTF-8.
+func jsonString[T string | []byte](dst []byte, s T) ([]byte, bool) {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	valid := true
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+		if r == utf8.RuneError && size == 1 {
+			valid = false
+			dst = append(dst, `\ufffd`...)
+		} else if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, fmt.Sprintf(`\u%04x`, r)...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"'), valid
+}

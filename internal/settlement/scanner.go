@@ -1,0 +1,276 @@
+package settlement
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+)
+
+// DefaultMaxRecordBytes bounds one CSV record. A settlement line is a few hundred bytes; a record longer
+// than this is a row error (with its first bytes kept for the rejects file), never unbounded memory.
+const DefaultMaxRecordBytes = 1 << 20
+
+// rawKeep is how much of an over-long record is kept for the rejects file.
+const rawKeep = 4096
+
+// Record errors: a malformed record is still a record (it has a line number and raw text) so it can be
+// rejected and counted; only I/O errors stop the scanner.
+var (
+	errUnterminated = errors.New("unterminated quoted field: the file ends inside quotes")
+	errAfterQuote   = errors.New("text after a closing quote; quotes inside a quoted field must be doubled")
+)
+
+// TooLongError is the error of a record longer than the scanner's limit.
+type TooLongError struct{ Limit int }
+
+func (e *TooLongError) Error() string {
+	return "record longer than " + strconv.Itoa(e.Limit) + " bytes; only its first " + strconv.Itoa(rawKeep) + " bytes are kept"
+}
+
+// csvRecord is one CSV record. Fields and Raw point into the scanner's buffers and are valid until the
+// next call to Next.
+type csvRecord struct {
+	Line   int64    // physical line the record starts on (1-based)
+	Fields [][]byte // nil when Err is set
+	Raw    []byte   // the record's text without its final line break (truncated when too long)
+	Err    error    // malformed record
+}
+
+// scanner reads RFC 4180 CSV one record at a time: quoted fields with commas, doubled quotes and line
+// breaks; CRLF or LF; a UTF-8 byte-order mark; blank lines skipped and counted. A quote inside an
+// unquoted field is kept as text (bare quotes appear in merchant references), so one stray quote cannot
+// swallow the lines after it. Lines are counted physically, as an editor shows them.
+type scanner struct {
+	br        *bufio.Reader
+	maxRecord int
+	line      int64 // physical lines consumed
+	blank     int64 // blank lines skipped
+	started   bool
+	rec       csvRecord
+	fields    [][]byte
+	buf       []byte // field bytes of a record that needed unquoting
+	ends      []int
+	raw       []byte
+	err       error
+}
+
+func newScanner(r io.Reader, maxRecord int) *scanner {
+	if maxRecord <= 0 {
+		maxRecord = DefaultMaxRecordBytes
+	}
+	return &scanner{br: bufio.NewReaderSize(r, 256<<10), maxRecord: maxRecord}
+}
+
+// next returns the next record, or io.EOF after the last one. Any other error is an I/O error.
+func (s *scanner) next() (*csvRecord, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if !s.started {
+		s.started = true
+		if b, err := s.br.Peek(3); err == nil && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF {
+			_, _ = s.br.Discard(3)
+		}
+	}
+	for {
+		chunk, full, err := s.read()
+		if err != nil {
+			s.err = err
+			return nil, err
+		}
+		start := s.line + 1
+		if full {
+			line := trimEOL(chunk)
+			if isBlank(line) {
+				s.line++
+				s.blank++
+				continue
+			}
+			if len(line) <= s.maxRecord && bytes.IndexByte(line, '"') < 0 {
+				s.line++
+				s.rec = csvRecord{Line: start, Fields: s.split(line), Raw: line}
+				return &s.rec, nil
+			}
+		}
+		return s.slow(chunk, full, start)
+	}
+}
+
+// read returns the next chunk of input: a whole line (full, with its line break if any) or, for a line
+// longer than the buffer, a part of it. At the end of input it returns io.EOF.
+func (s *scanner) read() ([]byte, bool, error) {
+	chunk, err := s.br.ReadSlice('\n')
+	switch {
+	case err == nil:
+		return chunk, true, nil
+	case errors.Is(err, bufio.ErrBufferFull):
+		return chunk, false, nil
+	case errors.Is(err, io.EOF):
+		if len(chunk) == 0 {
+			return nil, false, io.EOF
+		}
+		return chunk, true, nil
+	default:
+		return nil, false, err
+	}
+}
+
+// split cuts a line without quotes at its commas.
+func (s *scanner) split(line []byte) [][]byte {
+	f := s.fields[:0]
+	for {
+		i := bytes.IndexByte(line, ',')
+		if i < 0 {
+			f = append(f, line)
+			break
+		}
+		f = append(f, line[:i:i])
+		line = line[i+1:]
+	}
+	s.fields = f
+	return f
+}
+
+const (
+	fieldStart = iota
+	unquoted
+	quoted
+	quoteSeen
+)
+
+// slow parses a record that has quotes, spans lines, or is longer than the limit, with a byte-wise state
+// machine. It copies what it keeps, since reading the following lines reuses the reader's buffer.
+func (s *scanner) slow(chunk []byte, full bool, start int64) (*csvRecord, error) {
+	s.buf, s.ends, s.raw = s.buf[:0], s.ends[:0], s.raw[:0]
+	var recErr error
+	size := 0
+	discard := false // over the limit: keep scanning to find the record's end, store nothing more
+	state := fieldStart
+	for {
+		data := chunk
+		if full {
+			data = trimEOL(chunk)
+		}
+		if !discard && size+len(data) > s.maxRecord {
+			discard = true
+			recErr = &TooLongError{Limit: s.maxRecord}
+			s.raw = s.raw[:min(len(s.raw), rawKeep)]
+			if keep := rawKeep - len(s.raw); keep > 0 {
+				s.raw = append(s.raw, data[:min(keep, len(data))]...)
+			}
+		} else if !discard {
+			s.raw = append(s.raw, data...)
+		}
+		size += len(data)
+		for _, c := range data {
+			switch state {
+			case fieldStart:
+				switch c {
+				case '"':
+					state = quoted
+				case ',':
+					s.ends = append(s.ends, len(s.buf))
+				default:
+					state = unquoted
+					if !discard {
+						s.buf = append(s.buf, c)
+					}
+				}
+			case unquoted:
+				if c == ',' {
+					s.ends = append(s.ends, len(s.buf))
+					state = fieldStart
+				} else if !discard {
+					s.buf = append(s.buf, c)
+				}
+			case quoted:
+				if c == '"' {
+					state = quoteSeen
+				} else if !discard {
+					s.buf = append(s.buf, c)
+				}
+			case quoteSeen:
+				switch c {
+				case '"':
+					state = quoted
+					if !discard {
+						s.buf = append(s.buf, '"')
+					}
+				case ',':
+					s.ends = append(s.ends, len(s.buf))
+					state = fieldStart
+				default:
+					if recErr == nil {
+						recErr = errAfterQuote
+					}
+					state = unquoted
+				}
+			}
+		}
+		if !full { // the rest of a line longer than the reader's buffer
+			var err error
+			chunk, full, err = s.read()
+			if errors.Is(err, io.EOF) {
+				full, chunk = true, nil
+			} else if err != nil {
+				s.err = err
+				return nil, err
+			}
+			continue
+		}
+		s.line++
+		if state != quoted {
+			break
+		}
+		// A line break inside a quoted field belongs to the field.
+		var err error
+		chunk, full, err = s.read()
+		if errors.Is(err, io.EOF) {
+			recErr = errUnterminated
+			break
+		}
+		if err != nil {
+			s.err = err
+			return nil, err
+		}
+		if !discard {
+			s.buf = append(s.buf, '\n')
+			s.raw = append(s.raw, '\n')
+		}
+		size++
+	}
+	s.ends = append(s.ends, len(s.buf))
+	s.rec = csvRecord{Line: start, Raw: s.raw, Err: recErr}
+	if recErr == nil {
+		f := s.fields[:0]
+		prev := 0
+		for _, e := range s.ends {
+			f = append(f, s.buf[prev:e:e])
+			prev = e
+		}
+		s.fields = f
+		s.rec.Fields = f
+	}
+	return &s.rec, nil
+}
+
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
+}
+
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,120 @@
+// Package table is the settlement_lines table: its Arrow schema (the output contract a user's Athena/Glue
+// table depends on), a builder from parsed rows, the Parquet writer, the Arrow IPC staging format used
+// between steps, and a reader that dumps Parquet back to JSON for golden tests and checks.
+package table
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Name is the table's name, and the first segment of its objects' keys.
+const Name = "settlement_lines"
+
+// Column is one column of settlement_lines.
+type Column struct {
+	Name     string
+	Type     arrow.DataType
+	Nullable bool
+	Glue     string // the column's type in the Glue/Athena table
+	Dict     bool   // dictionary-encode in Parquet: on for low-cardinality strings only
+}
+
+var (
+	str       = arrow.BinaryTypes.String
+	i64       = arrow.PrimitiveTypes.Int64
+	ts        = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	amount    = &arrow.Decimal128Type{Precision: 18, Scale: 3}
+	rate      = &arrow.Decimal128Type{Precision: 38, Scale: 18}
+	amountSQL = "decimal(18,3)"
+)
+
+// Columns are the columns of settlement_lines, in order. Changing a name, type or the order breaks every
+// deployed Glue table: the template test compares template.yaml with this list.
+var Columns = []Column{
+	{"provider", str, false, "string", true},
+	{"company_account", str, false, "string", true},
+	{"merchant_account", str, false, "string", true},
+	{"batch_number", i64, false, "bigint", true},
+	{"psp_reference", str, true, "string", false},
+	{"merchant_reference", str, true, "string", false},
+	{"payment_method", str, true, "string", true},
+	{"payment_method_variant", str, true, "string", true},
+	{"record_type", str, false, "string", true},
+	{"modification_reference", str, true, "string", false},
+	{"modification_merchant_reference", str, true, "string", false},
+	{"creation_time", ts, false, "timestamp", false},
+	{"creation_time_zone", str, false, "string", true},
+	{"booking_time", ts, true, "timestamp", false},
+	{"booking_time_zone", str, true, "string", true},
+	{"gross_currency", str, true, "string", true},
+	{"gross_debit", amount, true, amountSQL, false},
+	{"gross_credit", amount, true, amountSQL, false},
+	{"exchange_rate", rate, true, "decimal(38,18)", false},
+	{"net_currency", str, true, "string", true},
+	{"net_debit", amount, true, amountSQL, false},
+	{"net_credit", amount, true, amountSQL, false},
+	{"commission", amount, true, amountSQL, false},
+	{"markup", amount, true, amountSQL, false},
+	{"scheme_fees", amount, true, amountSQL, false},
+	{"interchange", amount, true, amountSQL, false},
+	{"net_amount", amount, true, amountSQL, false},
+	{"total_fees", amount, true, amountSQL, false},
+	{"extra", str, true, "string", false},
+	{"record_id", str, false, "string", false},
+	{"source_key", str, false, "string", true},
+	{"source_etag", str, false, "string", true},
+	{"source_line", i64, false, "bigint", false},
+}
+
+// PartitionKey is the Hive partition column: in the object key, not in the files.
+const PartitionKey = "settlement_date"
+
+// Column positions, in the order of Columns.
+const (
+	cProvider = iota
+	cCompany
+	cMerchant
+	cBatch
+	cPsp
+	cMerchantRef
+	cMethod
+	cVariant
+	cType
+	cModRef
+	cModMerchantRef
+	cCreation
+	cCreationZone
+	cBooking
+	cBookingZone
+	cGrossCurrency
+	cGrossDebit
+	cGrossCredit
+	cRate
+	cNetCurrency
+	cNetDebit
+	cNetCredit
+	cCommission
+	cMarkup
+	cSchemeFees
+	cInterchange
+	cNetAmount
+	cTotalFees
+	cExtra
+	cRecordID
+	cSourceKey
+	cSourceETag
+	cSourceLine
+	numColumns
+)
+
+// Schema is the Arrow schema of settlement_lines.
+var Schema = func() *arrow.Schema {
+	if len(Columns) != numColumns {
+		panic("table: Columns and positions disagree")
+	}
+	fields := make([]arrow.Field, len(Columns))
+	for i, c := range Columns {
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Type, Nullable: c.Nullable}
+	}
+	return arrow.NewSchema(fields, nil)
+}()
