@@ -1,0 +1,154 @@
+package table_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/table"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// writeFixture converts a settlement fixture to Parquet through staging IPC, the way the transform and
+// write steps do, with a leak-checked allocator.
+func writeFixture(t *testing.T, name string, mem memory.Allocator) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "settlement", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := settlement.NewReader(bytes.NewReader(data), settlement.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stage bytes.Buffer
+	sw := table.NewStageWriter(&stage, mem)
+	var b *table.Builder
+	for {
+		row, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !row.Valid() {
+			continue
+		}
+		if b == nil {
+			b = table.NewBuilder(mem, table.Source{Provider: "adyen", Key: "incoming/" + name, ETag: "5d41402abc4b2a76b9719d911017c592"},
+				settlement.NewRecordIDs("adyen", string(row.MerchantAccount), row.BatchNumber))
+		}
+		b.Append(row)
+		if b.Len() == 4 { // several batches, to cover the batch boundaries
+			rec := b.NewRecordBatch()
+			if err := sw.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+			rec.Release()
+		}
+	}
+	rec := b.NewRecordBatch()
+	if err := sw.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	b.Release()
+	if err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	sr, err := table.NewStageReader(&stage, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sr.Release()
+	var out bytes.Buffer
+	pw, err := table.NewParquetWriter(&out, table.ParquetOptions{Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		rec, err := sr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pw.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/table -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from its golden file; got:\n%s", name, got)
+	}
+}
+
+// TestGolden dumps the Parquet of each fixture to JSON Lines and compares it with the golden file: the
+// values, nulls, decimals, timestamps and ids a user's queries see.
+func TestGolden(t *testing.T) {
+	for _, name := range []string{"default30.csv", "booking.csv", "layout49.csv", "quirks.csv"} {
+		t.Run(name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			pq := writeFixture(t, name, mem)
+			var dump bytes.Buffer
+			if err := table.DumpParquet(bytes.NewReader(pq), mem, func(line []byte) error {
+				dump.Write(line)
+				dump.WriteByte('\n')
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, strings.TrimSuffix(name, ".csv")+".jsonl", dump.Bytes())
+		})
+	}
+}
+
+// TestParquetLayout pins the physical layout: names, order, physical and logical types, required vs
+// optional, and which columns are dictionary-encoded.
+func TestParquetLayout(t *testing.T) {
+	pq := writeFixture(t, "default30.csv", memory.DefaultAllocator)
+	cols, rows, err := table.ParquetColumns(bytes.NewReader(pq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 11 {
+		t.Errorf("rows = %d", rows)
+	}
+	golden(t, "layout.txt", []byte(strings.Join(cols, "\n")+"\n"))
+	for i, c := range table.Columns {
+		if !strings.HasPrefix(cols[i], c.Name+" ") {
+			t.Errorf("column %d is %q, want %s", i, cols[i], c.Name)
+		}
+	}
+}
