@@ -1,0 +1,577 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// metaDir is the hidden folder under a Dir's root that holds what is not an object: temp files of
+// uploads in progress and the ETag cache. Keeping both in one folder of the same tree keeps renames
+// atomic (same file system) and lets List skip a single name.
+const metaDir = ".store"
+
+// staleTempAge is how old a temp file must be before NewDir removes it: older than any upload still
+// running, so only leftovers of killed processes go.
+const staleTempAge = 24 * time.Hour
+
+// Dir is a Bucket backed by a local folder, for `settle run` and tests: key "a/b.csv" is the file
+// root/a/b.csv, so users can read the results with ordinary tools and drop files in by hand.
+//
+// ETags are what S3 reports for a single-part upload (the quoted hex MD5), so the same file gets the
+// same execution name locally and in the cloud. They are computed while writing and cached under
+// root/.store/etags, keyed by file size and modification time, so Head does not reread a large file
+// and a file replaced by hand is hashed again.
+//
+// Writes are atomic (temp file, fsync, rename), so a reader sees the old object or the new one, never
+// part of one. A Dir is safe for concurrent use, also by several processes on the same folder.
+// Unlike S3, a folder cannot hold both an object "a" and an object "a/b": such a write fails with
+// ErrInvalidKey.
+type Dir struct {
+	name string
+	root string
+}
+
+var _ Bucket = (*Dir)(nil)
+
+// NewDir opens (creating it when missing) the folder root as the bucket called name, and removes
+// temp files that interrupted uploads left behind a day or more ago.
+func NewDir(name, root string) (*Dir, error) {
+	if name == "" {
+		return nil, errors.New("new dir bucket: empty name")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("new dir bucket %s: %w", name, err)
+	}
+	d := &Dir{name: name, root: abs}
+	for _, dir := range []string{d.tmpDir(), d.etagDir()} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("new dir bucket %s: %w", name, err)
+		}
+	}
+	d.removeStaleTemps()
+	return d, nil
+}
+
+// Name returns the bucket name the folder answers to.
+func (d *Dir) Name() string { return d.name }
+
+// Root returns the folder's absolute path, for messages that tell users where to look.
+func (d *Dir) Root() string { return d.root }
+
+func (d *Dir) tmpDir() string  { return filepath.Join(d.root, metaDir, "tmp") }
+func (d *Dir) etagDir() string { return filepath.Join(d.root, metaDir, "etags") }
+
+func (d *Dir) removeStaleTemps() {
+	entries, err := os.ReadDir(d.tmpDir())
+	if err != nil {
+		return // only housekeeping
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleTempAge {
+			_ = os.Remove(filepath.Join(d.tmpDir(), e.Name()))
+		}
+	}
+}
+
+// path maps key to its file, refusing keys that would leave the folder, alias another key (".",
+// empty segments) or land in the hidden folder.
+func (d *Dir) path(op, key string) (string, error) {
+	if reason := dirKeyProblem(key); reason != "" {
+		return "", fmt.Errorf("%s %s: %w %q: %s", op, d.name, ErrInvalidKey, key, reason)
+	}
+	return filepath.Join(d.root, filepath.FromSlash(key)), nil
+}
+
+func dirKeyProblem(key string) string {
+	if reason := checkKey(key); reason != "" {
+		return reason
+	}
+	switch {
+	case strings.HasPrefix(key, "/"):
+		return "absolute (keys have no leading slash)"
+	case strings.ContainsRune(key, '\\'):
+		return "contains a backslash"
+	case strings.ContainsRune(key, 0):
+		return "contains a NUL byte"
+	}
+	for i, seg := range strings.Split(key, "/") {
+		switch {
+		case seg == "":
+			return "empty path segment"
+		case seg == "." || seg == "..":
+			return fmt.Sprintf("%q segment", seg)
+		case i == 0 && seg == metaDir:
+			return fmt.Sprintf("%q is reserved for the store's own files", metaDir)
+		}
+	}
+	if !filepath.IsLocal(filepath.FromSlash(key)) {
+		return "not a local path on this system" // e.g. a reserved device name on Windows
+	}
+	return ""
+}
+
+func (d *Dir) notFound(op, key string) error {
+	return fmt.Errorf("%s %s/%s: %w", op, d.name, key, ErrNotFound)
+}
+
+func (d *Dir) wrap(op, key string, err error) error {
+	return fmt.Errorf("%s %s/%s: %w", op, d.name, key, err)
+}
+
+// isMissing reports whether err from opening or stating a key's file means there is no such object:
+// also when a path segment is a file (key "a/b" while "a" is an object) or a segment is longer than
+// the file system allows (no such file can exist).
+func isMissing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG)
+}
+
+// Head describes key; it reads the file only when the ETag cache does not match it.
+func (d *Dir) Head(ctx context.Context, key string) (Object, error) {
+	const op = "head"
+	if err := ctx.Err(); err != nil {
+		return Object{}, d.wrap(op, key, err)
+	}
+	p, err := d.path(op, key)
+	if err != nil {
+		return Object{}, err
+	}
+	fi, err := os.Stat(p)
+	if isMissing(err) || err == nil && !fi.Mode().IsRegular() {
+		return Object{}, d.notFound(op, key)
+	}
+	if err != nil {
+		return Object{}, d.wrap(op, key, err)
+	}
+	obj, err := d.describe(key, p, fi)
+	if isMissing(err) {
+		return Object{}, d.notFound(op, key) // replaced between stat and hashing
+	}
+	if err != nil {
+		return Object{}, d.wrap(op, key, err)
+	}
+	return obj, nil
+}
+
+// describe builds the Object for the file at p whose stat is fi, hashing it only on a cache miss.
+func (d *Dir) describe(key, p string, fi fs.FileInfo) (Object, error) {
+	obj := Object{Key: key, Size: fi.Size(), Modified: fi.ModTime()}
+	if etag, ok := d.cachedETag(key, fi); ok {
+		obj.ETag = etag
+		return obj, nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return Object{}, err
+	}
+	defer f.Close()
+	return d.describeOpen(key, f)
+}
+
+// describeOpen is describe for a file already open, which is the version a reader will get even if
+// the path is replaced meanwhile.
+func (d *Dir) describeOpen(key string, f *os.File) (Object, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return Object{}, err
+	}
+	obj := Object{Key: key, Size: fi.Size(), Modified: fi.ModTime()}
+	if etag, ok := d.cachedETag(key, fi); ok {
+		obj.ETag = etag
+		return obj, nil
+	}
+	h := md5.New()
+	// ReadAt through a SectionReader leaves the file offset alone for the caller's reads.
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size())); err != nil {
+		return Object{}, err
+	}
+	obj.ETag = quotedMD5(h)
+	d.cacheETag(key, fi, obj.ETag)
+	return obj, nil
+}
+
+func quotedMD5(h hash.Hash) string { return `"` + hex.EncodeToString(h.Sum(nil)) + `"` }
+
+// etagPath names a key's cache entry by a hash of the key: a flat folder never meets the file/folder
+// clashes or name-length limits that mirroring the key tree would.
+func (d *Dir) etagPath(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(d.etagDir(), hex.EncodeToString(sum[:]))
+}
+
+// A cache entry is one line: size, modification time in Unix nanoseconds, quoted ETag. Size and
+// mtime are what a hand copy (cp, an editor, rsync) changes; the remaining hole, a same-size rewrite
+// that also restores the old mtime to the nanosecond, is not worth hashing every file on every Head.
+func (d *Dir) cachedETag(key string, fi fs.FileInfo) (string, bool) {
+	b, err := os.ReadFile(d.etagPath(key))
+	if err != nil {
+		return "", false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 || f[0] != strconv.FormatInt(fi.Size(), 10) ||
+		f[1] != strconv.FormatInt(fi.ModTime().UnixNano(), 10) {
+		return "", false
+	}
+	return f[2], true
+}
+
+// cacheETag records etag for the file version described by fi. It is best effort: a failure only
+// costs a rehash later. The entry is renamed into place so a concurrent reader never sees half a line.
+func (d *Dir) cacheETag(key string, fi fs.FileInfo, etag string) {
+	tmp, err := os.CreateTemp(d.tmpDir(), "etag-*")
+	if err != nil {
+		return
+	}
+	_, werr := fmt.Fprintf(tmp, "%d %d %s\n", fi.Size(), fi.ModTime().UnixNano(), etag)
+	cerr := tmp.Close()
+	if werr != nil || cerr != nil || os.Rename(tmp.Name(), d.etagPath(key)) != nil {
+		_ = os.Remove(tmp.Name())
+	}
+}
+
+// openFile opens key's file and describes it, checking ifMatch against that very version.
+func (d *Dir) openFile(ctx context.Context, op, key, ifMatch string) (*os.File, Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, Object{}, d.wrap(op, key, err)
+	}
+	p, err := d.path(op, key)
+	if err != nil {
+		return nil, Object{}, err
+	}
+	f, err := os.Open(p)
+	if isMissing(err) {
+		return nil, Object{}, d.notFound(op, key)
+	}
+	if err != nil {
+		return nil, Object{}, d.wrap(op, key, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, Object{}, d.notFound(op, key) // a folder is not an object
+	}
+	var obj Object
+	if err == nil {
+		if ifMatch == "" {
+			obj = Object{Key: key, Size: fi.Size(), Modified: fi.ModTime()}
+		} else {
+			obj, err = d.describeOpen(key, f)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, Object{}, d.wrap(op, key, err)
+	}
+	if ifMatch != "" && UnquoteETag(obj.ETag) != UnquoteETag(ifMatch) {
+		f.Close()
+		return nil, Object{}, fmt.Errorf("%s %s/%s: %w (want %s, have %s)", op, d.name, key, ErrPreconditionFailed, ifMatch, obj.ETag)
+	}
+	return f, obj, nil
+}
+
+// Open streams key. With ifMatch set, the check and the read are on the same open file, so a
+// concurrent overwrite cannot slip in between.
+func (d *Dir) Open(ctx context.Context, key, ifMatch string) (io.ReadCloser, error) {
+	f, _, err := d.openFile(ctx, "open", key, ifMatch)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenRange streams length bytes of key from offset; past the end it returns an empty reader, as a
+// Parquet reader probing a footer expects.
+func (d *Dir) OpenRange(ctx context.Context, key, ifMatch string, offset, length int64) (io.ReadCloser, error) {
+	const op = "open range"
+	if offset < 0 || length < 0 {
+		return nil, fmt.Errorf("%s %s/%s: invalid range: offset %d, length %d", op, d.name, key, offset, length)
+	}
+	f, obj, err := d.openFile(ctx, op, key, ifMatch)
+	if err != nil {
+		return nil, err
+	}
+	if offset >= obj.Size || length == 0 {
+		f.Close()
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	n := min(length, obj.Size-offset) // also avoids offset+length overflowing
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, offset, n), f}, nil
+}
+
+// Create starts an atomic write of key: bytes go to a temp file under root/.store/tmp and are hashed
+// on the way, and Commit renames the file into place.
+func (d *Dir) Create(ctx context.Context, key string) (Upload, error) {
+	const op = "create"
+	if err := ctx.Err(); err != nil {
+		return nil, d.wrap(op, key, err)
+	}
+	p, err := d.path(op, key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(d.tmpDir(), "upload-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		// The hidden folder was removed by hand; put it back rather than fail every write.
+		if err = os.MkdirAll(d.tmpDir(), 0o755); err == nil {
+			f, err = os.CreateTemp(d.tmpDir(), "upload-*")
+		}
+	}
+	if err != nil {
+		return nil, d.wrap(op, key, err)
+	}
+	u := &dirUpload{d: d, ctx: ctx, key: key, path: p, f: f, h: md5.New()}
+	u.w = bufio.NewWriterSize(io.MultiWriter(f, u.h), 256<<10)
+	return u, nil
+}
+
+// Put writes data to key atomically.
+func (d *Dir) Put(ctx context.Context, key string, data []byte) (Object, error) {
+	u, err := d.Create(ctx, key)
+	if err != nil {
+		return Object{}, err
+	}
+	if _, err := u.Write(data); err != nil {
+		u.Abort()
+		return Object{}, err
+	}
+	return u.Commit()
+}
+
+// Delete removes key and then the folders it leaves empty, up to the root, so the tree users browse
+// does not fill with empty folders.
+func (d *Dir) Delete(ctx context.Context, key string) error {
+	const op = "delete"
+	if err := ctx.Err(); err != nil {
+		return d.wrap(op, key, err)
+	}
+	p, err := d.path(op, key)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(p)
+	if isMissing(err) || err == nil && fi.IsDir() {
+		return nil // no object by that name
+	}
+	if err != nil {
+		return d.wrap(op, key, err)
+	}
+	if err := os.Remove(p); err != nil && !isMissing(err) {
+		return d.wrap(op, key, err)
+	}
+	_ = os.Remove(d.etagPath(key))
+	for dir := filepath.Dir(p); dir != d.root && strings.HasPrefix(dir, d.root); dir = filepath.Dir(dir) {
+		if os.Remove(dir) != nil {
+			break // not empty (or already gone): the folders above are not empty either
+		}
+	}
+	return nil
+}
+
+// List returns the objects under prefix in key order (byte order, as S3 lists). It walks only the
+// folder the prefix names, and leaves out the hidden folder and files whose names are not valid keys.
+func (d *Dir) List(ctx context.Context, prefix string) ([]Object, error) {
+	const op = "list"
+	start := d.root
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		if dirKeyProblem(prefix[:i]) != "" {
+			return nil, nil // no valid key can start with this prefix
+		}
+		start = filepath.Join(d.root, filepath.FromSlash(prefix[:i]))
+	}
+	type found struct {
+		key, path string
+	}
+	var files []found
+	err := filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if isMissing(err) {
+				return nil // the prefix's folder does not exist, or went away while walking
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(d.root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if e.IsDir() {
+			if key == metaDir || !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if strings.HasPrefix(key, prefix) && dirKeyProblem(key) == "" {
+			files = append(files, found{key, p})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s %s/%s: %w", op, d.name, prefix, err)
+	}
+	slices.SortFunc(files, func(a, b found) int { return strings.Compare(a.key, b.key) })
+	objs := make([]Object, 0, len(files))
+	for _, f := range files {
+		fi, err := os.Stat(f.path) // follows a symlink a user put there
+		if isMissing(err) || err == nil && !fi.Mode().IsRegular() {
+			continue // deleted since the walk, or not a file
+		}
+		var obj Object
+		if err == nil {
+			obj, err = d.describe(f.key, f.path, fi)
+		}
+		if isMissing(err) {
+			continue
+		}
+		if err != nil {
+			return nil, d.wrap(op, f.key, err)
+		}
+		objs = append(objs, obj)
+	}
+	return objs, nil
+}
+
+// dirUpload is an object being written to a temp file. Like the S3 upload it is for one goroutine.
+type dirUpload struct {
+	d    *Dir
+	ctx  context.Context
+	key  string
+	path string
+	f    *os.File
+	h    hash.Hash
+	w    *bufio.Writer
+	size int64
+	done bool
+}
+
+func (u *dirUpload) Write(p []byte) (int, error) {
+	const op = "write"
+	if u.done {
+		return 0, u.d.wrap(op, u.key, errUploadClosed)
+	}
+	if err := u.ctx.Err(); err != nil {
+		return 0, u.d.wrap(op, u.key, err)
+	}
+	n, err := u.w.Write(p)
+	u.size += int64(n)
+	if err != nil {
+		return n, u.d.wrap(op, u.key, err)
+	}
+	return n, nil
+}
+
+// Commit flushes and fsyncs the temp file, then renames it over key. On failure the temp file is
+// removed and nothing changes at key.
+func (u *dirUpload) Commit() (Object, error) {
+	const op = "commit"
+	if u.done {
+		return Object{}, u.d.wrap(op, u.key, errUploadClosed)
+	}
+	u.done = true
+	obj, err := u.commit()
+	if err != nil {
+		u.f.Close()
+		_ = os.Remove(u.f.Name())
+		return Object{}, u.d.wrap(op, u.key, err)
+	}
+	return obj, nil
+}
+
+func (u *dirUpload) commit() (Object, error) {
+	if err := u.ctx.Err(); err != nil {
+		return Object{}, err
+	}
+	if err := u.w.Flush(); err != nil {
+		return Object{}, err
+	}
+	if err := u.f.Sync(); err != nil {
+		return Object{}, err
+	}
+	// The temp file's stat is the committed version's: rename keeps size and mtime, and taking it
+	// here rather than after the rename cannot pick up someone else's file.
+	fi, err := u.f.Stat()
+	if err != nil {
+		return Object{}, err
+	}
+	if err := u.f.Close(); err != nil {
+		return Object{}, err
+	}
+	if err := u.install(); err != nil {
+		return Object{}, err
+	}
+	etag := quotedMD5(u.h)
+	u.d.cacheETag(u.key, fi, etag)
+	return Object{Key: u.key, Size: u.size, ETag: etag, Modified: fi.ModTime()}, nil
+}
+
+// install renames the temp file to the key's path, creating its folders. A concurrent Delete may
+// remove a folder it just created (it prunes empty ones), so a vanished folder is retried.
+func (u *dirUpload) install() error {
+	dir := filepath.Dir(u.path)
+	for attempt := 0; ; attempt++ {
+		err := os.MkdirAll(dir, 0o755)
+		if err == nil {
+			err = os.Rename(u.f.Name(), u.path)
+		}
+		switch {
+		case err == nil:
+			syncDir(dir)
+			return nil
+		case errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) || isDir(u.path):
+			return fmt.Errorf("%w %q: a file and a folder cannot share a name in a local bucket", ErrInvalidKey, u.key)
+		case errors.Is(err, syscall.ENAMETOOLONG):
+			return fmt.Errorf("%w %q: a path segment is too long for this file system", ErrInvalidKey, u.key)
+		case errors.Is(err, fs.ErrNotExist) && attempt < 10:
+			continue
+		default:
+			return err
+		}
+	}
+}
+
+func isDir(p string) bool {
+	fi, err := os.Lstat(p)
+	return err == nil && fi.IsDir()
+}
+
+// syncDir makes a rename durable: the new directory entry is only on disk once the folder is synced.
+// Best effort, since some systems (Windows) cannot sync a folder.
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
+}
+
+// Abort removes the temp file; after Commit it does nothing.
+func (u *dirUpload) Abort() error {
+	if u.done {
+		return nil
+	}
+	u.done = true
+	u.f.Close()
+	if err := os.Remove(u.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return u.d.wrap("abort", u.key, err)
+	}
+	return nil
+}

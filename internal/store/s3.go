@@ -1,0 +1,279 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// Part sizes and limits of S3 multipart uploads.
+const (
+	// DefaultPartSize is the part size Create uses unless told otherwise: large enough that a
+	// settlement report of a few hundred MB takes a few dozen requests, small enough for a 512 MB Lambda.
+	DefaultPartSize = 8 << 20
+	// MinPartSize is the smallest part S3 accepts (except the last one).
+	MinPartSize = 5 << 20
+	// maxPartSize and maxParts are S3's limits; together they cap an object at 10,000 × PartSize.
+	maxPartSize = 5 << 30
+	maxParts    = 10000
+	// DefaultConcurrency is how many parts Create uploads at once by default.
+	DefaultConcurrency = 2
+)
+
+// cleanupTimeout bounds the AbortMultipartUpload sent after a failure. It runs on a context that
+// ignores the caller's cancellation: a Lambda out of time should still try not to leave parts
+// behind (which S3 bills until a lifecycle rule removes them; the template should have
+// AbortIncompleteMultipartUpload as a backstop).
+const cleanupTimeout = 30 * time.Second
+
+// S3 is a Bucket in Amazon S3.
+//
+// Head, Open and List report what S3 stores. Put and Commit report the ETag S3 returns and the
+// local clock as Modified, since S3 does not return Last-Modified on writes and a HeadObject per
+// write would cost a request and could describe a later writer's object.
+//
+// S3 answers 403, not 404, for a missing key when the caller may not list the bucket: grant
+// s3:ListBucket so that a missing object surfaces as ErrNotFound.
+type S3 struct {
+	client      *s3.Client
+	bucket      string
+	partSize    int64
+	concurrency int
+}
+
+var _ Bucket = (*S3)(nil)
+
+// S3Option configures an S3 bucket.
+type S3Option func(*S3)
+
+// WithPartSize sets the size of the parts Create uploads, clamped to what S3 accepts (5 MiB to 5 GiB).
+// Create holds at most (concurrency+1) parts in memory.
+func WithPartSize(n int64) S3Option {
+	return func(s *S3) { s.partSize = min(max(n, MinPartSize), maxPartSize) }
+}
+
+// WithPartSizeForTesting sets the part size without S3's 5 MiB minimum, so tests against an S3 fake
+// can exercise multipart uploads with small payloads. Real S3 rejects such uploads at Commit.
+func WithPartSizeForTesting(n int64) S3Option {
+	return func(s *S3) { s.partSize = max(n, 1) }
+}
+
+// WithConcurrency sets how many parts Create uploads at once (at least 1).
+func WithConcurrency(n int) S3Option {
+	return func(s *S3) { s.concurrency = max(n, 1) }
+}
+
+// NewS3 returns the bucket called bucket, reached through client.
+func NewS3(client *s3.Client, bucket string, opts ...S3Option) *S3 {
+	s := &S3{client: client, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Name returns the bucket's name.
+func (s *S3) Name() string { return s.bucket }
+
+func (s *S3) where(key string) string { return "s3://" + s.bucket + "/" + key }
+
+// wrap names the operation and object in err and maps S3's answers to the package's sentinels. The
+// SDK error is dropped for those: its request ids do not help with a missing object.
+func (s *S3) wrap(op, key string, err error) error {
+	switch {
+	case isS3NotFound(err):
+		err = ErrNotFound
+	case isS3Code(err, "PreconditionFailed", http.StatusPreconditionFailed):
+		err = ErrPreconditionFailed
+	}
+	return fmt.Errorf("%s %s: %w", op, s.where(key), err)
+}
+
+func (s *S3) checkKey(op, key string) error {
+	if reason := checkKey(key); reason != "" {
+		return fmt.Errorf("%s %s: %w %q: %s", op, s.where(""), ErrInvalidKey, key, reason)
+	}
+	return nil
+}
+
+// isS3NotFound recognizes a missing key: NoSuchKey from GET, NotFound from HEAD (which has no body,
+// so the SDK names the error after the status, and a missing bucket looks the same there).
+// NoSuchBucket and NoSuchUpload are not missing objects.
+func isS3NotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var apiErr smithy.APIError
+	return errors.As(err, &nsk) || errors.As(err, &nf) ||
+		errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NotFound")
+}
+
+func isS3Code(err error, code string, status int) bool {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() == code {
+		return true
+	}
+	var st interface{ HTTPStatusCode() int }
+	return errors.As(err, &st) && st.HTTPStatusCode() == status
+}
+
+// ifMatchHeader returns the If-Match value for etag, quoted as HTTP requires, or nil for none.
+func ifMatchHeader(etag string) *string {
+	if etag == "" {
+		return nil
+	}
+	return aws.String(`"` + UnquoteETag(etag) + `"`)
+}
+
+// Head describes key with HeadObject.
+func (s *S3) Head(ctx context.Context, key string) (Object, error) {
+	const op = "head"
+	if err := s.checkKey(op, key); err != nil {
+		return Object{}, err
+	}
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return Object{}, s.wrap(op, key, err)
+	}
+	return Object{
+		Key:      key,
+		Size:     aws.ToInt64(out.ContentLength),
+		ETag:     aws.ToString(out.ETag),
+		Modified: aws.ToTime(out.LastModified),
+	}, nil
+}
+
+// Open streams key with GetObject. S3 enforces ifMatch itself; the ETag of the response is checked
+// as well, so that S3-compatible servers that ignore If-Match on reads (gofakes3 does) cannot hand
+// out another version.
+func (s *S3) Open(ctx context.Context, key, ifMatch string) (io.ReadCloser, error) {
+	return s.get(ctx, "get", key, ifMatch, "")
+}
+
+// OpenRange streams length bytes of key from offset with a ranged GetObject. A range that starts past
+// the end (S3 answers 416 InvalidRange), an empty object and length 0 give an empty reader.
+func (s *S3) OpenRange(ctx context.Context, key, ifMatch string, offset, length int64) (io.ReadCloser, error) {
+	const op = "get range"
+	if offset < 0 || length < 0 {
+		return nil, fmt.Errorf("%s %s: invalid range: offset %d, length %d", op, s.where(key), offset, length)
+	}
+	if length == 0 {
+		return s.emptyIfMatch(ctx, op, key, ifMatch)
+	}
+	rng := fmt.Sprintf("bytes=%d-", offset) // to the end when offset+length would overflow
+	if length <= math.MaxInt64-offset {
+		rng = fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)
+	}
+	return s.get(ctx, op, key, ifMatch, rng)
+}
+
+// emptyIfMatch returns an empty reader for a read that selects no bytes of key, after checking that
+// key exists and, when asked, still has the ETag ifMatch: S3's 416 answer does not say.
+func (s *S3) emptyIfMatch(ctx context.Context, op, key, ifMatch string) (io.ReadCloser, error) {
+	obj, err := s.Head(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if ifMatch != "" && UnquoteETag(obj.ETag) != UnquoteETag(ifMatch) {
+		return nil, fmt.Errorf("%s %s: %w (want %s, have %s)", op, s.where(key), ErrPreconditionFailed, ifMatch, obj.ETag)
+	}
+	return io.NopCloser(strings.NewReader("")), nil
+}
+
+// get is GetObject with an optional If-Match and Range.
+func (s *S3) get(ctx context.Context, op, key, ifMatch, rng string) (io.ReadCloser, error) {
+	if err := s.checkKey(op, key); err != nil {
+		return nil, err
+	}
+	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &key, IfMatch: ifMatchHeader(ifMatch)}
+	if rng != "" {
+		in.Range = &rng
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if rng != "" && isS3Code(err, "InvalidRange", http.StatusRequestedRangeNotSatisfiable) {
+		return s.emptyIfMatch(ctx, op, key, ifMatch)
+	}
+	if err != nil {
+		return nil, s.wrap(op, key, err)
+	}
+	if ifMatch != "" && UnquoteETag(aws.ToString(out.ETag)) != UnquoteETag(ifMatch) {
+		out.Body.Close()
+		return nil, fmt.Errorf("%s %s: %w (want %s, have %s)", op, s.where(key), ErrPreconditionFailed, ifMatch, aws.ToString(out.ETag))
+	}
+	return &s3Body{ReadCloser: out.Body, where: s.where(key)}, nil
+}
+
+// s3Body marks read errors on an object's stream as transient (see streamError).
+type s3Body struct {
+	io.ReadCloser
+	where string
+}
+
+func (b *s3Body) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = &streamError{op: "read", where: b.where, err: err}
+	}
+	return n, err
+}
+
+// Put writes data to key with one PutObject.
+func (s *S3) Put(ctx context.Context, key string, data []byte) (Object, error) {
+	const op = "put"
+	if err := s.checkKey(op, key); err != nil {
+		return Object{}, err
+	}
+	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        &s.bucket,
+		Key:           &key,
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+	})
+	if err != nil {
+		return Object{}, s.wrap(op, key, err)
+	}
+	return Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
+}
+
+// Delete removes key with DeleteObject, which S3 also answers with success for a missing key.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	const op = "delete"
+	if err := s.checkKey(op, key); err != nil {
+		return err
+	}
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key}); err != nil && !isS3NotFound(err) {
+		return s.wrap(op, key, err)
+	}
+	return nil
+}
+
+// List pages through ListObjectsV2; S3 returns keys in byte order, which is the order List promises.
+func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
+	var objs []Object
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", s.where(prefix), err)
+		}
+		for _, o := range page.Contents {
+			objs = append(objs, Object{
+				Key:      aws.ToString(o.Key),
+				Size:     aws.ToInt64(o.Size),
+				ETag:     aws.ToString(o.ETag),
+				Modified: aws.ToTime(o.LastModified),
+			})
+		}
+	}
+	return objs, nil
+}

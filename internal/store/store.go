@@ -1,0 +1,68 @@
+// Package store is the pipeline's object storage: one small interface over a bucket, with a local folder
+// implementation (Dir) for `settle run` and tests, and an Amazon S3 implementation (S3) for Lambda.
+//
+// Keys are S3-style: slash-separated, no leading slash. ETags are reported the way S3 reports them from
+// HeadObject: quoted ("\"9e107d9d372bb6826bd81d3542a419d6\""); use UnquoteETag to compare with the
+// unquoted form S3 puts in its events.
+//
+// Failures wrap ErrNotFound, ErrPreconditionFailed or ErrInvalidKey where those apply (test with
+// errors.Is); IsTransient tells the failures worth retrying (throttling, 5xx, network, local I/O)
+// from the ones another attempt would repeat.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped, test with errors.Is) when a key does not exist.
+var ErrNotFound = errors.New("object not found")
+
+// ErrPreconditionFailed is returned (wrapped) when a read names an ETag and the object now has another:
+// the object was overwritten after its event was sent.
+var ErrPreconditionFailed = errors.New("object changed: etag does not match")
+
+// Object describes a stored object.
+type Object struct {
+	Key      string
+	Size     int64
+	ETag     string // quoted, as S3 returns it
+	Modified time.Time
+}
+
+// Bucket is one bucket (or folder) of objects.
+type Bucket interface {
+	// Name is the bucket's name, as it appears in events and s3:// URLs.
+	Name() string
+	// Head describes key without reading it.
+	Head(ctx context.Context, key string) (Object, error)
+	// Open streams the object. When ifMatch is not empty the read fails with ErrPreconditionFailed
+	// unless the object's ETag (quoted or not) equals it.
+	Open(ctx context.Context, key, ifMatch string) (io.ReadCloser, error)
+	// OpenRange streams length bytes from offset (fewer at the end of the object), with the same ifMatch rule.
+	OpenRange(ctx context.Context, key, ifMatch string, offset, length int64) (io.ReadCloser, error)
+	// Create starts a streaming upload of key. Nothing is visible at key until Commit returns nil;
+	// Abort discards what was written. Memory use is bounded whatever the object's size.
+	Create(ctx context.Context, key string) (Upload, error)
+	// Put writes a small object in one call.
+	Put(ctx context.Context, key string, data []byte) (Object, error)
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// List returns the objects whose keys start with prefix, in key order.
+	List(ctx context.Context, prefix string) ([]Object, error)
+}
+
+// Upload is an object being written.
+type Upload interface {
+	io.Writer
+	// Commit makes the object visible at its key, atomically, and describes it.
+	Commit() (Object, error)
+	// Abort discards the upload. It is safe to call after Commit (it then does nothing).
+	Abort() error
+}
+
+// UnquoteETag strips the quotes S3 puts around an ETag.
+func UnquoteETag(etag string) string { return strings.Trim(etag, `"`) }

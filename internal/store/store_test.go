@@ -1,0 +1,473 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// testPartSize is the part size the S3 tests use, so that a payload of a few hundred KB spans several
+// parts. Dir ignores it; the same payloads exercise its streaming.
+const testPartSize = 64 << 10
+
+// specialKey is a key as settlement files arrive: spaces, a plus, a percent escape that must stay
+// literal, and non-ASCII.
+const specialKey = "incoming/Settlement report +%20 ü.csv"
+
+// conformance is what the shared suite needs to know about a Bucket implementation.
+type conformance struct {
+	// newBucket returns an empty bucket named "raw".
+	newBucket func(t *testing.T) Bucket
+	// commitETagIsStored is false where Commit of a multipart upload reports another ETag than Head
+	// later does (gofakes3: "md5-of-md5s-N" from Complete, the plain MD5 from Head; S3 reports the
+	// former from both).
+	commitETagIsStored bool
+}
+
+func quotedMD5Of(b []byte) string {
+	sum := md5.Sum(b)
+	return `"` + hex.EncodeToString(sum[:]) + `"`
+}
+
+// payload returns n deterministic pseudo-random bytes.
+func payload(n int) []byte {
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func readAll(t *testing.T, rc io.ReadCloser) []byte {
+	t.Helper()
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return b
+}
+
+func mustPut(t *testing.T, b Bucket, key string, data []byte) Object {
+	t.Helper()
+	obj, err := b.Put(context.Background(), key, data)
+	if err != nil {
+		t.Fatalf("Put(%q): %v", key, err)
+	}
+	return obj
+}
+
+func keys(objs []Object) []string {
+	var ks []string
+	for _, o := range objs {
+		ks = append(ks, o.Key)
+	}
+	return ks
+}
+
+// writeInChunks writes data in uneven chunks, as a CSV or Parquet writer would.
+func writeInChunks(t *testing.T, w io.Writer, data []byte) {
+	t.Helper()
+	for len(data) > 0 {
+		n := min(len(data), 7919)
+		if _, err := w.Write(data[:n]); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		data = data[n:]
+	}
+}
+
+func testConformance(t *testing.T, c conformance) {
+	ctx := context.Background()
+
+	t.Run("Name", func(t *testing.T) {
+		if got := c.newBucket(t).Name(); got != "raw" {
+			t.Errorf("Name() = %q, want raw", got)
+		}
+	})
+
+	t.Run("PutHeadOpen", func(t *testing.T) {
+		b := c.newBucket(t)
+		data := []byte("Company Account,Merchant Account\nAcme,AcmeEUR\n")
+		want := quotedMD5Of(data)
+		put := mustPut(t, b, "in/report.csv", data)
+		if put.Key != "in/report.csv" || put.Size != int64(len(data)) || put.ETag != want {
+			t.Errorf("Put = %+v, want key in/report.csv, size %d, etag %s", put, len(data), want)
+		}
+		head, err := b.Head(ctx, "in/report.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head.Size != int64(len(data)) || head.ETag != want || head.Modified.IsZero() {
+			t.Errorf("Head = %+v, want size %d, etag %s, a modification time", head, len(data), want)
+		}
+		rc, err := b.Open(ctx, "in/report.csv", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, rc); !bytes.Equal(got, data) {
+			t.Errorf("Open read %q, want %q", got, data)
+		}
+	})
+
+	t.Run("EmptyObject", func(t *testing.T) {
+		b := c.newBucket(t)
+		put := mustPut(t, b, "empty", nil)
+		if want := quotedMD5Of(nil); put.ETag != want || put.Size != 0 {
+			t.Errorf("Put(empty) = %+v, want etag %s, size 0", put, want)
+		}
+		u, err := b.Create(ctx, "empty2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := u.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := quotedMD5Of(nil); obj.ETag != want || obj.Size != 0 {
+			t.Errorf("Create+Commit of nothing = %+v, want etag %s", obj, want)
+		}
+		rc, err := b.Open(ctx, "empty2", obj.ETag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, rc); len(got) != 0 {
+			t.Errorf("read %d bytes from an empty object", len(got))
+		}
+	})
+
+	t.Run("IfMatch", func(t *testing.T) {
+		b := c.newBucket(t)
+		old := mustPut(t, b, "k", []byte("version 1"))
+		for _, etag := range []string{old.ETag, UnquoteETag(old.ETag)} {
+			rc, err := b.Open(ctx, "k", etag)
+			if err != nil {
+				t.Fatalf("Open(ifMatch %s): %v", etag, err)
+			}
+			if got := readAll(t, rc); string(got) != "version 1" {
+				t.Errorf("Open(ifMatch %s) read %q", etag, got)
+			}
+		}
+		cur := mustPut(t, b, "k", []byte("version 2, longer"))
+		if cur.ETag == old.ETag {
+			t.Fatal("overwrite kept the etag")
+		}
+		if _, err := b.Open(ctx, "k", old.ETag); !errors.Is(err, ErrPreconditionFailed) || IsTransient(err) {
+			t.Errorf("Open(stale etag) error = %v, want ErrPreconditionFailed, not transient", err)
+		}
+		for _, r := range [][2]int64{{0, 3}, {100, 5}, {0, 0}} {
+			if _, err := b.OpenRange(ctx, "k", old.ETag, r[0], r[1]); !errors.Is(err, ErrPreconditionFailed) {
+				t.Errorf("OpenRange(stale etag, %d, %d) error = %v, want ErrPreconditionFailed", r[0], r[1], err)
+			}
+		}
+		rc, err := b.OpenRange(ctx, "k", cur.ETag, 8, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, rc); string(got) != "2" {
+			t.Errorf("OpenRange(current etag) read %q, want %q", got, "2")
+		}
+	})
+
+	t.Run("OpenRange", func(t *testing.T) {
+		b := c.newBucket(t)
+		mustPut(t, b, "digits", []byte("0123456789"))
+		mustPut(t, b, "empty", nil)
+		for _, tc := range []struct {
+			key            string
+			offset, length int64
+			want           string
+		}{
+			{"digits", 0, 10, "0123456789"},
+			{"digits", 2, 3, "234"},
+			{"digits", 7, 3, "789"},                 // exactly to the end
+			{"digits", 7, 10, "789"},                // past the end: what is there
+			{"digits", 9, 1, "9"},                   // last byte
+			{"digits", 10, 5, ""},                   // starts at the end
+			{"digits", 20, 1, ""},                   // starts past the end
+			{"digits", 4, 0, ""},                    // nothing asked
+			{"digits", 3, math.MaxInt64, "3456789"}, // "to the end" without overflow
+			{"empty", 0, 10, ""},
+			{"empty", 5, 1, ""},
+		} {
+			rc, err := b.OpenRange(ctx, tc.key, "", tc.offset, tc.length)
+			if err != nil {
+				t.Errorf("OpenRange(%s, %d, %d): %v", tc.key, tc.offset, tc.length, err)
+				continue
+			}
+			if got := string(readAll(t, rc)); got != tc.want {
+				t.Errorf("OpenRange(%s, %d, %d) = %q, want %q", tc.key, tc.offset, tc.length, got, tc.want)
+			}
+		}
+		if _, err := b.OpenRange(ctx, "digits", "", -1, 2); err == nil || IsTransient(err) {
+			t.Errorf("OpenRange(offset -1) error = %v, want a permanent error", err)
+		}
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		b := c.newBucket(t)
+		mustPut(t, b, "dir/present", []byte("x"))
+		check := func(op string, err error) {
+			t.Helper()
+			if !errors.Is(err, ErrNotFound) || IsTransient(err) || !strings.Contains(err.Error(), "dir/missing") {
+				t.Errorf("%s(missing) error = %v, want ErrNotFound naming the key, not transient", op, err)
+			}
+		}
+		_, err := b.Head(ctx, "dir/missing")
+		check("Head", err)
+		_, err = b.Open(ctx, "dir/missing", "")
+		check("Open", err)
+		_, err = b.Open(ctx, "dir/missing", `"0123"`)
+		check("Open with ifMatch", err)
+		_, err = b.OpenRange(ctx, "dir/missing", "", 0, 10)
+		check("OpenRange", err)
+		_, err = b.OpenRange(ctx, "dir/missing", "", 10, 10)
+		check("OpenRange past the end", err)
+		_, err = b.OpenRange(ctx, "dir/missing", "", 0, 0)
+		check("OpenRange of nothing", err)
+		_, err = b.Head(ctx, "dir") // a "folder" is not an object
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("Head(prefix of a key) error = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("CreateStreaming", func(t *testing.T) {
+		b := c.newBucket(t)
+		data := payload(5*testPartSize + testPartSize/2)
+		u, err := b.Create(ctx, "out/big.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer u.Abort()
+		writeInChunks(t, u, data)
+		if _, err := b.Head(ctx, "out/big.bin"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Head before Commit error = %v, want ErrNotFound", err)
+		}
+		if objs, err := b.List(ctx, ""); err != nil || len(objs) != 0 {
+			t.Errorf("List before Commit = %v, %v; want nothing", keys(objs), err)
+		}
+		obj, err := u.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if obj.Key != "out/big.bin" || obj.Size != int64(len(data)) || obj.ETag == "" {
+			t.Errorf("Commit = %+v, want key out/big.bin, size %d, an etag", obj, len(data))
+		}
+		head, err := b.Head(ctx, "out/big.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head.Size != int64(len(data)) {
+			t.Errorf("Head size = %d, want %d", head.Size, len(data))
+		}
+		if c.commitETagIsStored && head.ETag != obj.ETag {
+			t.Errorf("Head etag = %s, Commit said %s", head.ETag, obj.ETag)
+		}
+		rc, err := b.Open(ctx, "out/big.bin", head.ETag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, rc); !bytes.Equal(got, data) {
+			t.Errorf("content differs: read %d bytes, wrote %d", len(got), len(data))
+		}
+		if err := u.Abort(); err != nil {
+			t.Errorf("Abort after Commit: %v", err)
+		}
+		if _, err := b.Head(ctx, "out/big.bin"); err != nil {
+			t.Errorf("Abort after Commit removed the object: %v", err)
+		}
+		if _, err := u.Write([]byte("more")); err == nil {
+			t.Error("Write after Commit succeeded")
+		}
+		if _, err := u.Commit(); err == nil {
+			t.Error("second Commit succeeded")
+		}
+	})
+
+	t.Run("CreateSmall", func(t *testing.T) {
+		b := c.newBucket(t)
+		data := payload(testPartSize) // exactly one part: a plain object with an MD5 etag
+		u, err := b.Create(ctx, "one-part")
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeInChunks(t, u, data)
+		obj, err := u.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := quotedMD5Of(data); obj.ETag != want {
+			t.Errorf("Commit etag = %s, want the MD5 %s", obj.ETag, want)
+		}
+	})
+
+	t.Run("Abort", func(t *testing.T) {
+		b := c.newBucket(t)
+		for _, n := range []int{0, 100, 3*testPartSize + 1} {
+			u, err := b.Create(ctx, "aborted")
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeInChunks(t, u, payload(n))
+			if err := u.Abort(); err != nil {
+				t.Errorf("Abort after %d bytes: %v", n, err)
+			}
+			if err := u.Abort(); err != nil {
+				t.Errorf("second Abort: %v", err)
+			}
+			if _, err := u.Commit(); err == nil {
+				t.Error("Commit after Abort succeeded")
+			}
+			if _, err := b.Head(ctx, "aborted"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Head after Abort of %d bytes: %v, want ErrNotFound", n, err)
+			}
+		}
+		if objs, err := b.List(ctx, ""); err != nil || len(objs) != 0 {
+			t.Errorf("List after Abort = %v, %v; want nothing", keys(objs), err)
+		}
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		b := c.newBucket(t)
+		mustPut(t, b, "a/b/c.csv", []byte("x"))
+		mustPut(t, b, "a/keep.csv", []byte("y"))
+		for i := range 2 { // the second time the key is missing: still fine
+			if err := b.Delete(ctx, "a/b/c.csv"); err != nil {
+				t.Fatalf("Delete #%d: %v", i+1, err)
+			}
+		}
+		if err := b.Delete(ctx, "never/was"); err != nil {
+			t.Errorf("Delete(never existed): %v", err)
+		}
+		if _, err := b.Head(ctx, "a/b/c.csv"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Head after Delete: %v, want ErrNotFound", err)
+		}
+		if objs, err := b.List(ctx, ""); err != nil || !slices.Equal(keys(objs), []string{"a/keep.csv"}) {
+			t.Errorf("List after Delete = %v, %v; want [a/keep.csv]", keys(objs), err)
+		}
+	})
+
+	t.Run("List", func(t *testing.T) {
+		b := c.newBucket(t)
+		// Put out of order; "a.txt" sorts before "a/…" in byte order ('.' < '/'), which a
+		// depth-first folder walk gets wrong.
+		all := []string{"x/y", "b", "a/c", "ab", "a/b/d", "a.txt", "a/b/e f"}
+		data := map[string][]byte{}
+		for i, k := range all {
+			data[k] = payload(i * 10)
+			mustPut(t, b, k, data[k])
+		}
+		for _, tc := range []struct {
+			prefix string
+			want   []string
+		}{
+			{"", []string{"a.txt", "a/b/d", "a/b/e f", "a/c", "ab", "b", "x/y"}},
+			{"a", []string{"a.txt", "a/b/d", "a/b/e f", "a/c", "ab"}},
+			{"a/", []string{"a/b/d", "a/b/e f", "a/c"}},
+			{"a/b", []string{"a/b/d", "a/b/e f"}},
+			{"a/b/e", []string{"a/b/e f"}},
+			{"a/c", []string{"a/c"}},
+			{"x/y", []string{"x/y"}},
+			{"x/y/", nil},
+			{"zzz", nil},
+			{"nope/", nil},
+			{"../", nil},
+		} {
+			objs, err := b.List(ctx, tc.prefix)
+			if err != nil {
+				t.Errorf("List(%q): %v", tc.prefix, err)
+				continue
+			}
+			if got := keys(objs); !slices.Equal(got, tc.want) {
+				t.Errorf("List(%q) = %q, want %q", tc.prefix, got, tc.want)
+			}
+			for _, o := range objs {
+				if o.Size != int64(len(data[o.Key])) || o.ETag != quotedMD5Of(data[o.Key]) || o.Modified.IsZero() {
+					t.Errorf("List(%q) entry %+v, want size %d, etag %s", tc.prefix, o, len(data[o.Key]), quotedMD5Of(data[o.Key]))
+				}
+			}
+		}
+	})
+
+	t.Run("SpecialKeys", func(t *testing.T) {
+		b := c.newBucket(t)
+		ks := []string{specialKey, "with space.csv", "plus+sign", "100%", "%2B", "ü/ñ/日本.csv", "a+b/c d/e%f"}
+		for _, k := range ks {
+			data := []byte("content of " + k)
+			put := mustPut(t, b, k, data)
+			if put.ETag != quotedMD5Of(data) {
+				t.Errorf("Put(%q) etag %s, want %s", k, put.ETag, quotedMD5Of(data))
+			}
+			head, err := b.Head(ctx, k)
+			if err != nil || head.ETag != put.ETag {
+				t.Errorf("Head(%q) = %+v, %v; want etag %s", k, head, err, put.ETag)
+			}
+			rc, err := b.Open(ctx, k, put.ETag)
+			if err != nil {
+				t.Errorf("Open(%q): %v", k, err)
+				continue
+			}
+			if got := readAll(t, rc); !bytes.Equal(got, data) {
+				t.Errorf("Open(%q) read %q", k, got)
+			}
+		}
+		// The form-decoded variant of a key is another key.
+		if _, err := b.Head(ctx, "incoming/Settlement report  %20 ü.csv"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Head(decoded variant) error = %v, want ErrNotFound", err)
+		}
+		objs, err := b.List(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Clone(ks)
+		slices.Sort(want)
+		if got := keys(objs); !slices.Equal(got, want) {
+			t.Errorf("List = %q, want %q", got, want)
+		}
+		if objs, err := b.List(ctx, "incoming/Settlement report +"); err != nil || !slices.Equal(keys(objs), []string{specialKey}) {
+			t.Errorf("List(special prefix) = %q, %v", keys(objs), err)
+		}
+		for _, k := range ks {
+			if err := b.Delete(ctx, k); err != nil {
+				t.Errorf("Delete(%q): %v", k, err)
+			}
+		}
+		if objs, err := b.List(ctx, ""); err != nil || len(objs) != 0 {
+			t.Errorf("List after deleting all = %q, %v", keys(objs), err)
+		}
+	})
+
+	t.Run("InvalidKeys", func(t *testing.T) {
+		b := c.newBucket(t)
+		for _, k := range []string{"", strings.Repeat("k", 1025), "bad\xffutf8"} {
+			_, err := b.Put(ctx, k, []byte("x"))
+			if !errors.Is(err, ErrInvalidKey) || IsTransient(err) {
+				t.Errorf("Put(%.20q) error = %v, want ErrInvalidKey", k, err)
+			}
+			if _, err := b.Head(ctx, k); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("Head(%.20q) error = %v, want ErrInvalidKey", k, err)
+			}
+		}
+	})
+
+	t.Run("Canceled", func(t *testing.T) {
+		b := c.newBucket(t)
+		ctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := b.Put(ctx, "k", []byte("x")); !errors.Is(err, context.Canceled) || IsTransient(err) {
+			t.Errorf("Put(canceled) error = %v, want context.Canceled, not transient", err)
+		}
+		if _, err := b.Head(context.Background(), "k"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("canceled Put left an object: %v", err)
+		}
+	})
+}
