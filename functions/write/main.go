@@ -1,0 +1,21 @@
+// Command write is the Lambda function of the state machine's Write step (see workflow.Steps).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/paysettle/settle/internal/cloud"
+)
+
+func main() {
+	steps, err := cloud.NewSteps(context.Background(), os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "write:", err)
+		os.Exit(1)
+	}
+	lambda.Start(steps.Write)
+}

@@ -1,0 +1,83 @@
+// Package cloud builds the AWS clients of the Lambda functions and adapts Step Functions to the
+// workflow's Executions interface. Everything AWS-specific that the handlers need stays here.
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/paysettle/settle/internal/workflow"
+)
+
+// LoadConfig loads the AWS configuration the standard way (environment, profile, instance role).
+// Endpoints can be overridden per service with AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_SFN, which the SDK
+// reads itself; tests use that to point the functions at local fakes.
+func LoadConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("aws config: %w", err)
+	}
+	return cfg, nil
+}
+
+// NewS3 returns an S3 client. S3_FORCE_PATH_STYLE=true selects path-style addressing, which S3-compatible
+// test servers on localhost need.
+func NewS3(cfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = strings.EqualFold(os.Getenv("S3_FORCE_PATH_STYLE"), "true")
+	})
+}
+
+// Executions is Step Functions for the starter.
+type Executions struct {
+	Client          *sfn.Client
+	StateMachineArn string
+}
+
+// ExecutionArn is the ARN of the named execution of the state machine.
+func ExecutionArn(stateMachineArn, name string) string {
+	return strings.Replace(stateMachineArn, ":stateMachine:", ":execution:", 1) + ":" + name
+}
+
+// Start starts an execution. Step Functions treats the same name and byte-identical input of a RUNNING
+// execution as the same request; anything else with a taken name is ErrExecutionExists.
+func (x Executions) Start(ctx context.Context, name string, input []byte) error {
+	_, err := x.Client.StartExecution(ctx, &sfn.StartExecutionInput{
+		StateMachineArn: aws.String(x.StateMachineArn), Name: aws.String(name), Input: aws.String(string(input)),
+	})
+	var exists *sfntypes.ExecutionAlreadyExists
+	if errors.As(err, &exists) {
+		return fmt.Errorf("%w: %s", workflow.ErrExecutionExists, aws.ToString(exists.Message))
+	}
+	if err != nil {
+		return fmt.Errorf("start execution %s: %w", name, err)
+	}
+	return nil
+}
+
+// Describe describes an execution.
+func (x Executions) Describe(ctx context.Context, name string) (workflow.ExecutionInfo, error) {
+	out, err := x.Client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(ExecutionArn(x.StateMachineArn, name))})
+	if err != nil {
+		return workflow.ExecutionInfo{}, fmt.Errorf("describe execution %s: %w", name, err)
+	}
+	return workflow.ExecutionInfo{Name: name, Status: string(out.Status), Redrivable: out.RedriveStatus == sfntypes.ExecutionRedriveStatusRedrivable}, nil
+}
+
+// Redrive redrives a failed execution from the step that failed.
+func (x Executions) Redrive(ctx context.Context, name string) error {
+	_, err := x.Client.RedriveExecution(ctx, &sfn.RedriveExecutionInput{ExecutionArn: aws.String(ExecutionArn(x.StateMachineArn, name))})
+	if err != nil {
+		return fmt.Errorf("redrive execution %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+// Package local runs the pipeline with no AWS account: a folder plays the raw and processed buckets,
+// the local Step Functions engine interprets the deployed definition (statemachine/settlement.asl.json)
+// and calls the same step handlers the Lambda functions run, and the failed-files DLQ and the alert
+// topic become files. Each file goes the cloud's way: into the raw bucket, then an EventBridge "Object
+// Created" event inside an SQS message to the same starter handler.
+//
+// Layout of the data folder:
+//
+//	raw/                          the raw bucket
+//	processed/settlement_lines/   Parquet, partitioned by settlement_date
+//	processed/rejected/           rejected rows (JSON Lines)
+//	processed/_manifests/         one manifest per committed batch
+//	processed/_reports/           validation reports
+//	dlq/                          one JSON file per failed-files DLQ message
+//	notifications.jsonl           alert topic messages
+//	executions/                   execution history
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/workflow"
+	"github.com/paysettle/settle/statemachine"
+)
+
+// Local names standing in for the stack's resources.
+const (
+	Account         = "000000000000"
+	Region          = "local"
+	RawBucket       = "raw"
+	ProcessedBucket = "processed"
+	StateMachineArn = "arn:aws:states:" + Region + ":" + Account + ":stateMachine:settlement"
+	AlertTopicArn   = "arn:aws:sns:" + Region + ":" + Account + ":settle-alerts"
+	SQSSendMessage  = "arn:aws:states:::sqs:sendMessage"
+	SNSPublish      = "arn:aws:states:::sns:publish"
+)
+
+// FunctionArn is the local ARN of a step's function.
+func FunctionArn(step string) string {
+	return "arn:aws:lambda:" + Region + ":" + Account + ":function:settle-" + step
+}
+
+// Options configure an Env.
+type Options struct {
+	Config workflow.Config // buckets are set by Open
+	Clock  sfn.Clock       // nil: the wall clock
+	Log    *slog.Logger    // nil: discard
+	// WrapRaw and WrapProcessed, when set, decorate the buckets (progress display, fault injection in tests).
+	WrapRaw       func(store.Bucket) store.Bucket
+	WrapProcessed func(store.Bucket) store.Bucket
+}
+
+// Env is a data folder with its engine and handlers.
+type Env struct {
+	Dir       string
+	Raw       store.Bucket
+	Processed store.Bucket
+	Engine    *sfn.Engine
+	Steps     *workflow.Steps
+	Starter   *workflow.Starter
+	clock     sfn.Clock
+	mu        sync.Mutex // serialises the DLQ and notification files
+}
+
+// Open prepares the data folder dir.
+func Open(dir string, opts Options) (*Env, error) {
+	if opts.Clock == nil {
+		opts.Clock = sfn.RealClock{}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	for _, sub := range []string{"raw", "processed", "dlq", "executions"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("data folder: %w", err)
+		}
+	}
+	rawDir, err := store.NewDir(RawBucket, filepath.Join(dir, "raw"))
+	if err != nil {
+		return nil, err
+	}
+	procDir, err := store.NewDir(ProcessedBucket, filepath.Join(dir, "processed"))
+	if err != nil {
+		return nil, err
+	}
+	var raw, proc store.Bucket = rawDir, procDir
+	if opts.WrapRaw != nil {
+		raw = opts.WrapRaw(raw)
+	}
+	if opts.WrapProcessed != nil {
+		proc = opts.WrapProcessed(proc)
+	}
+	conf := opts.Config
+	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineArn = RawBucket, ProcessedBucket, StateMachineArn
+	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock}
+	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log}
+	subs := map[string]string{
+		"CheckFunctionArn":     FunctionArn("check"),
+		"ValidateFunctionArn":  FunctionArn("validate"),
+		"TransformFunctionArn": FunctionArn("transform"),
+		"WriteFunctionArn":     FunctionArn("write"),
+		"FailedFilesQueueUrl":  "file://" + filepath.Join(dir, "dlq"),
+		"AlertTopicArn":        AlertTopicArn,
+	}
+	env.Engine, err = sfn.New(sfn.Config{
+		Definition:      statemachine.Definition,
+		Substitutions:   subs,
+		StateMachineArn: StateMachineArn,
+		Dir:             filepath.Join(dir, "executions"),
+		Clock:           opts.Clock,
+		Resources: map[string]sfn.TaskFunc{
+			FunctionArn("check"):     sfn.LambdaTask(env.Steps.Check),
+			FunctionArn("validate"):  sfn.LambdaTask(env.Steps.Validate),
+			FunctionArn("transform"): sfn.LambdaTask(env.Steps.Transform),
+			FunctionArn("write"):     sfn.LambdaTask(env.Steps.Write),
+			SQSSendMessage:           env.sendMessage,
+			SNSPublish:               env.publish,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state machine: %w", err)
+	}
+	env.Starter = &workflow.Starter{Raw: raw, Exec: Executions{env.Engine}, Log: opts.Log}
+	return env, nil
+}
+
+// sendMessage is sqs:sendMessage to the failed-files DLQ: one JSON file per message under dlq/.
+func (e *Env) sendMessage(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
+	var p struct {
+		QueueURL    string          `json:"QueueUrl"`
+		MessageBody json.RawMessage `json:"MessageBody"`
+	}
+	if err := json.Unmarshal(input, &p); err != nil || len(p.MessageBody) == 0 {
+		return nil, &sfn.TaskError{Name: "SQS.InvalidParameterValueException", Cause: "sendMessage needs QueueUrl and MessageBody"}
+	}
+	body := p.MessageBody
+	var s string
+	if json.Unmarshal(body, &s) == nil { // a string body holding JSON reads better unwrapped
+		if json.Valid([]byte(s)) {
+			body = json.RawMessage(s)
+		}
+	}
+	var pretty map[string]any
+	if err := json.Unmarshal(body, &pretty); err == nil {
+		body, _ = json.MarshalIndent(pretty, "", "  ")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	name := e.clock.Now().UTC().Format("20060102T150405.000000000Z")
+	if x, ok := pretty["execution"].(string); ok {
+		name += "-" + x
+	}
+	path := filepath.Join(e.Dir, "dlq", name+".json")
+	if err := os.WriteFile(path, append(body, '\n'), 0o644); err != nil {
+		return nil, &sfn.TaskError{Name: "SQS.SdkClientException", Cause: err.Error()}
+	}
+	out, _ := json.Marshal(map[string]string{"MessageId": name, "MD5OfMessageBody": ""})
+	return out, nil
+}
+
+// publish is sns:publish to the alert topic: one line per message in notifications.jsonl.
+func (e *Env) publish(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
+	var p struct {
+		TopicArn string `json:"TopicArn"`
+		Subject  string `json:"Subject"`
+		Message  string `json:"Message"`
+	}
+	if err := json.Unmarshal(input, &p); err != nil || p.Message == "" {
+		return nil, &sfn.TaskError{Name: "SNS.InvalidParameterException", Cause: "publish needs TopicArn and Message"}
+	}
+	line, _ := json.Marshal(map[string]string{"time": e.clock.Now().UTC().Format(time.RFC3339), "topic": p.TopicArn, "subject": p.Subject, "message": p.Message})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f, err := os.OpenFile(filepath.Join(e.Dir, "notifications.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, &sfn.TaskError{Name: "SNS.SdkClientException", Cause: err.Error()}
+	}
+	defer f.Close()
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		return nil, &sfn.TaskError{Name: "SNS.SdkClientException", Cause: err.Error()}
+	}
+	out, _ := json.Marshal(map[string]string{"MessageId": e.clock.Now().UTC().Format("20060102T150405.000000000Z")})
+	return out, nil
+}
+
+// Executions adapts the local engine to the starter.
+type Executions struct{ E *sfn.Engine }
+
+// Start starts and runs an execution to its end.
+//
+// Step Functions answers a start of a RUNNING execution with the same input as a success; the local
+// engine runs executions synchronously, so an execution still RUNNING when Start returns was started by
+// another delivery, and is reported as existing so that the starter counts a duplicate.
+func (x Executions) Start(ctx context.Context, name string, input []byte) error {
+	ex, err := x.E.Start(ctx, name, input)
+	if err == nil && ex.Status == sfn.StatusRunning {
+		return fmt.Errorf("%w: %s is running", workflow.ErrExecutionExists, name)
+	}
+	var exists *sfn.ExecutionAlreadyExistsError
+	if errors.As(err, &exists) {
+		return fmt.Errorf("%w: %v", workflow.ErrExecutionExists, err)
+	}
+	return err
+}
+
+// Describe describes an execution.
+func (x Executions) Describe(ctx context.Context, name string) (workflow.ExecutionInfo, error) {
+	d, err := x.E.Describe(name)
+	if err != nil {
+		return workflow.ExecutionInfo{}, err
+	}
+	return workflow.ExecutionInfo{Name: d.Name, Status: string(d.Status), Redrivable: d.RedriveStatus == sfn.Redrivable}, nil
+}
+
+// Redrive redrives a failed execution and runs it to its end.
+func (x Executions) Redrive(ctx context.Context, name string) error {
+	_, err := x.E.Redrive(ctx, name)
+	return err
+}
+
+// ObjectCreatedMessage builds the SQS message the cloud delivers for an object: an EventBridge
+// "Object Created" event of the raw bucket in the message body.
+func ObjectCreatedMessage(obj store.Object, now time.Time, n int) events.SQSMessage {
+	var ev workflow.S3Event
+	ev.Version, ev.ID, ev.DetailType, ev.Source = "0", fmt.Sprintf("local-event-%d", n), "Object Created", "aws.s3"
+	ev.Account, ev.Time, ev.Region = Account, now.UTC().Truncate(time.Second), Region
+	ev.Resources = []string{"arn:aws:s3:::" + RawBucket}
+	ev.Detail.Version = "0"
+	ev.Detail.Bucket.Name = RawBucket
+	ev.Detail.Object.Key = obj.Key
+	ev.Detail.Object.Size = obj.Size
+	ev.Detail.Object.ETag = store.UnquoteETag(obj.ETag)
+	ev.Detail.Object.Sequencer = fmt.Sprintf("%016X", now.UnixNano())
+	ev.Detail.Reason = "PutObject"
+	ev.Detail.Requester = Account
+	ev.Detail.RequestID = fmt.Sprintf("LOCAL%011d", n)
+	body, _ := json.Marshal(ev)
+	return events.SQSMessage{
+		MessageId: fmt.Sprintf("local-message-%d", n), Body: string(body), EventSource: "aws:sqs",
+		EventSourceARN: "arn:aws:sqs:" + Region + ":" + Account + ":settle-ingest", AWSRegion: Region,
+	}
+}
+
+// RawKey is the raw-bucket key a local file is uploaded to: incoming/<file name>.
+func RawKey(path string) string {
+	return "incoming/" + strings.ReplaceAll(filepath.Base(path), "\\", "_")
+}

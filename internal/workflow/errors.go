@@ -1,0 +1,108 @@
+package workflow
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/paysettle/settle/internal/store"
+)
+
+// The error types below are the contract with the state machine: aws-lambda-go reports the Go type name
+// of a returned error as the Step Functions error name, and statemachine/settlement.asl.json routes on
+// those names (a test checks that every name there exists here). Handlers return them UNWRAPPED.
+//
+// Data errors (InvalidFileError, ValidationError, ConflictError) are caught by the definition and sent to
+// the failed-files DLQ and the alert topic: a human must act, retrying cannot help. TransientError is
+// retried with backoff; when retries run out the execution fails at that step, so a redrive reruns it.
+
+// InvalidFileError: the object cannot be processed as a settlement report at all (missing, empty, too
+// large, binary, not an Adyen settlement details report, header only, changed while processing).
+type InvalidFileError struct {
+	File   string `json:"file"`
+	Reason string `json:"reason"`
+}
+
+func (e *InvalidFileError) Error() string { return e.File + ": " + e.Reason }
+
+// ValidationError: the report was read, but it breaks row or file rules beyond the policy. The rejects
+// file and the validation report say exactly which lines and why.
+type ValidationError struct {
+	File        string   `json:"file"`
+	Rows        int64    `json:"rows"`
+	Rejected    int64    `json:"rejected"`
+	MaxRejected int64    `json:"max_rejected"`
+	Problems    []string `json:"problems"`
+	RejectsKey  string   `json:"rejects_key,omitempty"`
+	ReportKey   string   `json:"report_key"`
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: rejected: %s", e.File, strings.Join(e.Problems, "; "))
+	if e.RejectsKey != "" {
+		fmt.Fprintf(&b, "; rejected rows with line numbers and reasons: %s", e.RejectsKey)
+	}
+	fmt.Fprintf(&b, "; validation report: %s", e.ReportKey)
+	return b.String()
+}
+
+// ConflictError: a different file was already committed for the same batch (provider, merchant account,
+// batch number) — typically a regenerated report. The committed output is kept until an operator
+// reprocesses the new file with replace.
+type ConflictError struct {
+	File          string `json:"file"`
+	Batch         string `json:"batch"`
+	CommittedFile string `json:"committed_file"`
+	CommittedETag string `json:"committed_etag"`
+	ETag          string `json:"etag"`
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s (etag %s): batch %s was already committed from %s (etag %s) with different content; "+
+		"compare the two files, and reprocess this one with replace if it supersedes the other",
+		e.File, e.ETag, e.Batch, e.CommittedFile, e.CommittedETag)
+}
+
+// TransientError: an infrastructure failure (storage unavailable, throttled, timed out) worth retrying.
+type TransientError struct {
+	Op  string `json:"op"`
+	Err string `json:"err"`
+}
+
+func (e *TransientError) Error() string { return e.Op + ": " + e.Err }
+
+// StorageError: storage refused the request for good (access denied, no such bucket). Not retried, not
+// caught: the execution fails at the step, and once the cause is fixed a redrive reruns it.
+type StorageError struct {
+	Op  string `json:"op"`
+	Err string `json:"err"`
+}
+
+func (e *StorageError) Error() string { return e.Op + ": " + e.Err }
+
+// ErrorNames are the error types the handlers return, by the name Step Functions sees.
+var ErrorNames = []string{"InvalidFileError", "ValidationError", "ConflictError", "TransientError", "StorageError"}
+
+// storageError turns a storage failure into the error a handler returns: a missing or changed source
+// object is a data problem of that file, anything else is transient.
+func storageError(op, file string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &InvalidFileError{File: file, Reason: "the object does not exist (deleted before it was processed?)"}
+	case errors.Is(err, store.ErrPreconditionFailed):
+		return &InvalidFileError{File: file, Reason: "the object was overwritten while it was processed; the new version is processed by its own execution"}
+	case errors.Is(err, store.ErrInvalidKey):
+		return &InvalidFileError{File: file, Reason: err.Error()}
+	default:
+		return infraError(op, err)
+	}
+}
+
+// infraError classifies a failure of the pipeline's own storage: retried when transient, else final.
+func infraError(op string, err error) error {
+	if store.IsTransient(err) {
+		return &TransientError{Op: op, Err: err.Error()}
+	}
+	return &StorageError{Op: op, Err: err.Error()}
+}

@@ -1,0 +1,43 @@
+package workflow
+
+import (
+	"github.com/paysettle/settle/internal/settlement"
+)
+
+// ManifestVersion is the manifest format's version.
+const ManifestVersion = 1
+
+// Manifest is the commit marker of a batch, written last by the write step: while it is absent the batch
+// is not committed, whatever objects exist. Readers that need exactly-committed data list partitions
+// from manifests; Athena reads the partitions directly, which hold only committed or converging objects.
+type Manifest struct {
+	Version         int                  `json:"version"`
+	Provider        string               `json:"provider"`
+	MerchantAccount string               `json:"merchant_account"`
+	BatchNumber     int64                `json:"batch_number"`
+	CompanyAccount  string               `json:"company_account"`
+	SettlementDate  string               `json:"settlement_date"`
+	SettlementRule  string               `json:"settlement_date_rule"`
+	Source          FileRef              `json:"source"`
+	Execution       string               `json:"execution"`
+	Counts          ManifestCounts       `json:"counts"`
+	Partitions      []Partition          `json:"partitions"`
+	Currencies      []settlement.Totals  `json:"currencies"`
+	Types           map[string]int64     `json:"types"`
+	Warnings        []settlement.Warning `json:"warnings,omitempty"`
+	RejectsKey      string               `json:"rejects_key,omitempty"`
+	ReportKey       string               `json:"report_key"`
+	Replaced        *FileRef             `json:"replaced,omitempty"`
+	Policy          settlement.Policy    `json:"policy"`
+}
+
+// ManifestCounts prove that every line is accounted for: lines = header + blank + the lines of the data
+// rows, and data_rows = rows_written + rows_rejected.
+type ManifestCounts struct {
+	Lines        int64 `json:"lines"`
+	Header       int64 `json:"header"`
+	Blank        int64 `json:"blank"`
+	DataRows     int64 `json:"data_rows"`
+	RowsWritten  int64 `json:"rows_written"`
+	RowsRejected int64 `json:"rows_rejected"`
+}

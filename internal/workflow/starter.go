@@ -1,0 +1,247 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/paysettle/settle/internal/store"
+)
+
+// Execution statuses, as Step Functions reports them.
+const (
+	StatusRunning   = "RUNNING"
+	StatusSucceeded = "SUCCEEDED"
+	StatusFailed    = "FAILED"
+	StatusTimedOut  = "TIMED_OUT"
+	StatusAborted   = "ABORTED"
+)
+
+// ExecutionInfo is what the starter needs to know of an existing execution.
+type ExecutionInfo struct {
+	Name       string
+	Status     string
+	Redrivable bool // Step Functions' redriveStatus is REDRIVABLE
+}
+
+// ErrExecutionExists is returned (wrapped) by Executions.Start when the name is taken by a closed
+// execution or by one with a different input.
+var ErrExecutionExists = errors.New("execution already exists")
+
+// Executions is the part of Step Functions the starter uses: the AWS client in Lambda, the local engine
+// in `settle run`.
+type Executions interface {
+	Start(ctx context.Context, name string, input []byte) error
+	Describe(ctx context.Context, name string) (ExecutionInfo, error)
+	Redrive(ctx context.Context, name string) error
+}
+
+// Outcome is what the starter did with one queue message.
+type Outcome string
+
+// Outcomes of a message.
+const (
+	Started   Outcome = "started"   // a new execution
+	Duplicate Outcome = "duplicate" // the content is already processed or being processed
+	Redriven  Outcome = "redriven"  // a failed execution of this content was redriven
+	Restarted Outcome = "restarted" // a failed, no longer redrivable execution got a -rN successor
+	Ignored   Outcome = "ignored"   // not an S3 Object Created event of the raw bucket: acknowledged, not retried
+	Retry     Outcome = "retry"     // a transient failure: the message goes back to the queue
+)
+
+// StartResult reports one message.
+type StartResult struct {
+	MessageID string
+	Outcome   Outcome
+	Execution string
+	File      FileRef
+	Err       error
+}
+
+// Starter is the SQS-triggered function: each message is an EventBridge "Object Created" event of the
+// raw bucket; it starts one Step Functions execution per file content, named by the file's ETag.
+type Starter struct {
+	Raw  store.Bucket
+	Exec Executions
+	Log  *slog.Logger
+	// OnResult, when set, is called for every message (the CLI prints them; metrics count them).
+	OnResult func(StartResult)
+}
+
+// maxRestarts bounds the -rN successors of a content's failed executions.
+const maxRestarts = 50
+
+// Handle processes a batch and reports the messages to retry (ReportBatchItemFailures): a transient
+// failure of one message does not make the others run again.
+func (s *Starter) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, m := range ev.Records {
+		r := s.handleMessage(ctx, m)
+		if r.Outcome == Retry {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+		if s.OnResult != nil {
+			s.OnResult(r)
+		}
+	}
+	return resp, nil
+}
+
+func (s *Starter) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// S3Event is the EventBridge event S3 sends for an object created in a bucket with EventBridge
+// notifications on.
+type S3Event struct {
+	Version    string    `json:"version"`
+	ID         string    `json:"id"`
+	DetailType string    `json:"detail-type"`
+	Source     string    `json:"source"`
+	Account    string    `json:"account"`
+	Time       time.Time `json:"time"`
+	Region     string    `json:"region"`
+	Resources  []string  `json:"resources"`
+	Detail     S3Detail  `json:"detail"`
+}
+
+// S3Detail is the detail of an S3 "Object Created" event.
+type S3Detail struct {
+	Version string `json:"version"`
+	Bucket  struct {
+		Name string `json:"name"`
+	} `json:"bucket"`
+	Object struct {
+		Key       string `json:"key"`
+		Size      int64  `json:"size"`
+		ETag      string `json:"etag"`
+		VersionID string `json:"version-id,omitempty"`
+		Sequencer string `json:"sequencer"`
+	} `json:"object"`
+	RequestID       string `json:"request-id"`
+	Requester       string `json:"requester"`
+	SourceIPAddress string `json:"source-ip-address,omitempty"`
+	Reason          string `json:"reason"`
+}
+
+func (s *Starter) handleMessage(ctx context.Context, m events.SQSMessage) StartResult {
+	r := StartResult{MessageID: m.MessageId}
+	log := s.log().With("message_id", m.MessageId)
+	var ev S3Event
+	if err := json.Unmarshal([]byte(m.Body), &ev); err != nil || ev.Source != "aws.s3" || ev.DetailType != "Object Created" || ev.Detail.Object.Key == "" {
+		log.WarnContext(ctx, "message ignored: not an S3 Object Created event", "detail_type", ev.DetailType, "source", ev.Source, "body_bytes", len(m.Body))
+		r.Outcome = Ignored
+		return r
+	}
+	if ev.Detail.Bucket.Name != s.Raw.Name() {
+		log.WarnContext(ctx, "message ignored: event of another bucket", "bucket", ev.Detail.Bucket.Name)
+		r.Outcome = Ignored
+		return r
+	}
+	key, obj, err := s.resolveKey(ctx, ev.Detail.Object.Key)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		log.WarnContext(ctx, "object lookup failed; the message will be retried", "error", err)
+		r.Outcome, r.Err = Retry, err
+		return r
+	}
+	etag := store.UnquoteETag(ev.Detail.Object.ETag)
+	if etag == "" {
+		etag = store.UnquoteETag(obj.ETag)
+	}
+	size := ev.Detail.Object.Size
+	if size == 0 && obj.Size > 0 {
+		size = obj.Size
+	}
+	r.File = FileRef{Bucket: ev.Detail.Bucket.Name, Key: key, ETag: etag, Size: size}
+	log = log.With("bucket", r.File.Bucket, "key", r.File.Key, "etag", etag)
+	if errors.Is(err, store.ErrNotFound) {
+		// Start anyway: the check step fails it as InvalidFileError, which reaches the DLQ and the topic,
+		// where a human learns that a file arrived and vanished.
+		log.WarnContext(ctx, "object not found under the delivered key or its form-decoded variant")
+	}
+	input, _ := json.Marshal(ExecutionInput{File: r.File})
+	name := ExecutionName(etag)
+	r.Execution = name
+	r.Outcome, r.Execution, r.Err = s.start(ctx, name, input, log)
+	return r
+}
+
+// resolveKey finds the object an event names. S3's classic notifications form-encode keys (space as
+// '+'); for EventBridge no source says either way, so the key is used as delivered when that object
+// exists, else its form-decoded variant.
+func (s *Starter) resolveKey(ctx context.Context, key string) (string, store.Object, error) {
+	obj, err := s.Raw.Head(ctx, key)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return key, obj, err
+	}
+	decoded, derr := url.QueryUnescape(key)
+	if derr != nil || decoded == key {
+		return key, obj, err
+	}
+	obj2, err2 := s.Raw.Head(ctx, decoded)
+	if err2 == nil {
+		return decoded, obj2, nil
+	}
+	if !errors.Is(err2, store.ErrNotFound) {
+		return key, obj, err2
+	}
+	return key, obj, err
+}
+
+// start starts the execution of one file content. An existing execution of the same name is a duplicate
+// delivery while it runs or once it succeeded; a failed one is redriven, or succeeded by "<name>-rN" when
+// Step Functions no longer redrives it.
+func (s *Starter) start(ctx context.Context, name string, input []byte, log *slog.Logger) (Outcome, string, error) {
+	for n := 0; n <= maxRestarts; n++ {
+		try := name
+		if n > 0 {
+			try = name + "-r" + strconv.Itoa(n)
+		}
+		err := s.Exec.Start(ctx, try, input)
+		if err == nil {
+			out := Started
+			if n > 0 {
+				out = Restarted
+			}
+			log.InfoContext(ctx, "execution started", "execution", try, "outcome", out)
+			return out, try, nil
+		}
+		if !errors.Is(err, ErrExecutionExists) {
+			log.WarnContext(ctx, "start failed; the message will be retried", "execution", try, "error", err)
+			return Retry, try, err
+		}
+		info, err := s.Exec.Describe(ctx, try)
+		if err != nil {
+			log.WarnContext(ctx, "describe failed; the message will be retried", "execution", try, "error", err)
+			return Retry, try, err
+		}
+		switch info.Status {
+		case StatusRunning, StatusSucceeded:
+			log.InfoContext(ctx, "duplicate delivery", "execution", try, "status", info.Status)
+			return Duplicate, try, nil
+		case StatusFailed, StatusTimedOut, StatusAborted:
+			if info.Redrivable {
+				if err := s.Exec.Redrive(ctx, try); err != nil {
+					log.WarnContext(ctx, "redrive failed; the message will be retried", "execution", try, "error", err)
+					return Retry, try, err
+				}
+				log.InfoContext(ctx, "failed execution redriven", "execution", try)
+				return Redriven, try, nil
+			}
+			continue // not redrivable: try the next -rN name
+		default:
+			return Retry, try, fmt.Errorf("execution %s has unknown status %q", try, info.Status)
+		}
+	}
+	return Retry, name, fmt.Errorf("execution %s: more than %d failed executions of this content", name, maxRestarts)
+}

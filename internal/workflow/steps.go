@@ -1,0 +1,398 @@
+package workflow
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/paysettle/settle/internal/pipeline"
+	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/table"
+)
+
+// SniffBytes is how much of a file the check step reads: enough for the header and the first rows.
+const SniffBytes = 64 << 10
+
+// Steps are the handlers of the check, validate, transform and write functions.
+//
+// Why the work is split this way: Check touches only metadata and the first bytes, so duplicates,
+// conflicts and files that are not reports stop before anything is read in full. Validate reads the whole
+// file once and judges it — every row rule and every file rule — before anything is built, so a rejected
+// file costs one read and leaves only its rejects and report. Transform re-reads the accepted file and
+// turns rows into the typed settlement_lines table, staged as Arrow IPC, so that the expensive part is
+// retried on its own and the write step never parses text. Write encodes Parquet, publishes it under
+// keys derived from the batch, and writes the manifest last, which is the commit: a crash anywhere before
+// leaves a state that a rerun of the same step overwrites.
+type Steps struct {
+	Raw       store.Bucket
+	Processed store.Bucket
+	Conf      Config
+	Log       *slog.Logger
+}
+
+func (s *Steps) logger(in StepInput, step string) *slog.Logger {
+	l := s.Log
+	if l == nil {
+		l = slog.Default()
+	}
+	return l.With("execution", in.Execution, "step", step, "bucket", in.File.Bucket, "key", in.File.Key, "etag", in.File.ETag)
+}
+
+func (s *Steps) source(in StepInput) error {
+	if in.File.Bucket != s.Raw.Name() {
+		return &InvalidFileError{File: in.File.URL(), Reason: fmt.Sprintf("not in the raw bucket %q", s.Raw.Name())}
+	}
+	if in.File.Key == "" || in.File.ETag == "" {
+		return &InvalidFileError{File: in.File.URL(), Reason: "the input names no key or etag"}
+	}
+	return nil
+}
+
+// Check heads the object, enforces the size limit, sniffs the format from its first bytes and looks up
+// the manifest of its batch: the same content already committed is AlreadyProcessed; different content
+// committed for the same batch is a ConflictError unless the input asks to replace it.
+func (s *Steps) Check(ctx context.Context, in StepInput) (*CheckResult, error) {
+	log := s.logger(in, "check")
+	if err := s.source(in); err != nil {
+		return nil, err
+	}
+	file := in.File.URL()
+	obj, err := s.Raw.Head(ctx, in.File.Key)
+	if err != nil {
+		return nil, storageError("head "+file, file, err)
+	}
+	if store.UnquoteETag(obj.ETag) != in.File.ETag {
+		log.InfoContext(ctx, "object superseded", "current_etag", store.UnquoteETag(obj.ETag))
+		return &CheckResult{AlreadyProcessed: true, Reason: "superseded: the object was overwritten; the new version has its own execution", Size: obj.Size}, nil
+	}
+	if obj.Size == 0 {
+		return nil, &InvalidFileError{File: file, Reason: "the file is empty (0 bytes)"}
+	}
+	if obj.Size > s.Conf.maxFileBytes() {
+		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file is %d bytes, over the limit of %d (MaxFileBytes); ask the provider for smaller batches or raise the limit", obj.Size, s.Conf.maxFileBytes())}
+	}
+	rc, err := s.Raw.OpenRange(ctx, in.File.Key, in.File.ETag, 0, SniffBytes)
+	if err != nil {
+		return nil, storageError("read "+file, file, err)
+	}
+	head, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, infraError("read "+file, err)
+	}
+	res := &CheckResult{Format: "adyen-settlement-details", Size: obj.Size}
+	if bytes.IndexByte(head, 0) >= 0 {
+		return nil, &InvalidFileError{File: file, Reason: "binary content (NUL bytes in the first bytes): not a CSV settlement report"}
+	}
+	rd, err := settlement.NewReader(bytes.NewReader(head), s.Conf.Read)
+	if err != nil {
+		var ife *settlement.InvalidFileError
+		if errors.As(err, &ife) {
+			return nil, &InvalidFileError{File: file, Reason: ife.Reason}
+		}
+		return nil, infraError("sniff "+file, err)
+	}
+	for {
+		row, err := rd.Next()
+		if err != nil {
+			break // the prefix ends, maybe mid-row: only complete valid rows count
+		}
+		if row.Valid() {
+			res.MerchantAccount, res.BatchNumber = string(row.MerchantAccount), row.BatchNumber
+			break
+		}
+	}
+	if res.MerchantAccount == "" {
+		log.InfoContext(ctx, "no valid row in the first bytes; the batch is known after validation")
+		return res, nil
+	}
+	done, replaces, err := s.committed(ctx, in, res.MerchantAccount, res.BatchNumber)
+	if err != nil {
+		return nil, err
+	}
+	if done {
+		res.AlreadyProcessed, res.Reason = true, "this content is already committed"
+		log.InfoContext(ctx, "already processed", "batch", res.BatchNumber)
+	}
+	res.ReplacesETag = replaces
+	return res, nil
+}
+
+// committed looks up a batch's manifest: (true, "", nil) when this file's content is committed,
+// (false, etag, nil) when replace overrides another file's commit, a *ConflictError when another file's
+// content is committed and replace is off.
+func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, batch int64) (bool, string, error) {
+	key := ManifestKey(merchant, batch)
+	m, err := s.readManifest(ctx, key)
+	if err != nil {
+		return false, "", err
+	}
+	switch {
+	case m == nil:
+		return false, "", nil
+	case m.Source.ETag == in.File.ETag:
+		return true, "", nil
+	case in.Replace:
+		return false, m.Source.ETag, nil
+	default:
+		return false, "", &ConflictError{File: in.File.URL(), ETag: in.File.ETag, Batch: fmt.Sprintf("%s/%s/%d", Provider, merchant, batch),
+			CommittedFile: m.Source.URL(), CommittedETag: m.Source.ETag}
+	}
+}
+
+func (s *Steps) readManifest(ctx context.Context, key string) (*Manifest, error) {
+	rc, err := s.Processed.Open(ctx, key, "")
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, infraError("read manifest "+key, err)
+	}
+	defer rc.Close()
+	var m Manifest
+	if err := json.NewDecoder(rc).Decode(&m); err != nil {
+		return nil, &TransientError{Op: "read manifest " + key, Err: "not a manifest: " + err.Error()}
+	}
+	return &m, nil
+}
+
+// Validate reads the whole file, writes its rejected rows and its validation report, and fails with a
+// ValidationError when the file breaks the policy.
+func (s *Steps) Validate(ctx context.Context, in StepInput) (*ValidateResult, error) {
+	log := s.logger(in, "validate")
+	if err := s.source(in); err != nil {
+		return nil, err
+	}
+	file := in.File.URL()
+	rejectsKey, reportKey := RejectsKey(in.Check, in.File.ETag), ReportKey(in.Check, in.File.ETag)
+	rc, err := s.Raw.Open(ctx, in.File.Key, in.File.ETag)
+	if err != nil {
+		return nil, storageError("read "+file, file, err)
+	}
+	defer rc.Close()
+	up, err := s.Processed.Create(ctx, rejectsKey)
+	if err != nil {
+		return nil, infraError("create "+rejectsKey, err)
+	}
+	defer up.Abort()
+	rep, err := pipeline.Validate(rc, s.Conf.Read, s.Conf.Policy, up)
+	if err != nil {
+		var ife *settlement.InvalidFileError
+		if errors.As(err, &ife) {
+			return nil, &InvalidFileError{File: file, Reason: ife.Reason}
+		}
+		return nil, infraError("validate "+file, err)
+	}
+	res := &ValidateResult{MerchantAccount: rep.MerchantAccount, BatchNumber: rep.BatchNumber, SettlementDate: rep.SettlementDate,
+		Counts: rep.Counts, Warnings: len(rep.Warnings), ReportKey: reportKey}
+	if rep.Counts.Rejected > 0 {
+		if _, err := up.Commit(); err != nil {
+			return nil, infraError("write "+rejectsKey, err)
+		}
+		res.RejectsKey = rejectsKey
+	} else if err := s.Processed.Delete(ctx, rejectsKey); err != nil { // a rerun after a corrected policy
+		return nil, infraError("delete "+rejectsKey, err)
+	}
+	body, _ := json.MarshalIndent(rep, "", "  ")
+	if _, err := s.Processed.Put(ctx, reportKey, append(body, '\n')); err != nil {
+		return nil, infraError("write "+reportKey, err)
+	}
+	log.InfoContext(ctx, "validated", "batch", rep.BatchNumber, "rows", rep.Counts.DataRows, "rejected", rep.Counts.Rejected,
+		"file_errors", len(rep.FileErrors), "warnings", len(rep.Warnings), "settlement_date", rep.SettlementDate)
+	if !rep.OK() {
+		return nil, &ValidationError{File: file, Rows: rep.Counts.DataRows, Rejected: rep.Counts.Rejected, MaxRejected: rep.Policy.MaxRejected,
+			Problems: problems(rep), RejectsKey: res.RejectsKey, ReportKey: reportKey}
+	}
+	if in.Check != nil && in.Check.MerchantAccount != "" && (in.Check.MerchantAccount != rep.MerchantAccount || in.Check.BatchNumber != rep.BatchNumber) {
+		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the first rows name batch %s/%d but the file validates as %s/%d",
+			in.Check.MerchantAccount, in.Check.BatchNumber, rep.MerchantAccount, rep.BatchNumber)}
+	}
+	return res, nil
+}
+
+func problems(rep *settlement.Report) []string {
+	var p []string
+	if rep.Counts.Rejected > rep.Policy.MaxRejected {
+		msg := fmt.Sprintf("%d of %d rows rejected (at most %d allowed)", rep.Counts.Rejected, rep.Counts.DataRows, rep.Policy.MaxRejected)
+		if len(rep.RejectSample) > 0 {
+			rj := rep.RejectSample[0]
+			msg += fmt.Sprintf(", first on line %d: %s", rj.Line, rj.Reasons[0])
+		}
+		p = append(p, msg)
+	}
+	for _, e := range rep.FileErrors {
+		p = append(p, e.Message)
+	}
+	return p
+}
+
+// Transform re-reads the validated file and stages its valid rows as settlement_lines Arrow IPC.
+func (s *Steps) Transform(ctx context.Context, in StepInput) (*TransformResult, error) {
+	log := s.logger(in, "transform")
+	if err := s.source(in); err != nil {
+		return nil, err
+	}
+	if in.Validate == nil {
+		return nil, &InvalidFileError{File: in.File.URL(), Reason: "transform needs the validate step's result"}
+	}
+	file := in.File.URL()
+	rc, err := s.Raw.Open(ctx, in.File.Key, in.File.ETag)
+	if err != nil {
+		return nil, storageError("read "+file, file, err)
+	}
+	defer rc.Close()
+	key := StagingKey(in.File.ETag)
+	up, err := s.Processed.Create(ctx, key)
+	if err != nil {
+		return nil, infraError("create "+key, err)
+	}
+	defer up.Abort()
+	counts, err := pipeline.Transform(rc, up, pipeline.TransformOptions{Read: s.Conf.Read,
+		Source: table.Source{Provider: Provider, Key: in.File.Key, ETag: in.File.ETag}})
+	if err != nil {
+		var ife *settlement.InvalidFileError
+		if errors.As(err, &ife) {
+			return nil, &InvalidFileError{File: file, Reason: ife.Reason}
+		}
+		return nil, infraError("transform "+file, err)
+	}
+	if counts != in.Validate.Counts {
+		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file read differently than at validation (%+v, then %+v)", in.Validate.Counts, counts)}
+	}
+	if _, err := up.Commit(); err != nil {
+		return nil, infraError("write "+key, err)
+	}
+	log.InfoContext(ctx, "staged", "rows", counts.Valid, "staging_key", key)
+	return &TransformResult{StagingKey: key, Rows: counts.Valid, Partitions: []Partition{{
+		SettlementDate: in.Validate.SettlementDate, Rows: counts.Valid,
+		Key: PartitionKey(in.Validate.SettlementDate, in.Validate.MerchantAccount, in.Validate.BatchNumber)}}}, nil
+}
+
+// Write encodes the staged rows as Parquet in their partitions, removes what a replaced file published
+// elsewhere, writes the manifest last and removes the staging.
+func (s *Steps) Write(ctx context.Context, in StepInput) (*WriteResult, error) {
+	log := s.logger(in, "write")
+	if err := s.source(in); err != nil {
+		return nil, err
+	}
+	if in.Validate == nil || in.Transform == nil {
+		return nil, &InvalidFileError{File: in.File.URL(), Reason: "write needs the validate and transform steps' results"}
+	}
+	v, t := in.Validate, in.Transform
+	manifestKey := ManifestKey(v.MerchantAccount, v.BatchNumber)
+	old, err := s.readManifest(ctx, manifestKey)
+	if err != nil {
+		return nil, err
+	}
+	if old != nil && old.Source.ETag != in.File.ETag && !in.Replace {
+		return nil, &ConflictError{File: in.File.URL(), ETag: in.File.ETag, Batch: fmt.Sprintf("%s/%s/%d", Provider, v.MerchantAccount, v.BatchNumber),
+			CommittedFile: old.Source.URL(), CommittedETag: old.Source.ETag}
+	}
+
+	res := &WriteResult{ManifestKey: manifestKey}
+	for _, p := range t.Partitions {
+		obj, rows, err := s.writePartition(ctx, t.StagingKey, p.Key)
+		if err != nil {
+			return nil, err
+		}
+		if rows != p.Rows {
+			return nil, &TransientError{Op: "write " + p.Key, Err: fmt.Sprintf("staged %d rows, wrote %d", p.Rows, rows)}
+		}
+		p.Bytes = obj.Size
+		res.Partitions = append(res.Partitions, p)
+		res.RowsWritten += rows
+	}
+	if old != nil && old.Source.ETag != in.File.ETag {
+		keep := map[string]bool{}
+		for _, p := range res.Partitions {
+			keep[p.Key] = true
+		}
+		for _, p := range old.Partitions {
+			if !keep[p.Key] {
+				if err := s.Processed.Delete(ctx, p.Key); err != nil {
+					return nil, infraError("delete "+p.Key, err)
+				}
+				res.Removed = append(res.Removed, p.Key)
+			}
+		}
+	}
+
+	rep, err := s.readReport(ctx, v.ReportKey)
+	if err != nil {
+		return nil, err
+	}
+	m := Manifest{
+		Version: ManifestVersion, Provider: Provider, MerchantAccount: v.MerchantAccount, BatchNumber: v.BatchNumber,
+		CompanyAccount: rep.CompanyAccount, SettlementDate: v.SettlementDate, SettlementRule: rep.SettlementDateRule,
+		Source: in.File, Execution: in.Execution, Partitions: res.Partitions, Currencies: rep.Currencies, Types: rep.Types,
+		Warnings: rep.Warnings, RejectsKey: v.RejectsKey, ReportKey: v.ReportKey, Policy: rep.Policy,
+		Counts: ManifestCounts{Lines: v.Counts.Lines, Header: v.Counts.Header, Blank: v.Counts.Blank, DataRows: v.Counts.DataRows,
+			RowsWritten: res.RowsWritten, RowsRejected: v.Counts.Rejected},
+	}
+	if m.Counts.RowsWritten+m.Counts.RowsRejected != m.Counts.DataRows {
+		return nil, &TransientError{Op: "commit " + manifestKey, Err: fmt.Sprintf("counts do not add up: %d written + %d rejected != %d rows", m.Counts.RowsWritten, m.Counts.RowsRejected, m.Counts.DataRows)}
+	}
+	if old != nil && old.Source.ETag != in.File.ETag {
+		prev := old.Source
+		m.Replaced = &prev
+	}
+	body, _ := json.MarshalIndent(m, "", "  ")
+	if _, err := s.Processed.Put(ctx, manifestKey, append(body, '\n')); err != nil {
+		return nil, infraError("write "+manifestKey, err)
+	}
+	if err := s.Processed.Delete(ctx, t.StagingKey); err != nil {
+		log.WarnContext(ctx, "staging not removed; the bucket's lifecycle rule expires it", "staging_key", t.StagingKey, "error", err)
+	}
+	log.InfoContext(ctx, "committed", "batch", v.BatchNumber, "rows", res.RowsWritten, "manifest", manifestKey)
+	return res, nil
+}
+
+func (s *Steps) writePartition(ctx context.Context, stagingKey, key string) (store.Object, int64, error) {
+	rc, err := s.Processed.Open(ctx, stagingKey, "")
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Object{}, 0, &TransientError{Op: "read " + stagingKey, Err: "the staged rows are gone; rerun from the transform step"}
+		}
+		return store.Object{}, 0, infraError("read "+stagingKey, err)
+	}
+	defer rc.Close()
+	up, err := s.Processed.Create(ctx, key)
+	if err != nil {
+		return store.Object{}, 0, infraError("create "+key, err)
+	}
+	defer up.Abort()
+	rows, err := pipeline.WriteParquet(rc, up, table.ParquetOptions{RowGroupRows: s.Conf.RowGroupRows})
+	if err != nil {
+		return store.Object{}, 0, infraError("write "+key, err)
+	}
+	obj, err := up.Commit()
+	if err != nil {
+		return store.Object{}, 0, infraError("write "+key, err)
+	}
+	return obj, rows, nil
+}
+
+func (s *Steps) readReport(ctx context.Context, key string) (*settlement.Report, error) {
+	rc, err := s.Processed.Open(ctx, key, "")
+	if err != nil {
+		return nil, infraError("read "+key, err)
+	}
+	defer rc.Close()
+	var rep settlement.Report
+	if err := json.NewDecoder(rc).Decode(&rep); err != nil {
+		return nil, infraError("read "+key, err)
+	}
+	return &rep, nil
+}
+
+func (c Config) maxFileBytes() int64 {
+	if c.MaxFileBytes <= 0 {
+		return DefaultMaxFileBytes
+	}
+	return c.MaxFileBytes
+}
