@@ -12,9 +12,9 @@ import (
 	"sync"
 
 	"github.com/paysettle/settle/internal/gen"
+	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/store"
-	"github.com/paysettle/settle/internal/table"
 )
 
 func cmdGen(args []string, stdout io.Writer) error {
@@ -61,7 +61,7 @@ func cmdDump(args []string, stdout io.Writer) error {
 	defer f.Close()
 	bw := bufio.NewWriter(stdout)
 	defer bw.Flush()
-	return table.DumpParquet(f, nil, func(line []byte) error {
+	return parquetfile.Dump(f, nil, func(line []byte) error {
 		bw.Write(line)
 		return bw.WriteByte('\n')
 	})

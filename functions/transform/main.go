@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/paysettle/settle/internal/cloud"
+	"github.com/paysettle/settle/internal/table"
 )
 
 func main() {
@@ -17,5 +18,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "transform:", err)
 		os.Exit(1)
 	}
+	steps.Stage = table.StageFunc
 	lambda.Start(steps.Transform)
 }

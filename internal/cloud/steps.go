@@ -13,7 +13,7 @@ import (
 )
 
 // NewSteps builds the step handlers of a Lambda function from its environment: configuration, the S3
-// client and both buckets.
+// client and both buckets. The transform and write functions add their StageFunc or EncodeFunc.
 func NewSteps(ctx context.Context, getenv func(string) string) (*workflow.Steps, error) {
 	conf, err := workflow.LoadConfig(getenv)
 	if err != nil {

@@ -31,8 +31,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/table"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
 )
@@ -107,7 +109,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	conf := opts.Config
 	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineArn = RawBucket, ProcessedBucket, StateMachineArn
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock}
-	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log}
+	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: table.StageFunc, Encode: parquetfile.Encode}
 	subs := map[string]string{
 		"CheckFunctionArn":     FunctionArn("check"),
 		"ValidateFunctionArn":  FunctionArn("validate"),

@@ -87,6 +87,8 @@ type HeaderError struct {
 	Missing   []string // required columns that are absent
 	Duplicate []string // columns named twice
 	Reason    string   // anything else
+	Found     []string // the header as read
+	required  int
 }
 
 func (e *HeaderError) Error() string {
@@ -94,7 +96,10 @@ func (e *HeaderError) Error() string {
 	if e.Reason != "" {
 		parts = append(parts, e.Reason)
 	}
-	if len(e.Missing) > 0 {
+	switch {
+	case len(e.Missing) > 0 && len(e.Missing) == e.required:
+		parts = append(parts, fmt.Sprintf("none of its %d required columns are in the header, which has: %s", e.required, strings.Join(first(e.Found, 8), ", ")))
+	case len(e.Missing) > 0:
 		parts = append(parts, "missing required columns: "+strings.Join(e.Missing, ", "))
 	}
 	if len(e.Duplicate) > 0 {
@@ -150,7 +155,13 @@ func DetectLayout(fields [][]byte) (*Layout, error) {
 	}
 	if len(missing) > 0 || len(dup) > 0 {
 		sort.Strings(dup)
-		return nil, &HeaderError{Missing: missing, Duplicate: dup}
+		required := 0
+		for c := Column(0); c < numColumns; c++ {
+			if !c.optional() {
+				required++
+			}
+		}
+		return nil, &HeaderError{Missing: missing, Duplicate: dup, Found: l.Header, required: required}
 	}
 	return l, nil
 }

@@ -258,7 +258,7 @@ func TestBadRowReasons(t *testing.T) {
 func TestInvalidFiles(t *testing.T) {
 	tests := []struct{ file, want string }{
 		{"empty.csv", "the file is empty"},
-		{"not_a_report.csv", "missing required columns: Company Account, Merchant Account, Psp Reference"},
+		{"not_a_report.csv", "none of its 23 required columns are in the header, which has: Date, Amount, Currency"},
 		{"binary.bin", "the first line is binary"},
 	}
 	for _, tt := range tests {

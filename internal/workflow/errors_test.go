@@ -89,11 +89,11 @@ func TestDefinitionErrorNamesAreGoTypes(t *testing.T) {
 
 func TestExecutionName(t *testing.T) {
 	tests := map[string]string{
-		`"9e107d9d372bb6826bd81d3542a419d6"`:   "9e107d9d372bb6826bd81d3542a419d6",
+		`"9e107d9d372bb6826bd81d3542a419d6"`:    "9e107d9d372bb6826bd81d3542a419d6",
 		`"d41d8cd98f00b204e9800998ecf8427e-12"`: "d41d8cd98f00b204e9800998ecf8427e-12",
-		`a/b c`:                                "a_b_c",
-		``:                                     "no-etag",
-		strings.Repeat("a", 100):               strings.Repeat("a", 72),
+		`a/b c`:                                 "a_b_c",
+		``:                                      "no-etag",
+		strings.Repeat("a", 100):                strings.Repeat("a", 72),
 	}
 	for in, want := range tests {
 		if got := workflow.ExecutionName(in); got != want {

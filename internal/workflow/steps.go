@@ -9,10 +9,8 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/paysettle/settle/internal/pipeline"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/store"
-	"github.com/paysettle/settle/internal/table"
 )
 
 // SniffBytes is how much of a file the check step reads: enough for the header and the first rows.
@@ -33,7 +31,19 @@ type Steps struct {
 	Processed store.Bucket
 	Conf      Config
 	Log       *slog.Logger
+	// Stage and Encode do the heavy work of the transform and write steps. They are injected so that each
+	// Lambda links only its own step's libraries: Arrow for transform, Arrow's Parquet for write, neither
+	// for check and validate (see table.Stage and parquetfile.FromStage, wired by cloud and local).
+	Stage  StageFunc
+	Encode EncodeFunc
 }
+
+// StageFunc reads a validated report and writes its valid rows to stage as Arrow IPC, returning the
+// reader's counts. Provider, key and etag fill the rows' provenance columns.
+type StageFunc func(report io.Reader, stage io.Writer, read settlement.Options, provider, key, etag string) (settlement.Counts, error)
+
+// EncodeFunc reads a staging stream and writes it as one Parquet file, returning the rows written.
+type EncodeFunc func(stage io.Reader, parquet io.Writer, rowGroupRows int64) (int64, error)
 
 func (s *Steps) logger(in StepInput, step string) *slog.Logger {
 	l := s.Log
@@ -180,7 +190,7 @@ func (s *Steps) Validate(ctx context.Context, in StepInput) (*ValidateResult, er
 		return nil, infraError("create "+rejectsKey, err)
 	}
 	defer up.Abort()
-	rep, err := pipeline.Validate(rc, s.Conf.Read, s.Conf.Policy, up)
+	rep, err := settlement.ValidateReport(rc, s.Conf.Read, s.Conf.Policy, up)
 	if err != nil {
 		var ife *settlement.InvalidFileError
 		if errors.As(err, &ife) {
@@ -252,8 +262,10 @@ func (s *Steps) Transform(ctx context.Context, in StepInput) (*TransformResult, 
 		return nil, infraError("create "+key, err)
 	}
 	defer up.Abort()
-	counts, err := pipeline.Transform(rc, up, pipeline.TransformOptions{Read: s.Conf.Read,
-		Source: table.Source{Provider: Provider, Key: in.File.Key, ETag: in.File.ETag}})
+	if s.Stage == nil {
+		return nil, errors.New("transform: no StageFunc configured")
+	}
+	counts, err := s.Stage(rc, up, s.Conf.Read, Provider, in.File.Key, in.File.ETag)
 	if err != nil {
 		var ife *settlement.InvalidFileError
 		if errors.As(err, &ife) {
@@ -366,7 +378,10 @@ func (s *Steps) writePartition(ctx context.Context, stagingKey, key string) (sto
 		return store.Object{}, 0, infraError("create "+key, err)
 	}
 	defer up.Abort()
-	rows, err := pipeline.WriteParquet(rc, up, table.ParquetOptions{RowGroupRows: s.Conf.RowGroupRows})
+	if s.Encode == nil {
+		return store.Object{}, 0, errors.New("write: no EncodeFunc configured")
+	}
+	rows, err := s.Encode(rc, up, s.Conf.RowGroupRows)
 	if err != nil {
 		return store.Object{}, 0, infraError("write "+key, err)
 	}

@@ -1,4 +1,4 @@
-package table
+package parquetfile
 
 import (
 	"context"
@@ -15,10 +15,10 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// DumpParquet reads a settlement_lines Parquet file and calls fn with each row as one JSON object, keys in
+// Dump reads a settlement_lines Parquet file and calls fn with each row as one JSON object, keys in
 // column order: decimals as exact strings, timestamps as RFC 3339 in UTC, nulls as null. It is the
 // readable form of the output used by golden tests, the exactness checks and `settle dump`.
-func DumpParquet(r parquet.ReaderAtSeeker, mem memory.Allocator, fn func(line []byte) error) error {
+func Dump(r parquet.ReaderAtSeeker, mem memory.Allocator, fn func(line []byte) error) error {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
@@ -84,9 +84,9 @@ func AppendJSONRow(b []byte, rec arrow.RecordBatch, i int) []byte {
 	return append(b, '}')
 }
 
-// ParquetColumns describes a Parquet file's columns: name, physical type, logical type, and whether the
+// Columns describes a Parquet file's columns: name, physical type, logical type, and whether the
 // first row group dictionary-encodes it. Golden tests pin the physical layout with it.
-func ParquetColumns(r parquet.ReaderAtSeeker) ([]string, int64, error) {
+func Columns(r parquet.ReaderAtSeeker) ([]string, int64, error) {
 	pf, err := file.NewParquetReader(r)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open parquet: %w", err)

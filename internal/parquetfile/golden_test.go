@@ -1,4 +1,4 @@
-package table_test
+package parquetfile_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
 )
@@ -73,7 +74,7 @@ func writeFixture(t *testing.T, name string, mem memory.Allocator) []byte {
 	}
 	defer sr.Release()
 	var out bytes.Buffer
-	pw, err := table.NewParquetWriter(&out, table.ParquetOptions{Allocator: mem})
+	pw, err := parquetfile.NewWriter(&out, parquetfile.Options{Allocator: mem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestGolden(t *testing.T) {
 			defer mem.AssertSize(t, 0)
 			pq := writeFixture(t, name, mem)
 			var dump bytes.Buffer
-			if err := table.DumpParquet(bytes.NewReader(pq), mem, func(line []byte) error {
+			if err := parquetfile.Dump(bytes.NewReader(pq), mem, func(line []byte) error {
 				dump.Write(line)
 				dump.WriteByte('\n')
 				return nil
@@ -138,7 +139,7 @@ func TestGolden(t *testing.T) {
 // optional, and which columns are dictionary-encoded.
 func TestParquetLayout(t *testing.T) {
 	pq := writeFixture(t, "default30.csv", memory.DefaultAllocator)
-	cols, rows, err := table.ParquetColumns(bytes.NewReader(pq))
+	cols, rows, err := parquetfile.Columns(bytes.NewReader(pq))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package pipeline_test
+package parquetfile_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/money"
-	"github.com/paysettle/settle/internal/pipeline"
+	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
 )
@@ -27,12 +27,12 @@ func generate(t testing.TB, rows int, seed uint64) []byte {
 // convert runs the three stages in memory and returns the validation report and the Parquet bytes.
 func convert(t testing.TB, csv []byte, mem memory.Allocator) (*settlement.Report, []byte) {
 	t.Helper()
-	rep, err := pipeline.Validate(bytes.NewReader(csv), settlement.Options{}, settlement.DefaultPolicy(), io.Discard)
+	rep, err := settlement.ValidateReport(bytes.NewReader(csv), settlement.Options{}, settlement.DefaultPolicy(), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stage, out bytes.Buffer
-	counts, err := pipeline.Transform(bytes.NewReader(csv), &stage, pipeline.TransformOptions{
+	counts, err := table.Stage(bytes.NewReader(csv), &stage, table.StageOptions{
 		Source: table.Source{Provider: "adyen", Key: "incoming/report.csv", ETag: "0123456789abcdef0123456789abcdef"}, Allocator: mem})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func convert(t testing.TB, csv []byte, mem memory.Allocator) (*settlement.Report
 	if counts != rep.Counts {
 		t.Fatalf("transform counts %+v != validate counts %+v", counts, rep.Counts)
 	}
-	n, err := pipeline.WriteParquet(&stage, &out, table.ParquetOptions{Allocator: mem, RowGroupRows: 40_000})
+	n, err := parquetfile.FromStage(&stage, &out, parquetfile.Options{Allocator: mem, RowGroupRows: 40_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestExactSums(t *testing.T) {
 		*dst += a
 	}
 	rows := 0
-	err := table.DumpParquet(bytes.NewReader(pq), mem, func(line []byte) error {
+	err := parquetfile.Dump(bytes.NewReader(pq), mem, func(line []byte) error {
 		var r map[string]any
 		if err := json.Unmarshal(line, &r); err != nil {
 			return err
