@@ -4,9 +4,14 @@
 package parquetfile
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -17,33 +22,46 @@ import (
 	"github.com/paysettle/settle/internal/table"
 )
 
-// DefaultRowGroupRows is the row-group size: about 60–90 MB of uncompressed column data for settlement
-// lines, in the range Athena reads efficiently, while keeping the buffered row group well under the
-// write step's memory.
-const DefaultRowGroupRows = 512 * 1024
+// DefaultRowGroupRows is the row-group size: 128Ki settlement lines make a row group of about 4–5 MB of
+// zstd Parquet (about 50 MB of Arrow data while it is encoded), close to DuckDB's default and well inside
+// the write step's memory; Athena skips row groups by their statistics either way.
+const DefaultRowGroupRows = 128 * 1024
 
 // Options tune the Parquet writer.
 type Options struct {
 	RowGroupRows int64            // DefaultRowGroupRows when 0
 	Allocator    memory.Allocator // memory.DefaultAllocator when nil
+	Workers      int              // columns encoded at once; GOMAXPROCS when 0
 }
 
 // Writer writes settlement_lines Parquet: zstd, dictionary encoding only on low-cardinality string
 // columns (it is wasted work on unique references and on decimals), decimals of up to 18 digits stored as
 // INT64, timestamps as microseconds adjusted to UTC.
+//
+// Rows are buffered into row groups of Options.RowGroupRows; each row group's columns are encoded and
+// compressed by Options.Workers goroutines at once (pqarrow's own writer encodes one column after the
+// other), then written in column order. Memory is bounded by one row group of Arrow data plus its encoded
+// pages.
 type Writer struct {
-	fw   *pqarrow.FileWriter
-	rows int64
+	pw          *file.Writer
+	arrowProps  pqarrow.ArrowWriterProperties
+	opts        Options
+	pending     []arrow.RecordBatch
+	pendingRows int64
+	rows        int64
+	closed      bool
 }
 
-// NewWriter starts a Parquet file on w. Close finishes it and closes w if w is an io.Closer
-// (pqarrow does that): pass a writer whose Close is harmless or wanted.
+// NewWriter starts a Parquet file on w. Close finishes it; it does not close w.
 func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	if opts.RowGroupRows <= 0 {
 		opts.RowGroupRows = DefaultRowGroupRows
 	}
 	if opts.Allocator == nil {
 		opts.Allocator = memory.DefaultAllocator
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	props := []parquet.WriterProperty{
 		parquet.WithAllocator(opts.Allocator),
@@ -60,36 +78,169 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 			props = append(props, parquet.WithDictionaryFor(c.Name, true))
 		}
 	}
+	wp := parquet.NewWriterProperties(props...)
 	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(opts.Allocator), pqarrow.WithCoerceTimestamps(arrow.Microsecond))
-	fw, err := pqarrow.NewFileWriter(table.Schema, w, parquet.NewWriterProperties(props...), arrowProps)
+	sc, err := pqarrow.ToParquet(table.Schema, wp, arrowProps)
+	if err != nil {
+		return nil, fmt.Errorf("parquet schema: %w", err)
+	}
+	pw, err := file.NewParquetWriterWithError(nopCloser{w}, sc.Root(), file.WithWriterProps(wp))
 	if err != nil {
 		return nil, fmt.Errorf("parquet writer: %w", err)
 	}
-	return &Writer{fw: fw}, nil
+	return &Writer{pw: pw, arrowProps: arrowProps, opts: opts}, nil
 }
 
-// Write appends a record batch; rows are buffered into row groups of the configured size.
+// nopCloser keeps the file writer from closing the caller's writer: an upload is committed by its owner.
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// Write appends a record batch of settlement_lines; a row group is encoded once enough rows are buffered.
 func (w *Writer) Write(rec arrow.RecordBatch) error {
-	if err := w.fw.WriteBuffered(rec); err != nil {
-		return fmt.Errorf("parquet write: %w", err)
+	if w.closed {
+		return errors.New("parquet write: writer is closed")
 	}
-	w.rows += rec.NumRows()
+	if !rec.Schema().Equal(table.Schema) {
+		return fmt.Errorf("parquet write: record is not settlement_lines: %s", rec.Schema())
+	}
+	rec.Retain()
+	w.pending = append(w.pending, rec)
+	w.pendingRows += rec.NumRows()
+	if w.pendingRows >= w.opts.RowGroupRows {
+		return w.flush()
+	}
 	return nil
 }
 
+// flush encodes the buffered rows as one row group, columns in parallel.
+func (w *Writer) flush() error {
+	defer func() {
+		for _, r := range w.pending {
+			r.Release()
+		}
+		w.pending, w.pendingRows = w.pending[:0], 0
+	}()
+	if w.pendingRows == 0 {
+		return nil
+	}
+	rgw, err := w.pw.AppendBufferedRowGroupChecked()
+	if err != nil {
+		return fmt.Errorf("parquet write: %w", err)
+	}
+	errs := make([]error, len(table.Columns))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range w.opts.Workers {
+		wg.Go(func() {
+			// A write context holds scratch buffers: one per goroutine.
+			ctx := pqarrow.NewArrowWriteContext(context.Background(), &w.arrowProps)
+			var defs []int16
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(encodeOrder) {
+					return
+				}
+				c := encodeOrder[i]
+				errs[c] = w.writeColumn(ctx, rgw, c, &defs)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("parquet write: %w", err)
+	}
+	if err := rgw.Close(); err != nil {
+		return fmt.Errorf("parquet write: %w", err)
+	}
+	w.rows += w.pendingRows
+	return nil
+}
+
+// encodeOrder puts the expensive columns (unique strings, then plain numbers) first, so that the last
+// column to start is a cheap one and the workers finish together.
+var encodeOrder = func() []int {
+	var order []int
+	for pass := 0; pass < 3; pass++ {
+		for i, c := range table.Columns {
+			str := c.Type.ID() == arrow.STRING
+			if (pass == 0 && str && !c.Dict) || (pass == 1 && !str) || (pass == 2 && str && c.Dict) {
+				order = append(order, i)
+			}
+		}
+	}
+	return order
+}()
+
+// writeColumn writes column c of every buffered batch. Pages of plain-encoded columns are compressed here,
+// in the worker; the row group's Close only copies them to the file in column order. Dictionary columns
+// keep their (small) pages until Close, which must write the dictionary page first.
+func (w *Writer) writeColumn(ctx context.Context, rgw file.BufferedRowGroupWriter, c int, defs *[]int16) error {
+	cw, err := rgw.Column(c)
+	if err != nil {
+		return err
+	}
+	nullable := table.Columns[c].Nullable
+	for _, rec := range w.pending {
+		arr := rec.Column(c)
+		var levels []int16
+		if nullable {
+			levels = defLevels(arr, defs)
+		}
+		if err := pqarrow.WriteArrowToColumn(ctx, cw, arr, levels, nil, nullable); err != nil {
+			return fmt.Errorf("column %s: %w", table.Columns[c].Name, err)
+		}
+	}
+	if f, ok := cw.(interface{ FlushBufferedDataPages() error }); ok && !table.Columns[c].Dict {
+		return f.FlushBufferedDataPages()
+	}
+	return nil
+}
+
+// defLevels are the Parquet definition levels of a flat nullable column: 1 for a value, 0 for null.
+func defLevels(arr arrow.Array, buf *[]int16) []int16 {
+	n := arr.Len()
+	if cap(*buf) < n {
+		*buf = make([]int16, n)
+	}
+	levels := (*buf)[:n]
+	if arr.NullN() == 0 {
+		for i := range levels {
+			levels[i] = 1
+		}
+		return levels
+	}
+	for i := range levels {
+		if arr.IsValid(i) {
+			levels[i] = 1
+		} else {
+			levels[i] = 0
+		}
+	}
+	return levels
+}
+
 // Rows is the number of rows written.
-func (w *Writer) Rows() int64 { return w.rows }
+func (w *Writer) Rows() int64 { return w.rows + w.pendingRows }
 
 // Close writes the last row group and the footer.
 func (w *Writer) Close() error {
-	if err := w.fw.Close(); err != nil {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if err := w.flush(); err != nil {
+		w.pw.Close()
+		return err
+	}
+	if err := w.pw.Close(); err != nil {
 		return fmt.Errorf("parquet close: %w", err)
 	}
 	return nil
 }
 
 // FromStage reads a staging stream and writes it as one Parquet file on out. It returns the number of
-// rows written. out is closed by the Parquet writer when it is an io.Closer.
+// rows written.
 func FromStage(stage io.Reader, out io.Writer, opts Options) (int64, error) {
 	sr, err := table.NewStageReader(stage, opts.Allocator)
 	if err != nil {

@@ -3,6 +3,9 @@ package table
 import (
 	"errors"
 	"io"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -34,19 +37,44 @@ func Stage(r io.Reader, stage io.Writer, opts StageOptions) (settlement.Counts, 
 	if err != nil {
 		return settlement.Counts{}, err
 	}
+	// Two stages on two cores: this goroutine parses rows and builds record batches, another compresses and
+	// writes them. The channel holds at most two batches, which bounds memory.
 	sw := NewStageWriter(stage, opts.Allocator)
+	batches := make(chan arrow.RecordBatch, 2)
+	written := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		var err error
+		for rec := range batches {
+			if err == nil {
+				if err = sw.Write(rec); err != nil {
+					failed.Store(true)
+				}
+			}
+			rec.Release()
+		}
+		if err == nil {
+			err = sw.Close()
+		}
+		written <- err
+	}()
+	counts, err := buildBatches(rd, opts, batches, &failed)
+	close(batches)
+	if werr := <-written; err == nil {
+		err = werr
+	}
+	return counts, err
+}
+
+// buildBatches reads rows and sends them as record batches of opts.BatchRows rows.
+func buildBatches(rd *settlement.Reader, opts StageOptions, out chan<- arrow.RecordBatch, failed *atomic.Bool) (settlement.Counts, error) {
 	var b *Builder
 	defer func() {
 		if b != nil {
 			b.Release()
 		}
 	}()
-	flush := func() error {
-		rec := b.NewRecordBatch()
-		defer rec.Release()
-		return sw.Write(rec)
-	}
-	for {
+	for !failed.Load() {
 		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -64,19 +92,12 @@ func Stage(r io.Reader, stage io.Writer, opts StageOptions) (settlement.Counts, 
 		}
 		b.Append(row)
 		if b.Len() >= opts.BatchRows {
-			if err := flush(); err != nil {
-				return rd.Counts(), err
-			}
+			out <- b.NewRecordBatch()
 			b.Reserve(opts.BatchRows)
 		}
 	}
 	if b != nil && b.Len() > 0 {
-		if err := flush(); err != nil {
-			return rd.Counts(), err
-		}
-	}
-	if err := sw.Close(); err != nil {
-		return rd.Counts(), err
+		out <- b.NewRecordBatch()
 	}
 	return rd.Counts(), nil
 }
