@@ -77,6 +77,9 @@ func AppendJSONRow(b []byte, rec arrow.RecordBatch, i int) []byte {
 		case *array.Decimal128:
 			scale := a.DataType().(*arrow.Decimal128Type).Scale
 			b = strconv.AppendQuote(b, a.Value(i).ToString(scale))
+		case *array.Decimal64:
+			scale := a.DataType().(*arrow.Decimal64Type).Scale
+			b = strconv.AppendQuote(b, a.Value(i).ToString(scale))
 		default:
 			b = strconv.AppendQuote(b, col.ValueStr(i))
 		}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -80,7 +81,7 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	}
 	wp := parquet.NewWriterProperties(props...)
 	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(opts.Allocator), pqarrow.WithCoerceTimestamps(arrow.Microsecond))
-	sc, err := pqarrow.ToParquet(table.Schema, wp, arrowProps)
+	sc, err := pqarrow.ToParquet(parquetSchema, wp, arrowProps)
 	if err != nil {
 		return nil, fmt.Errorf("parquet schema: %w", err)
 	}
@@ -90,6 +91,19 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	}
 	return &Writer{pw: pw, arrowProps: arrowProps, opts: opts}, nil
 }
+
+// parquetSchema is table.Schema with Decimal64 columns as Decimal128 of the same precision and scale:
+// pqarrow maps that to INT64 DECIMAL(18,3) (decimals stored as integers), which is what writeColumn writes
+// from the Decimal64 buffers directly.
+var parquetSchema = func() *arrow.Schema {
+	fields := table.Schema.Fields()
+	for i, f := range fields {
+		if d, ok := f.Type.(*arrow.Decimal64Type); ok {
+			fields[i].Type = &arrow.Decimal128Type{Precision: d.Precision, Scale: d.Scale}
+		}
+	}
+	return arrow.NewSchema(fields, nil)
+}()
 
 // nopCloser keeps the file writer from closing the caller's writer: an upload is committed by its owner.
 type nopCloser struct{ io.Writer }
@@ -187,7 +201,13 @@ func (w *Writer) writeColumn(ctx context.Context, rgw file.BufferedRowGroupWrite
 		if nullable {
 			levels = defLevels(arr, defs)
 		}
-		if err := pqarrow.WriteArrowToColumn(ctx, cw, arr, levels, nil, nullable); err != nil {
+		var err error
+		if d64, ok := arr.(*array.Decimal64); ok {
+			err = writeDecimal64(cw, d64, levels)
+		} else {
+			err = pqarrow.WriteArrowToColumn(ctx, cw, arr, levels, nil, nullable)
+		}
+		if err != nil {
 			return fmt.Errorf("column %s: %w", table.Columns[c].Name, err)
 		}
 	}
@@ -195,6 +215,22 @@ func (w *Writer) writeColumn(ctx context.Context, rgw file.BufferedRowGroupWrite
 		return f.FlushBufferedDataPages()
 	}
 	return nil
+}
+
+// writeDecimal64 writes a Decimal64 array's values, which are the INT64 of a Parquet DECIMAL, as they are.
+func writeDecimal64(cw file.ColumnChunkWriter, arr *array.Decimal64, levels []int16) error {
+	w, ok := cw.(*file.Int64ColumnChunkWriter)
+	if !ok {
+		return fmt.Errorf("a Decimal64 column needs an INT64 column writer, not %T", cw)
+	}
+	data := arr.Data()
+	values := arrow.Int64Traits.CastFromBytes(data.Buffers()[1].Bytes())[data.Offset() : data.Offset()+data.Len()]
+	if arr.NullN() == 0 {
+		_, err := w.WriteBatch(values, levels, nil)
+		return err
+	}
+	_, err := w.WriteBatchSpacedWithError(values, levels, nil, arr.NullBitmapBytes(), int64(data.Offset()))
+	return err
 }
 
 // defLevels are the Parquet definition levels of a flat nullable column: 1 for a value, 0 for null.

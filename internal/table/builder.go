@@ -3,6 +3,7 @@ package table
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -25,7 +26,8 @@ type Builder struct {
 	strs [numColumns]*array.BinaryBuilder
 	ints [numColumns]*array.Int64Builder
 	tss  [numColumns]*array.TimestampBuilder
-	decs [numColumns]*array.Decimal128Builder
+	decs [numColumns]*array.Decimal64Builder
+	rate *array.Decimal128Builder
 	rows int
 }
 
@@ -40,8 +42,10 @@ func NewBuilder(mem memory.Allocator, src Source, ids *settlement.RecordIDs) *Bu
 			b.ints[i] = f
 		case *array.TimestampBuilder:
 			b.tss[i] = f
-		case *array.Decimal128Builder:
+		case *array.Decimal64Builder:
 			b.decs[i] = f
+		case *array.Decimal128Builder:
+			b.rate = f
 		}
 	}
 	return b
@@ -66,7 +70,7 @@ func (b *Builder) amount(c int, a money.NullAmount) {
 		b.decs[c].AppendNull()
 		return
 	}
-	b.decs[c].Append(decimal128.FromI64(int64(a.V)))
+	b.decs[c].Append(decimal.Decimal64(a.V))
 }
 
 // Append adds a valid row.
@@ -94,9 +98,9 @@ func (b *Builder) Append(r *settlement.Row) {
 	b.amount(cGrossDebit, r.GrossDebit)
 	b.amount(cGrossCredit, r.GrossCredit)
 	if r.ExchangeRate.Valid {
-		b.decs[cRate].Append(decimal128.New(int64(r.ExchangeRate.V.Hi), r.ExchangeRate.V.Lo))
+		b.rate.Append(decimal128.New(int64(r.ExchangeRate.V.Hi), r.ExchangeRate.V.Lo))
 	} else {
-		b.decs[cRate].AppendNull()
+		b.rate.AppendNull()
 	}
 	b.str(cNetCurrency, r.NetCurrency)
 	b.amount(cNetDebit, r.NetDebit)
