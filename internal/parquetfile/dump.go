@@ -87,8 +87,8 @@ func AppendJSONRow(b []byte, rec arrow.RecordBatch, i int) []byte {
 	return append(b, '}')
 }
 
-// Columns describes a Parquet file's columns: name, physical type, logical type, and whether the
-// first row group dictionary-encodes it. Golden tests pin the physical layout with it.
+// Columns describes a Parquet file's columns: name, physical type, logical type, repetition, and the
+// first row group's dictionary use and encodings. Golden tests pin the physical layout with it.
 func Columns(r parquet.ReaderAtSeeker) ([]string, int64, error) {
 	pf, err := file.NewParquetReader(r)
 	if err != nil {
@@ -99,13 +99,14 @@ func Columns(r parquet.ReaderAtSeeker) ([]string, int64, error) {
 	var out []string
 	for i := 0; i < sc.NumColumns(); i++ {
 		col := sc.Column(i)
-		dict := false
+		dict, encodings := false, ""
 		if pf.NumRowGroups() > 0 {
 			if md, err := pf.MetaData().RowGroup(0).ColumnChunk(i); err == nil {
 				dict = md.HasDictionaryPage()
+				encodings = fmt.Sprint(md.Encodings())
 			}
 		}
-		out = append(out, fmt.Sprintf("%s %s %s %s dict=%v", col.Name(), col.PhysicalType(), col.LogicalType(), repetition(col.MaxDefinitionLevel()), dict))
+		out = append(out, fmt.Sprintf("%s %s %s %s dict=%v encodings=%s", col.Name(), col.PhysicalType(), col.LogicalType(), repetition(col.MaxDefinitionLevel()), dict, encodings))
 	}
 	return out, pf.NumRows(), nil
 }

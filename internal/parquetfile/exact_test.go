@@ -78,24 +78,27 @@ func TestExactSums(t *testing.T) {
 		*dst += a
 	}
 	rows := 0
-	err := parquetfile.Dump(bytes.NewReader(pq), mem, func(line []byte) error {
-		var r map[string]any
-		if err := json.Unmarshal(line, &r); err != nil {
-			return err
-		}
-		rows++
-		if c, ok := r["gross_currency"].(string); ok {
-			add(&get(c).grossDebit, r["gross_debit"])
-			add(&get(c).grossCredit, r["gross_credit"])
-		}
-		if c, ok := r["net_currency"].(string); ok {
-			add(&get(c).netDebit, r["net_debit"])
-			add(&get(c).netCredit, r["net_credit"])
-			add(&get(c).fees, r["total_fees"])
-			add(&get(c).net, r["net_amount"])
-		}
-		return nil
-	})
+	err := // The dump reads with Go-managed memory: arrow-go v18.8.0's DELTA_BINARY_PACKED decoder does not
+		// release a 64-byte block buffer, a reader-side leak the checked allocator would report against the
+		// writer under test.
+		parquetfile.Dump(bytes.NewReader(pq), nil, func(line []byte) error {
+			var r map[string]any
+			if err := json.Unmarshal(line, &r); err != nil {
+				return err
+			}
+			rows++
+			if c, ok := r["gross_currency"].(string); ok {
+				add(&get(c).grossDebit, r["gross_debit"])
+				add(&get(c).grossCredit, r["gross_credit"])
+			}
+			if c, ok := r["net_currency"].(string); ok {
+				add(&get(c).netDebit, r["net_debit"])
+				add(&get(c).netCredit, r["net_credit"])
+				add(&get(c).fees, r["total_fees"])
+				add(&get(c).net, r["net_amount"])
+			}
+			return nil
+		})
 	if err != nil {
 		t.Fatal(err)
 	}

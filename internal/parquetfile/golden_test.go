@@ -123,11 +123,14 @@ func TestGolden(t *testing.T) {
 			defer mem.AssertSize(t, 0)
 			pq := writeFixture(t, name, mem)
 			var dump bytes.Buffer
-			if err := parquetfile.Dump(bytes.NewReader(pq), mem, func(line []byte) error {
-				dump.Write(line)
-				dump.WriteByte('\n')
-				return nil
-			}); err != nil {
+			if err := // The dump reads with Go-managed memory: arrow-go v18.8.0's DELTA_BINARY_PACKED decoder does not
+				// release a 64-byte block buffer, a reader-side leak the checked allocator would report against the
+				// writer under test.
+				parquetfile.Dump(bytes.NewReader(pq), nil, func(line []byte) error {
+					dump.Write(line)
+					dump.WriteByte('\n')
+					return nil
+				}); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, strings.TrimSuffix(name, ".csv")+".jsonl", dump.Bytes())

@@ -79,6 +79,10 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 			props = append(props, parquet.WithDictionaryFor(c.Name, true))
 		}
 	}
+	// Sequential values: the line numbers, and record ids that share their batch prefix.
+	props = append(props,
+		parquet.WithEncodingFor("source_line", parquet.Encodings.DeltaBinaryPacked),
+		parquet.WithEncodingFor("record_id", parquet.Encodings.DeltaByteArray))
 	wp := parquet.NewWriterProperties(props...)
 	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(opts.Allocator), pqarrow.WithCoerceTimestamps(arrow.Microsecond))
 	sc, err := pqarrow.ToParquet(parquetSchema, wp, arrowProps)

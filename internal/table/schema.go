@@ -16,7 +16,10 @@ type Column struct {
 	Type     arrow.DataType
 	Nullable bool
 	Glue     string // the column's type in the Glue/Athena table
-	Dict     bool   // dictionary-encode in Parquet: on for low-cardinality strings only
+	// Dict turns Parquet dictionary encoding on: for low-cardinality strings, and for fees, which repeat a
+	// few hundred values per currency (a third smaller on generated reports, for a few percent more CPU).
+	// Never for unique references, timestamps or the amounts of payments.
+	Dict bool
 }
 
 var (
@@ -55,12 +58,12 @@ var Columns = []Column{
 	{"net_currency", str, true, "string", true},
 	{"net_debit", amount, true, amountSQL, false},
 	{"net_credit", amount, true, amountSQL, false},
-	{"commission", amount, true, amountSQL, false},
-	{"markup", amount, true, amountSQL, false},
-	{"scheme_fees", amount, true, amountSQL, false},
-	{"interchange", amount, true, amountSQL, false},
+	{"commission", amount, true, amountSQL, true},
+	{"markup", amount, true, amountSQL, true},
+	{"scheme_fees", amount, true, amountSQL, true},
+	{"interchange", amount, true, amountSQL, true},
 	{"net_amount", amount, true, amountSQL, false},
-	{"total_fees", amount, true, amountSQL, false},
+	{"total_fees", amount, true, amountSQL, true},
 	{"extra", str, true, "string", false},
 	{"record_id", str, false, "string", false},
 	{"source_key", str, false, "string", true},
