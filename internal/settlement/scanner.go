@@ -164,43 +164,62 @@ func (s *scanner) slow(chunk []byte, full bool, start int64) (*csvRecord, error)
 			s.raw = append(s.raw, data...)
 		}
 		size += len(data)
-		for _, c := range data {
+		// Runs of plain bytes are found with IndexByte and copied at once; only commas and quotes are
+		// looked at one by one.
+		for i := 0; i < len(data); {
 			switch state {
 			case fieldStart:
-				switch c {
+				switch data[i] {
 				case '"':
 					state = quoted
+					i++
 				case ',':
 					s.ends = append(s.ends, len(s.buf))
+					i++
 				default:
 					state = unquoted
-					if !discard {
-						s.buf = append(s.buf, c)
-					}
 				}
 			case unquoted:
-				if c == ',' {
-					s.ends = append(s.ends, len(s.buf))
+				j := bytes.IndexByte(data[i:], ',')
+				if j < 0 {
+					j = len(data) - i
+				} else {
 					state = fieldStart
-				} else if !discard {
-					s.buf = append(s.buf, c)
 				}
+				if !discard {
+					s.buf = append(s.buf, data[i:i+j]...)
+				}
+				if state == fieldStart {
+					s.ends = append(s.ends, len(s.buf))
+					j++
+				}
+				i += j
 			case quoted:
-				if c == '"' {
+				j := bytes.IndexByte(data[i:], '"')
+				if j < 0 {
+					j = len(data) - i
+				} else {
 					state = quoteSeen
-				} else if !discard {
-					s.buf = append(s.buf, c)
 				}
+				if !discard {
+					s.buf = append(s.buf, data[i:i+j]...)
+				}
+				if state == quoteSeen {
+					j++
+				}
+				i += j
 			case quoteSeen:
-				switch c {
+				switch data[i] {
 				case '"':
 					state = quoted
 					if !discard {
 						s.buf = append(s.buf, '"')
 					}
+					i++
 				case ',':
 					s.ends = append(s.ends, len(s.buf))
 					state = fieldStart
+					i++
 				default:
 					if recErr == nil {
 						recErr = errAfterQuote
