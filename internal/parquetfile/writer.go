@@ -291,20 +291,54 @@ func FromStage(stage io.Reader, out io.Writer, opts Options) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for {
-		rec, err := sr.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	// Read and decompress the next batches while the current row group is encoded: the encoders leave
+	// a core free whenever a row group is being closed or filled.
+	type batch struct {
+		rec arrow.RecordBatch
+		err error
+	}
+	batches := make(chan batch, 2)
+	stop := make(chan struct{})
+	go func() {
+		defer close(batches)
+		for {
+			rec, err := sr.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err == nil {
+				rec.Retain() // the reader reuses it on the next call
+			}
+			select {
+			case batches <- batch{rec, err}:
+			case <-stop:
+				if rec != nil {
+					rec.Release()
+				}
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
-		if err != nil {
-			pw.Close()
-			return 0, err
+	}()
+	for b := range batches {
+		if b.err == nil {
+			b.err = pw.Write(b.rec)
+			b.rec.Release()
 		}
-		if err := pw.Write(rec); err != nil {
+		if b.err != nil {
 			pw.Close()
-			return 0, err
+			close(stop)
+			for rest := range batches {
+				if rest.rec != nil {
+					rest.rec.Release()
+				}
+			}
+			return 0, b.err
 		}
 	}
+	close(stop)
 	if err := pw.Close(); err != nil {
 		return 0, err
 	}
