@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/paysettle/settle/internal/gen"
+	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/store"
@@ -82,9 +83,18 @@ func cmdZones(stdout io.Writer) error {
 // newLogger logs JSON to stderr when SETTLE_VERBOSE is set, and nothing otherwise.
 func newLogger(stderr io.Writer) *slog.Logger {
 	if os.Getenv("SETTLE_VERBOSE") == "" {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		return obs.Discard()
 	}
-	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return obs.NewLogger(stderr, slog.LevelDebug)
+}
+
+// newMetrics prints the Embedded Metric Format lines the functions would send to CloudWatch, among the
+// JSON logs, when SETTLE_VERBOSE is set.
+func newMetrics(stderr io.Writer) *obs.Metrics {
+	if os.Getenv("SETTLE_VERBOSE") == "" {
+		return nil
+	}
+	return obs.NewMetrics(stderr, obs.NamespaceFromEnv(os.Getenv))
 }
 
 // newProgress decorates the raw bucket so that reading a large file shows how far it got.

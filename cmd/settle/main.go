@@ -19,6 +19,9 @@ Local pipeline (no AWS account; the same state machine and handlers as the deplo
   settle show [--data DIR] NAME                  an execution's history, like the console's event list
   settle redrive [--data DIR] NAME               rerun a failed execution from the step that failed
 
+Deployed stack (see settle aws help):
+  settle aws status|executions|show|redrive|replay|dlq|reprocess …
+
 Data:
   settle gen [--rows N] [--seed S] [-o FILE]     write a realistic, balanced settlement report
   settle dump FILE.parquet                       print a Parquet file of settlement_lines as JSON Lines
@@ -43,9 +46,16 @@ func usageError(format string, a ...any) error {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if code := report(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr); code != 0 {
+		os.Exit(code)
+	}
+}
+
+// report prints a command's error as one line on stderr and returns the exit status: 0 for nil, else
+// the exitError's code, or 1.
+func report(err error, stderr io.Writer) int {
 	if err == nil {
-		return
+		return 0
 	}
 	code := 1
 	var ee *exitError
@@ -53,9 +63,9 @@ func main() {
 		code = ee.code
 	}
 	if msg := err.Error(); msg != "" {
-		fmt.Fprintln(os.Stderr, "settle:", msg)
+		fmt.Fprintln(stderr, "settle:", msg)
 	}
-	os.Exit(code)
+	return code
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -73,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdShow(rest, stdout)
 	case "redrive":
 		return cmdRedrive(ctx, rest, stdout)
+	case "aws":
+		return cmdAWS(ctx, rest, stdout, stderr)
 	case "gen":
 		return cmdGen(rest, stdout)
 	case "dump":

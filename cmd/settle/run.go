@@ -22,7 +22,7 @@ func openEnv(dir string, stderr io.Writer, progress bool) (*local.Env, error) {
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	opts := local.Options{Config: conf, Log: newLogger(stderr)}
+	opts := local.Options{Config: conf, Log: newLogger(stderr), Metrics: newMetrics(stderr)}
 	if progress {
 		opts.WrapRaw = newProgress(stderr)
 	}

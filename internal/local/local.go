@@ -31,6 +31,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/store"
@@ -60,7 +61,12 @@ func FunctionArn(step string) string {
 type Options struct {
 	Config workflow.Config // buckets are set by Open
 	Clock  sfn.Clock       // nil: the wall clock
-	Log    *slog.Logger    // nil: discard
+	// Rand draws the retries' FULL jitter, in [0,1) (nil: math/rand); tests fix it for repeatable histories.
+	Rand func() float64
+	Log  *slog.Logger // nil: discard
+	// Metrics receives the handlers' Embedded Metric Format lines, as the functions print them to
+	// CloudWatch Logs (nil: none).
+	Metrics *obs.Metrics
 	// WrapRaw and WrapProcessed, when set, decorate the buckets (progress display, fault injection in tests).
 	WrapRaw       func(store.Bucket) store.Bucket
 	WrapProcessed func(store.Bucket) store.Bucket
@@ -109,7 +115,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	conf := opts.Config
 	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineArn = RawBucket, ProcessedBucket, StateMachineArn
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock}
-	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: table.StageFunc, Encode: parquetfile.Encode}
+	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: table.StageFunc, Encode: parquetfile.Encode, Metrics: opts.Metrics}
 	subs := map[string]string{
 		"CheckFunctionArn":     FunctionArn("check"),
 		"ValidateFunctionArn":  FunctionArn("validate"),
@@ -124,6 +130,7 @@ func Open(dir string, opts Options) (*Env, error) {
 		StateMachineArn: StateMachineArn,
 		Dir:             filepath.Join(dir, "executions"),
 		Clock:           opts.Clock,
+		Rand:            opts.Rand,
 		Resources: map[string]sfn.TaskFunc{
 			FunctionArn("check"):     sfn.LambdaTask(env.Steps.Check),
 			FunctionArn("validate"):  sfn.LambdaTask(env.Steps.Validate),
@@ -136,7 +143,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state machine: %w", err)
 	}
-	env.Starter = &workflow.Starter{Raw: raw, Exec: Executions{env.Engine}, Log: opts.Log}
+	env.Starter = &workflow.Starter{Raw: raw, Exec: Executions{env.Engine}, Log: opts.Log, Metrics: opts.Metrics}
 	return env, nil
 }
 

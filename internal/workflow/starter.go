@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/store"
 )
 
@@ -71,8 +72,10 @@ type Starter struct {
 	Raw  store.Bucket
 	Exec Executions
 	Log  *slog.Logger
-	// OnResult, when set, is called for every message (the CLI prints them; metrics count them).
+	// OnResult, when set, is called for every message (the CLI prints them).
 	OnResult func(StartResult)
+	// Metrics counts the files started and the duplicate deliveries (nil: none).
+	Metrics *obs.Metrics
 }
 
 // maxRestarts bounds the -rN successors of a content's failed executions.
@@ -84,6 +87,7 @@ func (s *Starter) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	var resp events.SQSEventResponse
 	for _, m := range ev.Records {
 		r := s.handleMessage(ctx, m)
+		s.count(ctx, r)
 		if r.Outcome == Retry {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
@@ -95,10 +99,25 @@ func (s *Starter) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 }
 
 func (s *Starter) log() *slog.Logger {
-	if s.Log != nil {
-		return s.Log
+	l := s.Log
+	if l == nil {
+		l = slog.Default()
 	}
-	return slog.Default()
+	return l.With(obs.KeyStep, "starter")
+}
+
+// count emits the starter's metrics for one message.
+func (s *Starter) count(ctx context.Context, r StartResult) {
+	var e *obs.Entry
+	switch r.Outcome {
+	case Started, Restarted, Redriven:
+		e = s.Metrics.Entry().Put(obs.FilesStarted, 1, obs.Count)
+	case Duplicate:
+		e = s.Metrics.Entry().Put(obs.DuplicateDeliveries, 1, obs.Count)
+	default:
+		return
+	}
+	e.Property("outcome", string(r.Outcome)).Property(obs.KeyExecution, r.Execution).Property(obs.KeyETag, r.File.ETag).Emit(ctx)
 }
 
 // S3Event is the EventBridge event S3 sends for an object created in a bucket with EventBridge
@@ -163,7 +182,7 @@ func (s *Starter) handleMessage(ctx context.Context, m events.SQSMessage) StartR
 		size = obj.Size
 	}
 	r.File = FileRef{Bucket: ev.Detail.Bucket.Name, Key: key, ETag: etag, Size: size}
-	log = log.With("bucket", r.File.Bucket, "key", r.File.Key, "etag", etag)
+	log = log.With(obs.KeyBucket, r.File.Bucket, obs.KeyKey, r.File.Key, obs.KeyETag, etag)
 	if errors.Is(err, store.ErrNotFound) {
 		// Start anyway: the check step fails it as InvalidFileError, which reaches the DLQ and the topic,
 		// where a human learns that a file arrived and vanished.
@@ -172,7 +191,7 @@ func (s *Starter) handleMessage(ctx context.Context, m events.SQSMessage) StartR
 	input, _ := json.Marshal(ExecutionInput{File: r.File})
 	name := ExecutionName(etag)
 	r.Execution = name
-	r.Outcome, r.Execution, r.Err = s.start(ctx, name, input, log)
+	r.Outcome, r.Execution, r.Err = Launch(ctx, s.Exec, name, input, log)
 	return r
 }
 
@@ -198,16 +217,21 @@ func (s *Starter) resolveKey(ctx context.Context, key string) (string, store.Obj
 	return key, obj, err
 }
 
-// start starts the execution of one file content. An existing execution of the same name is a duplicate
+// Launch starts the execution of one file content, as the starter does for every delivery and
+// `settle aws redrive` does for an operator. An existing execution of the same name is a duplicate
 // delivery while it runs or once it succeeded; a failed one is redriven, or succeeded by "<name>-rN" when
-// Step Functions no longer redrives it.
-func (s *Starter) start(ctx context.Context, name string, input []byte, log *slog.Logger) (Outcome, string, error) {
+// Step Functions no longer redrives it. It returns what it did and the execution's name; the outcome is
+// Retry, with the error, when a call failed.
+func Launch(ctx context.Context, exec Executions, name string, input []byte, log *slog.Logger) (Outcome, string, error) {
+	if log == nil {
+		log = obs.Discard()
+	}
 	for n := 0; n <= maxRestarts; n++ {
 		try := name
 		if n > 0 {
 			try = name + "-r" + strconv.Itoa(n)
 		}
-		err := s.Exec.Start(ctx, try, input)
+		err := exec.Start(ctx, try, input)
 		if err == nil {
 			out := Started
 			if n > 0 {
@@ -220,7 +244,7 @@ func (s *Starter) start(ctx context.Context, name string, input []byte, log *slo
 			log.WarnContext(ctx, "start failed; the message will be retried", "execution", try, "error", err)
 			return Retry, try, err
 		}
-		info, err := s.Exec.Describe(ctx, try)
+		info, err := exec.Describe(ctx, try)
 		if err != nil {
 			log.WarnContext(ctx, "describe failed; the message will be retried", "execution", try, "error", err)
 			return Retry, try, err
@@ -231,7 +255,7 @@ func (s *Starter) start(ctx context.Context, name string, input []byte, log *slo
 			return Duplicate, try, nil
 		case StatusFailed, StatusTimedOut, StatusAborted:
 			if info.Redrivable {
-				if err := s.Exec.Redrive(ctx, try); err != nil {
+				if err := exec.Redrive(ctx, try); err != nil {
 					log.WarnContext(ctx, "redrive failed; the message will be retried", "execution", try, "error", err)
 					return Retry, try, err
 				}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/store"
 )
@@ -36,6 +37,10 @@ type Steps struct {
 	// for check and validate (see table.Stage and parquetfile.FromStage, wired by cloud and local).
 	Stage  StageFunc
 	Encode EncodeFunc
+	// Metrics receives the steps' metrics (nil: none) and Tracer their trace spans (zero: off); see
+	// observe.go.
+	Metrics *obs.Metrics
+	Tracer  obs.Tracer
 }
 
 // StageFunc reads a validated report and writes its valid rows to stage as Arrow IPC, returning the
@@ -50,7 +55,11 @@ func (s *Steps) logger(in StepInput, step string) *slog.Logger {
 	if l == nil {
 		l = slog.Default()
 	}
-	return l.With("execution", in.Execution, "step", step, "bucket", in.File.Bucket, "key", in.File.Key, "etag", in.File.ETag)
+	l = l.With(obs.KeyExecution, in.Execution, obs.KeyStep, step, obs.KeyBucket, in.File.Bucket, obs.KeyKey, in.File.Key, obs.KeyETag, in.File.ETag)
+	if merchant, batch := in.batch(); merchant != "" {
+		l = l.With(obs.KeyMerchant, merchant, obs.KeyBatch, batch)
+	}
+	return l
 }
 
 func (s *Steps) source(in StepInput) error {
@@ -66,36 +75,46 @@ func (s *Steps) source(in StepInput) error {
 // Check heads the object, enforces the size limit, sniffs the format from its first bytes and looks up
 // the manifest of its batch: the same content already committed is AlreadyProcessed; different content
 // committed for the same batch is a ConflictError unless the input asks to replace it.
-func (s *Steps) Check(ctx context.Context, in StepInput) (*CheckResult, error) {
-	log := s.logger(in, "check")
+func (s *Steps) Check(ctx context.Context, in StepInput) (res *CheckResult, err error) {
+	ctx, x := s.observe(ctx, in, StepCheck)
+	defer func() { x.end(ctx, err, checkOutcome(res)) }()
+	return s.check(ctx, in, x)
+}
+
+func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckResult, error) {
+	log := x.log
 	if err := s.source(in); err != nil {
 		return nil, err
 	}
 	file := in.File.URL()
-	obj, err := s.Raw.Head(ctx, in.File.Key)
+	rctx, read := s.Tracer.Start(ctx, "read")
+	obj, err := s.Raw.Head(rctx, in.File.Key)
 	if err != nil {
+		read.End(err)
 		return nil, storageError("head "+file, file, err)
 	}
 	if store.UnquoteETag(obj.ETag) != in.File.ETag {
+		read.End(nil)
 		log.InfoContext(ctx, "object superseded", "current_etag", store.UnquoteETag(obj.ETag))
-		return &CheckResult{AlreadyProcessed: true, Reason: "superseded: the object was overwritten; the new version has its own execution", Size: obj.Size}, nil
+		return &CheckResult{AlreadyProcessed: true, Reason: "superseded: the object was overwritten; the new version has its own execution", Size: obj.Size, Arrived: obj.Modified}, nil
 	}
 	if obj.Size == 0 {
+		read.End(nil)
 		return nil, &InvalidFileError{File: file, Reason: "the file is empty (0 bytes)"}
 	}
 	if obj.Size > s.Conf.maxFileBytes() {
+		read.End(nil)
 		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file is %d bytes, over the limit of %d (MaxFileBytes); ask the provider for smaller batches or raise the limit", obj.Size, s.Conf.maxFileBytes())}
 	}
-	rc, err := s.Raw.OpenRange(ctx, in.File.Key, in.File.ETag, 0, SniffBytes)
+	head, err := s.sniff(rctx, in.File)
+	read.Annotate("bytes", len(head))
+	read.End(err)
 	if err != nil {
-		return nil, storageError("read "+file, file, err)
+		return nil, err
 	}
-	head, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		return nil, infraError("read "+file, err)
-	}
-	res := &CheckResult{Format: "adyen-settlement-details", Size: obj.Size}
+	res := &CheckResult{Format: "adyen-settlement-details", Size: obj.Size, Arrived: obj.Modified}
+	_, parse := s.Tracer.Start(ctx, "parse")
+	defer func() { parse.End(nil) }()
 	if bytes.IndexByte(head, 0) >= 0 {
 		return nil, &InvalidFileError{File: file, Reason: "binary content (NUL bytes in the first bytes): not a CSV settlement report"}
 	}
@@ -121,16 +140,33 @@ func (s *Steps) Check(ctx context.Context, in StepInput) (*CheckResult, error) {
 		log.InfoContext(ctx, "no valid row in the first bytes; the batch is known after validation")
 		return res, nil
 	}
+	x.batch(res.MerchantAccount, res.BatchNumber)
+	log = x.log
 	done, replaces, err := s.committed(ctx, in, res.MerchantAccount, res.BatchNumber)
 	if err != nil {
 		return nil, err
 	}
 	if done {
 		res.AlreadyProcessed, res.Reason = true, "this content is already committed"
-		log.InfoContext(ctx, "already processed", "batch", res.BatchNumber)
+		log.InfoContext(ctx, "already processed")
 	}
 	res.ReplacesETag = replaces
 	return res, nil
+}
+
+// sniff reads the first SniffBytes of the file.
+func (s *Steps) sniff(ctx context.Context, f FileRef) ([]byte, error) {
+	file := f.URL()
+	rc, err := s.Raw.OpenRange(ctx, f.Key, f.ETag, 0, SniffBytes)
+	if err != nil {
+		return nil, storageError("read "+file, file, err)
+	}
+	defer rc.Close()
+	head, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, infraError("read "+file, err)
+	}
+	return head, nil
 }
 
 // committed looks up a batch's manifest: (true, "", nil) when this file's content is committed,
@@ -173,24 +209,40 @@ func (s *Steps) readManifest(ctx context.Context, key string) (*Manifest, error)
 
 // Validate reads the whole file, writes its rejected rows and its validation report, and fails with a
 // ValidationError when the file breaks the policy.
-func (s *Steps) Validate(ctx context.Context, in StepInput) (*ValidateResult, error) {
-	log := s.logger(in, "validate")
+func (s *Steps) Validate(ctx context.Context, in StepInput) (res *ValidateResult, err error) {
+	ctx, x := s.observe(ctx, in, StepValidate)
+	defer func() { x.end(ctx, err, "") }()
+	return s.validate(ctx, in, x)
+}
+
+func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*ValidateResult, error) {
 	if err := s.source(in); err != nil {
 		return nil, err
 	}
 	file := in.File.URL()
 	rejectsKey, reportKey := RejectsKey(in.Check, in.File.ETag), ReportKey(in.Check, in.File.ETag)
-	rc, err := s.Raw.Open(ctx, in.File.Key, in.File.ETag)
+	vctx, span := s.Tracer.Start(ctx, "validate")
+	rc, err := s.Raw.Open(vctx, in.File.Key, in.File.ETag)
 	if err != nil {
+		span.End(err)
 		return nil, storageError("read "+file, file, err)
 	}
 	defer rc.Close()
-	up, err := s.Processed.Create(ctx, rejectsKey)
+	up, err := s.Processed.Create(vctx, rejectsKey)
 	if err != nil {
+		span.End(err)
 		return nil, infraError("create "+rejectsKey, err)
 	}
 	defer up.Abort()
-	rep, err := settlement.ValidateReport(rc, s.Conf.Read, s.Conf.Policy, up)
+	counted := &countingReader{r: rc}
+	rep, err := settlement.ValidateReport(counted, s.Conf.Read, s.Conf.Policy, up)
+	span.Annotate("bytes", counted.n)
+	if rep != nil {
+		span.Annotate("rows", rep.Counts.DataRows)
+		span.Annotate("rejected", rep.Counts.Rejected)
+	}
+	span.End(err)
+	x.validated(ctx, in.Check, rep, counted.n)
 	if err != nil {
 		var ife *settlement.InvalidFileError
 		if errors.As(err, &ife) {
@@ -198,6 +250,10 @@ func (s *Steps) Validate(ctx context.Context, in StepInput) (*ValidateResult, er
 		}
 		return nil, infraError("validate "+file, err)
 	}
+	x.batch(rep.MerchantAccount, rep.BatchNumber)
+	log := x.log
+	_, wspan := s.Tracer.Start(ctx, "write")
+	defer func() { wspan.End(nil) }()
 	res := &ValidateResult{MerchantAccount: rep.MerchantAccount, BatchNumber: rep.BatchNumber, SettlementDate: rep.SettlementDate,
 		Counts: rep.Counts, Warnings: len(rep.Warnings), ReportKey: reportKey}
 	if rep.Counts.Rejected > 0 {
@@ -212,7 +268,7 @@ func (s *Steps) Validate(ctx context.Context, in StepInput) (*ValidateResult, er
 	if _, err := s.Processed.Put(ctx, reportKey, append(body, '\n')); err != nil {
 		return nil, infraError("write "+reportKey, err)
 	}
-	log.InfoContext(ctx, "validated", "batch", rep.BatchNumber, "rows", rep.Counts.DataRows, "rejected", rep.Counts.Rejected,
+	log.InfoContext(ctx, "validated", "rows", rep.Counts.DataRows, "rejected", rep.Counts.Rejected,
 		"file_errors", len(rep.FileErrors), "warnings", len(rep.Warnings), "settlement_date", rep.SettlementDate)
 	if !rep.OK() {
 		return nil, &ValidationError{File: file, Rows: rep.Counts.DataRows, Rejected: rep.Counts.Rejected, MaxRejected: rep.Policy.MaxRejected,
@@ -242,8 +298,14 @@ func problems(rep *settlement.Report) []string {
 }
 
 // Transform re-reads the validated file and stages its valid rows as settlement_lines Arrow IPC.
-func (s *Steps) Transform(ctx context.Context, in StepInput) (*TransformResult, error) {
-	log := s.logger(in, "transform")
+func (s *Steps) Transform(ctx context.Context, in StepInput) (res *TransformResult, err error) {
+	ctx, x := s.observe(ctx, in, StepTransform)
+	defer func() { x.end(ctx, err, "") }()
+	return s.transform(ctx, in, x)
+}
+
+func (s *Steps) transform(ctx context.Context, in StepInput, x *invocation) (*TransformResult, error) {
+	log := x.log
 	if err := s.source(in); err != nil {
 		return nil, err
 	}
@@ -251,21 +313,27 @@ func (s *Steps) Transform(ctx context.Context, in StepInput) (*TransformResult, 
 		return nil, &InvalidFileError{File: in.File.URL(), Reason: "transform needs the validate step's result"}
 	}
 	file := in.File.URL()
-	rc, err := s.Raw.Open(ctx, in.File.Key, in.File.ETag)
+	tctx, span := s.Tracer.Start(ctx, "transform")
+	rc, err := s.Raw.Open(tctx, in.File.Key, in.File.ETag)
 	if err != nil {
+		span.End(err)
 		return nil, storageError("read "+file, file, err)
 	}
 	defer rc.Close()
 	key := StagingKey(in.File.ETag)
-	up, err := s.Processed.Create(ctx, key)
+	up, err := s.Processed.Create(tctx, key)
 	if err != nil {
+		span.End(err)
 		return nil, infraError("create "+key, err)
 	}
 	defer up.Abort()
 	if s.Stage == nil {
+		span.End(nil)
 		return nil, errors.New("transform: no StageFunc configured")
 	}
 	counts, err := s.Stage(rc, up, s.Conf.Read, Provider, in.File.Key, in.File.ETag)
+	span.Annotate("rows", counts.Valid)
+	span.End(err)
 	if err != nil {
 		var ife *settlement.InvalidFileError
 		if errors.As(err, &ife) {
@@ -276,7 +344,10 @@ func (s *Steps) Transform(ctx context.Context, in StepInput) (*TransformResult, 
 	if counts != in.Validate.Counts {
 		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file read differently than at validation (%+v, then %+v)", in.Validate.Counts, counts)}
 	}
-	if _, err := up.Commit(); err != nil {
+	_, wspan := s.Tracer.Start(ctx, "write")
+	_, err = up.Commit()
+	wspan.End(err)
+	if err != nil {
 		return nil, infraError("write "+key, err)
 	}
 	log.InfoContext(ctx, "staged", "rows", counts.Valid, "staging_key", key)
@@ -287,8 +358,17 @@ func (s *Steps) Transform(ctx context.Context, in StepInput) (*TransformResult, 
 
 // Write encodes the staged rows as Parquet in their partitions, removes what a replaced file published
 // elsewhere, writes the manifest last and removes the staging.
-func (s *Steps) Write(ctx context.Context, in StepInput) (*WriteResult, error) {
-	log := s.logger(in, "write")
+func (s *Steps) Write(ctx context.Context, in StepInput) (res *WriteResult, err error) {
+	ctx, x := s.observe(ctx, in, StepWrite)
+	defer func() { x.end(ctx, err, "") }()
+	if res, err = s.write(ctx, in, x); err == nil {
+		x.committed(ctx, res)
+	}
+	return res, err
+}
+
+func (s *Steps) write(ctx context.Context, in StepInput, x *invocation) (*WriteResult, error) {
+	log := x.log
 	if err := s.source(in); err != nil {
 		return nil, err
 	}
@@ -307,9 +387,11 @@ func (s *Steps) Write(ctx context.Context, in StepInput) (*WriteResult, error) {
 	}
 
 	res := &WriteResult{ManifestKey: manifestKey}
+	wctx, span := s.Tracer.Start(ctx, "write")
 	for _, p := range t.Partitions {
-		obj, rows, err := s.writePartition(ctx, t.StagingKey, p.Key)
+		obj, rows, err := s.writePartition(wctx, t.StagingKey, p.Key)
 		if err != nil {
+			span.End(err)
 			return nil, err
 		}
 		if rows != p.Rows {
@@ -319,6 +401,8 @@ func (s *Steps) Write(ctx context.Context, in StepInput) (*WriteResult, error) {
 		res.Partitions = append(res.Partitions, p)
 		res.RowsWritten += rows
 	}
+	span.Annotate("rows", res.RowsWritten)
+	span.End(nil)
 	if old != nil && old.Source.ETag != in.File.ETag {
 		keep := map[string]bool{}
 		for _, p := range res.Partitions {
@@ -354,13 +438,16 @@ func (s *Steps) Write(ctx context.Context, in StepInput) (*WriteResult, error) {
 		m.Replaced = &prev
 	}
 	body, _ := json.MarshalIndent(m, "", "  ")
-	if _, err := s.Processed.Put(ctx, manifestKey, append(body, '\n')); err != nil {
+	cctx, commit := s.Tracer.Start(ctx, "commit")
+	_, err = s.Processed.Put(cctx, manifestKey, append(body, '\n'))
+	commit.End(err)
+	if err != nil {
 		return nil, infraError("write "+manifestKey, err)
 	}
 	if err := s.Processed.Delete(ctx, t.StagingKey); err != nil {
 		log.WarnContext(ctx, "staging not removed; the bucket's lifecycle rule expires it", "staging_key", t.StagingKey, "error", err)
 	}
-	log.InfoContext(ctx, "committed", "batch", v.BatchNumber, "rows", res.RowsWritten, "manifest", manifestKey)
+	log.InfoContext(ctx, "committed", "rows", res.RowsWritten, "manifest", manifestKey)
 	return res, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/paysettle/settle/internal/settlement"
 )
@@ -52,6 +53,9 @@ type CheckResult struct {
 	BatchNumber     int64  `json:"batchNumber,omitempty"`
 	// The committed file this one replaces (replace only).
 	ReplacesETag string `json:"replacesEtag,omitempty"`
+	// Arrived is when the object was stored (S3's Last-Modified): the FileAge metric measures it from
+	// the start of the batch's settlement date.
+	Arrived time.Time `json:"arrived,omitzero"`
 }
 
 // ValidateResult is the validate step's output.

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/paysettle/settle/internal/ops"
+	"github.com/paysettle/settle/internal/workflow"
+)
+
+func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t).Round(time.Second)
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return d.String() + " ago"
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func duration(x ops.Execution) string {
+	if x.Stop.IsZero() {
+		return "-"
+	}
+	return x.Stop.Sub(x.Start).Round(time.Millisecond).String()
+}
+
+var queueMeaning = map[string]string{
+	ops.QueueIngest:    "raw-bucket events waiting for the starter",
+	ops.QueueIngestDLQ: "events the starter gave up on: settle aws dlq list ingest",
+	ops.QueueFailed:    "failed files, one message each: settle aws dlq list failed",
+}
+
+func printStatus(w io.Writer, st *ops.Status) {
+	fmt.Fprintf(w, "Stack %s in %s (%s), at %s\n\n", st.Stack.Name, st.Stack.Region, st.Stack.Status, ts(st.At))
+	tw := table(w)
+	fmt.Fprintln(tw, "QUEUE\tWAITING\tIN FLIGHT\t")
+	for _, q := range st.Queues {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", q.Name, q.Visible, q.InFlight, queueMeaning[q.Name])
+	}
+	tw.Flush()
+	var counts []string
+	for _, s := range ops.Statuses {
+		if s != workflow.StatusRunning {
+			counts = append(counts, fmt.Sprintf("%s %d", s, st.Counts[s]))
+		}
+	}
+	fmt.Fprintf(w, "\nExecutions since %s: %s; RUNNING now %d\n", ts(st.Since), strings.Join(counts, ", "), st.Counts[workflow.StatusRunning])
+	if n := len(st.Resolved); n > 0 {
+		fmt.Fprintf(w, "%s since processed by a later execution of the same file.\n", plural(n, "failure was", "failures were"))
+	}
+	if len(st.Running) > 0 {
+		x := st.Running[0]
+		fmt.Fprintf(w, "Oldest waiting file: %s, running since %s (%s) as %s\n", x.File.URL(), ts(x.Start), ago(st.At, x.Start), x.Name)
+	} else {
+		fmt.Fprintln(w, "Oldest waiting file: none running")
+	}
+	if len(st.Failed) > 0 {
+		fmt.Fprintln(w, "\nFailed since then (settle aws show NAME explains each):")
+		tw := table(w)
+		fmt.Fprintln(tw, "NAME\tSTATUS\tSTOPPED\tFILE\tERROR\tSINCE")
+		for _, x := range st.Failed {
+			since := "-"
+			if r := st.Resolved[x.Name]; r != "" {
+				since = "processed by " + r
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Status, ts(x.Stop), x.File.Key, orDash(x.Error), since)
+		}
+		tw.Flush()
+	}
+	var todo []string
+	for _, q := range st.Queues {
+		if q.Name != ops.QueueIngest && q.Visible > 0 {
+			arg := "failed"
+			if q.Name == ops.QueueIngestDLQ {
+				arg = "ingest"
+			}
+			todo = append(todo, fmt.Sprintf("%s in the %s queue (settle aws dlq list %s)", plural(int(q.Visible), "message", "messages"), q.Name, arg))
+		}
+	}
+	if n := st.Unresolved(); n > 0 {
+		todo = append(todo, fmt.Sprintf("%s (settle aws executions --status FAILED)", plural(n, "failed execution", "failed executions")))
+	}
+	if len(todo) == 0 {
+		fmt.Fprintln(w, "\nNothing needs attention.")
+	} else {
+		fmt.Fprintf(w, "\nNeeds attention: %s.\n", strings.Join(todo, "; "))
+	}
+}
+
+func printExecutions(w io.Writer, list []ops.Execution, now time.Time) {
+	tw := table(w)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tSTARTED\tDURATION\tFILE\tERROR\tREDRIVE")
+	for _, x := range list {
+		redrive := "-"
+		if x.Failed() {
+			redrive = x.RedriveStatus
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Status, ts(x.Start), duration(x), x.File.Key, orDash(x.Error), redrive)
+	}
+	tw.Flush()
+	if len(list) == 0 {
+		fmt.Fprintln(w, "(none)")
+	}
+}
+
+func printDetail(w io.Writer, d *ops.Detail) {
+	fmt.Fprintf(w, "Execution %s  %s\n", d.Name, d.Status)
+	fmt.Fprintf(w, "  ARN       %s\n  File      %s (etag %s, %d bytes)", d.Arn, d.File.URL(), d.File.ETag, d.File.Size)
+	if d.Replace {
+		fmt.Fprint(w, ", replace")
+	}
+	fmt.Fprintf(w, "\n  Started   %s\n", ts(d.Start))
+	if !d.Stop.IsZero() {
+		fmt.Fprintf(w, "  Stopped   %s (%s)\n", ts(d.Stop), duration(d.Execution))
+	}
+	if d.Failed() {
+		fmt.Fprintf(w, "  Failed at %s\n  Error     %s\n  Cause     %s\n  Redrive   %s", orDash(d.FailedStep), d.Error, d.Message(), d.RedriveStatus)
+		if d.RedriveReason != "" {
+			fmt.Fprintf(w, " (%s)", d.RedriveReason)
+		}
+		fmt.Fprintf(w, ", %d so far\n", d.RedriveCount)
+	}
+	fmt.Fprintf(w, "  To do     %s\n\n", d.Advice)
+	tw := table(w)
+	fmt.Fprintln(tw, "ID\tTYPE\tSTEP\tELAPSED\tDETAIL")
+	for _, ev := range d.Events {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", ev.ID, ev.Type, orDash(ev.State), ev.Time.Sub(d.Start).Round(time.Millisecond), orDash(shorten(ev.Detail, 140)))
+	}
+	tw.Flush()
+}
+
+func printActions(w io.Writer, actions []ops.Action, dry bool) {
+	if dry {
+		fmt.Fprintln(w, "Dry run: nothing was changed.")
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "EXECUTION\tFILE\tOUTCOME\tRUNS AS\tNOTE")
+	for _, a := range actions {
+		note := a.Note
+		if a.Err != nil {
+			note = a.Err.Error()
+		}
+		outcome := a.Outcome
+		if dry && (outcome == string(workflow.Started) || outcome == string(workflow.Redriven) || outcome == string(workflow.Restarted)) {
+			outcome = "would be " + outcome
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", orDash(a.Execution), a.File.URL(), outcome, orDash(a.Target), orDash(note))
+	}
+	tw.Flush()
+	if len(actions) == 0 {
+		fmt.Fprintln(w, "(nothing to restart)")
+	} else if !dry {
+		fmt.Fprintln(w, "\nFollow them with settle aws show NAME, or settle aws status.")
+	}
+}
+
+func printReplay(w io.Writer, r *ops.Replay, dry bool) {
+	retention := "forever"
+	if r.Retention > 0 {
+		retention = fmt.Sprintf("%d days", r.Retention)
+	}
+	fmt.Fprintf(w, "Archive  %s (keeps events %s; has events from %s)\n", r.Archive, retention, ts(r.ArchiveFrom))
+	fmt.Fprintf(w, "Window   %s to %s\n", ts(r.From), ts(r.To))
+	fmt.Fprintf(w, "Target   %s, rule %s only\n", r.Bus, r.Rule)
+	if dry {
+		fmt.Fprintf(w, "Dry run: the window is replayable; settle aws replay without --dry-run starts %s.\n", r.Name)
+		return
+	}
+	fmt.Fprintf(w, "Replay   %s: %s\n", r.Name, r.State)
+	fmt.Fprintln(w, "\nEach replayed event reaches the starter again: files never started start now, the others count as duplicate deliveries. Follow with settle aws status.")
+}
+
+func printDLQ(w io.Writer, msgs []ops.DLQMessage, now time.Time) {
+	tw := table(w)
+	fmt.Fprintln(tw, "QUEUE\tID\tSENT\tRECEIVES\tKIND\tFILE\tEXECUTION\tSTEP\tERROR")
+	for _, m := range msgs {
+		errName := m.Error
+		if errName == "" && m.Status != "" {
+			errName = m.Status
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", m.Queue, m.ID, ago(now, m.Sent), m.Receives, m.Kind, m.File.Key,
+			orDash(m.Execution), orDash(m.Step), orDash(errName))
+	}
+	tw.Flush()
+	if len(msgs) == 0 {
+		fmt.Fprintln(w, "(the dead-letter queues are empty)")
+	}
+}
+
+func printDLQMessage(w io.Writer, m ops.DLQMessage) {
+	fmt.Fprintf(w, "Message   %s (%s queue, %s)\n  Sent      %s, received %d times\n  File      %s (etag %s)\n", m.ID, m.Queue, m.Kind, ts(m.Sent), m.Receives, m.File.URL(), m.File.ETag)
+	if m.Execution != "" {
+		fmt.Fprintf(w, "  Execution %s\n", m.Execution)
+	}
+	if m.Step != "" {
+		fmt.Fprintf(w, "  Step      %s\n", m.Step)
+	}
+	if m.Error != "" || m.Status != "" {
+		fmt.Fprintf(w, "  Error     %s\n", strings.TrimSpace(m.Status+" "+m.Error))
+	}
+	if m.Cause != "" {
+		fmt.Fprintf(w, "  Cause     %s\n", m.Message())
+	}
+	if m.Action != "" {
+		fmt.Fprintf(w, "  To do     %s\n", m.Action)
+	}
+	switch m.Kind {
+	case ops.KindObjectCreated:
+		fmt.Fprintln(w, "  Redrive   settle aws dlq redrive ingest (moves the whole ingest DLQ back to the ingest queue)")
+	case ops.KindRejected, ops.KindStatusChange:
+		fmt.Fprintf(w, "  Redrive   settle aws dlq redrive failed %s (restarts the file's execution, then deletes the message)\n", m.ID)
+	}
+	var pretty map[string]any
+	if json.Unmarshal([]byte(m.Body), &pretty) == nil {
+		b, _ := json.MarshalIndent(pretty, "  ", "  ")
+		fmt.Fprintf(w, "\n  %s\n", b)
+	} else {
+		fmt.Fprintf(w, "\n  %s\n", m.Body)
+	}
+}
+
+func printMove(w io.Writer, t ops.MoveTask, dry bool) {
+	switch {
+	case t.Messages == 0:
+		fmt.Fprintln(w, "The ingest DLQ is empty: nothing to move.")
+	case dry:
+		fmt.Fprintf(w, "Dry run: would move %s from %s to %s.\n", plural(int(t.Messages), "message", "messages"), t.From, t.To)
+	default:
+		fmt.Fprintf(w, "Moving %s from %s to %s (task %s).\nThe starter handles each as a new delivery; follow with settle aws status.\n", plural(int(t.Messages), "message", "messages"), t.From, t.To, t.Handle)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

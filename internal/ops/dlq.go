@@ -1,0 +1,317 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/paysettle/settle/internal/workflow"
+)
+
+// Kinds of dead-letter messages.
+const (
+	KindObjectCreated = "object-created" // ingest DLQ: an S3 event the starter never turned into an execution
+	KindRejected      = "rejected"       // failed-files DLQ: the definition's message for a rejected file
+	KindStatusChange  = "status-change"  // failed-files DLQ: an execution failed, timed out or was aborted
+	KindUnknown       = "unknown"
+)
+
+// DLQMessage is one message of a dead-letter queue, read without consuming it.
+type DLQMessage struct {
+	Queue     string // QueueIngestDLQ or QueueFailed
+	ID        string
+	Sent      time.Time
+	Receives  int
+	Body      string
+	Kind      string
+	File      workflow.FileRef
+	Execution string
+	Status    string // status-change: FAILED, TIMED_OUT, ABORTED
+	Step      string // rejected: the step that rejected the file
+	Error     string
+	Cause     string
+	Action    string // rejected: what the definition advises
+	Input     string // status-change: the execution's input
+
+	receipt string
+}
+
+// Message is the readable part of the cause.
+func (m DLQMessage) Message() string { return causeMessage(m.Cause) }
+
+// peekTimeout is how long a listing keeps messages invisible before giving them back; each is made
+// visible again as soon as it has been read.
+const peekTimeout = 60 * time.Second
+
+func (o *Ops) dlqURL(queue string) (string, error) {
+	switch queue {
+	case QueueIngestDLQ, "ingest":
+		return o.Stack.Out(OutIngestDeadLetterQueueURL), nil
+	case QueueFailed, "failed-files":
+		return o.Stack.Out(OutFailedFilesQueueURL), nil
+	}
+	return "", fmt.Errorf("%q is not a dead-letter queue; name ingest or failed", queue)
+}
+
+func canonicalQueue(q string) string {
+	switch q {
+	case "ingest", QueueIngestDLQ:
+		return QueueIngestDLQ
+	}
+	return QueueFailed
+}
+
+// receiveAll receives every message of a queue (up to max), keeping them invisible for hold.
+func (o *Ops) receiveAll(ctx context.Context, queue string, max int, hold time.Duration) ([]DLQMessage, error) {
+	url, err := o.dlqURL(queue)
+	if err != nil {
+		return nil, err
+	}
+	queue = canonicalQueue(queue)
+	var out []DLQMessage
+	seen := map[string]bool{}
+	for len(out) < max {
+		res, err := o.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(url), MaxNumberOfMessages: int32(min(10, max-len(out))), VisibilityTimeout: int32(hold.Seconds()),
+			WaitTimeSeconds:             1, // long polling asks every server, so an empty answer means empty
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+		})
+		if err != nil {
+			return nil, explain("read the "+queue+" queue", o.Stack.Region, err)
+		}
+		if len(res.Messages) == 0 {
+			break
+		}
+		fresh := 0
+		for _, m := range res.Messages {
+			id := aws.ToString(m.MessageId)
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			fresh++
+			out = append(out, parseDLQ(queue, m))
+		}
+		if fresh == 0 {
+			break
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Sent.Before(out[j].Sent) })
+	return out, nil
+}
+
+// release makes messages visible again.
+func (o *Ops) release(ctx context.Context, msgs []DLQMessage) {
+	for _, m := range msgs {
+		url, _ := o.dlqURL(m.Queue)
+		_, _ = o.SQS.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: aws.String(m.receipt), VisibilityTimeout: 0})
+	}
+}
+
+func parseDLQ(queue string, m sqstypes.Message) DLQMessage {
+	d := DLQMessage{Queue: queue, ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), Kind: KindUnknown, receipt: aws.ToString(m.ReceiptHandle)}
+	if ms, err := strconv.ParseInt(m.Attributes[string(sqstypes.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
+		d.Sent = time.UnixMilli(ms).UTC()
+	}
+	d.Receives, _ = strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+	var probe struct {
+		DetailType string          `json:"detail-type"`
+		Source     string          `json:"source"`
+		Detail     json.RawMessage `json:"detail"`
+		Execution  string          `json:"execution"`
+	}
+	if json.Unmarshal([]byte(d.Body), &probe) != nil {
+		return d
+	}
+	switch {
+	case probe.Source == "aws.s3" && probe.DetailType == "Object Created":
+		var ev workflow.S3Event
+		if json.Unmarshal([]byte(d.Body), &ev) == nil {
+			d.Kind = KindObjectCreated
+			d.File = workflow.FileRef{Bucket: ev.Detail.Bucket.Name, Key: ev.Detail.Object.Key, ETag: ev.Detail.Object.ETag, Size: ev.Detail.Object.Size}
+			d.Execution = workflow.ExecutionName(ev.Detail.Object.ETag)
+		}
+	case probe.Source == "aws.states":
+		var det struct {
+			Name   string `json:"name"`
+			Status string `json:"status"`
+			Input  string `json:"input"`
+			Error  string `json:"error"`
+			Cause  string `json:"cause"`
+		}
+		if json.Unmarshal(probe.Detail, &det) == nil {
+			d.Kind, d.Execution, d.Status, d.Error, d.Cause, d.Input = KindStatusChange, det.Name, det.Status, det.Error, det.Cause, det.Input
+			var in workflow.ExecutionInput
+			if json.Unmarshal([]byte(det.Input), &in) == nil {
+				d.File = in.File
+			}
+		}
+	case probe.Execution != "":
+		var f struct {
+			Execution string           `json:"execution"`
+			File      workflow.FileRef `json:"file"`
+			Step      string           `json:"step"`
+			Error     string           `json:"error"`
+			Cause     string           `json:"cause"`
+			Action    string           `json:"action"`
+		}
+		if json.Unmarshal([]byte(d.Body), &f) == nil {
+			d.Kind, d.Execution, d.File, d.Step, d.Error, d.Cause, d.Action = KindRejected, f.Execution, f.File, f.Step, f.Error, f.Cause, f.Action
+		}
+	}
+	return d
+}
+
+// DLQList lists the messages of one dead-letter queue ("" for both), oldest first, without consuming
+// them: each is made visible again once read.
+func (o *Ops) DLQList(ctx context.Context, queue string, max int) ([]DLQMessage, error) {
+	queues := []string{QueueIngestDLQ, QueueFailed}
+	if queue != "" {
+		if _, err := o.dlqURL(queue); err != nil {
+			return nil, err
+		}
+		queues = []string{queue}
+	}
+	var out []DLQMessage
+	for _, q := range queues {
+		msgs, err := o.receiveAll(ctx, q, max, peekTimeout)
+		o.release(ctx, msgs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msgs...)
+	}
+	return out, nil
+}
+
+// DLQShow finds one message by id in either dead-letter queue.
+func (o *Ops) DLQShow(ctx context.Context, id string) (DLQMessage, error) {
+	msgs, err := o.DLQList(ctx, "", 1000)
+	if err != nil {
+		return DLQMessage{}, err
+	}
+	for _, m := range msgs {
+		if m.ID == id {
+			return m, nil
+		}
+	}
+	return DLQMessage{}, fmt.Errorf("no message %s in the dead-letter queues (it may have been redriven or deleted); settle aws dlq list shows what is there", id)
+}
+
+// MoveTask is a started SQS message move.
+type MoveTask struct {
+	Handle   string
+	Messages int64 // waiting in the DLQ when it started
+	From, To string
+}
+
+// DLQRedriveIngest moves every message of the ingest DLQ back to the ingest queue (an SQS message move
+// task), where the starter handles each as a new delivery.
+func (o *Ops) DLQRedriveIngest(ctx context.Context, dry bool) (MoveTask, error) {
+	d, err := o.depth(ctx, QueueIngestDLQ, o.Stack.Out(OutIngestDeadLetterQueueURL))
+	if err != nil {
+		return MoveTask{}, err
+	}
+	t := MoveTask{Messages: d.Visible, From: o.Stack.Out(OutIngestDeadLetterQueueArn), To: o.Stack.Out(OutIngestQueueArn)}
+	if dry || d.Visible == 0 {
+		return t, nil
+	}
+	out, err := o.SQS.StartMessageMoveTask(ctx, &sqs.StartMessageMoveTaskInput{SourceArn: aws.String(t.From), DestinationArn: aws.String(t.To)})
+	if err != nil {
+		return t, explain("move the ingest DLQ's messages to the ingest queue", o.Stack.Region, err)
+	}
+	t.Handle = aws.ToString(out.TaskHandle)
+	return t, nil
+}
+
+// DLQRedriveFailed restarts the execution of each file in the failed-files DLQ (only the messages ids,
+// when given), then deletes its messages; a message whose restart fails stays. A file that failed for
+// an infrastructure reason is redriven (or restarted as -rN); a rejected file gets a new "-pN"
+// execution of the same object and input, since its redrive would re-enter the Fail state: run this
+// once its cause is fixed (a raised MAX_REJECTED_ROWS, a time-zone mapping, a corrected template).
+func (o *Ops) DLQRedriveFailed(ctx context.Context, ids []string, dry bool) ([]Action, error) {
+	msgs, err := o.receiveAll(ctx, QueueFailed, 1000, 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	// One restart per execution: a rejected file may have both the definition's message and a status
+	// change event.
+	groups := map[string][]DLQMessage{}
+	var order []string
+	var keep []DLQMessage
+	for _, m := range msgs {
+		if len(want) > 0 && !want[m.ID] || m.Execution == "" {
+			keep = append(keep, m)
+			continue
+		}
+		if _, ok := groups[m.Execution]; !ok {
+			order = append(order, m.Execution)
+		}
+		groups[m.Execution] = append(groups[m.Execution], m)
+	}
+	defer func() { o.release(ctx, keep) }()
+	var out []Action
+	for _, name := range order {
+		a := o.restartMessage(ctx, name, dry)
+		ok := a.Err == nil && a.Outcome != Failed && a.Outcome != Skipped
+		if ok && !dry {
+			for _, m := range groups[name] {
+				url, _ := o.dlqURL(m.Queue)
+				if _, err := o.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: aws.String(m.receipt)}); err != nil {
+					a.Note += "; the message could not be deleted: " + oneLine(err)
+				}
+			}
+		} else {
+			keep = append(keep, groups[name]...)
+		}
+		out = append(out, a)
+	}
+	for id := range want {
+		found := false
+		for _, m := range msgs {
+			found = found || m.ID == id
+		}
+		if !found {
+			return out, fmt.Errorf("no message %s in the failed-files queue; settle aws dlq list failed shows what is there", id)
+		}
+	}
+	return out, nil
+}
+
+// restartMessage restarts the file of a failed-files message's execution.
+func (o *Ops) restartMessage(ctx context.Context, name string, dry bool) Action {
+	x, err := o.Describe(ctx, name)
+	var none *NoExecutionError
+	if errors.As(err, &none) {
+		return Action{Execution: name, Outcome: Skipped, Note: "the execution no longer exists (older than 90 days?); reprocess the file"}
+	}
+	if err != nil {
+		return Action{Execution: name, Outcome: Failed, Err: err}
+	}
+	if !x.Failed() {
+		return Action{Execution: name, File: x.File, Outcome: string(workflow.Duplicate), Target: name, Note: "already " + x.Status}
+	}
+	if !IsDataError(x.Error) {
+		return o.restart(ctx, x, dry, false)
+	}
+	a, err := o.fresh(ctx, x.File, []byte(x.Input), false, dry)
+	a.Execution = name
+	if err != nil {
+		a.Outcome, a.Err = Failed, err
+	} else if a.Outcome == string(workflow.Started) {
+		a.Note = "rejected (" + x.Error + ") before: new execution of the same object"
+	}
+	return a
+}

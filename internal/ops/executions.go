@@ -1,0 +1,399 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/paysettle/settle/internal/cloud"
+	"github.com/paysettle/settle/internal/workflow"
+)
+
+// Execution is one execution of the state machine, with the file it processes.
+type Execution struct {
+	Name          string
+	Arn           string
+	Status        string
+	Start, Stop   time.Time
+	Input         string
+	File          workflow.FileRef
+	Replace       bool
+	Error         string
+	Cause         string // as Step Functions keeps it (for a Lambda error, JSON with errorMessage)
+	RedriveCount  int
+	RedriveStatus string // REDRIVABLE, NOT_REDRIVABLE, …
+	RedriveReason string
+}
+
+// Message is the readable part of Cause: a Lambda error's errorMessage, or the cause as it is.
+func (x Execution) Message() string { return causeMessage(x.Cause) }
+
+// Failed reports whether the execution ended FAILED, TIMED_OUT or ABORTED.
+func (x Execution) Failed() bool { return isFailed(x.Status) }
+
+func isFailed(status string) bool {
+	return status == workflow.StatusFailed || status == workflow.StatusTimedOut || status == workflow.StatusAborted
+}
+
+// DataErrors are the errors the definition catches: the file is rejected, and a redrive re-enters the
+// Fail state without running any step again.
+var DataErrors = []string{"InvalidFileError", "ValidationError", "ConflictError"}
+
+// IsDataError reports whether an execution error name is one of DataErrors.
+func IsDataError(name string) bool { return slices.Contains(DataErrors, name) }
+
+func causeMessage(cause string) string {
+	var c struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if json.Unmarshal([]byte(cause), &c) == nil && c.ErrorMessage != "" {
+		return c.ErrorMessage
+	}
+	return cause
+}
+
+func (o *Ops) executionArn(name string) string {
+	return cloud.ExecutionArn(o.Stack.Out(OutStateMachineArn), name)
+}
+
+// NoExecutionError is returned for an unknown execution name.
+type NoExecutionError struct{ Name, Machine string }
+
+func (e *NoExecutionError) Error() string {
+	return fmt.Sprintf("there is no execution named %q in %s; settle aws executions lists them", e.Name, e.Machine)
+}
+
+// Describe describes an execution by name.
+func (o *Ops) Describe(ctx context.Context, name string) (Execution, error) {
+	out, err := o.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(o.executionArn(name))})
+	var dne *sfntypes.ExecutionDoesNotExist
+	if errors.As(err, &dne) {
+		return Execution{}, &NoExecutionError{Name: name, Machine: o.machineName()}
+	}
+	if err != nil {
+		return Execution{}, explain("describe execution "+name, o.Stack.Region, err)
+	}
+	x := Execution{
+		Name: aws.ToString(out.Name), Arn: aws.ToString(out.ExecutionArn), Status: string(out.Status),
+		Start: aws.ToTime(out.StartDate), Stop: aws.ToTime(out.StopDate), Input: aws.ToString(out.Input),
+		Error: aws.ToString(out.Error), Cause: aws.ToString(out.Cause), RedriveCount: int(aws.ToInt32(out.RedriveCount)),
+		RedriveStatus: string(out.RedriveStatus), RedriveReason: aws.ToString(out.RedriveStatusReason),
+	}
+	var in workflow.ExecutionInput
+	if json.Unmarshal([]byte(x.Input), &in) == nil {
+		x.File, x.Replace = in.File, in.Replace
+	}
+	return x, nil
+}
+
+func (o *Ops) machineName() string {
+	arn := o.Stack.Out(OutStateMachineArn)
+	return "state machine " + arn[strings.LastIndex(arn, ":")+1:]
+}
+
+// list lists the executions with a status ("" for all) started at or after since (zero: all), newest
+// first, at most limit (0: no limit).
+func (o *Ops) list(ctx context.Context, status string, since time.Time, limit int) ([]sfntypes.ExecutionListItem, error) {
+	in := &sfn.ListExecutionsInput{StateMachineArn: aws.String(o.Stack.Out(OutStateMachineArn)), MaxResults: 100}
+	if status != "" {
+		in.StatusFilter = sfntypes.ExecutionStatus(status)
+	}
+	var out []sfntypes.ExecutionListItem
+	p := sfn.NewListExecutionsPaginator(o.SFN, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, explain("list executions", o.Stack.Region, err)
+		}
+		for _, it := range page.Executions {
+			// Newest first by start date: once past the window, the rest is older still. (A redrive keeps
+			// the start date, so an execution started before the window is not listed even if redriven in it.)
+			if !since.IsZero() && aws.ToTime(it.StartDate).Before(since) {
+				return out, nil
+			}
+			out = append(out, it)
+			if limit > 0 && len(out) >= limit {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// Statuses lists the execution statuses in the order the commands print them.
+var Statuses = []string{workflow.StatusRunning, workflow.StatusSucceeded, workflow.StatusFailed, workflow.StatusTimedOut, workflow.StatusAborted}
+
+// Executions lists executions (status "" for all) started since, newest first, with their files and
+// errors.
+func (o *Ops) Executions(ctx context.Context, status string, since time.Time, limit int) ([]Execution, error) {
+	if status != "" && !slices.Contains(Statuses, status) {
+		return nil, fmt.Errorf("--status %s is not an execution status; use one of %s", status, strings.Join(Statuses, ", "))
+	}
+	items, err := o.list(ctx, status, since, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Execution, 0, len(items))
+	for _, it := range items {
+		x, err := o.Describe(ctx, aws.ToString(it.Name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// QueueDepth is a queue's message counts.
+type QueueDepth struct {
+	Name     string
+	URL      string
+	Visible  int64 // waiting to be received
+	InFlight int64 // received, not yet deleted
+	Delayed  int64
+}
+
+// Status is the stack at a glance.
+type Status struct {
+	Stack   Stack
+	At      time.Time
+	Since   time.Time
+	Queues  []QueueDepth
+	Counts  map[string]int // executions started since Since, by status (RUNNING: all running now)
+	Running []Execution    // all running executions, oldest first (the oldest file still waiting)
+	Failed  []Execution    // failed, timed out or aborted since Since, newest first
+	// Resolved maps a failed execution to the later execution of the same content (its -rN or -pN
+	// successor) that succeeded: nothing is left to do for it.
+	Resolved map[string]string
+}
+
+// Unresolved counts the failed executions without a successful successor.
+func (s *Status) Unresolved() int {
+	n := 0
+	for _, st := range []string{workflow.StatusFailed, workflow.StatusTimedOut, workflow.StatusAborted} {
+		n += s.Counts[st]
+	}
+	return n - len(s.Resolved)
+}
+
+// successorSuffix matches the suffixes that later executions of the same content carry: -rN when a
+// failed execution is restarted, -pN when a file is reprocessed.
+var successorSuffix = regexp.MustCompile(`(-[pr][0-9]+)+$`)
+
+// ContentName is the name of a content's first execution: name without -rN and -pN suffixes.
+func ContentName(name string) string { return successorSuffix.ReplaceAllString(name, "") }
+
+// Queue names, as the commands take them.
+const (
+	QueueIngest    = "ingest"
+	QueueIngestDLQ = "ingest-dlq"
+	QueueFailed    = "failed"
+)
+
+// Status reports queue depths, executions since since by status, and the running ones.
+func (o *Ops) Status(ctx context.Context, since time.Time) (*Status, error) {
+	st := &Status{Stack: o.Stack, At: o.clock(), Since: since, Counts: map[string]int{}, Resolved: map[string]string{}}
+	for _, q := range []struct{ name, url string }{
+		{QueueIngest, o.Stack.Out(OutIngestQueueURL)},
+		{QueueIngestDLQ, o.Stack.Out(OutIngestDeadLetterQueueURL)},
+		{QueueFailed, o.Stack.Out(OutFailedFilesQueueURL)},
+	} {
+		d, err := o.depth(ctx, q.name, q.url)
+		if err != nil {
+			return nil, err
+		}
+		st.Queues = append(st.Queues, d)
+	}
+	items, err := o.list(ctx, "", since, 0)
+	if err != nil {
+		return nil, err
+	}
+	succeeded := map[string]sfntypes.ExecutionListItem{} // the latest success of each content
+	for _, it := range items {
+		if it.Status == sfntypes.ExecutionStatusSucceeded {
+			c := ContentName(aws.ToString(it.Name))
+			if _, ok := succeeded[c]; !ok {
+				succeeded[c] = it
+			}
+		}
+	}
+	for _, it := range items {
+		st.Counts[string(it.Status)]++
+		if ok, found := succeeded[ContentName(aws.ToString(it.Name))]; found && isFailed(string(it.Status)) && aws.ToTime(ok.StartDate).After(aws.ToTime(it.StartDate)) {
+			st.Resolved[aws.ToString(it.Name)] = aws.ToString(ok.Name)
+		}
+		if isFailed(string(it.Status)) && len(st.Failed) < 10 {
+			x, err := o.Describe(ctx, aws.ToString(it.Name))
+			if err != nil {
+				return nil, err
+			}
+			st.Failed = append(st.Failed, x)
+		}
+	}
+	running, err := o.list(ctx, workflow.StatusRunning, time.Time{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(running, func(i, j int) bool { return aws.ToTime(running[i].StartDate).Before(aws.ToTime(running[j].StartDate)) })
+	for i, it := range running {
+		if i == 5 { // the oldest few say enough
+			break
+		}
+		x, err := o.Describe(ctx, aws.ToString(it.Name))
+		if err != nil {
+			return nil, err
+		}
+		st.Running = append(st.Running, x)
+	}
+	st.Counts[workflow.StatusRunning] = len(running)
+	return st, nil
+}
+
+func (o *Ops) depth(ctx context.Context, name, url string) (QueueDepth, error) {
+	out, err := o.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{
+		sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+	if err != nil {
+		return QueueDepth{}, explain("read the "+name+" queue's depth", o.Stack.Region, err)
+	}
+	n := func(k sqstypes.QueueAttributeName) int64 {
+		v, _ := strconv.ParseInt(out.Attributes[string(k)], 10, 64)
+		return v
+	}
+	return QueueDepth{Name: name, URL: url, Visible: n(sqstypes.QueueAttributeNameApproximateNumberOfMessages),
+		InFlight: n(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible), Delayed: n(sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed)}, nil
+}
+
+// Event is one history event, reduced to what the console's event list shows.
+type Event struct {
+	ID      int64
+	Time    time.Time
+	Type    string
+	State   string // the state the event belongs to
+	Detail  string // resource, error and cause, or redrive count
+	Error   string
+	Message string // the readable cause of a failure event
+}
+
+// Detail is an execution with its history and diagnosis.
+type Detail struct {
+	Execution
+	Events     []Event
+	FailedStep string // the task whose failure ended the execution (for a rejected file: the step that rejected it)
+	Advice     string // what to do next
+}
+
+// Show describes an execution with its full history, the step that failed and what to do.
+func (o *Ops) Show(ctx context.Context, name string) (*Detail, error) {
+	x, err := o.Describe(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	d := &Detail{Execution: x}
+	p := sfn.NewGetExecutionHistoryPaginator(o.SFN, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x.Arn), MaxResults: 1000})
+	state := ""
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, explain("read the history of "+name, o.Stack.Region, err)
+		}
+		for _, h := range page.Events {
+			ev := historyEvent(h)
+			if ev.State != "" && strings.HasSuffix(ev.Type, "StateEntered") {
+				state = ev.State
+			}
+			if ev.State == "" {
+				ev.State = state
+			}
+			if ev.Error != "" && (strings.HasPrefix(ev.Type, "LambdaFunction") || strings.HasPrefix(ev.Type, "Task")) {
+				d.FailedStep = state
+			}
+			d.Events = append(d.Events, ev)
+		}
+	}
+	d.Advice = advice(d)
+	return d, nil
+}
+
+// historyEvent reads the details of a history event.
+func historyEvent(h sfntypes.HistoryEvent) Event {
+	ev := Event{ID: h.Id, Time: aws.ToTime(h.Timestamp), Type: string(h.Type)}
+	fail := func(e, c *string) {
+		ev.Error = aws.ToString(e)
+		ev.Message = causeMessage(aws.ToString(c))
+		ev.Detail = ev.Error
+		if ev.Message != "" {
+			ev.Detail += ": " + ev.Message
+		}
+	}
+	switch {
+	case h.StateEnteredEventDetails != nil:
+		ev.State = aws.ToString(h.StateEnteredEventDetails.Name)
+	case h.StateExitedEventDetails != nil:
+		ev.State = aws.ToString(h.StateExitedEventDetails.Name)
+	case h.LambdaFunctionScheduledEventDetails != nil:
+		ev.Detail = aws.ToString(h.LambdaFunctionScheduledEventDetails.Resource)
+	case h.LambdaFunctionFailedEventDetails != nil:
+		fail(h.LambdaFunctionFailedEventDetails.Error, h.LambdaFunctionFailedEventDetails.Cause)
+	case h.LambdaFunctionTimedOutEventDetails != nil:
+		fail(h.LambdaFunctionTimedOutEventDetails.Error, h.LambdaFunctionTimedOutEventDetails.Cause)
+	case h.TaskScheduledEventDetails != nil:
+		ev.Detail = aws.ToString(h.TaskScheduledEventDetails.ResourceType) + ":" + aws.ToString(h.TaskScheduledEventDetails.Resource)
+	case h.TaskFailedEventDetails != nil:
+		fail(h.TaskFailedEventDetails.Error, h.TaskFailedEventDetails.Cause)
+	case h.TaskTimedOutEventDetails != nil:
+		fail(h.TaskTimedOutEventDetails.Error, h.TaskTimedOutEventDetails.Cause)
+	case h.ExecutionFailedEventDetails != nil:
+		fail(h.ExecutionFailedEventDetails.Error, h.ExecutionFailedEventDetails.Cause)
+	case h.ExecutionTimedOutEventDetails != nil:
+		fail(h.ExecutionTimedOutEventDetails.Error, h.ExecutionTimedOutEventDetails.Cause)
+	case h.ExecutionAbortedEventDetails != nil:
+		fail(h.ExecutionAbortedEventDetails.Error, h.ExecutionAbortedEventDetails.Cause)
+	case h.ExecutionRedrivenEventDetails != nil:
+		ev.Detail = fmt.Sprintf("redrive %d", aws.ToInt32(h.ExecutionRedrivenEventDetails.RedriveCount))
+	}
+	return ev
+}
+
+// advice says what to do about an execution.
+func advice(d *Detail) string {
+	switch {
+	case d.Status == workflow.StatusSucceeded:
+		return "nothing: the file is processed."
+	case d.Status == workflow.StatusRunning:
+		return "wait: the execution is running (steps retry transient errors with backoff)."
+	case IsDataError(d.Error):
+		a := "the file was rejected for a data reason (" + d.Error + "); a redrive would fail again. "
+		switch d.Error {
+		case "ValidationError":
+			a += "Read the rejected rows named in the cause; upload a corrected file, or raise MAX_REJECTED_ROWS and run settle aws reprocess " + d.File.URL() + "."
+		case "ConflictError":
+			a += "Another file was committed for this batch; if this one is the provider's regenerated report, run settle aws reprocess " + d.File.URL() + " --replace."
+		default:
+			a += "Ask the provider for a readable copy and upload it; nothing was published for this file."
+		}
+		return a
+	case d.RedriveStatus == "REDRIVABLE":
+		step := d.FailedStep
+		if step == "" {
+			step = "the step that failed"
+		}
+		return "fix the cause above, then settle aws redrive " + d.Name + " (it reruns " + step + " with the same input)."
+	default:
+		return "not redrivable (" + d.RedriveReason + "); settle aws redrive " + d.Name + " starts a new -rN execution with the original input."
+	}
+}

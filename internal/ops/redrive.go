@@ -1,0 +1,221 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/paysettle/settle/internal/cloud"
+	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/workflow"
+)
+
+// Action is what a restart did (or, in a dry run, would do) for one file.
+type Action struct {
+	Execution string           // the execution asked for
+	File      workflow.FileRef // its file
+	Outcome   string           // redriven, restarted, started, duplicate, skipped, failed
+	Target    string           // the execution that was (or would be) redriven or started
+	Note      string           // why, in a few words
+	Err       error
+}
+
+// Launch outcomes beyond workflow's.
+const (
+	Skipped = "skipped"
+	Failed  = "failed"
+)
+
+// executions is Step Functions for workflow.Launch; dry makes it describe for real but only pretend to
+// start and redrive.
+func (o *Ops) executions(dry bool) workflow.Executions {
+	x := cloud.Executions{Client: o.SFN, StateMachineArn: o.Stack.Out(OutStateMachineArn)}
+	if dry {
+		return dryRun{x}
+	}
+	return x
+}
+
+type dryRun struct{ x cloud.Executions }
+
+func (d dryRun) Start(ctx context.Context, name string, input []byte) error {
+	_, err := d.x.Describe(ctx, name)
+	var dne *sfntypes.ExecutionDoesNotExist
+	if errors.As(err, &dne) {
+		return nil // would start
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s", workflow.ErrExecutionExists, name)
+}
+
+func (d dryRun) Describe(ctx context.Context, name string) (workflow.ExecutionInfo, error) {
+	return d.x.Describe(ctx, name)
+}
+
+func (d dryRun) Redrive(ctx context.Context, name string) error { return nil }
+
+var restartSuffix = regexp.MustCompile(`-r[0-9]+$`)
+
+// Redrive restarts a failed execution the way a re-delivery of its file would: RedriveExecution from the
+// step that failed while Step Functions allows it (14 days), else a new "<name>-rN" execution with the
+// original input. A rejected file (a data error) is refused unless force, since its redrive re-enters
+// the Fail state: reprocess it instead.
+func (o *Ops) Redrive(ctx context.Context, name string, dry, force bool) (Action, error) {
+	x, err := o.Describe(ctx, name)
+	if err != nil {
+		return Action{}, err
+	}
+	a := o.restart(ctx, x, dry, force)
+	return a, a.Err
+}
+
+func (o *Ops) restart(ctx context.Context, x Execution, dry, force bool) Action {
+	a := Action{Execution: x.Name, File: x.File, Target: x.Name}
+	switch {
+	case !x.Failed():
+		a.Outcome, a.Err = Skipped, fmt.Errorf("execution %s is %s; only FAILED, TIMED_OUT or ABORTED executions are redriven", x.Name, x.Status)
+		return a
+	case IsDataError(x.Error) && !force:
+		a.Outcome, a.Note = Skipped, "rejected ("+x.Error+"): a redrive fails again; fix the file and reprocess it"
+		return a
+	}
+	// Launch from the content's first name, so that -rN successors are found and numbered as the starter does.
+	base := restartSuffix.ReplaceAllString(x.Name, "")
+	outcome, target, err := workflow.Launch(ctx, o.executions(dry), base, []byte(x.Input), nil)
+	a.Target = target
+	switch {
+	case err != nil:
+		a.Outcome, a.Err = Failed, explain("restart "+x.Name, o.Stack.Region, err)
+	case outcome == workflow.Duplicate:
+		a.Outcome, a.Note = string(outcome), "already running or succeeded as "+target
+	case outcome == workflow.Redriven:
+		a.Outcome, a.Note = string(outcome), "reruns the step that failed, same input"
+	case outcome == workflow.Restarted:
+		a.Outcome, a.Note = string(outcome), "not redrivable ("+orDash(x.RedriveReason)+"): new execution, original input"
+	default:
+		a.Outcome = string(outcome)
+	}
+	return a
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// RedriveFailed restarts every execution that failed, timed out or was aborted since since, except the
+// rejected files, which are listed as skipped. Each content is restarted once, by its latest execution.
+func (o *Ops) RedriveFailed(ctx context.Context, since time.Time, dry bool) ([]Action, error) {
+	var out []Action
+	done := map[string]bool{}
+	for _, status := range []string{workflow.StatusFailed, workflow.StatusTimedOut, workflow.StatusAborted} {
+		list, err := o.Executions(ctx, status, since, 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range list {
+			base := restartSuffix.ReplaceAllString(x.Name, "")
+			if done[base] {
+				continue
+			}
+			done[base] = true
+			out = append(out, o.restart(ctx, x, dry, false))
+		}
+	}
+	return out, nil
+}
+
+// Reprocess runs a raw object again: a file whose event was lost, or a corrected, regenerated or
+// newly accepted one. Without replace the execution is named by the object's ETag, as the starter
+// names it, unless that name is taken by a closed execution; then, and always with replace, it is
+// "<etag name>-pN", the first N not taken (docs/decisions.md): the ETag's own execution keeps its
+// history, and Step Functions will not reuse a closed execution's name.
+func (o *Ops) Reprocess(ctx context.Context, s3url string, replace, dry bool) (Action, error) {
+	bucket, key, err := parseS3URL(s3url)
+	if err != nil {
+		return Action{}, err
+	}
+	if raw := o.Stack.Out(OutRawBucket); bucket != raw {
+		return Action{}, fmt.Errorf("s3://%s/%s is not in the stack's raw bucket %s; copy it there (aws s3 cp) and it is processed on arrival", bucket, key, raw)
+	}
+	head, err := o.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchKey") {
+		return Action{}, fmt.Errorf("s3://%s/%s does not exist; aws s3 ls s3://%s/%s lists what is there", bucket, key, bucket, parentPrefix(key))
+	}
+	if err != nil {
+		return Action{}, explain("head s3://"+bucket+"/"+key, o.Stack.Region, err)
+	}
+	file := workflow.FileRef{Bucket: bucket, Key: key, ETag: store.UnquoteETag(aws.ToString(head.ETag)), Size: aws.ToInt64(head.ContentLength)}
+	input, _ := json.Marshal(workflow.ExecutionInput{File: file, Replace: replace})
+	return o.fresh(ctx, file, input, !replace, dry)
+}
+
+// fresh starts a new execution of a file with input: named by its ETag when useETagName and that name
+// is free, else "<etag name>-pN" with the first N not taken. A running execution of it is reported as
+// a duplicate instead.
+func (o *Ops) fresh(ctx context.Context, file workflow.FileRef, input []byte, useETagName, dry bool) (Action, error) {
+	a := Action{File: file, Execution: workflow.ExecutionName(file.ETag)}
+	exec := o.executions(dry)
+	var candidates []string
+	if useETagName {
+		candidates = append(candidates, a.Execution)
+	}
+	for n := 1; n <= 50; n++ {
+		candidates = append(candidates, a.Execution+"-p"+strconv.Itoa(n))
+	}
+	for _, name := range candidates {
+		info, err := exec.Describe(ctx, name)
+		var dne *sfntypes.ExecutionDoesNotExist
+		switch {
+		case errors.As(err, &dne):
+			if err := exec.Start(ctx, name, input); err != nil {
+				a.Outcome, a.Target, a.Err = Failed, name, explain("start "+name, o.Stack.Region, err)
+				return a, a.Err
+			}
+			a.Outcome, a.Target = string(workflow.Started), name
+			var in workflow.ExecutionInput
+			if json.Unmarshal(input, &in) == nil && in.Replace {
+				a.Note = "replaces the batch's committed file"
+			}
+			return a, nil
+		case err != nil:
+			return a, explain("describe "+name, o.Stack.Region, err)
+		case info.Status == workflow.StatusRunning:
+			a.Outcome, a.Target, a.Note = string(workflow.Duplicate), name, "this file is being processed now"
+			return a, nil
+		}
+	}
+	return a, fmt.Errorf("%s has been reprocessed 50 times; look at settle aws executions before trying again", file.URL())
+}
+
+// parseS3URL splits s3://bucket/key as the AWS CLI writes it: the key as is, not URL-encoded.
+func parseS3URL(s string) (bucket, key string, err error) {
+	rest, ok := strings.CutPrefix(s, "s3://")
+	bucket, key, _ = strings.Cut(rest, "/")
+	if !ok || bucket == "" || key == "" || strings.HasSuffix(key, "/") {
+		return "", "", fmt.Errorf("%q is not an object address; write it as s3://bucket/key", s)
+	}
+	return bucket, key, nil
+}
+
+func parentPrefix(key string) string {
+	if i := strings.LastIndex(key, "/"); i >= 0 {
+		return key[:i+1]
+	}
+	return ""
+}
