@@ -1,11 +1,23 @@
 # One command per job; CI (.ci/run) runs `make test` after installing the tools the proofs need.
 GO ?= go
 # Packages with concurrency run under the race detector; the others run once without it.
-RACE_PKGS := ./internal/sfn/ ./internal/store/ ./internal/local/ ./internal/workflow/
-PKGS = $(shell $(GO) list ./... | grep -v -e /internal/sfn -e /internal/store -e /internal/local -e /internal/workflow)
+RACE_PKGS := ./internal/sfn/ ./internal/store/ ./internal/local/ ./internal/workflow/ ./internal/parquetfile/ ./internal/obs/ ./internal/ops/ ./cmd/settle/
+PKGS = $(shell $(GO) list ./... | grep -v -e /internal/sfn -e /internal/store -e /internal/local -e /internal/workflow -e /internal/parquetfile -e /internal/obs -e /internal/ops -e /cmd/settle)
 
-.PHONY: test vet sample
-test: vet ## format, vet and all tests
+# The Lambda functions: functions/<dir> is the template's <Dir>Function (a test keeps the three in step).
+FUNCTIONS := starter check validate transform write
+# How every bootstrap is built, by `make build` and by `sam build` (BuildMethod: makefile) alike:
+# static, arm64, without the RPC mode provided.al2023 does not use, reproducible.
+LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -buildvcs=false -ldflags="-s -w"
+
+# The npm tools .ci/run installs (asl-validator, DuckDB); the lead's DuckDB test finds them here.
+NODE_DIR := $(CURDIR)/.ci/node
+ifneq ($(wildcard $(NODE_DIR)/node_modules),)
+export SETTLE_NODE_MODULES ?= $(NODE_DIR)/node_modules
+endif
+
+.PHONY: test vet build asl sample clean
+test: vet build asl ## format, vet, the bootstraps, the definition check and all tests
 	$(GO) test -race $(RACE_PKGS)
 	$(GO) test $(PKGS)
 
@@ -13,5 +25,31 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
 
+build: ## build/<function>/bootstrap for all five functions, exactly as sam build makes them
+	@for fn in $(FUNCTIONS); do \
+		echo "build/$$fn/bootstrap"; \
+		$(LAMBDA_BUILD) -o build/$$fn/bootstrap ./functions/$$fn || exit 1; \
+	done
+
+asl: ## validate statemachine/settlement.asl.json with asl-validator (installed by .ci/run)
+	@.ci/asl-validate statemachine/settlement.asl.json
+
 sample: ## run the pipeline on the bundled sample reports
 	$(GO) run ./cmd/settle run testdata/sample
+
+clean:
+	rm -rf build .aws-sam
+
+# sam build runs these (template.yaml: CodeUri: . and Metadata BuildMethod: makefile), from the
+# repository root or a copy of it, with ARTIFACTS_DIR set to the function's artifact folder.
+.PHONY: build-StarterFunction build-CheckFunction build-ValidateFunction build-TransformFunction build-WriteFunction
+build-StarterFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/starter
+build-CheckFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/check
+build-ValidateFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/validate
+build-TransformFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/transform
+build-WriteFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/write

@@ -1,0 +1,9 @@
+// Package rie holds the tests that run each Lambda function's real bootstrap (build/<function>/bootstrap,
+// built by `make build` exactly as `sam build` builds it: linux/arm64, static) under the official Lambda
+// Runtime Interface Emulator, through qemu-aarch64 on other machines, and invoke it with its events/
+// file: what `sam local invoke <Fn> -e events/<fn>.json --env-vars events/env.json` does in Docker. S3
+// is an in-process gofakes3 server (AWS_ENDPOINT_URL_S3) and Step Functions a local endpoint speaking
+// its JSON 1.0 protocol (AWS_ENDPOINT_URL_SFN). The functions' Embedded Metric Format lines are checked
+// against the metrics the template's dashboard and alarms use. Without aws-lambda-rie or qemu the tests
+// are skipped, except in CI (CI set), where they fail. It has no code outside its tests.
+package rie
