@@ -46,7 +46,10 @@ func usageError(format string, a ...any) error {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if code := report(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr); code != 0 {
+	stopProfile := startProfile()
+	code := report(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr)
+	stopProfile()
+	if code != 0 {
 		os.Exit(code)
 	}
 }

@@ -13,7 +13,7 @@ const Name = "settlement_lines"
 // Column is one column of settlement_lines.
 type Column struct {
 	Name     string
-	Type     arrow.DataType
+	Type     arrow.DataType // the Arrow type in record batches and staging
 	Nullable bool
 	Glue     string // the column's type in the Glue/Athena table
 	// Dict turns Parquet dictionary encoding on: for low-cardinality strings, and for fees, which repeat a
@@ -24,8 +24,13 @@ type Column struct {
 
 var (
 	str = arrow.BinaryTypes.String
-	i64 = arrow.PrimitiveTypes.Int64
-	ts  = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	// constStr is a string column holding one value for a whole file (provider, merchant account, source
+	// key and ETag): a one-entry dictionary and zero indices, instead of a million copies of the same
+	// bytes to stage, compress and hash again for the Parquet dictionary. In Parquet it is an ordinary
+	// dictionary-encoded string column.
+	constStr = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}
+	i64      = arrow.PrimitiveTypes.Int64
+	ts       = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
 	// Amounts are Decimal64 in Arrow: every decimal(18,3) fits in 64 bits, and staging and encoding move
 	// half the bytes of Decimal128. In Parquet they are INT64 DECIMAL(18,3) either way.
 	amount    = &arrow.Decimal64Type{Precision: 18, Scale: 3}
@@ -36,9 +41,9 @@ var (
 // Columns are the columns of settlement_lines, in order. Changing a name, type or the order breaks every
 // deployed Glue table: the template test compares template.yaml with this list.
 var Columns = []Column{
-	{"provider", str, false, "string", true},
+	{"provider", constStr, false, "string", true},
 	{"company_account", str, false, "string", true},
-	{"merchant_account", str, false, "string", true},
+	{"merchant_account", constStr, false, "string", true},
 	{"batch_number", i64, false, "bigint", true},
 	{"psp_reference", str, true, "string", false},
 	{"merchant_reference", str, true, "string", false},
@@ -66,8 +71,8 @@ var Columns = []Column{
 	{"total_fees", amount, true, amountSQL, true},
 	{"extra", str, true, "string", false},
 	{"record_id", str, false, "string", false},
-	{"source_key", str, false, "string", true},
-	{"source_etag", str, false, "string", true},
+	{"source_key", constStr, false, "string", true},
+	{"source_etag", constStr, false, "string", true},
 	{"source_line", i64, false, "bigint", false},
 }
 

@@ -90,7 +90,9 @@ func buildBatches(rd *settlement.Reader, opts StageOptions, out chan<- arrow.Rec
 			b = NewBuilder(opts.Allocator, opts.Source, ids)
 			b.Reserve(opts.BatchRows)
 		}
-		b.Append(row)
+		if err := b.Append(row); err != nil {
+			return rd.Counts(), err
+		}
 		if b.Len() >= opts.BatchRows {
 			out <- b.NewRecordBatch()
 			b.Reserve(opts.BatchRows)
