@@ -3,6 +3,7 @@ package settlement_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -66,6 +67,11 @@ func FuzzReader(f *testing.F) {
 		}
 		if last > c.Lines {
 			t.Fatalf("a row starts on line %d of %d", last, c.Lines)
+		}
+		want, wantCounts, _ := sequential(t, data, settlement.Options{MaxRecordBytes: 512})
+		got, gotCounts, err := parallel(t, data, settlement.Options{MaxRecordBytes: 512}, 2)
+		if err != nil || gotCounts != wantCounts || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("parallel reader differs: %v %+v %d rows, sequential %+v %d rows", err, gotCounts, len(got), wantCounts, len(want))
 		}
 	})
 }

@@ -36,6 +36,7 @@ type csvRecord struct {
 	Fields [][]byte // nil when Err is set
 	Raw    []byte   // the record's text without its final line break (truncated when too long)
 	Err    error    // malformed record
+	Plain  bool     // no quotes: the fields are Raw cut at its commas (left to the caller with lazySplit)
 }
 
 // scanner reads RFC 4180 CSV one record at a time: quoted fields with commas, doubled quotes and line
@@ -54,6 +55,7 @@ type scanner struct {
 	ends      []int
 	raw       []byte
 	err       error
+	lazySplit bool // leave plain records unsplit (Fields nil, Plain true): a parallel reader splits them
 }
 
 func newScanner(r io.Reader, maxRecord int) *scanner {
@@ -90,7 +92,11 @@ func (s *scanner) next() (*csvRecord, error) {
 			}
 			if len(line) <= s.maxRecord && bytes.IndexByte(line, '"') < 0 {
 				s.line++
-				s.rec = csvRecord{Line: start, Fields: s.split(line), Raw: line}
+				if s.lazySplit {
+					s.rec = csvRecord{Line: start, Raw: line, Plain: true}
+				} else {
+					s.rec = csvRecord{Line: start, Fields: s.split(line), Raw: line, Plain: true}
+				}
 				return &s.rec, nil
 			}
 		}

@@ -1,44 +1,68 @@
 package settlement
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
 	"io"
 )
 
-// ValidateReport reads a whole report, writes every rejected row to rejects (JSON Lines) and returns the
-// validation report. A file that is not a readable report, or has no data rows, is an *InvalidFileError;
-// other errors are I/O errors.
+// ValidateReport reads a whole report, writes every rejected row to rejects (JSON Lines, in file order)
+// and returns the validation report. Rows are decoded and checked on all cores (ReadParallel); each
+// chunk's partial validator is merged in file order, so the report is the same as a sequential pass.
+// A file that is not a readable report, or has no data rows, is an *InvalidFileError; other errors are
+// I/O errors.
 func ValidateReport(r io.Reader, opts Options, policy Policy, rejects io.Writer) (*Report, error) {
-	rd, err := NewReader(r, opts)
+	return ValidateChunked(r, ParallelOptions{Options: opts}, policy, rejects)
+}
+
+// ValidateChunked is ValidateReport with the parallel reader's options (workers, rows per chunk).
+func ValidateChunked(r io.Reader, opts ParallelOptions, policy Policy, rejects io.Writer) (*Report, error) {
+	type partial struct {
+		v       *Validator
+		rejects []byte
+	}
+	var merged *Validator
+	layout, counts, err := ReadParallel(r, opts,
+		func(cr *ChunkRows) (partial, error) {
+			v := NewValidator(cr.Layout().Provider, policy)
+			var buf bytes.Buffer
+			rw := NewRejectWriter(&buf)
+			for row := cr.Next(); row != nil; row = cr.Next() {
+				if row.Valid() {
+					v.Add(row)
+					continue
+				}
+				v.Reject(row)
+				if err := rw.Write(row); err != nil {
+					return partial{}, err
+				}
+			}
+			if err := rw.Flush(); err != nil {
+				return partial{}, err
+			}
+			return partial{v, buf.Bytes()}, nil
+		},
+		func(p partial) error {
+			if merged == nil {
+				merged = p.v
+			} else {
+				merged.Merge(p.v)
+			}
+			if len(p.rejects) > 0 {
+				if _, err := rejects.Write(p.rejects); err != nil {
+					return fmt.Errorf("write rejects: %w", err)
+				}
+			}
+			return nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	v := NewValidator(rd.Layout().Provider, policy)
-	rw := NewRejectWriter(rejects)
-	for {
-		row, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if row.Valid() {
-			v.Add(row)
-			continue
-		}
-		v.Reject(row)
-		if err := rw.Write(row); err != nil {
-			return nil, fmt.Errorf("write rejects: %w", err)
-		}
-	}
-	if err := rw.Flush(); err != nil {
-		return nil, fmt.Errorf("write rejects: %w", err)
-	}
-	counts := rd.Counts()
 	if counts.DataRows == 0 {
 		return nil, &InvalidFileError{Reason: fmt.Sprintf("the report has a header but no data rows (%d lines)", counts.Lines)}
 	}
-	return v.Report(counts), nil
+	if merged == nil {
+		merged = NewValidator(layout.Provider, policy)
+	}
+	return merged.Report(counts), nil
 }

@@ -234,6 +234,71 @@ func (v *Validator) Add(r *Row) {
 	}
 }
 
+// Merge adds the rows another validator saw, which came after this one's in the file: the first-row
+// facts stay this one's unless it saw none, ties between equal dates keep the earlier line.
+func (v *Validator) Merge(o *Validator) {
+	if !v.seenRow && o.seenRow {
+		v.seenRow, v.company, v.merchant, v.firstBatch = true, o.company, o.merchant, o.firstBatch
+	}
+	for k, n := range o.merchants {
+		if p, ok := v.merchants[k]; ok {
+			*p += *n
+		} else if len(v.merchants) < 100 {
+			c := *n
+			v.merchants[k] = &c
+		}
+	}
+	for k, n := range o.batches {
+		if len(v.batches) < 100 || v.batches[k] > 0 {
+			v.batches[k] += n
+		}
+	}
+	for k, n := range o.types {
+		if p, ok := v.types[k]; ok {
+			*p += *n
+		} else {
+			c := *n
+			v.types[k] = &c
+		}
+	}
+	for code, os := range o.currencies {
+		s, ok := v.currencies[code]
+		if !ok {
+			s = &sums{scale: os.scale}
+			v.currencies[code] = s
+		}
+		s.grossRows += os.grossRows
+		s.netRows += os.netRows
+		s.payoutRows += os.payoutRows
+		for _, p := range [...][2]*money.Amount{
+			{&s.grossDebit, &os.grossDebit}, {&s.grossCredit, &os.grossCredit}, {&s.netDebit, &os.netDebit},
+			{&s.netCredit, &os.netCredit}, {&s.commission, &os.commission}, {&s.markup, &os.markup},
+			{&s.schemeFees, &os.schemeFees}, {&s.interchange, &os.interchange}, {&s.netAmount, &os.netAmount},
+			{&s.totalFees, &os.totalFees}, {&s.nonPayoutNet, &os.nonPayoutNet}, {&s.payout, &os.payout},
+		} {
+			v.add(p[0], money.NullAmount{V: *p[1], Valid: true})
+		}
+	}
+	v.overflow = v.overflow || o.overflow
+	if o.maxDateLine > 0 && (v.maxDateLine == 0 || o.maxDate > v.maxDate) {
+		v.maxDate, v.maxDateLine = o.maxDate, o.maxDateLine
+	}
+	if o.payoutLine > 0 && (v.payoutLine == 0 || o.payoutDate > v.payoutDate) {
+		v.payoutDate, v.payoutLine, v.payoutBook = o.payoutDate, o.payoutLine, o.payoutBook
+	}
+	v.feeCount += o.feeCount
+	for _, l := range o.feeLines {
+		if len(v.feeLines) < sampleLines {
+			v.feeLines = append(v.feeLines, l)
+		}
+	}
+	for _, rj := range o.samples {
+		if len(v.samples) < sampleLines {
+			v.samples = append(v.samples, rj)
+		}
+	}
+}
+
 func (v *Validator) sumsFor(code []byte) *sums {
 	s, ok := v.currencies[string(code)]
 	if !ok {

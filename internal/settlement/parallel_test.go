@@ -1,0 +1,106 @@
+package settlement_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/paysettle/settle/internal/settlement"
+)
+
+type seen struct {
+	Line    int64
+	Raw     string
+	Reasons []string
+}
+
+func sequential(t testing.TB, data []byte, opts settlement.Options) ([]seen, settlement.Counts, error) {
+	rd, err := settlement.NewReader(bytes.NewReader(data), opts)
+	if err != nil {
+		return nil, settlement.Counts{}, err
+	}
+	var out []seen
+	for {
+		r, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return out, rd.Counts(), nil
+		}
+		if err != nil {
+			return nil, settlement.Counts{}, err
+		}
+		out = append(out, seen{r.Line, string(r.Raw), append([]string(nil), r.Reasons...)})
+	}
+}
+
+func parallel(t testing.TB, data []byte, opts settlement.Options, chunk int) ([]seen, settlement.Counts, error) {
+	var out []seen
+	_, counts, err := settlement.ReadParallel(bytes.NewReader(data), settlement.ParallelOptions{Options: opts, Workers: 3, ChunkRows: chunk},
+		func(cr *settlement.ChunkRows) ([]seen, error) {
+			var s []seen
+			for r := cr.Next(); r != nil; r = cr.Next() {
+				s = append(s, seen{r.Line, string(r.Raw), append([]string(nil), r.Reasons...)})
+			}
+			return s, nil
+		},
+		func(s []seen) error { out = append(out, s...); return nil })
+	return out, counts, err
+}
+
+// TestParallelReadsLikeSequential: the parallel reader yields the same rows, in the same order, with the
+// same raw text and reasons, and the same counts as the sequential one, whatever the chunk size.
+func TestParallelReadsLikeSequential(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.csv")
+	inputs := map[string][]byte{"generated": generate(t, 3000, 11)}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		inputs[filepath.Base(f)] = b
+	}
+	for name, data := range inputs {
+		want, wantCounts, wantErr := sequential(t, data, settlement.Options{})
+		for _, chunk := range []int{1, 2, 7, 1000} {
+			got, counts, err := parallel(t, data, settlement.Options{}, chunk)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || counts != wantCounts || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s, chunks of %d: parallel %v %+v (%d rows), sequential %v %+v (%d rows)", name, chunk, err, counts, len(got), wantErr, wantCounts, len(want))
+			}
+		}
+	}
+}
+
+// TestValidateChunkedLikeSequential: merging per-chunk validators gives the report of one pass.
+func TestValidateChunkedLikeSequential(t *testing.T) {
+	for _, name := range []string{"default30.csv", "bad_rows.csv", "unbalanced.csv", "two_batches.csv", "booking.csv"} {
+		data := fixture(t, name)
+		want := validateAll(t, data, settlement.DefaultPolicy())
+		for _, chunk := range []int{1, 3, 100} {
+			var rejects bytes.Buffer
+			got, err := settlement.ValidateChunked(bytes.NewReader(data), settlement.ParallelOptions{Workers: 2, ChunkRows: chunk}, settlement.DefaultPolicy(), &rejects)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if !bytes.Equal(g, w) {
+				t.Errorf("%s, chunks of %d:\n got %s\nwant %s", name, chunk, g, w)
+			}
+			if n := int64(bytes.Count(rejects.Bytes(), []byte("\n"))); n != want.Counts.Rejected {
+				t.Errorf("%s: %d rejects written, want %d", name, n, want.Counts.Rejected)
+			}
+		}
+	}
+	data := generate(t, 20000, 5)
+	want := validateAll(t, data, settlement.DefaultPolicy())
+	got, err := settlement.ValidateChunked(bytes.NewReader(data), settlement.ParallelOptions{Workers: 2, ChunkRows: 999}, settlement.DefaultPolicy(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if !bytes.Equal(g, w) {
+		t.Errorf("generated:\n got %s\nwant %s", g, w)
+	}
+}
