@@ -22,7 +22,7 @@ func NewStageWriter(w io.Writer, mem memory.Allocator) *StageWriter {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	return &StageWriter{w: ipc.NewWriter(w, ipc.WithSchema(Schema), ipc.WithAllocator(mem), ipc.WithZstd(), ipc.WithCompressConcurrency(1))}
+	return &StageWriter{w: ipc.NewWriter(w, ipc.WithSchema(Schema), ipc.WithAllocator(mem), ipc.WithZstd(), ipc.WithCompressConcurrency(2))}
 }
 
 // Write appends a record batch.

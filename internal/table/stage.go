@@ -2,6 +2,7 @@ package table
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 
@@ -26,6 +27,10 @@ type StageOptions struct {
 // Stage reads a report that validation accepted and writes its valid rows, as settlement_lines record
 // batches, to stage as an Arrow IPC stream. Rejected rows are skipped: the same reader rejects the same
 // rows validation rejected. It returns the reader's counts.
+//
+// The work is spread over the cores: the parallel reader's workers decode rows and build a record batch
+// per chunk, and a writer goroutine compresses and writes the batches in file order. At most a few chunks
+// and batches are in flight, which bounds memory.
 func Stage(r io.Reader, stage io.Writer, opts StageOptions) (settlement.Counts, error) {
 	if opts.BatchRows <= 0 {
 		opts.BatchRows = DefaultBatchRows
@@ -33,14 +38,8 @@ func Stage(r io.Reader, stage io.Writer, opts StageOptions) (settlement.Counts, 
 	if opts.Allocator == nil {
 		opts.Allocator = memory.DefaultAllocator
 	}
-	rd, err := settlement.NewReader(r, opts.Read)
-	if err != nil {
-		return settlement.Counts{}, err
-	}
-	// Two stages on two cores: this goroutine parses rows and builds record batches, another compresses and
-	// writes them. The channel holds at most two batches, which bounds memory.
 	sw := NewStageWriter(stage, opts.Allocator)
-	batches := make(chan arrow.RecordBatch, 2)
+	batches := make(chan arrow.RecordBatch, 1)
 	written := make(chan error, 1)
 	var failed atomic.Bool
 	go func() {
@@ -58,50 +57,60 @@ func Stage(r io.Reader, stage io.Writer, opts StageOptions) (settlement.Counts, 
 		}
 		written <- err
 	}()
-	counts, err := buildBatches(rd, opts, batches, &failed)
+
+	type built struct {
+		rec      arrow.RecordBatch // nil when the chunk had no valid row
+		merchant string
+	}
+	var merchant string
+	_, counts, err := settlement.ReadParallel(r, settlement.ParallelOptions{Options: opts.Read, ChunkRows: opts.BatchRows},
+		func(cr *settlement.ChunkRows) (built, error) {
+			var b *Builder
+			defer func() {
+				if b != nil {
+					b.Release()
+				}
+			}()
+			for row := cr.Next(); row != nil; row = cr.Next() {
+				if !row.Valid() {
+					continue
+				}
+				if b == nil {
+					ids := settlement.NewRecordIDs(opts.Source.Provider, string(row.MerchantAccount), row.BatchNumber)
+					b = NewBuilder(opts.Allocator, opts.Source, ids)
+					b.Reserve(opts.BatchRows)
+				}
+				if err := b.Append(row); err != nil {
+					return built{}, err
+				}
+			}
+			if b == nil {
+				return built{}, nil
+			}
+			return built{b.NewRecordBatch(), string(b.merchant)}, nil
+		},
+		func(c built) error {
+			if c.rec == nil {
+				return nil
+			}
+			if merchant == "" {
+				merchant = c.merchant
+			} else if c.merchant != merchant {
+				c.rec.Release()
+				return fmt.Errorf("merchant account %q after %q: a file holds one batch", c.merchant, merchant)
+			}
+			if failed.Load() {
+				c.rec.Release()
+				return errors.New("staging write failed")
+			}
+			batches <- c.rec
+			return nil
+		})
 	close(batches)
-	if werr := <-written; err == nil {
+	if werr := <-written; werr != nil && (err == nil || failed.Load()) {
 		err = werr
 	}
 	return counts, err
-}
-
-// buildBatches reads rows and sends them as record batches of opts.BatchRows rows.
-func buildBatches(rd *settlement.Reader, opts StageOptions, out chan<- arrow.RecordBatch, failed *atomic.Bool) (settlement.Counts, error) {
-	var b *Builder
-	defer func() {
-		if b != nil {
-			b.Release()
-		}
-	}()
-	for !failed.Load() {
-		row, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return rd.Counts(), err
-		}
-		if !row.Valid() {
-			continue
-		}
-		if b == nil {
-			ids := settlement.NewRecordIDs(opts.Source.Provider, string(row.MerchantAccount), row.BatchNumber)
-			b = NewBuilder(opts.Allocator, opts.Source, ids)
-			b.Reserve(opts.BatchRows)
-		}
-		if err := b.Append(row); err != nil {
-			return rd.Counts(), err
-		}
-		if b.Len() >= opts.BatchRows {
-			out <- b.NewRecordBatch()
-			b.Reserve(opts.BatchRows)
-		}
-	}
-	if b != nil && b.Len() > 0 {
-		out <- b.NewRecordBatch()
-	}
-	return rd.Counts(), nil
 }
 
 // StageFunc adapts Stage to workflow.StageFunc's shape (provider, key and etag of the source file).
