@@ -138,7 +138,7 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 		counts Counts
 		err    error
 	}
-	jobs := make(chan *ChunkRows, opts.Workers)
+	jobs := make(chan *ChunkRows)
 	results := make(chan result, opts.Workers)
 	var wg sync.WaitGroup
 	for range opts.Workers {

@@ -14,7 +14,7 @@ import (
 )
 
 // DefaultBatchRows is the number of rows per staged record batch.
-const DefaultBatchRows = 64 * 1024
+const DefaultBatchRows = 16 * 1024
 
 // StageOptions tune Stage.
 type StageOptions struct {
