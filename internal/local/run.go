@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -200,7 +201,7 @@ func Files(args []string) ([]string, error) {
 		var names []string
 		for _, en := range entries {
 			if en.Type().IsRegular() && !strings.HasPrefix(en.Name(), ".") {
-				names = append(names, a+string(os.PathSeparator)+en.Name())
+				names = append(names, filepath.Join(a, en.Name()))
 			}
 		}
 		sort.Strings(names)
