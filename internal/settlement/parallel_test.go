@@ -104,3 +104,20 @@ func TestValidateChunkedLikeSequential(t *testing.T) {
 		t.Errorf("generated:\n got %s\nwant %s", g, w)
 	}
 }
+
+// TestValidateReportWholeFileErrors: a file with a header and no data rows, or no header at all, is an
+// InvalidFileError naming the reason; nothing is rejected row by row.
+func TestValidateReportWholeFileErrors(t *testing.T) {
+	for name, want := range map[string]string{
+		"header_only.csv":  "the report has a header but no data rows (1 lines)",
+		"empty.csv":        "the file is empty: no header line",
+		"not_a_report.csv": "none of its 23 required columns",
+	} {
+		var rejects bytes.Buffer
+		_, err := settlement.ValidateReport(bytes.NewReader(fixture(t, name)), settlement.Options{}, settlement.DefaultPolicy(), &rejects)
+		var ife *settlement.InvalidFileError
+		if !errors.As(err, &ife) || !bytes.Contains([]byte(err.Error()), []byte(want)) || rejects.Len() != 0 {
+			t.Errorf("%s: err = %v, rejects %d bytes; want an InvalidFileError containing %q", name, err, rejects.Len(), want)
+		}
+	}
+}
