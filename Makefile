@@ -2,7 +2,8 @@
 GO ?= go
 # Packages with concurrency run under the race detector; the others run once without it.
 RACE_PKGS := ./internal/settlement/ ./internal/sfn/ ./internal/store/ ./internal/local/ ./internal/workflow/ ./internal/parquetfile/ ./internal/obs/ ./internal/ops/ ./cmd/settle/
-PKGS = $(shell $(GO) list ./... | grep -v -e /internal/settlement -e /internal/sfn -e /internal/store -e /internal/local -e /internal/workflow -e /internal/parquetfile -e /internal/obs -e /internal/ops -e /cmd/settle)
+MODULE := $(shell $(GO) list -m)
+PKGS = $(filter-out $(patsubst ./%/,$(MODULE)/%,$(RACE_PKGS)),$(shell $(GO) list ./...))
 
 # The Lambda functions: functions/<dir> is the template's <Dir>Function (a test keeps the three in step).
 FUNCTIONS := starter check validate transform write

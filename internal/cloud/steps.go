@@ -85,8 +85,3 @@ func NewStarter(ctx context.Context, getenv func(string) string) (*workflow.Star
 		Metrics: o.Metrics,
 	}, nil
 }
-
-// NewLogger logs JSON lines to standard output, which Lambda sends to CloudWatch Logs.
-func NewLogger() *slog.Logger {
-	return obs.NewLogger(os.Stdout, slog.LevelInfo)
-}

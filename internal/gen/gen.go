@@ -56,7 +56,6 @@ type Summary struct {
 	Rows           int
 	Bytes          int64
 	SettlementDate string
-	Payouts        map[string]string // net currency → payout amount
 }
 
 type currency struct {
@@ -158,7 +157,7 @@ func Write(w io.Writer, cfg Config) (Summary, error) {
 		bw.Write(line)
 	}
 
-	sum := Summary{Payouts: map[string]string{}, SettlementDate: cfg.SettlementDate}
+	sum := Summary{SettlementDate: cfg.SettlementDate}
 	codes := make([]string, 0, len(netCurrencies))
 	for _, c := range netCurrencies {
 		codes = append(codes, c.code)
@@ -174,7 +173,6 @@ func Write(w io.Writer, cfg Config) (Summary, error) {
 		} else {
 			credit = format(-bal, cur.scale)
 		}
-		sum.Payouts[code] = format(bal, cur.scale)
 		line = line[:0]
 		line = appendFields(line, cfg.Company, cfg.Merchant, "", "", "", payoutAt.Format("2006-01-02 15:04:05"), cfg.Zone,
 			"MerchantPayout", "", "", "", "", "", code, debit, credit, "", "", "", "", "", "", strconv.FormatInt(cfg.Batch, 10),

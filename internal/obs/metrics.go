@@ -84,14 +84,6 @@ func (m *Metrics) WithClock(now func() time.Time) *Metrics {
 	return m
 }
 
-// Namespace is the namespace m publishes to.
-func (m *Metrics) Namespace() string {
-	if m == nil {
-		return ""
-	}
-	return m.namespace
-}
-
 // Entry is one EMF document being built: metric values that share dimension sets, plus properties
 // (the dimension values, and context such as the execution name, which CloudWatch keeps as log fields
 // but does not turn into dimensions).

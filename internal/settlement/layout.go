@@ -166,18 +166,6 @@ func DetectLayout(fields [][]byte) (*Layout, error) {
 	return l, nil
 }
 
-// Has reports whether the header has column c.
-func (l *Layout) Has(c Column) bool { return l.index[c] >= 0 }
-
-// ExtraColumns returns the header names kept in the extra JSON, in header order.
-func (l *Layout) ExtraColumns() []string {
-	out := make([]string, len(l.extra))
-	for i, e := range l.extra {
-		out[i] = e.name
-	}
-	return out
-}
-
 // jsonString appends s as a JSON string literal. It reports whether s was valid UTF-8.
 func jsonString[T string | []byte](dst []byte, s T) ([]byte, bool) {
 	const hex = "0123456789abcdef"

@@ -34,7 +34,6 @@ func NewReject(r *Row) Reject {
 // RejectWriter streams rejected rows as JSON Lines.
 type RejectWriter struct {
 	w   *bufio.Writer
-	n   int64
 	err error
 }
 
@@ -58,12 +57,8 @@ func (rw *RejectWriter) Write(r *Row) error {
 		rw.err = err
 		return err
 	}
-	rw.n++
 	return nil
 }
-
-// Count is the number of rows written.
-func (rw *RejectWriter) Count() int64 { return rw.n }
 
 // Flush writes buffered rows.
 func (rw *RejectWriter) Flush() error {

@@ -125,18 +125,8 @@ func (s *scanner) read() ([]byte, bool, error) {
 
 // split cuts a line without quotes at its commas.
 func (s *scanner) split(line []byte) [][]byte {
-	f := s.fields[:0]
-	for {
-		i := bytes.IndexByte(line, ',')
-		if i < 0 {
-			f = append(f, line)
-			break
-		}
-		f = append(f, line[:i:i])
-		line = line[i+1:]
-	}
-	s.fields = f
-	return f
+	s.fields = splitComma(s.fields[:0], line)
+	return s.fields
 }
 
 const (

@@ -208,12 +208,3 @@ func (d Date) String() string {
 	}
 	return fmt.Sprintf("%04d-%02d-%02d", y, m, day)
 }
-
-// ParseDate parses YYYY-MM-DD.
-func ParseDate(s string) (Date, error) {
-	lt, ok := parseLocal([]byte(s), true)
-	if !ok || len(s) != 10 {
-		return 0, fmt.Errorf("date %q: want YYYY-MM-DD", s)
-	}
-	return Date(lt.days), nil
-}

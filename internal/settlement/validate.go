@@ -98,17 +98,26 @@ func (r *Report) OK() bool {
 	return len(r.FileErrors) == 0 && r.Counts.Rejected <= r.Policy.MaxRejected
 }
 
-// Problem summarises why the file may not be published, in one line.
-func (r *Report) Problem() string {
+// Problems says why the file may not be published: too many rejected rows (with the first one's line
+// and reason) and each file error. Empty when OK.
+func (r *Report) Problems() []string {
 	var p []string
 	if r.Counts.Rejected > r.Policy.MaxRejected {
-		p = append(p, fmt.Sprintf("%d of %d rows rejected (at most %d allowed)", r.Counts.Rejected, r.Counts.DataRows, r.Policy.MaxRejected))
+		msg := fmt.Sprintf("%d of %d rows rejected (at most %d allowed)", r.Counts.Rejected, r.Counts.DataRows, r.Policy.MaxRejected)
+		if len(r.RejectSample) > 0 {
+			rj := r.RejectSample[0]
+			msg += fmt.Sprintf(", first on line %d: %s", rj.Line, rj.Reasons[0])
+		}
+		p = append(p, msg)
 	}
 	for _, e := range r.FileErrors {
 		p = append(p, e.Message)
 	}
-	return strings.Join(p, "; ")
+	return p
 }
+
+// Problem is Problems in one line.
+func (r *Report) Problem() string { return strings.Join(r.Problems(), "; ") }
 
 const sampleLines = 10
 

@@ -13,8 +13,7 @@ import (
 // the staging format between the transform and write steps. IPC keeps the typed columns as they are, so
 // the next step reads them back without parsing anything.
 type StageWriter struct {
-	w    *ipc.Writer
-	rows int64
+	w *ipc.Writer
 }
 
 // NewStageWriter starts an IPC stream on w.
@@ -30,12 +29,8 @@ func (s *StageWriter) Write(rec arrow.RecordBatch) error {
 	if err := s.w.Write(rec); err != nil {
 		return fmt.Errorf("staging write: %w", err)
 	}
-	s.rows += rec.NumRows()
 	return nil
 }
-
-// Rows is the number of rows written.
-func (s *StageWriter) Rows() int64 { return s.rows }
 
 // Close ends the stream (it does not close the underlying writer).
 func (s *StageWriter) Close() error {

@@ -272,29 +272,13 @@ func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*Val
 		"file_errors", len(rep.FileErrors), "warnings", len(rep.Warnings), "settlement_date", rep.SettlementDate)
 	if !rep.OK() {
 		return nil, &ValidationError{File: file, Rows: rep.Counts.DataRows, Rejected: rep.Counts.Rejected, MaxRejected: rep.Policy.MaxRejected,
-			Problems: problems(rep), RejectsKey: res.RejectsKey, ReportKey: reportKey}
+			Problems: rep.Problems(), RejectsKey: res.RejectsKey, ReportKey: reportKey}
 	}
 	if in.Check != nil && in.Check.MerchantAccount != "" && (in.Check.MerchantAccount != rep.MerchantAccount || in.Check.BatchNumber != rep.BatchNumber) {
 		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the first rows name batch %s/%d but the file validates as %s/%d",
 			in.Check.MerchantAccount, in.Check.BatchNumber, rep.MerchantAccount, rep.BatchNumber)}
 	}
 	return res, nil
-}
-
-func problems(rep *settlement.Report) []string {
-	var p []string
-	if rep.Counts.Rejected > rep.Policy.MaxRejected {
-		msg := fmt.Sprintf("%d of %d rows rejected (at most %d allowed)", rep.Counts.Rejected, rep.Counts.DataRows, rep.Policy.MaxRejected)
-		if len(rep.RejectSample) > 0 {
-			rj := rep.RejectSample[0]
-			msg += fmt.Sprintf(", first on line %d: %s", rj.Line, rj.Reasons[0])
-		}
-		p = append(p, msg)
-	}
-	for _, e := range rep.FileErrors {
-		p = append(p, e.Message)
-	}
-	return p
 }
 
 // Transform re-reads the validated file and stages its valid rows as settlement_lines Arrow IPC.
