@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/paysettle/settle/internal/cloud"
-	"github.com/paysettle/settle/internal/table"
+	"github.com/paysettle/settle/internal/parquetfile"
 )
 
 func main() {
@@ -18,6 +18,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "transform:", err)
 		os.Exit(1)
 	}
-	steps.Stage = table.StageFunc
+	steps.Stage = parquetfile.Stage
 	lambda.Start(steps.Transform)
 }

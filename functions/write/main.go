@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/paysettle/settle/internal/cloud"
-	"github.com/paysettle/settle/internal/parquetfile"
 )
 
 func main() {
@@ -18,6 +17,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, "write:", err)
 		os.Exit(1)
 	}
-	steps.Encode = parquetfile.Encode
 	lambda.Start(steps.Write)
 }

@@ -37,7 +37,7 @@ func NewObservability(getenv func(string) string) Observability {
 }
 
 // NewSteps builds the step handlers of a Lambda function from its environment: configuration, the S3
-// client and both buckets. The transform and write functions add their StageFunc or EncodeFunc.
+// client and both buckets. The transform function adds its StageFunc.
 func NewSteps(ctx context.Context, getenv func(string) string) (*workflow.Steps, error) {
 	conf, err := workflow.LoadConfig(getenv)
 	if err != nil {

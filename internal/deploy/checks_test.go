@@ -543,7 +543,7 @@ func TestLeastPrivilege(t *testing.T) {
 		"TransformFunction": append(append([]string{}, readRaw...),
 			cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.StagingPrefix))...),
 		"WriteFunction": append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
-			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix))...),
+			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix))...),
 			"s3:GetObject "+obj(proc, workflow.ReportPrefix)), "s3:ListBucket "+proc),
 		"SettlementStateMachine": append(append(
 			cross([]string{"lambda:InvokeFunction"}, "{CheckFunction.Arn}", "{ValidateFunction.Arn}", "{TransformFunction.Arn}", "{WriteFunction.Arn}"),

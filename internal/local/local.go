@@ -35,7 +35,6 @@ import (
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/store"
-	"github.com/paysettle/settle/internal/table"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
 )
@@ -115,7 +114,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	conf := opts.Config
 	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineArn = RawBucket, ProcessedBucket, StateMachineArn
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock}
-	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: table.StageFunc, Encode: parquetfile.Encode, Metrics: opts.Metrics}
+	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Metrics: opts.Metrics}
 	subs := map[string]string{
 		"CheckFunctionArn":     FunctionArn("check"),
 		"ValidateFunctionArn":  FunctionArn("validate"),

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -88,6 +89,13 @@ func (f *faults) Create(ctx context.Context, key string) (store.Upload, error) {
 		return nil, err
 	}
 	return f.Bucket.Create(ctx, key)
+}
+
+func (f *faults) Copy(ctx context.Context, src, dst string) (store.Object, error) {
+	if err := f.fail("copy", dst); err != nil {
+		return store.Object{}, err
+	}
+	return f.Bucket.Copy(ctx, src, dst)
 }
 
 func (f *faults) Put(ctx context.Context, key string, data []byte) (store.Object, error) {
@@ -466,6 +474,37 @@ func TestCrashBeforeManifest(t *testing.T) {
 	}
 	if got := e.keys("settlement_lines/"); len(got) != 1 {
 		t.Errorf("objects = %v", got)
+	}
+}
+
+// TestWriteRetriedAfterCommit: Step Functions retries a Write whose answer was lost after it committed
+// and removed the staging. The retry returns the committed result; nothing is written again.
+func TestWriteRetriedAfterCommit(t *testing.T) {
+	e := newEnv(t, workflow.Config{})
+	r := e.run(e.report("batch1.csv", gen.Config{Rows: 300, Seed: 10, Batch: 1}))
+	want(t, r, local.Succeeded)
+	x, err := e.Engine.Describe(r.Execution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in workflow.StepInput // the final state holds every step's result, as Write's input did
+	if err := json.Unmarshal(x.Output, &in); err != nil {
+		t.Fatal(err)
+	}
+	in.Execution = r.Execution
+	if keys := e.keys("_staging/"); len(keys) != 0 {
+		t.Fatalf("staging left after the commit: %v", keys)
+	}
+	before := e.tree()
+	res, err := e.Steps.Write(context.Background(), in)
+	if err != nil {
+		t.Fatalf("retried Write: %v", err)
+	}
+	if res.RowsWritten != 300 || len(res.Partitions) != 1 || res.Partitions[0].Key != in.Transform.Partitions[0].Key {
+		t.Errorf("retried Write = %+v", res)
+	}
+	if after := e.tree(); !maps.Equal(before, after) {
+		t.Error("the retried Write changed the processed bucket")
 	}
 }
 

@@ -19,8 +19,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// writeFixture converts a settlement fixture to Parquet through staging IPC, the way the transform and
-// write steps do, with a leak-checked allocator.
+// writeFixture converts a settlement fixture to Parquet, in record batches of 4 rows to cover the batch
+// boundaries, with a leak-checked allocator.
 func writeFixture(t *testing.T, name string, mem memory.Allocator) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "settlement", "testdata", name))
@@ -31,9 +31,19 @@ func writeFixture(t *testing.T, name string, mem memory.Allocator) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stage bytes.Buffer
-	sw := table.NewStageWriter(&stage, mem)
+	var out bytes.Buffer
+	pw, err := parquetfile.NewWriter(&out, parquetfile.Options{Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var b *table.Builder
+	flush := func() {
+		rec := b.NewRecordBatch()
+		if err := pw.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
 	for {
 		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -50,46 +60,12 @@ func writeFixture(t *testing.T, name string, mem memory.Allocator) []byte {
 				settlement.NewRecordIDs("adyen", string(row.MerchantAccount), row.BatchNumber))
 		}
 		b.Append(row)
-		if b.Len() == 4 { // several batches, to cover the batch boundaries
-			rec := b.NewRecordBatch()
-			if err := sw.Write(rec); err != nil {
-				t.Fatal(err)
-			}
-			rec.Release()
+		if b.Len() == 4 {
+			flush()
 		}
 	}
-	rec := b.NewRecordBatch()
-	if err := sw.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	rec.Release()
+	flush()
 	b.Release()
-	if err := sw.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	sr, err := table.NewStageReader(&stage, mem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sr.Release()
-	var out bytes.Buffer
-	pw, err := parquetfile.NewWriter(&out, parquetfile.Options{Allocator: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		rec, err := sr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pw.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if err := pw.Close(); err != nil {
 		t.Fatal(err)
 	}

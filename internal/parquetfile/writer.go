@@ -1,13 +1,12 @@
 // Package parquetfile writes the settlement_lines table as Parquet files and reads them back. It is the
-// only package that links arrow-go's Parquet implementation, so that only the write function (and the
-// CLI) carry its size.
+// only package that links arrow-go's Parquet implementation, so that only the transform function (and
+// the CLI) carry its size.
 package parquetfile
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"io"
 	"runtime"
 	"sync"
@@ -18,9 +17,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
+	"github.com/paysettle/settle/internal/workflow"
 )
 
 // DefaultRowGroupRows is the row-group size: 128Ki settlement lines make a row group of about 4–5 MB of
@@ -39,18 +41,24 @@ type Options struct {
 // columns (it is wasted work on unique references and on decimals), decimals of up to 18 digits stored as
 // INT64, timestamps as microseconds adjusted to UTC.
 //
-// Rows are buffered into row groups of Options.RowGroupRows; each row group's columns are encoded and
-// compressed by Options.Workers goroutines at once (pqarrow's own writer encodes one column after the
-// other), then written in column order. Memory is bounded by one row group of Arrow data plus its encoded
-// pages.
+// Each record batch is encoded as it arrives, its columns by Options.Workers goroutines at once (pqarrow's
+// own writer encodes one column after the other), into a buffered row group that is written out, in
+// column order, once it holds Options.RowGroupRows rows. Memory is bounded by one row group of encoded
+// pages, not of Arrow data: a batch is released as soon as it is encoded.
 type Writer struct {
-	pw          *file.Writer
-	arrowProps  pqarrow.ArrowWriterProperties
-	opts        Options
-	pending     []arrow.RecordBatch
-	pendingRows int64
-	rows        int64
-	closed      bool
+	pw      *file.Writer
+	opts    Options
+	workers []worker
+	rgw     file.BufferedRowGroupWriter // the row group being filled, nil when none is open
+	rgRows  int64
+	rows    int64
+	closed  bool
+}
+
+// worker holds one encoding goroutine's scratch: pqarrow's write context and definition levels.
+type worker struct {
+	ctx  context.Context
+	defs []int16
 }
 
 // NewWriter starts a Parquet file on w. Close finishes it; it does not close w.
@@ -93,7 +101,11 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parquet writer: %w", err)
 	}
-	return &Writer{pw: pw, arrowProps: arrowProps, opts: opts}, nil
+	pqw := &Writer{pw: pw, opts: opts, workers: make([]worker, opts.Workers)}
+	for i := range pqw.workers {
+		pqw.workers[i].ctx = pqarrow.NewArrowWriteContext(context.Background(), &arrowProps)
+	}
+	return pqw, nil
 }
 
 // parquetSchema is table.Schema with Decimal64 columns as Decimal128 of the same precision and scale:
@@ -114,7 +126,8 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-// Write appends a record batch of settlement_lines; a row group is encoded once enough rows are buffered.
+// Write encodes a record batch of settlement_lines into the current row group, which is written out
+// once it holds Options.RowGroupRows rows. Write does not keep rec.
 func (w *Writer) Write(rec arrow.RecordBatch) error {
 	if w.closed {
 		return errors.New("parquet write: writer is closed")
@@ -122,56 +135,77 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 	if !rec.Schema().Equal(table.Schema) {
 		return fmt.Errorf("parquet write: record is not settlement_lines: %s", rec.Schema())
 	}
-	rec.Retain()
-	w.pending = append(w.pending, rec)
-	w.pendingRows += rec.NumRows()
-	if w.pendingRows >= w.opts.RowGroupRows {
-		return w.flush()
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	if w.rgw == nil {
+		rgw, err := w.pw.AppendBufferedRowGroupChecked()
+		if err != nil {
+			return fmt.Errorf("parquet write: %w", err)
+		}
+		w.rgw = rgw
+	}
+	if err := w.eachColumn(func(wk *worker, c int) error { return w.writeColumn(wk, c, rec.Column(c)) }); err != nil {
+		return fmt.Errorf("parquet write: %w", err)
+	}
+	w.rgRows += rec.NumRows()
+	if w.rgRows >= w.opts.RowGroupRows {
+		return w.endRowGroup()
 	}
 	return nil
 }
 
-// flush encodes the buffered rows as one row group, columns in parallel.
-func (w *Writer) flush() error {
-	defer func() {
-		for _, r := range w.pending {
-			r.Release()
-		}
-		w.pending, w.pendingRows = w.pending[:0], 0
-	}()
-	if w.pendingRows == 0 {
-		return nil
-	}
-	rgw, err := w.pw.AppendBufferedRowGroupChecked()
-	if err != nil {
-		return fmt.Errorf("parquet write: %w", err)
-	}
+// eachColumn runs f for every column, spread over the workers, and joins the errors.
+func (w *Writer) eachColumn(f func(wk *worker, c int) error) error {
 	errs := make([]error, len(table.Columns))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range w.opts.Workers {
+	for i := range w.workers {
+		wk := &w.workers[i]
 		wg.Go(func() {
-			// A write context holds scratch buffers: one per goroutine.
-			ctx := pqarrow.NewArrowWriteContext(context.Background(), &w.arrowProps)
-			var defs []int16
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(encodeOrder) {
 					return
 				}
 				c := encodeOrder[i]
-				errs[c] = w.writeColumn(ctx, rgw, c, &defs)
+				errs[c] = f(wk, c)
 			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	return errors.Join(errs...)
+}
+
+// endRowGroup compresses the row group's last pages on all cores and writes the row group out.
+// Dictionary columns keep their (small) pages until Close, which must write the dictionary page first.
+func (w *Writer) endRowGroup() error {
+	if w.rgw == nil {
+		return nil
+	}
+	rgw := w.rgw
+	w.rgw = nil
+	err := w.eachColumn(func(_ *worker, c int) error {
+		if table.Columns[c].Dict {
+			return nil
+		}
+		cw, err := rgw.Column(c)
+		if err != nil {
+			return err
+		}
+		if f, ok := cw.(interface{ FlushBufferedDataPages() error }); ok {
+			return f.FlushBufferedDataPages()
+		}
+		return nil
+	})
+	if err == nil {
+		err = rgw.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("parquet write: %w", err)
 	}
-	if err := rgw.Close(); err != nil {
-		return fmt.Errorf("parquet write: %w", err)
-	}
-	w.rows += w.pendingRows
+	w.rows += w.rgRows
+	w.rgRows = 0
 	return nil
 }
 
@@ -190,33 +224,25 @@ var encodeOrder = func() []int {
 	return order
 }()
 
-// writeColumn writes column c of every buffered batch. Pages of plain-encoded columns are compressed here,
-// in the worker; the row group's Close only copies them to the file in column order. Dictionary columns
-// keep their (small) pages until Close, which must write the dictionary page first.
-func (w *Writer) writeColumn(ctx context.Context, rgw file.BufferedRowGroupWriter, c int, defs *[]int16) error {
-	cw, err := rgw.Column(c)
+// writeColumn encodes arr as column c of the current row group. Full pages are compressed here, in the
+// worker.
+func (w *Writer) writeColumn(wk *worker, c int, arr arrow.Array) error {
+	cw, err := w.rgw.Column(c)
 	if err != nil {
 		return err
 	}
 	nullable := table.Columns[c].Nullable
-	for _, rec := range w.pending {
-		arr := rec.Column(c)
-		var levels []int16
-		if nullable {
-			levels = defLevels(arr, defs)
-		}
-		var err error
-		if d64, ok := arr.(*array.Decimal64); ok {
-			err = writeDecimal64(cw, d64, levels)
-		} else {
-			err = pqarrow.WriteArrowToColumn(ctx, cw, arr, levels, nil, nullable)
-		}
-		if err != nil {
-			return fmt.Errorf("column %s: %w", table.Columns[c].Name, err)
-		}
+	var levels []int16
+	if nullable {
+		levels = defLevels(arr, &wk.defs)
 	}
-	if f, ok := cw.(interface{ FlushBufferedDataPages() error }); ok && !table.Columns[c].Dict {
-		return f.FlushBufferedDataPages()
+	if d64, ok := arr.(*array.Decimal64); ok {
+		err = writeDecimal64(cw, d64, levels)
+	} else {
+		err = pqarrow.WriteArrowToColumn(wk.ctx, cw, arr, levels, nil, nullable)
+	}
+	if err != nil {
+		return fmt.Errorf("column %s: %w", table.Columns[c].Name, err)
 	}
 	return nil
 }
@@ -261,7 +287,7 @@ func defLevels(arr arrow.Array, buf *[]int16) []int16 {
 }
 
 // Rows is the number of rows written.
-func (w *Writer) Rows() int64 { return w.rows + w.pendingRows }
+func (w *Writer) Rows() int64 { return w.rows + w.rgRows }
 
 // Close writes the last row group and the footer.
 func (w *Writer) Close() error {
@@ -269,7 +295,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
-	if err := w.flush(); err != nil {
+	if err := w.endRowGroup(); err != nil {
 		w.pw.Close()
 		return err
 	}
@@ -279,73 +305,34 @@ func (w *Writer) Close() error {
 	return nil
 }
 
-// FromStage reads a staging stream and writes it as one Parquet file on out. It returns the number of
-// rows written.
-func FromStage(stage io.Reader, out io.Writer, opts Options) (int64, error) {
-	sr, err := table.NewStageReader(stage, opts.Allocator)
-	if err != nil {
-		return 0, err
-	}
-	defer sr.Release()
-	pw, err := NewWriter(out, opts)
-	if err != nil {
-		return 0, err
-	}
-	// Read and decompress the next batches while the current row group is encoded: the encoders leave
-	// a core free whenever a row group is being closed or filled.
-	type batch struct {
-		rec arrow.RecordBatch
-		err error
-	}
-	batches := make(chan batch, 2)
-	stop := make(chan struct{})
-	go func() {
-		defer close(batches)
-		for {
-			rec, err := sr.Next()
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			if err == nil {
-				rec.Retain() // the reader reuses it on the next call
-			}
-			select {
-			case batches <- batch{rec, err}:
-			case <-stop:
-				if rec != nil {
-					rec.Release()
-				}
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	for b := range batches {
-		if b.err == nil {
-			b.err = pw.Write(b.rec)
-			b.rec.Release()
-		}
-		if b.err != nil {
-			pw.Close()
-			close(stop)
-			for rest := range batches {
-				if rest.rec != nil {
-					rest.rec.Release()
-				}
-			}
-			return 0, b.err
-		}
-	}
-	close(stop)
-	if err := pw.Close(); err != nil {
-		return 0, err
-	}
-	return pw.Rows(), nil
+// Stage is the transform step's work (workflow.StageFunc): it reads a report that validation accepted
+// and writes its valid rows to out as one settlement_lines Parquet file, returning the reader's counts.
+// Parsing and building run on the parallel reader's workers while row groups are encoded on all cores
+// (table.Stage); memory is bounded by a few chunks in flight and one row group.
+func Stage(report io.Reader, out io.Writer, job workflow.StageJob) (settlement.Counts, error) {
+	return FromReport(report, out, table.StageOptions{Read: job.Read,
+		Source: table.Source{Provider: job.Provider, Key: job.Key, ETag: job.ETag}}, Options{RowGroupRows: job.RowGroupRows})
 }
 
-// Encode is FromStage with default options and the given row-group size (workflow.EncodeFunc's shape).
-func Encode(stage io.Reader, out io.Writer, rowGroupRows int64) (int64, error) {
-	return FromStage(stage, out, Options{RowGroupRows: rowGroupRows})
+// FromReport writes the valid rows of a validated report to out as Parquet (see Stage).
+func FromReport(report io.Reader, out io.Writer, stage table.StageOptions, opts Options) (settlement.Counts, error) {
+	if opts.Allocator == nil {
+		opts.Allocator = stage.Allocator
+	}
+	pw, err := NewWriter(out, opts)
+	if err != nil {
+		return settlement.Counts{}, err
+	}
+	counts, err := table.Stage(report, pw, stage)
+	if err != nil {
+		pw.Close()
+		return counts, err
+	}
+	if err := pw.Close(); err != nil {
+		return counts, err
+	}
+	if pw.Rows() != counts.Valid {
+		return counts, fmt.Errorf("parquet write: %d rows written, the reader accepted %d", pw.Rows(), counts.Valid)
+	}
+	return counts, nil
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -342,6 +343,61 @@ func (d *Dir) Create(ctx context.Context, key string) (Upload, error) {
 	return u, nil
 }
 
+// Copy makes dst a hard link to src's file, installed by rename like an upload, so it costs no bytes
+// and no hashing: every write to the folder replaces a file rather than changing one in place, so the
+// two keys never see each other's later writes. Where hard links are refused it copies the bytes.
+func (d *Dir) Copy(ctx context.Context, src, dst string) (Object, error) {
+	const op = "copy"
+	f, _, err := d.openFile(ctx, op, src, "")
+	if err != nil {
+		return Object{}, err
+	}
+	defer f.Close()
+	obj, err := d.describeOpen(src, f)
+	if err != nil {
+		return Object{}, d.wrap(op, src, err)
+	}
+	dp, err := d.path(op, dst)
+	if err != nil {
+		return Object{}, err
+	}
+	sp, _ := d.path(op, src)
+	tmp := filepath.Join(d.tmpDir(), fmt.Sprintf("copy-%d-%d", os.Getpid(), copySeq.Add(1)))
+	if err := os.Link(sp, tmp); err != nil {
+		return d.copyBytes(ctx, f, dst)
+	}
+	// The link names whatever file is at src now; it must be the version opened and described above.
+	fi, err1 := f.Stat()
+	li, err2 := os.Stat(tmp)
+	if err1 != nil || err2 != nil || !os.SameFile(fi, li) {
+		_ = os.Remove(tmp)
+		return d.copyBytes(ctx, f, dst)
+	}
+	if err := d.install(tmp, dp, dst); err != nil {
+		_ = os.Remove(tmp)
+		return Object{}, d.wrap(op, dst, err)
+	}
+	d.cacheETag(dst, fi, obj.ETag)
+	obj.Key = dst
+	return obj, nil
+}
+
+// copySeq names Copy's temp links.
+var copySeq atomic.Int64
+
+// copyBytes is Copy by streaming the open file f to an upload of dst.
+func (d *Dir) copyBytes(ctx context.Context, f *os.File, dst string) (Object, error) {
+	u, err := d.Create(ctx, dst)
+	if err != nil {
+		return Object{}, err
+	}
+	if _, err := io.Copy(u, io.NewSectionReader(f, 0, 1<<62)); err != nil {
+		u.Abort()
+		return Object{}, err
+	}
+	return u.Commit()
+}
+
 // Put writes data to key atomically.
 func (d *Dir) Put(ctx context.Context, key string, data []byte) (Object, error) {
 	u, err := d.Create(ctx, key)
@@ -524,23 +580,26 @@ func (u *dirUpload) commit() (Object, error) {
 	return Object{Key: u.key, Size: u.size, ETag: etag, Modified: fi.ModTime()}, nil
 }
 
-// install renames the temp file to the key's path, creating its folders. A concurrent Delete may
+// install renames the temp file to the key's path, creating its folders.
+func (u *dirUpload) install() error { return u.d.install(u.f.Name(), u.path, u.key) }
+
+// install renames the temp file tmp to path, key's path, creating its folders. A concurrent Delete may
 // remove a folder it just created (it prunes empty ones), so a vanished folder is retried.
-func (u *dirUpload) install() error {
-	dir := filepath.Dir(u.path)
+func (d *Dir) install(tmp, path, key string) error {
+	dir := filepath.Dir(path)
 	for attempt := 0; ; attempt++ {
 		err := os.MkdirAll(dir, 0o755)
 		if err == nil {
-			err = os.Rename(u.f.Name(), u.path)
+			err = os.Rename(tmp, path)
 		}
 		switch {
 		case err == nil:
 			syncDir(dir)
 			return nil
-		case errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) || isDir(u.path):
-			return fmt.Errorf("%w %q: a file and a folder cannot share a name in a local bucket", ErrInvalidKey, u.key)
+		case errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) || isDir(path):
+			return fmt.Errorf("%w %q: a file and a folder cannot share a name in a local bucket", ErrInvalidKey, key)
 		case errors.Is(err, syscall.ENAMETOOLONG):
-			return fmt.Errorf("%w %q: a path segment is too long for this file system", ErrInvalidKey, u.key)
+			return fmt.Errorf("%w %q: a path segment is too long for this file system", ErrInvalidKey, key)
 		case errors.Is(err, fs.ErrNotExist) && attempt < 10:
 			continue
 		default:

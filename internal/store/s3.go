@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -225,6 +226,51 @@ func (b *s3Body) Read(p []byte) (int, error) {
 		err = &streamError{op: "read", where: b.where, err: err}
 	}
 	return n, err
+}
+
+// maxCopySize is the largest object one CopyObject copies; larger ones need a multipart copy.
+const maxCopySize = 5 << 30
+
+// Copy copies src to dst inside the bucket with CopyObject, on S3's side. The copy is conditional on
+// the ETag that HeadObject reported, so a src overwritten in between fails instead of copying another
+// version. Objects over 5 GiB (a Parquet file of a settlement batch is a fraction of its CSV, which
+// MaxFileBytes caps well below that) are refused with a clear error.
+func (s *S3) Copy(ctx context.Context, src, dst string) (Object, error) {
+	const op = "copy"
+	if err := s.checkKey(op, dst); err != nil {
+		return Object{}, err
+	}
+	obj, err := s.Head(ctx, src)
+	if err != nil {
+		return Object{}, err
+	}
+	if obj.Size > maxCopySize {
+		return Object{}, fmt.Errorf("copy %s to %s: %d bytes is over the 5 GiB a single CopyObject copies", s.where(src), s.where(dst), obj.Size)
+	}
+	source := copySource(s.bucket, src)
+	out, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &s.bucket, Key: &dst, CopySource: &source, CopySourceIfMatch: &obj.ETag})
+	if err != nil {
+		return Object{}, s.wrap(op, dst, err)
+	}
+	res := Object{Key: dst, Size: obj.Size, ETag: obj.ETag, Modified: time.Now().UTC()}
+	if out.CopyObjectResult != nil {
+		if e := aws.ToString(out.CopyObjectResult.ETag); e != "" {
+			res.ETag = e
+		}
+		if t := aws.ToTime(out.CopyObjectResult.LastModified); !t.IsZero() {
+			res.Modified = t
+		}
+	}
+	return res, nil
+}
+
+// copySource is CopyObject's x-amz-copy-source: bucket/key with each segment URL-encoded.
+func copySource(bucket, key string) string {
+	segs := strings.Split(key, "/")
+	for i, seg := range segs {
+		segs[i] = url.PathEscape(seg)
+	}
+	return bucket + "/" + strings.Join(segs, "/")
 }
 
 // Put writes data to key with one PutObject.

@@ -47,6 +47,9 @@ type Bucket interface {
 	// Create starts a streaming upload of key. Nothing is visible at key until Commit returns nil;
 	// Abort discards what was written. Memory use is bounded whatever the object's size.
 	Create(ctx context.Context, key string) (Upload, error)
+	// Copy makes dst a copy of src (the same bytes and ETag) without streaming it through the caller:
+	// a server-side copy on S3, a hard link in a folder. Like an upload, dst changes atomically.
+	Copy(ctx context.Context, src, dst string) (Object, error)
 	// Put writes a small object in one call.
 	Put(ctx context.Context, key string, data []byte) (Object, error)
 	// Delete removes key; a missing key is not an error.

@@ -356,6 +356,41 @@ func testConformance(t *testing.T, c conformance) {
 		}
 	})
 
+	t.Run("Copy", func(t *testing.T) {
+		b := c.newBucket(t)
+		data := payload(200 << 10)
+		src := mustPut(t, b, "_staging/e/x.parquet", data)
+		mustPut(t, b, specialKey, []byte("the old version"))
+		obj, err := b.Copy(ctx, "_staging/e/x.parquet", specialKey)
+		if err != nil {
+			t.Fatalf("Copy: %v", err)
+		}
+		if obj.Key != specialKey || obj.Size != int64(len(data)) || UnquoteETag(obj.ETag) != UnquoteETag(src.ETag) {
+			t.Errorf("Copy = %+v; want key %q, size %d, etag %s", obj, specialKey, len(data), src.ETag)
+		}
+		rc, err := b.Open(ctx, specialKey, src.ETag)
+		if err != nil {
+			t.Fatalf("Open the copy with the source's etag: %v", err)
+		}
+		if got := readAll(t, rc); !bytes.Equal(got, data) {
+			t.Errorf("the copy has %d bytes, not the source's %d", len(got), len(data))
+		}
+		// Later writes to either key leave the other alone.
+		mustPut(t, b, "_staging/e/x.parquet", []byte("rewritten"))
+		if err := b.Delete(ctx, "_staging/e/x.parquet"); err != nil {
+			t.Fatal(err)
+		}
+		if h, err := b.Head(ctx, specialKey); err != nil || h.Size != int64(len(data)) || UnquoteETag(h.ETag) != UnquoteETag(src.ETag) {
+			t.Errorf("Head of the copy after the source changed = %+v, %v", h, err)
+		}
+		if _, err := b.Copy(ctx, "_staging/e/x.parquet", "out/y.parquet"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Copy of a missing key: %v, want ErrNotFound", err)
+		}
+		if _, err := b.Head(ctx, "out/y.parquet"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a failed Copy left %q behind: %v", "out/y.parquet", err)
+		}
+	})
+
 	t.Run("List", func(t *testing.T) {
 		b := c.newBucket(t)
 		// Put out of order; "a.txt" sorts before "a/…" in byte order ('.' < '/'), which a

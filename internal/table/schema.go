@@ -1,6 +1,6 @@
 // Package table is the settlement_lines table: its Arrow schema (the output contract a user's Athena/Glue
-// table depends on), a builder from parsed rows, the Parquet writer, the Arrow IPC staging format used
-// between steps, and a reader that dumps Parquet back to JSON for golden tests and checks.
+// table depends on), a builder from parsed rows, and Stage, which turns a validated report into record
+// batches on all cores. Package parquetfile writes those batches as Parquet and reads them back.
 package table
 
 import (
@@ -13,7 +13,7 @@ const Name = "settlement_lines"
 // Column is one column of settlement_lines.
 type Column struct {
 	Name     string
-	Type     arrow.DataType // the Arrow type in record batches and staging
+	Type     arrow.DataType // the Arrow type in record batches
 	Nullable bool
 	Glue     string // the column's type in the Glue/Athena table
 	// Dict turns Parquet dictionary encoding on: for low-cardinality strings, and for fees, which repeat a
@@ -31,7 +31,7 @@ var (
 	constStr = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}
 	i64      = arrow.PrimitiveTypes.Int64
 	ts       = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
-	// Amounts are Decimal64 in Arrow: every decimal(18,3) fits in 64 bits, and staging and encoding move
+	// Amounts are Decimal64 in Arrow: every decimal(18,3) fits in 64 bits, and building and encoding move
 	// half the bytes of Decimal128. In Parquet they are INT64 DECIMAL(18,3) either way.
 	amount    = &arrow.Decimal64Type{Precision: 18, Scale: 3}
 	rate      = &arrow.Decimal128Type{Precision: 38, Scale: 18}

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/paysettle/settle/internal/settlement"
@@ -24,21 +23,26 @@ type StageOptions struct {
 	Allocator memory.Allocator // memory.DefaultAllocator when nil
 }
 
-// Stage reads a report that validation accepted and writes its valid rows, as settlement_lines record
-// batches, to stage as an Arrow IPC stream. Rejected rows are skipped: the same reader rejects the same
-// rows validation rejected. It returns the reader's counts.
+// RecordWriter receives settlement_lines record batches in file order (a Parquet writer). Write must
+// not keep rec past its return without retaining it.
+type RecordWriter interface {
+	Write(rec arrow.RecordBatch) error
+}
+
+// Stage reads a report that validation accepted and passes its valid rows, as settlement_lines record
+// batches, to sink. Rejected rows are skipped: the same reader rejects the same rows validation
+// rejected. It returns the reader's counts.
 //
 // The work is spread over the cores: the parallel reader's workers decode rows and build a record batch
-// per chunk, and a writer goroutine compresses and writes the batches in file order. At most a few chunks
-// and batches are in flight, which bounds memory.
-func Stage(r io.Reader, stage io.Writer, opts StageOptions) (settlement.Counts, error) {
+// per chunk, and one goroutine hands the batches to sink in file order. At most a few chunks and batches
+// are in flight, which bounds memory.
+func Stage(r io.Reader, sink RecordWriter, opts StageOptions) (settlement.Counts, error) {
 	if opts.BatchRows <= 0 {
 		opts.BatchRows = DefaultBatchRows
 	}
 	if opts.Allocator == nil {
 		opts.Allocator = memory.DefaultAllocator
 	}
-	sw := NewStageWriter(stage, opts.Allocator)
 	batches := make(chan arrow.RecordBatch, 1)
 	written := make(chan error, 1)
 	var failed atomic.Bool
@@ -46,14 +50,11 @@ func Stage(r io.Reader, stage io.Writer, opts StageOptions) (settlement.Counts, 
 		var err error
 		for rec := range batches {
 			if err == nil {
-				if err = sw.Write(rec); err != nil {
+				if err = sink.Write(rec); err != nil {
 					failed.Store(true)
 				}
 			}
 			rec.Release()
-		}
-		if err == nil {
-			err = sw.Close()
 		}
 		written <- err
 	}()
@@ -101,7 +102,7 @@ func Stage(r io.Reader, stage io.Writer, opts StageOptions) (settlement.Counts, 
 			}
 			if failed.Load() {
 				c.rec.Release()
-				return errors.New("staging write failed")
+				return errors.New("write failed")
 			}
 			batches <- c.rec
 			return nil
@@ -111,9 +112,4 @@ func Stage(r io.Reader, stage io.Writer, opts StageOptions) (settlement.Counts, 
 		err = werr
 	}
 	return counts, err
-}
-
-// StageFunc adapts Stage to workflow.StageFunc's shape (provider, key and etag of the source file).
-func StageFunc(report io.Reader, stage io.Writer, read settlement.Options, provider, key, etag string) (settlement.Counts, error) {
-	return Stage(report, stage, StageOptions{Read: read, Source: Source{Provider: provider, Key: key, ETag: etag}})
 }

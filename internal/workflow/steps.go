@@ -23,32 +23,35 @@ const SniffBytes = 64 << 10
 // conflicts and files that are not reports stop before anything is read in full. Validate reads the whole
 // file once and judges it — every row rule and every file rule — before anything is built, so a rejected
 // file costs one read and leaves only its rejects and report. Transform re-reads the accepted file and
-// turns rows into the typed settlement_lines table, staged as Arrow IPC, so that the expensive part is
-// retried on its own and the write step never parses text. Write encodes Parquet, publishes it under
-// keys derived from the batch, and writes the manifest last, which is the commit: a crash anywhere before
-// leaves a state that a rerun of the same step overwrites.
+// encodes its rows as the settlement_lines Parquet file, under a staging key, so that the expensive part
+// is retried on its own. Write publishes the staged file under the key derived from the batch (a
+// server-side copy), after checking that no other file committed the batch meanwhile, and writes the
+// manifest last, which is the commit: a crash anywhere before leaves a state that a rerun of the same
+// step overwrites.
 type Steps struct {
 	Raw       store.Bucket
 	Processed store.Bucket
 	Conf      Config
 	Log       *slog.Logger
-	// Stage and Encode do the heavy work of the transform and write steps. They are injected so that each
-	// Lambda links only its own step's libraries: Arrow for transform, Arrow's Parquet for write, neither
-	// for check and validate (see table.Stage and parquetfile.FromStage, wired by cloud and local).
-	Stage  StageFunc
-	Encode EncodeFunc
+	// Stage does the transform step's heavy work. It is injected so that only the transform function
+	// links Arrow and Parquet (parquetfile.Stage, wired by functions/transform and local).
+	Stage StageFunc
 	// Metrics receives the steps' metrics (nil: none) and Tracer their trace spans (zero: off); see
 	// observe.go.
 	Metrics *obs.Metrics
 	Tracer  obs.Tracer
 }
 
-// StageFunc reads a validated report and writes its valid rows to stage as Arrow IPC, returning the
-// reader's counts. Provider, key and etag fill the rows' provenance columns.
-type StageFunc func(report io.Reader, stage io.Writer, read settlement.Options, provider, key, etag string) (settlement.Counts, error)
+// StageFunc reads a validated report and writes its valid rows to out as one settlement_lines Parquet
+// file, returning the reader's counts.
+type StageFunc func(report io.Reader, out io.Writer, job StageJob) (settlement.Counts, error)
 
-// EncodeFunc reads a staging stream and writes it as one Parquet file, returning the rows written.
-type EncodeFunc func(stage io.Reader, parquet io.Writer, rowGroupRows int64) (int64, error)
+// StageJob is what a StageFunc needs besides the bytes.
+type StageJob struct {
+	Read                settlement.Options
+	Provider, Key, ETag string // the source file, for the rows' provenance columns
+	RowGroupRows        int64  // the writer's default when 0
+}
 
 func (s *Steps) logger(in StepInput, step string) *slog.Logger {
 	l := s.Log
@@ -281,7 +284,8 @@ func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*Val
 	return res, nil
 }
 
-// Transform re-reads the validated file and stages its valid rows as settlement_lines Arrow IPC.
+// Transform re-reads the validated file and writes its valid rows as settlement_lines Parquet to the
+// staging key.
 func (s *Steps) Transform(ctx context.Context, in StepInput) (res *TransformResult, err error) {
 	ctx, x := s.observe(ctx, in, StepTransform)
 	defer func() { x.end(ctx, err, "") }()
@@ -315,7 +319,7 @@ func (s *Steps) transform(ctx context.Context, in StepInput, x *invocation) (*Tr
 		span.End(nil)
 		return nil, errors.New("transform: no StageFunc configured")
 	}
-	counts, err := s.Stage(rc, up, s.Conf.Read, Provider, in.File.Key, in.File.ETag)
+	counts, err := s.Stage(rc, up, StageJob{Read: s.Conf.Read, Provider: Provider, Key: in.File.Key, ETag: in.File.ETag, RowGroupRows: s.Conf.RowGroupRows})
 	span.Annotate("rows", counts.Valid)
 	span.End(err)
 	if err != nil {
@@ -329,19 +333,19 @@ func (s *Steps) transform(ctx context.Context, in StepInput, x *invocation) (*Tr
 		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file read differently than at validation (%+v, then %+v)", in.Validate.Counts, counts)}
 	}
 	_, wspan := s.Tracer.Start(ctx, "write")
-	_, err = up.Commit()
+	obj, err := up.Commit()
 	wspan.End(err)
 	if err != nil {
 		return nil, infraError("write "+key, err)
 	}
-	log.InfoContext(ctx, "staged", "rows", counts.Valid, "staging_key", key)
+	log.InfoContext(ctx, "staged", "rows", counts.Valid, "staging_key", key, "bytes", obj.Size)
 	return &TransformResult{StagingKey: key, Rows: counts.Valid, Partitions: []Partition{{
-		SettlementDate: in.Validate.SettlementDate, Rows: counts.Valid,
+		SettlementDate: in.Validate.SettlementDate, Rows: counts.Valid, Bytes: obj.Size,
 		Key: PartitionKey(in.Validate.SettlementDate, in.Validate.MerchantAccount, in.Validate.BatchNumber)}}}, nil
 }
 
-// Write encodes the staged rows as Parquet in their partitions, removes what a replaced file published
-// elsewhere, writes the manifest last and removes the staging.
+// Write publishes the staged Parquet in its partition, removes what a replaced file published elsewhere,
+// writes the manifest last and removes the staging.
 func (s *Steps) Write(ctx context.Context, in StepInput) (res *WriteResult, err error) {
 	ctx, x := s.observe(ctx, in, StepWrite)
 	defer func() { x.end(ctx, err, "") }()
@@ -370,20 +374,30 @@ func (s *Steps) write(ctx context.Context, in StepInput, x *invocation) (*WriteR
 			CommittedFile: old.Source.URL(), CommittedETag: old.Source.ETag}
 	}
 
+	if old != nil && old.Source.ETag == in.File.ETag {
+		// Committed by an earlier attempt whose answer was lost: once the staging is gone, that commit
+		// is the result.
+		if _, err := s.Processed.Head(ctx, t.StagingKey); errors.Is(err, store.ErrNotFound) {
+			log.InfoContext(ctx, "already committed by an earlier attempt", "manifest", manifestKey)
+			return &WriteResult{ManifestKey: manifestKey, RowsWritten: old.Counts.RowsWritten, Partitions: old.Partitions}, nil
+		}
+	}
 	res := &WriteResult{ManifestKey: manifestKey}
 	wctx, span := s.Tracer.Start(ctx, "write")
+	if len(t.Partitions) != 1 {
+		err := &InvalidFileError{File: in.File.URL(), Reason: fmt.Sprintf("transform staged %d partitions; a batch has one", len(t.Partitions))}
+		span.End(err)
+		return nil, err
+	}
 	for _, p := range t.Partitions {
-		obj, rows, err := s.writePartition(wctx, t.StagingKey, p.Key)
+		obj, err := s.publish(wctx, t.StagingKey, p)
 		if err != nil {
 			span.End(err)
 			return nil, err
 		}
-		if rows != p.Rows {
-			return nil, &TransientError{Op: "write " + p.Key, Err: fmt.Sprintf("staged %d rows, wrote %d", p.Rows, rows)}
-		}
 		p.Bytes = obj.Size
 		res.Partitions = append(res.Partitions, p)
-		res.RowsWritten += rows
+		res.RowsWritten += p.Rows
 	}
 	span.Annotate("rows", res.RowsWritten)
 	span.End(nil)
@@ -435,32 +449,19 @@ func (s *Steps) write(ctx context.Context, in StepInput, x *invocation) (*WriteR
 	return res, nil
 }
 
-func (s *Steps) writePartition(ctx context.Context, stagingKey, key string) (store.Object, int64, error) {
-	rc, err := s.Processed.Open(ctx, stagingKey, "")
+// publish copies the staged Parquet to its partition's key.
+func (s *Steps) publish(ctx context.Context, stagingKey string, p Partition) (store.Object, error) {
+	obj, err := s.Processed.Copy(ctx, stagingKey, p.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Object{}, &TransientError{Op: "publish " + stagingKey, Err: "the staged Parquet is gone; rerun from the transform step"}
+	}
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return store.Object{}, 0, &TransientError{Op: "read " + stagingKey, Err: "the staged rows are gone; rerun from the transform step"}
-		}
-		return store.Object{}, 0, infraError("read "+stagingKey, err)
+		return store.Object{}, infraError("publish "+p.Key, err)
 	}
-	defer rc.Close()
-	up, err := s.Processed.Create(ctx, key)
-	if err != nil {
-		return store.Object{}, 0, infraError("create "+key, err)
+	if p.Bytes != 0 && obj.Size != p.Bytes {
+		return store.Object{}, &TransientError{Op: "publish " + p.Key, Err: fmt.Sprintf("staged %d bytes, published %d", p.Bytes, obj.Size)}
 	}
-	defer up.Abort()
-	if s.Encode == nil {
-		return store.Object{}, 0, errors.New("write: no EncodeFunc configured")
-	}
-	rows, err := s.Encode(rc, up, s.Conf.RowGroupRows)
-	if err != nil {
-		return store.Object{}, 0, infraError("write "+key, err)
-	}
-	obj, err := up.Commit()
-	if err != nil {
-		return store.Object{}, 0, infraError("write "+key, err)
-	}
-	return obj, rows, nil
+	return obj, nil
 }
 
 func (s *Steps) readReport(ctx context.Context, key string) (*settlement.Report, error) {

@@ -121,9 +121,9 @@ func PartitionKey(date, merchant string, batch int64) string {
 	return fmt.Sprintf("%ssettlement_date=%s/%s_%s_%d.parquet", LinesPrefix, date, Provider, escapeKey(merchant), batch)
 }
 
-// StagingKey is where transform stages a file's rows for write.
+// StagingKey is where transform writes a file's Parquet for write to publish.
 func StagingKey(etag string) string {
-	return StagingPrefix + escapeKey(etag) + "/settlement_lines.arrows"
+	return StagingPrefix + escapeKey(etag) + "/settlement_lines.parquet"
 }
 
 // fileBase names a file's rejects and report: under its batch when the check step found it, else under

@@ -76,13 +76,13 @@ func (f *Faults) Set(prefix string, n int) {
 	f.rules[prefix] = n
 }
 
-func (f *Faults) fail(key string) error {
+func (f *Faults) fail(api, key string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for p, n := range f.rules {
 		if strings.HasPrefix(key, p) && n != 0 {
 			f.rules[p] = n - 1
-			return slowDown{}
+			return slowDown{api}
 		}
 	}
 	return nil
@@ -90,24 +90,32 @@ func (f *Faults) fail(key string) error {
 
 // Create fails when a rule says so.
 func (f *Faults) Create(ctx context.Context, key string) (store.Upload, error) {
-	if err := f.fail(key); err != nil {
+	if err := f.fail("PutObject", key); err != nil {
 		return nil, err
 	}
 	return f.Bucket.Create(ctx, key)
 }
 
+// Copy fails when a rule says so (for the destination key).
+func (f *Faults) Copy(ctx context.Context, src, dst string) (store.Object, error) {
+	if err := f.fail("CopyObject", dst); err != nil {
+		return store.Object{}, err
+	}
+	return f.Bucket.Copy(ctx, src, dst)
+}
+
 // Put fails when a rule says so.
 func (f *Faults) Put(ctx context.Context, key string, data []byte) (store.Object, error) {
-	if err := f.fail(key); err != nil {
+	if err := f.fail("PutObject", key); err != nil {
 		return store.Object{}, err
 	}
 	return f.Bucket.Put(ctx, key, data)
 }
 
-type slowDown struct{}
+type slowDown struct{ api string }
 
-func (slowDown) Error() string {
-	return "PutObject: api error SlowDown: Please reduce your request rate."
+func (e slowDown) Error() string {
+	return e.api + ": api error SlowDown: Please reduce your request rate."
 }
 func (slowDown) HTTPStatusCode() int { return 503 }
 
