@@ -126,8 +126,9 @@ type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-// Write encodes a record batch of settlement_lines into the current row group, which is written out
-// once it holds Options.RowGroupRows rows. Write does not keep rec.
+// Write encodes a record batch of settlement_lines into the current row group; a row group is written
+// out once it holds Options.RowGroupRows rows, so row groups do not depend on how rows were batched.
+// Write does not keep rec.
 func (w *Writer) Write(rec arrow.RecordBatch) error {
 	if w.closed {
 		return errors.New("parquet write: writer is closed")
@@ -135,9 +136,27 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 	if !rec.Schema().Equal(table.Schema) {
 		return fmt.Errorf("parquet write: record is not settlement_lines: %s", rec.Schema())
 	}
-	if rec.NumRows() == 0 {
-		return nil
+	for off, n := int64(0), rec.NumRows(); off < n; {
+		part := min(n-off, w.opts.RowGroupRows-w.rgRows)
+		if off == 0 && part == n {
+			if err := w.encode(rec); err != nil {
+				return err
+			}
+		} else {
+			slice := rec.NewSlice(off, off+part)
+			err := w.encode(slice)
+			slice.Release()
+			if err != nil {
+				return err
+			}
+		}
+		off += part
 	}
+	return nil
+}
+
+// encode writes rec, which fits in the current row group, and ends the row group when it is full.
+func (w *Writer) encode(rec arrow.RecordBatch) error {
 	if w.rgw == nil {
 		rgw, err := w.pw.AppendBufferedRowGroupChecked()
 		if err != nil {

@@ -15,11 +15,17 @@ type ChunkRows struct {
 	Seq    int // 0, 1, 2… in file order
 	layout *Layout
 	zones  map[string]int
+	// A chunk is either a block of whole records that the worker scans itself (sc, base, last), or
+	// records the sequential splitter found and copied (c).
+	sc     *scanner
+	base   int64 // physical lines before the block
+	last   bool  // the block ends the file
+	cutErr error
 	c      *chunk
 	i      int
 	row    Row
 	fields [][]byte
-	counts Counts // data rows, valid and rejected of this chunk
+	counts Counts // lines and blank lines of a block; data rows, valid and rejected of any chunk
 }
 
 // Layout returns the report's layout.
@@ -27,6 +33,9 @@ func (cr *ChunkRows) Layout() *Layout { return cr.layout }
 
 // Next decodes the chunk's next row, or returns nil after the last.
 func (cr *ChunkRows) Next() *Row {
+	if cr.sc != nil {
+		return cr.nextScanned()
+	}
 	c := cr.c
 	if cr.i >= len(c.recs) {
 		return nil
@@ -51,6 +60,35 @@ func (cr *ChunkRows) Next() *Row {
 		cr.fields = f
 		r.decode(cr.layout, f, cr.zones)
 	}
+	return cr.count(r)
+}
+
+// nextScanned reads the next record of a block.
+func (cr *ChunkRows) nextScanned() *Row {
+	rec, err := cr.sc.next()
+	cr.counts.Lines, cr.counts.Blank = cr.sc.line-cr.base, cr.sc.blank
+	if err != nil { // io.EOF: the block is in memory
+		return nil
+	}
+	r := &cr.row
+	r.Line, r.Raw = rec.Line, rec.Raw
+	switch {
+	case rec.Err != nil:
+		if rec.Err == errUnterminated && !cr.last && cr.cutErr == nil {
+			cr.cutErr = fmt.Errorf("chunk %d: the block was cut inside a quoted field at line %d", cr.Seq, rec.Line)
+		}
+		r.Reasons = append(r.reasonsScratch[:0], rec.Err.Error())
+		r.reasonsScratch = r.Reasons
+	case rec.Plain:
+		cr.fields = splitComma(cr.fields[:0], rec.Raw)
+		r.decode(cr.layout, cr.fields, cr.zones)
+	default:
+		r.decode(cr.layout, rec.Fields, cr.zones)
+	}
+	return cr.count(r)
+}
+
+func (cr *ChunkRows) count(r *Row) *Row {
 	cr.counts.DataRows++
 	if r.Valid() {
 		cr.counts.Valid++
@@ -107,28 +145,36 @@ func (c *chunk) add(rec *csvRecord) {
 // ParallelOptions tune ReadParallel.
 type ParallelOptions struct {
 	Options
-	Workers   int // decoding goroutines; GOMAXPROCS when 0
-	ChunkRows int // rows per chunk; 16384 when 0
+	Workers    int // decoding goroutines; GOMAXPROCS when 0
+	BlockBytes int // bytes per block of records; DefaultBlockBytes when 0
 }
 
-// ReadParallel reads a report like Reader, with the decoding spread over several goroutines: this
-// goroutine finds the records (quotes, line breaks, line numbers) and copies them into chunks, workers
-// decode each chunk's rows and run work on them, and deliver receives the results in file order, on
-// the goroutine that called ReadParallel. Every data row is in exactly one chunk. The returned counts
-// cover the whole file. A header that is not a settlement report is an *InvalidFileError.
+// DefaultBlockBytes is the size of the blocks ReadParallel hands to its workers: about 24,000
+// settlement lines, enough to keep the hand-over cost small and the blocks in flight few.
+const DefaultBlockBytes = 4 << 20
+
+// ReadParallel reads a report like Reader, with the work spread over several goroutines. This goroutine
+// reads the file in blocks and cuts each at the end of its last whole record, looking only at the lines
+// that hold a quote (a line break inside a quoted field does not end a record); workers scan and decode
+// each block's rows and run work on them; deliver receives the results in file order, on the goroutine
+// that called ReadParallel. Every data row is in exactly one chunk. The returned counts cover the whole
+// file. A header that is not a settlement report is an *InvalidFileError.
+//
+// A record that runs past a block and the record limit (an unterminated quote, a file without line
+// breaks) sends the rest of the file through the sequential splitter, which copies records into chunks;
+// memory stays bounded either way.
 func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows) (T, error), deliver func(T) error) (*Layout, Counts, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	if opts.ChunkRows <= 0 {
-		opts.ChunkRows = 16384
+	if opts.BlockBytes <= 0 {
+		opts.BlockBytes = DefaultBlockBytes
 	}
 	rd, err := NewReader(r, opts.Options)
 	if err != nil {
 		return nil, Counts{}, err
 	}
 	sc := rd.sc
-	sc.lazySplit = true
 
 	type result struct {
 		seq    int
@@ -146,6 +192,9 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 				if err == nil && cr.Next() != nil {
 					err = fmt.Errorf("chunk %d: work returned before reading every row", cr.Seq)
 				}
+				if err == nil {
+					err = cr.cutErr
+				}
 				results <- result{cr.Seq, v, cr.counts, err}
 			}
 		})
@@ -161,6 +210,7 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 		firstErr error
 		readErr  error
 	)
+	counts.Lines, counts.Blank = sc.line, sc.blank
 	handle := func(res result) {
 		pending[res.seq] = res
 		for {
@@ -170,6 +220,8 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 			}
 			delete(pending, nextSeq)
 			nextSeq++
+			counts.Lines += p.counts.Lines
+			counts.Blank += p.counts.Blank
 			counts.DataRows += p.counts.DataRows
 			counts.Valid += p.counts.Valid
 			counts.Rejected += p.counts.Rejected
@@ -182,6 +234,7 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 		}
 	}
 	send := func(cr *ChunkRows) {
+		cr.Seq, cr.layout, cr.zones = sent, rd.layout, rd.zones
 		for {
 			select {
 			case jobs <- cr:
@@ -192,9 +245,68 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 			}
 		}
 	}
-	c := &chunk{}
+
+	base := sc.line
+	var carry []byte
 	for firstErr == nil {
-		rec, err := sc.next()
+		data := make([]byte, len(carry), len(carry)+opts.BlockBytes)
+		copy(data, carry)
+		n, err := io.ReadFull(sc.br, data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if err != nil && !eof {
+			readErr = err
+			break
+		}
+		cut := len(data)
+		if !eof {
+			cut = cutPoint(data)
+		}
+		if cut < 0 {
+			if len(data) > sc.maxRecord+opts.BlockBytes {
+				// No record ends within reach: the sequential splitter takes the rest.
+				seq := newScanner(io.MultiReader(bytes.NewReader(data), sc.br), sc.maxRecord)
+				seq.started, seq.line = true, base
+				lines, blank, err := splitSequential(seq, max(opts.BlockBytes/256, 1), &firstErr, send)
+				counts.Lines += lines
+				counts.Blank += blank
+				readErr = err
+				break
+			}
+			carry = data
+			continue
+		}
+		if cut > 0 {
+			block := data[:cut]
+			bsc := newScanner(bytes.NewReader(block), sc.maxRecord)
+			bsc.started, bsc.line, bsc.lazySplit = true, base, true
+			send(&ChunkRows{sc: bsc, base: base, last: eof})
+			base += int64(bytes.Count(block, []byte{'\n'}))
+		}
+		carry = data[cut:]
+		if eof {
+			break
+		}
+	}
+	close(jobs)
+	for res := range results {
+		handle(res)
+	}
+	if readErr != nil {
+		return rd.layout, counts, readErr
+	}
+	return rd.layout, counts, firstErr
+}
+
+// splitSequential finds the records of seq one by one and sends them, copied, in chunks of chunkRows. It
+// returns the lines and blank lines it read.
+func splitSequential(seq *scanner, chunkRows int, stop *error, send func(*ChunkRows)) (int64, int64, error) {
+	seq.lazySplit = true
+	start := seq.line
+	c := &chunk{}
+	var readErr error
+	for *stop == nil {
+		rec, err := seq.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -203,21 +315,97 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 			break
 		}
 		c.add(rec)
-		if len(c.recs) == opts.ChunkRows {
-			send(&ChunkRows{Seq: sent, layout: rd.layout, zones: rd.zones, c: c})
-			c = &chunk{buf: make([]byte, 0, cap(c.buf)), recs: make([]recMeta, 0, opts.ChunkRows)}
+		if len(c.recs) == chunkRows {
+			send(&ChunkRows{c: c})
+			c = &chunk{buf: make([]byte, 0, cap(c.buf)), recs: make([]recMeta, 0, chunkRows)}
 		}
 	}
-	if len(c.recs) > 0 && firstErr == nil && readErr == nil {
-		send(&ChunkRows{Seq: sent, layout: rd.layout, zones: rd.zones, c: c})
+	if len(c.recs) > 0 && *stop == nil && readErr == nil {
+		send(&ChunkRows{c: c})
 	}
-	close(jobs)
-	for res := range results {
-		handle(res)
+	return seq.line - start, seq.blank, readErr
+}
+
+// cutPoint returns the end of the last whole record in data, which starts at a record's start: the offset
+// just after the line break that ends it, or -1 when no record ends in data. Only the records with a
+// quote are followed field by field (recordEnd); the lines between them are records of their own.
+func cutPoint(data []byte) int {
+	pos, cut := 0, -1
+	for {
+		q := bytes.IndexByte(data[pos:], '"')
+		if q < 0 {
+			if nl := bytes.LastIndexByte(data[pos:], '\n'); nl >= 0 {
+				return pos + nl + 1
+			}
+			return cut
+		}
+		q += pos
+		start := pos + bytes.LastIndexByte(data[pos:q], '\n') + 1 // the quoted record's first line
+		if start > 0 {
+			cut = start
+		}
+		end := recordEnd(data, start)
+		if end < 0 {
+			return cut
+		}
+		pos, cut = end, end
 	}
-	counts.Lines, counts.Blank = sc.line, sc.blank
-	if readErr != nil {
-		return rd.layout, counts, readErr
+}
+
+// recordEnd follows the record that starts at data[i] the way the scanner does (a quote opens a quoted
+// field only at a field's start; a doubled quote inside one is a quote; a line break inside one belongs
+// to the field) and returns the offset just after its final line break, or -1 when it does not end in data.
+func recordEnd(data []byte, i int) int {
+	state := fieldStart
+	for i < len(data) {
+		switch state {
+		case fieldStart:
+			switch data[i] {
+			case '"':
+				state = quoted
+			case '\n':
+				return i + 1
+			case ',':
+			default:
+				state = unquoted
+				continue
+			}
+			i++
+		case unquoted:
+			j := bytes.IndexByte(data[i:], ',')
+			field := data[i:]
+			if j >= 0 {
+				field = data[i : i+j]
+			}
+			if nl := bytes.IndexByte(field, '\n'); nl >= 0 {
+				return i + nl + 1
+			}
+			if j < 0 {
+				return -1
+			}
+			i += j + 1
+			state = fieldStart
+		case quoted:
+			j := bytes.IndexByte(data[i:], '"')
+			if j < 0 {
+				return -1
+			}
+			i += j + 1
+			state = quoteSeen
+		case quoteSeen:
+			switch data[i] {
+			case '"':
+				state = quoted
+			case ',':
+				state = fieldStart
+			case '\n':
+				return i + 1
+			default:
+				state = unquoted
+				continue
+			}
+			i++
+		}
 	}
-	return rd.layout, counts, firstErr
+	return -1
 }

@@ -37,9 +37,9 @@ func sequential(t testing.TB, data []byte, opts settlement.Options) ([]seen, set
 	}
 }
 
-func parallel(t testing.TB, data []byte, opts settlement.Options, chunk int) ([]seen, settlement.Counts, error) {
+func parallel(t testing.TB, data []byte, opts settlement.Options, block int) ([]seen, settlement.Counts, error) {
 	var out []seen
-	_, counts, err := settlement.ReadParallel(bytes.NewReader(data), settlement.ParallelOptions{Options: opts, Workers: 3, ChunkRows: chunk},
+	_, counts, err := settlement.ReadParallel(bytes.NewReader(data), settlement.ParallelOptions{Options: opts, Workers: 3, BlockBytes: block},
 		func(cr *settlement.ChunkRows) ([]seen, error) {
 			var s []seen
 			for r := cr.Next(); r != nil; r = cr.Next() {
@@ -52,20 +52,30 @@ func parallel(t testing.TB, data []byte, opts settlement.Options, chunk int) ([]
 }
 
 // TestParallelReadsLikeSequential: the parallel reader yields the same rows, in the same order, with the
-// same raw text and reasons, and the same counts as the sequential one, whatever the chunk size.
+// same raw text and reasons, and the same counts as the sequential one, whatever the block size, both
+// when blocks are cut at record ends and when a record longer than the limit and a block hands the rest
+// of the file to the sequential splitter (MaxRecordBytes 40).
 func TestParallelReadsLikeSequential(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.csv")
-	inputs := map[string][]byte{"generated": generate(t, 3000, 11)}
+	header, _, _ := bytes.Cut(fixture(t, "default30.csv"), []byte("\n"))
+	inputs := map[string][]byte{
+		"generated": generate(t, 3000, 11),
+		"quoted line breaks": []byte(string(header) + "\n" +
+			"a,\"b\nc\",\"d\"\"\n\"\r\n\n  \nx\"y,\"z\"w,\"\"\n\"unterminated\nlast,line\n"),
+	}
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
 		inputs[filepath.Base(f)] = b
 	}
 	for name, data := range inputs {
-		want, wantCounts, wantErr := sequential(t, data, settlement.Options{})
-		for _, chunk := range []int{1, 2, 7, 1000} {
-			got, counts, err := parallel(t, data, settlement.Options{}, chunk)
-			if fmt.Sprint(err) != fmt.Sprint(wantErr) || counts != wantCounts || fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("%s, chunks of %d: parallel %v %+v (%d rows), sequential %v %+v (%d rows)", name, chunk, err, counts, len(got), wantErr, wantCounts, len(want))
+		for _, opts := range []settlement.Options{{}, {MaxRecordBytes: 40}} {
+			want, wantCounts, wantErr := sequential(t, data, opts)
+			for _, block := range []int{3, 64, 1000, 1 << 20} {
+				got, counts, err := parallel(t, data, opts, block)
+				if fmt.Sprint(err) != fmt.Sprint(wantErr) || counts != wantCounts || fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s, limit %d, blocks of %d: parallel %v %+v (%d rows), sequential %v %+v (%d rows)",
+						name, opts.MaxRecordBytes, block, err, counts, len(got), wantErr, wantCounts, len(want))
+				}
 			}
 		}
 	}
@@ -76,16 +86,16 @@ func TestValidateChunkedLikeSequential(t *testing.T) {
 	for _, name := range []string{"default30.csv", "bad_rows.csv", "unbalanced.csv", "two_batches.csv", "booking.csv"} {
 		data := fixture(t, name)
 		want := validateAll(t, data, settlement.DefaultPolicy())
-		for _, chunk := range []int{1, 3, 100} {
+		for _, block := range []int{5, 300, 1 << 20} {
 			var rejects bytes.Buffer
-			got, err := settlement.ValidateChunked(bytes.NewReader(data), settlement.ParallelOptions{Workers: 2, ChunkRows: chunk}, settlement.DefaultPolicy(), &rejects)
+			got, err := settlement.ValidateChunked(bytes.NewReader(data), settlement.ParallelOptions{Workers: 2, BlockBytes: block}, settlement.DefaultPolicy(), &rejects)
 			if err != nil {
 				t.Fatal(err)
 			}
 			g, _ := json.Marshal(got)
 			w, _ := json.Marshal(want)
 			if !bytes.Equal(g, w) {
-				t.Errorf("%s, chunks of %d:\n got %s\nwant %s", name, chunk, g, w)
+				t.Errorf("%s, blocks of %d:\n got %s\nwant %s", name, block, g, w)
 			}
 			if n := int64(bytes.Count(rejects.Bytes(), []byte("\n"))); n != want.Counts.Rejected {
 				t.Errorf("%s: %d rejects written, want %d", name, n, want.Counts.Rejected)
@@ -94,7 +104,7 @@ func TestValidateChunkedLikeSequential(t *testing.T) {
 	}
 	data := generate(t, 20000, 5)
 	want := validateAll(t, data, settlement.DefaultPolicy())
-	got, err := settlement.ValidateChunked(bytes.NewReader(data), settlement.ParallelOptions{Workers: 2, ChunkRows: 999}, settlement.DefaultPolicy(), io.Discard)
+	got, err := settlement.ValidateChunked(bytes.NewReader(data), settlement.ParallelOptions{Workers: 2, BlockBytes: 100_000}, settlement.DefaultPolicy(), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,15 +12,12 @@ import (
 	"github.com/paysettle/settle/internal/settlement"
 )
 
-// DefaultBatchRows is the number of rows per staged record batch.
-const DefaultBatchRows = 16 * 1024
-
 // StageOptions tune Stage.
 type StageOptions struct {
-	Read      settlement.Options
-	Source    Source
-	BatchRows int              // DefaultBatchRows when 0
-	Allocator memory.Allocator // memory.DefaultAllocator when nil
+	Read       settlement.Options
+	Source     Source
+	BlockBytes int              // bytes of CSV per record batch (settlement.DefaultBlockBytes when 0)
+	Allocator  memory.Allocator // memory.DefaultAllocator when nil
 }
 
 // RecordWriter receives settlement_lines record batches in file order (a Parquet writer). Write must
@@ -37,8 +34,8 @@ type RecordWriter interface {
 // per chunk, and one goroutine hands the batches to sink in file order. At most a few chunks and batches
 // are in flight, which bounds memory.
 func Stage(r io.Reader, sink RecordWriter, opts StageOptions) (settlement.Counts, error) {
-	if opts.BatchRows <= 0 {
-		opts.BatchRows = DefaultBatchRows
+	if opts.BlockBytes <= 0 {
+		opts.BlockBytes = settlement.DefaultBlockBytes
 	}
 	if opts.Allocator == nil {
 		opts.Allocator = memory.DefaultAllocator
@@ -64,7 +61,7 @@ func Stage(r io.Reader, sink RecordWriter, opts StageOptions) (settlement.Counts
 		merchant string
 	}
 	var merchant string
-	_, counts, err := settlement.ReadParallel(r, settlement.ParallelOptions{Options: opts.Read, ChunkRows: opts.BatchRows},
+	_, counts, err := settlement.ReadParallel(r, settlement.ParallelOptions{Options: opts.Read, BlockBytes: opts.BlockBytes},
 		func(cr *settlement.ChunkRows) (built, error) {
 			var b *Builder
 			defer func() {
@@ -79,7 +76,7 @@ func Stage(r io.Reader, sink RecordWriter, opts StageOptions) (settlement.Counts
 				if b == nil {
 					ids := settlement.NewRecordIDs(opts.Source.Provider, string(row.MerchantAccount), row.BatchNumber)
 					b = NewBuilder(opts.Allocator, opts.Source, ids)
-					b.Reserve(opts.BatchRows)
+					b.Reserve(opts.BlockBytes / 160) // about a settlement line's size
 				}
 				if err := b.Append(row); err != nil {
 					return built{}, err
