@@ -96,7 +96,9 @@ func Open(dir string, opts Options) (*Env, error) {
 			return nil, fmt.Errorf("data folder: %w", err)
 		}
 	}
-	rawDir, err := store.NewDir(RawBucket, filepath.Join(dir, "raw"))
+	// The raw bucket holds copies of the reports given to Run: a crash loses nothing that running again
+	// does not restore, so its writes skip the fsync (the processed bucket's commits keep theirs).
+	rawDir, err := store.NewDir(RawBucket, filepath.Join(dir, "raw"), store.WithoutSync())
 	if err != nil {
 		return nil, err
 	}

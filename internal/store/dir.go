@@ -39,19 +39,28 @@ const staleTempAge = 24 * time.Hour
 // and a file replaced by hand is hashed again.
 //
 // Writes are atomic (temp file, fsync, rename), so a reader sees the old object or the new one, never
-// part of one. A Dir is safe for concurrent use, also by several processes on the same folder.
+// part of one; WithoutSync leaves out the fsync for a bucket of copies. A Dir is safe for concurrent use, also by several processes on the same folder.
 // Unlike S3, a folder cannot hold both an object "a" and an object "a/b": such a write fails with
 // ErrInvalidKey.
 type Dir struct {
-	name string
-	root string
+	name   string
+	root   string
+	noSync bool
 }
+
+// DirOption tunes a Dir.
+type DirOption func(*Dir)
+
+// WithoutSync skips the fsync before each commit's rename: for a bucket whose objects are copies of files
+// kept elsewhere (settle run's raw bucket holds copies of the reports it was given), where a crash costs
+// nothing that running again does not restore. Writes stay atomic for readers.
+func WithoutSync() DirOption { return func(d *Dir) { d.noSync = true } }
 
 var _ Bucket = (*Dir)(nil)
 
 // NewDir opens (creating it when missing) the folder root as the bucket called name, and removes
 // temp files that interrupted uploads left behind a day or more ago.
-func NewDir(name, root string) (*Dir, error) {
+func NewDir(name, root string, opts ...DirOption) (*Dir, error) {
 	if name == "" {
 		return nil, errors.New("new dir bucket: empty name")
 	}
@@ -60,6 +69,9 @@ func NewDir(name, root string) (*Dir, error) {
 		return nil, fmt.Errorf("new dir bucket %s: %w", name, err)
 	}
 	d := &Dir{name: name, root: abs}
+	for _, o := range opts {
+		o(d)
+	}
 	for _, dir := range []string{d.tmpDir(), d.etagDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("new dir bucket %s: %w", name, err)
@@ -561,8 +573,10 @@ func (u *dirUpload) commit() (Object, error) {
 	if err := u.w.Flush(); err != nil {
 		return Object{}, err
 	}
-	if err := u.f.Sync(); err != nil {
-		return Object{}, err
+	if !u.d.noSync {
+		if err := u.f.Sync(); err != nil {
+			return Object{}, err
+		}
 	}
 	// The temp file's stat is the committed version's: rename keeps size and mtime, and taking it
 	// here rather than after the rename cannot pick up someone else's file.
@@ -595,10 +609,17 @@ func (d *Dir) install(tmp, path, key string) error {
 		}
 		switch {
 		case err == nil:
-			syncDir(dir)
+			if !d.noSync {
+				syncDir(dir)
+			}
 			return nil
 		case errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) || isDir(path):
-			return fmt.Errorf("%w %q: a file and a folder cannot share a name in a local bucket", ErrInvalidKey, key)
+			// MkdirAll also reports EEXIST when a concurrent Delete removed a folder between its
+			// mkdir and its check: only a real file-versus-folder clash is the key's fault.
+			if d.nameClash(path) || attempt >= 10 {
+				return fmt.Errorf("%w %q: a file and a folder cannot share a name in a local bucket", ErrInvalidKey, key)
+			}
+			continue
 		case errors.Is(err, syscall.ENAMETOOLONG):
 			return fmt.Errorf("%w %q: a path segment is too long for this file system", ErrInvalidKey, key)
 		case errors.Is(err, fs.ErrNotExist) && attempt < 10:
@@ -607,6 +628,19 @@ func (d *Dir) install(tmp, path, key string) error {
 			return err
 		}
 	}
+}
+
+// nameClash reports whether path is a folder or one of its folders below the root is a file.
+func (d *Dir) nameClash(path string) bool {
+	if isDir(path) {
+		return true
+	}
+	for p := filepath.Dir(path); len(p) > len(d.root); p = filepath.Dir(p) {
+		if fi, err := os.Lstat(p); err == nil && !fi.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 func isDir(p string) bool {

@@ -30,6 +30,20 @@ func TestDirConformance(t *testing.T) {
 	})
 }
 
+// TestDirWithoutSyncConformance: a bucket without fsync behaves the same for every reader.
+func TestDirWithoutSyncConformance(t *testing.T) {
+	testConformance(t, conformance{
+		newBucket: func(t *testing.T) Bucket {
+			d, err := NewDir("raw", t.TempDir(), WithoutSync())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
+		commitETagIsStored: true,
+	})
+}
+
 func TestDirRejectsKeys(t *testing.T) {
 	ctx := context.Background()
 	d := newTestDir(t)
