@@ -26,8 +26,8 @@ import (
 )
 
 // DefaultRowGroupRows is the row-group size: 128Ki settlement lines make a row group of about 4–5 MB of
-// zstd Parquet (about 50 MB of Arrow data while it is encoded), close to DuckDB's default and well inside
-// the write step's memory; Athena skips row groups by their statistics either way.
+// zstd Parquet, held as encoded pages until it is written, close to DuckDB's default and well inside the
+// transform step's memory; Athena skips row groups by their statistics either way.
 const DefaultRowGroupRows = 128 * 1024
 
 // Options tune the Parquet writer.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -42,6 +44,37 @@ func TestDirWithoutSyncConformance(t *testing.T) {
 		},
 		commitETagIsStored: true,
 	})
+}
+
+// TestDirCopyWithoutHardLinks: where the file system refuses hard links, Copy copies the bytes, with the
+// same result.
+func TestDirCopyWithoutHardLinks(t *testing.T) {
+	link = func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EPERM} }
+	defer func() { link = os.Link }()
+	ctx := context.Background()
+	d := newTestDir(t)
+	data := payload(300 << 10)
+	src := mustPut(t, d, "_staging/e/x.parquet", data)
+	obj, err := d.Copy(ctx, "_staging/e/x.parquet", "out/x.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj.ETag != src.ETag || obj.Size != src.Size {
+		t.Errorf("Copy = %+v, want the source's etag %s and size %d", obj, src.ETag, src.Size)
+	}
+	a, _ := os.Stat(filepath.Join(d.Root(), "_staging/e/x.parquet"))
+	b, _ := os.Stat(filepath.Join(d.Root(), "out/x.parquet"))
+	if os.SameFile(a, b) {
+		t.Error("the copy is a hard link although links were refused")
+	}
+	rc, err := d.Open(ctx, "out/x.parquet", src.ETag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readAll(t, rc), data) {
+		t.Error("the copied bytes differ")
+	}
+	assertNoTemps(t, d)
 }
 
 func TestDirRejectsKeys(t *testing.T) {
