@@ -3,11 +3,11 @@ package table
 import (
 	"bytes"
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/decimal"
-	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/paysettle/settle/internal/money"
@@ -23,40 +23,74 @@ type Source struct {
 
 // Builder turns valid settlement rows into Arrow record batches of settlement_lines. The rows must be of
 // one file, and so of one merchant account: validation guarantees it, Append checks it.
+//
+// Columns are built in plain Go slices (values, offsets, validity bits) that become the record batch's
+// buffers without a copy: appending to a slice costs a fraction of an Arrow builder's checked append, and
+// the batch is encoded and dropped soon after.
 type Builder struct {
-	mem      memory.Allocator
+	mem      memory.Allocator // for the one-value columns
 	src      Source
 	ids      *settlement.RecordIDs
 	merchant []byte
-	builders [numColumns]array.Builder // nil for the one-value columns
-	strs     [numColumns]*array.BinaryBuilder
-	ints     [numColumns]*array.Int64Builder
-	tss      [numColumns]*array.TimestampBuilder
-	decs     [numColumns]*array.Decimal64Builder
-	rate     *array.Decimal128Builder
+	strs     [numColumns]*strColumn
+	ints     [numColumns]*intColumn // int64, timestamp and Decimal64 columns
+	rate     rateColumn
 	rows     int
+	text     int // upper bound of the bytes in any string column
 }
 
-// NewBuilder returns a builder for the rows of one source file. ids makes their record ids.
+// validity is a column's validity bitmap, bit i set when row i has a value.
+type validity struct {
+	bits  []byte
+	nulls int
+}
+
+func (v *validity) add(row int, ok bool) {
+	if row&7 == 0 {
+		v.bits = append(v.bits, 0)
+	}
+	if ok {
+		v.bits[row>>3] |= 1 << (row & 7)
+	} else {
+		v.nulls++
+	}
+}
+
+// buffer is the bitmap as an Arrow buffer, nil when every row has a value.
+func (v *validity) buffer() *memory.Buffer {
+	if v.nulls == 0 {
+		return nil
+	}
+	return memory.NewBufferBytes(v.bits)
+}
+
+type strColumn struct {
+	validity
+	offsets []int32
+	data    []byte
+}
+
+type intColumn struct {
+	validity
+	values []int64
+}
+
+type rateColumn struct {
+	validity
+	values []uint64 // low, high word of each decimal128
+}
+
+// NewBuilder returns a builder for the rows of one source file. ids makes their record ids. mem
+// allocates the one-value columns.
 func NewBuilder(mem memory.Allocator, src Source, ids *settlement.RecordIDs) *Builder {
 	b := &Builder{mem: mem, src: src, ids: ids}
 	for i, c := range Columns {
-		if c.Type == constStr {
-			continue
-		}
-		bl := array.NewBuilder(mem, c.Type)
-		b.builders[i] = bl
-		switch f := bl.(type) {
-		case *array.StringBuilder:
-			b.strs[i] = f.BinaryBuilder
-		case *array.Int64Builder:
-			b.ints[i] = f
-		case *array.TimestampBuilder:
-			b.tss[i] = f
-		case *array.Decimal64Builder:
-			b.decs[i] = f
-		case *array.Decimal128Builder:
-			b.rate = f
+		switch c.Type.ID() {
+		case arrow.DICTIONARY, arrow.DECIMAL128:
+		case arrow.STRING:
+			b.strs[i] = &strColumn{offsets: []int32{0}}
+		case arrow.INT64, arrow.TIMESTAMP, arrow.DECIMAL64:
+			b.ints[i] = &intColumn{}
 		default:
 			panic(fmt.Sprintf("table: no builder for column %s of type %s", c.Name, c.Type))
 		}
@@ -67,62 +101,72 @@ func NewBuilder(mem memory.Allocator, src Source, ids *settlement.RecordIDs) *Bu
 // Len is the number of rows appended since the last NewRecordBatch.
 func (b *Builder) Len() int { return b.rows }
 
-// Reserve makes room for n more rows, so that appends do not grow buffers one by one.
+// Reserve makes room for n more rows, so that appends do not grow the value slices one by one.
 func (b *Builder) Reserve(n int) {
-	for _, bl := range b.builders {
-		if bl != nil {
-			bl.Reserve(n)
+	for _, c := range b.ints {
+		if c != nil {
+			c.values = slices.Grow(c.values, n)
+		}
+	}
+	for _, c := range b.strs {
+		if c != nil {
+			c.offsets = slices.Grow(c.offsets, n)
 		}
 	}
 }
 
 func (b *Builder) str(c int, v []byte) {
-	if len(v) == 0 {
-		b.strs[c].AppendNull()
-		return
-	}
-	b.strs[c].Append(v)
+	col := b.strs[c]
+	col.add(b.rows, len(v) > 0)
+	col.data = append(col.data, v...)
+	col.offsets = append(col.offsets, int32(len(col.data)))
 }
 
-func (b *Builder) amount(c int, a money.NullAmount) {
-	if !a.Valid {
-		b.decs[c].AppendNull()
-		return
+func (b *Builder) int(c int, v int64, ok bool) {
+	col := b.ints[c]
+	col.add(b.rows, ok)
+	if !ok {
+		v = 0
 	}
-	b.decs[c].Append(decimal.Decimal64(a.V))
+	col.values = append(col.values, v)
 }
 
-// Append adds a valid row. It fails if the row's merchant account is not the file's.
+func (b *Builder) amount(c int, a money.NullAmount) { b.int(c, int64(a.V), a.Valid) }
+
+// Append adds a valid row. It fails if the row's merchant account is not the file's, or if a string
+// column would pass the 2 GiB an Arrow string array addresses.
 func (b *Builder) Append(r *settlement.Row) error {
 	if b.merchant == nil {
 		b.merchant = bytes.Clone(r.MerchantAccount)
 	} else if !bytes.Equal(b.merchant, r.MerchantAccount) {
 		return fmt.Errorf("line %d: merchant account %q, but the file's is %q", r.Line, r.MerchantAccount, b.merchant)
 	}
-	b.strs[cCompany].Append(r.CompanyAccount)
-	b.ints[cBatch].Append(r.BatchNumber)
+	// A string field is part of the row's text, except extra (JSON) and the record id: b.text bounds
+	// every string column's bytes.
+	if b.text += len(r.Raw) + len(r.Extra) + 64; b.text > math.MaxInt32 {
+		return fmt.Errorf("line %d: over 2 GiB of text in one record batch", r.Line)
+	}
+	b.str(cCompany, r.CompanyAccount)
+	b.int(cBatch, r.BatchNumber, true)
 	b.str(cPsp, r.PspReference)
 	b.str(cMerchantRef, r.MerchantReference)
 	b.str(cMethod, r.PaymentMethod)
 	b.str(cVariant, r.PaymentMethodVariant)
-	b.strs[cType].Append(r.Type)
+	b.str(cType, r.Type)
 	b.str(cModRef, r.ModificationReference)
 	b.str(cModMerchantRef, r.ModificationMerchantReference)
-	b.tss[cCreation].Append(arrow.Timestamp(r.CreationTime))
-	b.strs[cCreationZone].Append(r.CreationZone)
-	if r.HasBooking {
-		b.tss[cBooking].Append(arrow.Timestamp(r.BookingTime))
-	} else {
-		b.tss[cBooking].AppendNull()
-	}
+	b.int(cCreation, r.CreationTime, true)
+	b.str(cCreationZone, r.CreationZone)
+	b.int(cBooking, r.BookingTime, r.HasBooking)
 	b.str(cBookingZone, r.BookingZone)
 	b.str(cGrossCurrency, r.GrossCurrency)
 	b.amount(cGrossDebit, r.GrossDebit)
 	b.amount(cGrossCredit, r.GrossCredit)
+	b.rate.add(b.rows, r.ExchangeRate.Valid)
 	if r.ExchangeRate.Valid {
-		b.rate.Append(decimal128.New(int64(r.ExchangeRate.V.Hi), r.ExchangeRate.V.Lo))
+		b.rate.values = append(b.rate.values, r.ExchangeRate.V.Lo, r.ExchangeRate.V.Hi)
 	} else {
-		b.rate.AppendNull()
+		b.rate.values = append(b.rate.values, 0, 0)
 	}
 	b.str(cNetCurrency, r.NetCurrency)
 	b.amount(cNetDebit, r.NetDebit)
@@ -134,30 +178,48 @@ func (b *Builder) Append(r *settlement.Row) error {
 	b.amount(cNetAmount, r.NetAmount())
 	b.amount(cTotalFees, r.TotalFees())
 	b.str(cExtra, r.Extra)
-	b.strs[cRecordID].Append(b.ids.ID(r.Line))
-	b.ints[cSourceLine].Append(r.Line)
+	b.str(cRecordID, b.ids.ID(r.Line))
+	b.int(cSourceLine, r.Line, true)
 	b.rows++
 	return nil
 }
 
 // NewRecordBatch returns the rows appended so far as a record batch (the caller releases it) and resets.
+// The batch owns the slices it was built in; the builder starts new ones.
 func (b *Builder) NewRecordBatch() arrow.RecordBatch {
 	n := b.rows
-	b.rows = 0
+	b.rows, b.text = 0, 0
 	cols := make([]arrow.Array, len(Columns))
-	for i := range Columns {
-		switch i {
-		case cProvider:
+	for i, c := range Columns {
+		var data arrow.ArrayData
+		switch {
+		case i == cProvider:
 			cols[i] = b.constant(b.src.Provider, n)
-		case cMerchant:
+			continue
+		case i == cMerchant:
 			cols[i] = b.constant(string(b.merchant), n)
-		case cSourceKey:
+			continue
+		case i == cSourceKey:
 			cols[i] = b.constant(b.src.Key, n)
-		case cSourceETag:
+			continue
+		case i == cSourceETag:
 			cols[i] = b.constant(b.src.ETag, n)
-		default:
-			cols[i] = b.builders[i].NewArray()
+			continue
+		case b.strs[i] != nil:
+			col := b.strs[i]
+			data = array.NewData(c.Type, n, []*memory.Buffer{col.buffer(),
+				memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(col.offsets)), memory.NewBufferBytes(col.data)}, nil, col.nulls, 0)
+			*col = strColumn{offsets: make([]int32, 1, cap(col.offsets))}
+		case b.ints[i] != nil:
+			col := b.ints[i]
+			data = array.NewData(c.Type, n, []*memory.Buffer{col.buffer(), memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(col.values))}, nil, col.nulls, 0)
+			*col = intColumn{values: make([]int64, 0, cap(col.values))}
+		case i == cRate:
+			data = array.NewData(c.Type, n, []*memory.Buffer{b.rate.buffer(), memory.NewBufferBytes(arrow.Uint64Traits.CastToBytes(b.rate.values))}, nil, b.rate.nulls, 0)
+			b.rate = rateColumn{values: make([]uint64, 0, cap(b.rate.values))}
 		}
+		cols[i] = array.MakeFromData(data)
+		data.Release()
 	}
 	rec := array.NewRecordBatch(Schema, cols, int64(n))
 	for _, c := range cols {
@@ -184,11 +246,7 @@ func (b *Builder) constant(v string, n int) arrow.Array {
 	return arr
 }
 
-// Release frees the builder's buffers.
+// Release frees the builder's buffers (they are Go memory: it only drops them).
 func (b *Builder) Release() {
-	for _, bl := range b.builders {
-		if bl != nil {
-			bl.Release()
-		}
-	}
+	*b = Builder{}
 }
