@@ -1,6 +1,7 @@
 package settlement
 
 import (
+	"bytes"
 	"strconv"
 	"unicode/utf8"
 
@@ -41,6 +42,11 @@ type Row struct {
 	Reasons        []string // why the row is rejected; empty for a valid row
 	extraBuf       []byte
 	reasonsScratch []string
+	// The last zone looked up, from the one zone table the row's reader uses: a file's rows mostly
+	// share one or two zones.
+	lastZone    []byte
+	lastZoneOff int
+	lastZoneOK  bool
 }
 
 // Valid reports whether the row passed every row rule.
@@ -133,7 +139,7 @@ func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
 	if !okC {
 		r.reason("Creation Date: " + strconv.Quote(string(get(ColCreationDate))) + " is not YYYY-MM-DD HH:MM:SS")
 	}
-	offC, okZ := zones[string(r.CreationZone)]
+	offC, okZ := r.zone(zones, r.CreationZone)
 	if !okZ {
 		r.reason(zoneError(ColTimeZone, r.CreationZone))
 	}
@@ -153,7 +159,7 @@ func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
 		} else {
 			r.BookingZone = zone
 		}
-		offB, okBZ := zones[string(zone)]
+		offB, okBZ := r.zone(zones, zone)
 		if !okBZ && len(r.BookingZone) > 0 {
 			r.reason(zoneError(ColBookingDateTimeZone, zone))
 		}
@@ -218,6 +224,18 @@ func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
 }
 
 func (r *Row) reason(s string) { r.Reasons = append(r.Reasons, s) }
+
+// zone looks up a zone abbreviation's offset, remembering the last one found.
+func (r *Row) zone(zones map[string]int, name []byte) (int, bool) {
+	if r.lastZoneOK && bytes.Equal(name, r.lastZone) {
+		return r.lastZoneOff, true
+	}
+	off, ok := zones[string(name)]
+	if ok {
+		r.lastZone, r.lastZoneOff, r.lastZoneOK = append(r.lastZone[:0], name...), off, true
+	}
+	return off, ok
+}
 
 // currencyScale checks a currency code when any amount in its group is present, and returns how many
 // fraction digits those amounts may carry (-1 when the code is unusable, so the amounts are not checked

@@ -1,6 +1,7 @@
 package settlement
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"strconv"
@@ -152,6 +153,13 @@ type Validator struct {
 	feeLines    []int64
 	samples     []Reject
 	seenRow     bool
+	// The last map entries used: a file's rows mostly repeat their merchant, type and currencies.
+	lastMerchant, lastType   []byte
+	lastMerchantN, lastTypeN *int64
+	lastCur                  [2]struct {
+		code []byte
+		s    *sums
+	}
 }
 
 // NewValidator returns a validator for one file.
@@ -178,8 +186,11 @@ func (v *Validator) Add(r *Row) {
 		v.merchant = string(r.MerchantAccount)
 		v.firstBatch = r.BatchNumber
 	}
-	if p, ok := v.merchants[string(r.MerchantAccount)]; ok {
+	if v.lastMerchantN != nil && bytes.Equal(r.MerchantAccount, v.lastMerchant) {
+		*v.lastMerchantN++
+	} else if p, ok := v.merchants[string(r.MerchantAccount)]; ok {
 		*p++
+		v.lastMerchant, v.lastMerchantN = append(v.lastMerchant[:0], r.MerchantAccount...), p
 	} else if len(v.merchants) < 100 {
 		n := int64(1)
 		v.merchants[string(r.MerchantAccount)] = &n
@@ -187,8 +198,11 @@ func (v *Validator) Add(r *Row) {
 	if len(v.batches) < 100 || v.batches[r.BatchNumber] > 0 {
 		v.batches[r.BatchNumber]++
 	}
-	if p, ok := v.types[string(r.Type)]; ok {
+	if v.lastTypeN != nil && bytes.Equal(r.Type, v.lastType) {
+		*v.lastTypeN++
+	} else if p, ok := v.types[string(r.Type)]; ok {
 		*p++
+		v.lastType, v.lastTypeN = append(v.lastType[:0], r.Type...), p
 	} else {
 		n := int64(1)
 		v.types[string(r.Type)] = &n
@@ -309,12 +323,19 @@ func (v *Validator) Merge(o *Validator) {
 }
 
 func (v *Validator) sumsFor(code []byte) *sums {
+	for _, c := range v.lastCur {
+		if c.s != nil && bytes.Equal(code, c.code) {
+			return c.s
+		}
+	}
 	s, ok := v.currencies[string(code)]
 	if !ok {
 		n, _ := money.MinorUnits(code)
 		s = &sums{scale: n}
 		v.currencies[string(code)] = s
 	}
+	v.lastCur[0], v.lastCur[1] = v.lastCur[1], v.lastCur[0]
+	v.lastCur[0].code, v.lastCur[0].s = append(v.lastCur[0].code[:0], code...), s
 	return s
 }
 
