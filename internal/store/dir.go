@@ -581,6 +581,10 @@ func (u *dirUpload) commit() (Object, error) {
 			return Object{}, err
 		}
 	}
+	// Temp files are created private; an object is an ordinary file that other tools may read.
+	if err := u.f.Chmod(0o644); err != nil {
+		return Object{}, err
+	}
 	// The temp file's stat is the committed version's: rename keeps size and mtime, and taking it
 	// here rather than after the rename cannot pick up someone else's file.
 	fi, err := u.f.Stat()

@@ -77,6 +77,19 @@ func TestDirCopyWithoutHardLinks(t *testing.T) {
 	assertNoTemps(t, d)
 }
 
+// TestDirObjectsAreReadable: committed objects are ordinary readable files, not private temp files.
+func TestDirObjectsAreReadable(t *testing.T) {
+	d := newTestDir(t)
+	mustPut(t, d, "a/b.parquet", []byte("x"))
+	fi, err := os.Stat(filepath.Join(d.Root(), "a/b.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o044 != 0o044 {
+		t.Errorf("mode %v, want readable by group and others", fi.Mode().Perm())
+	}
+}
+
 func TestDirRejectsKeys(t *testing.T) {
 	ctx := context.Background()
 	d := newTestDir(t)
