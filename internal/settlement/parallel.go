@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -18,8 +19,9 @@ type ChunkRows struct {
 	// A chunk is either a block of whole records that the worker scans itself (sc, base, last), or
 	// records the sequential splitter found and copied (c).
 	sc     *scanner
-	base   int64 // physical lines before the block
-	last   bool  // the block ends the file
+	buf    []byte // the block's buffer, reused once the chunk is done
+	base   int64  // physical lines before the block
+	last   bool   // the block ends the file
 	cutErr error
 	c      *chunk
 	i      int
@@ -184,6 +186,7 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 	}
 	jobs := make(chan *ChunkRows)
 	results := make(chan result, opts.Workers)
+	free := make(chan []byte, opts.Workers+2) // block buffers to reuse
 	var wg sync.WaitGroup
 	for range opts.Workers {
 		wg.Go(func() {
@@ -194,6 +197,12 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 				}
 				if err == nil {
 					err = cr.cutErr
+				}
+				if cr.buf != nil { // work is done with the block's bytes: the reader may refill it
+					select {
+					case free <- cr.buf[:0]:
+					default:
+					}
 				}
 				results <- result{cr.Seq, v, cr.counts, err}
 			}
@@ -249,8 +258,13 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 	base := sc.line
 	var carry []byte
 	for firstErr == nil {
-		data := make([]byte, len(carry), len(carry)+opts.BlockBytes)
-		copy(data, carry)
+		var data []byte
+		select {
+		case data = <-free:
+		default:
+		}
+		// carry may lie in the buffer just taken back: copy moves it to the front first.
+		data = append(slices.Grow(data, len(carry)+opts.BlockBytes)[:0], carry...)
 		n, err := io.ReadFull(sc.br, data[len(data):cap(data)])
 		data = data[:len(data)+n]
 		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
@@ -280,7 +294,7 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 			block := data[:cut]
 			bsc := newScanner(bytes.NewReader(block), sc.maxRecord)
 			bsc.started, bsc.line, bsc.lazySplit = true, base, true
-			send(&ChunkRows{sc: bsc, base: base, last: eof})
+			send(&ChunkRows{sc: bsc, buf: data, base: base, last: eof})
 			base += int64(bytes.Count(block, []byte{'\n'}))
 		}
 		carry = data[cut:]
