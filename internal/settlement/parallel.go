@@ -11,7 +11,8 @@ import (
 )
 
 // ChunkRows is one chunk of a report's data rows, decoded on a worker by ReadParallel. Rows come in file
-// order within the chunk; Next reuses one Row.
+// order within the chunk; Next reuses one Row, and a row's bytes are valid until work returns (the
+// block's buffer is then reused): copy what the result keeps.
 type ChunkRows struct {
 	Seq    int // 0, 1, 2… in file order
 	layout *Layout
