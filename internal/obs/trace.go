@@ -1,3 +1,5 @@
+//go:build !settle_noxray
+
 package obs
 
 import (

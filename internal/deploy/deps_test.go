@@ -1,0 +1,55 @@
+package deploy
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// functionDeps lists, per function, the packages its bootstrap links when built with tags.
+func functionDeps(t *testing.T, tags string) map[string][]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-tags", tags, "-f", `{{.ImportPath}} {{join .Deps " "}}`, "./functions/...")
+	cmd.Dir = root(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		fn := fields[0][strings.LastIndex(fields[0], "/")+1:]
+		deps[fn] = fields[1:]
+	}
+	if len(deps) != 5 {
+		t.Fatalf("go list found functions %v", deps)
+	}
+	return deps
+}
+
+func links(deps []string, prefix string) bool {
+	for _, d := range deps {
+		if strings.HasPrefix(d, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFunctionsLinkOnlyTheirLibraries: Arrow and Parquet are in the transform bootstrap only, which keeps
+// the other four small; with the settle_noxray tag no bootstrap links the X-Ray SDK.
+func TestFunctionsLinkOnlyTheirLibraries(t *testing.T) {
+	for fn, deps := range functionDeps(t, "lambda.norpc") {
+		if got, want := links(deps, "github.com/apache/arrow-go/"), fn == "transform"; got != want {
+			t.Errorf("%s links arrow-go: %v, want %v", fn, got, want)
+		}
+		if !links(deps, "github.com/aws/aws-xray-sdk-go/v2/xray") {
+			t.Errorf("%s does not link the X-Ray SDK in the default build", fn)
+		}
+	}
+	for fn, deps := range functionDeps(t, "lambda.norpc settle_noxray") {
+		if links(deps, "github.com/aws/aws-xray-sdk-go/") {
+			t.Errorf("%s links the X-Ray SDK although built with settle_noxray", fn)
+		}
+	}
+}
