@@ -15,7 +15,7 @@ func ValidateReport(r io.Reader, opts Options, policy Policy, rejects io.Writer)
 	return ValidateChunked(r, ParallelOptions{Options: opts}, policy, rejects)
 }
 
-// ValidateChunked is ValidateReport with the parallel reader's options (workers, rows per chunk).
+// ValidateChunked is ValidateReport with the parallel reader's options (workers, block size).
 func ValidateChunked(r io.Reader, opts ParallelOptions, policy Policy, rejects io.Writer) (*Report, error) {
 	type partial struct {
 		v       *Validator
