@@ -126,7 +126,7 @@ func TestFunctions(t *testing.T) {
 	if build == nil {
 		t.Fatal("Makefile has no LAMBDA_BUILD")
 	}
-	for _, flag := range []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64", "-tags lambda.norpc", "-trimpath"} {
+	for _, flag := range []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64", `-tags "lambda.norpc $(TAGS)"`, "-trimpath"} {
 		if !strings.Contains(build[1], flag) {
 			t.Errorf("LAMBDA_BUILD lacks %s: %s", flag, build[1])
 		}
