@@ -389,16 +389,14 @@ func (s *Steps) write(ctx context.Context, in StepInput, x *invocation) (*WriteR
 		span.End(err)
 		return nil, err
 	}
-	for _, p := range t.Partitions {
-		obj, err := s.publish(wctx, t.StagingKey, p)
-		if err != nil {
-			span.End(err)
-			return nil, err
-		}
-		p.Bytes = obj.Size
-		res.Partitions = append(res.Partitions, p)
-		res.RowsWritten += p.Rows
+	p := t.Partitions[0]
+	obj, err := s.publish(wctx, t.StagingKey, p)
+	if err != nil {
+		span.End(err)
+		return nil, err
 	}
+	p.Bytes = obj.Size
+	res.Partitions, res.RowsWritten = []Partition{p}, p.Rows
 	span.Annotate("rows", res.RowsWritten)
 	span.End(nil)
 	if old != nil && old.Source.ETag != in.File.ETag {
