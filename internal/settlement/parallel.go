@@ -266,7 +266,9 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 		}
 		// carry may lie in the buffer just taken back: copy moves it to the front first.
 		data = append(slices.Grow(data, len(carry)+opts.BlockBytes)[:0], carry...)
-		n, err := io.ReadFull(sc.br, data[len(data):cap(data)])
+		// Exactly BlockBytes more, whatever the reused buffer's capacity: where blocks are cut must depend
+		// on the file alone, or the Parquet pages (and bytes) would depend on timing.
+		n, err := io.ReadFull(sc.br, data[len(data):len(carry)+opts.BlockBytes])
 		data = data[:len(data)+n]
 		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		if err != nil && !eof {

@@ -131,3 +131,48 @@ func TestValidateReportWholeFileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBlocksDependOnTheFileAlone: blocks are cut after the last record end within each further
+// BlockBytes of the file, whatever buffers the reader reuses, so that batches, and the Parquet pages made
+// from them, are the same on every run. For a file without quotes the cuts are at the last line break
+// before header end + k × BlockBytes.
+func TestBlocksDependOnTheFileAlone(t *testing.T) {
+	header, rows, _ := bytes.Cut(fixture(t, "default30.csv"), []byte("\n"))
+	data := append(append([]byte(nil), header...), '\n')
+	for range 40 {
+		data = append(data, rows...)
+	}
+	headerEnd := len(header) + 1
+	for _, block := range []int{700, 1000, 4096} {
+		var want []int64 // the first line of each chunk after the first
+		for end := headerEnd + block; end < len(data); end += block {
+			cut := bytes.LastIndexByte(data[:end], '\n') + 1
+			want = append(want, int64(bytes.Count(data[:cut], []byte("\n")))+1)
+		}
+		for run := range 5 {
+			var got []int64
+			_, _, err := settlement.ReadParallel(bytes.NewReader(data), settlement.ParallelOptions{Workers: 3, BlockBytes: block},
+				func(cr *settlement.ChunkRows) (int64, error) {
+					first := int64(0)
+					for r := cr.Next(); r != nil; r = cr.Next() {
+						if first == 0 {
+							first = r.Line
+						}
+					}
+					return first, nil
+				},
+				func(first int64) error {
+					if first != 2 { // the first chunk starts after the header
+						got = append(got, first)
+					}
+					return nil
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("blocks of %d, run %d: chunks start on lines %v, want %v", block, run+1, got, want)
+			}
+		}
+	}
+}
