@@ -21,6 +21,7 @@ import (
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/obs/emftest"
 	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/store/storefault"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -63,7 +64,7 @@ func runEveryOutcome(t *testing.T) observed {
 
 func runOutcomes(t *testing.T) (observed, error) {
 	var logs, metrics syncBuffer
-	e := &env{t: t, clock: newClock(), faults: &faults{}, dir: t.TempDir(), files: t.TempDir()}
+	e := &env{t: t, clock: newClock(), faults: &storefault.Bucket{}, dir: t.TempDir(), files: t.TempDir()}
 	var err error
 	e.Env, err = local.Open(e.dir, local.Options{Config: workflow.Config{}, Clock: e.clock,
 		Log:           obs.NewLogger(&logs, slog.LevelInfo),
@@ -97,14 +98,14 @@ func runOutcomes(t *testing.T) (observed, error) {
 	run(e.report("batch5-regenerated.csv", gen.Config{Rows: 60, Seed: 6, Batch: 5}), local.Failed) // ConflictError
 
 	// An infrastructure failure: redriven on re-delivery within 14 days, restarted as -r1 after.
-	e.faults.set("settlement_lines/", -1)
+	e.faults.Set("settlement_lines/", -1)
 	b7 := e.report("batch7.csv", gen.Config{Rows: 40, Seed: 7, Batch: 7})
 	run(b7, local.Failed)
 	run(b7, local.Failed) // redriven, fails again
 	e.clock.mu.Lock()
 	e.clock.now = e.clock.now.Add(15 * 24 * time.Hour)
 	e.clock.mu.Unlock()
-	e.faults.set("settlement_lines/", 0)
+	e.faults.Set("settlement_lines/", 0)
 	run(b7, local.Succeeded) // -r1
 
 	docs, err := emftest.Collect(strings.NewReader(metrics.String()))

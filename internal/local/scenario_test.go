@@ -21,6 +21,7 @@ import (
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/store/storefault"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -54,75 +55,18 @@ func (c *clock) Sleeps() []time.Duration {
 	return append([]time.Duration(nil), c.sleeps...)
 }
 
-// faults makes a bucket fail: writes to keys with a prefix fail n times (or forever with n < 0).
-type faults struct {
-	store.Bucket
-	mu    sync.Mutex
-	rules map[string]int
-	hits  int
-}
-
-func (f *faults) set(prefix string, n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.rules == nil {
-		f.rules = map[string]int{}
-	}
-	f.rules[prefix] = n
-}
-
-func (f *faults) fail(op, key string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for p, n := range f.rules {
-		if strings.HasPrefix(key, p) && n != 0 {
-			f.rules[p] = n - 1
-			f.hits++
-			return &slowDown{op + " " + key}
-		}
-	}
-	return nil
-}
-
-func (f *faults) Create(ctx context.Context, key string) (store.Upload, error) {
-	if err := f.fail("create", key); err != nil {
-		return nil, err
-	}
-	return f.Bucket.Create(ctx, key)
-}
-
-func (f *faults) Copy(ctx context.Context, src, dst string) (store.Object, error) {
-	if err := f.fail("copy", dst); err != nil {
-		return store.Object{}, err
-	}
-	return f.Bucket.Copy(ctx, src, dst)
-}
-
-func (f *faults) Put(ctx context.Context, key string, data []byte) (store.Object, error) {
-	if err := f.fail("put", key); err != nil {
-		return store.Object{}, err
-	}
-	return f.Bucket.Put(ctx, key, data)
-}
-
-// slowDown is an injected S3 503 Slow Down: transient, so the step retries it.
-type slowDown struct{ what string }
-
-func (e *slowDown) Error() string       { return e.what + ": injected fault: 503 Slow Down" }
-func (e *slowDown) HTTPStatusCode() int { return 503 }
-
 type env struct {
 	*local.Env
 	t      *testing.T
 	clock  *clock
-	faults *faults
+	faults *storefault.Bucket
 	dir    string
 	files  string
 }
 
 func newEnv(t *testing.T, conf workflow.Config) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock(), faults: &faults{}, dir: t.TempDir(), files: t.TempDir()}
+	e := &env{t: t, clock: newClock(), faults: &storefault.Bucket{}, dir: t.TempDir(), files: t.TempDir()}
 	var err error
 	e.Env, err = local.Open(e.dir, local.Options{Config: conf, Clock: e.clock,
 		WrapProcessed: func(b store.Bucket) store.Bucket { e.faults.Bucket = b; return e.faults }})
@@ -398,12 +342,12 @@ func TestValidationFailure(t *testing.T) {
 
 func TestTransientFaultsAreRetried(t *testing.T) {
 	e := newEnv(t, workflow.Config{})
-	e.faults.set("_staging/", 2)   // transform's upload fails twice
-	e.faults.set("_manifests/", 1) // write's manifest fails once
+	e.faults.Set("_staging/", 2)   // transform's upload fails twice
+	e.faults.Set("_manifests/", 1) // write's manifest fails once
 	r := e.run(e.report("batch1.csv", gen.Config{Rows: 300, Seed: 7, Batch: 1}))
 	want(t, r, local.Succeeded)
-	if e.faults.hits != 3 {
-		t.Errorf("faults hit %d times, want 3", e.faults.hits)
+	if e.faults.Hits() != 3 {
+		t.Errorf("faults hit %d times, want 3", e.faults.Hits())
 	}
 	sleeps := e.clock.Sleeps()
 	if len(sleeps) != 3 {
@@ -422,7 +366,7 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 
 func TestPersistentWriteFaultThenRedrive(t *testing.T) {
 	e := newEnv(t, workflow.Config{})
-	e.faults.set("settlement_lines/", -1)
+	e.faults.Set("settlement_lines/", -1)
 	r := e.run(e.report("batch1.csv", gen.Config{Rows: 300, Seed: 8, Batch: 1}))
 	want(t, r, local.Failed)
 	x, _ := e.Engine.Describe(r.Execution)
@@ -432,7 +376,7 @@ func TestPersistentWriteFaultThenRedrive(t *testing.T) {
 	if len(e.dlq()) != 0 || len(e.notifications()) != 0 {
 		t.Error("an infrastructure failure went through the data-error path")
 	}
-	e.faults.set("settlement_lines/", 0)
+	e.faults.Set("settlement_lines/", 0)
 	rr, err := e.Redrive(context.Background(), r.Execution)
 	if err != nil {
 		t.Fatal(err)
@@ -453,14 +397,14 @@ func TestPersistentWriteFaultThenRedrive(t *testing.T) {
 // function died between the two. The batch is not committed; a rerun converges to one copy.
 func TestCrashBeforeManifest(t *testing.T) {
 	e := newEnv(t, workflow.Config{})
-	e.faults.set("_manifests/", -1)
+	e.faults.Set("_manifests/", -1)
 	r := e.run(e.report("batch1.csv", gen.Config{Rows: 300, Seed: 9, Batch: 1}))
 	want(t, r, local.Failed)
 	if got := e.keys("settlement_lines/"); len(got) != 1 {
 		t.Fatalf("the crash left %v", got)
 	}
 	before := e.tree()
-	e.faults.set("_manifests/", 0)
+	e.faults.Set("_manifests/", 0)
 	rr, err := e.Redrive(context.Background(), r.Execution)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/store/storefault"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -27,7 +27,7 @@ type World struct {
 	Server *httptest.Server
 	Env    *local.Env
 	Clock  *Clock
-	Faults *Faults // on the processed bucket
+	Faults *storefault.Bucket // on the processed bucket
 	Dir    string
 	Stack  map[string]string // the stack's outputs
 }
@@ -59,66 +59,6 @@ func (c *Clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// Faults makes writes of keys under a prefix fail with an S3 503, n times (n < 0: until cleared).
-type Faults struct {
-	store.Bucket
-	mu    sync.Mutex
-	rules map[string]int
-}
-
-// Set makes writes under prefix fail n times (negative: always, 0: never).
-func (f *Faults) Set(prefix string, n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.rules == nil {
-		f.rules = map[string]int{}
-	}
-	f.rules[prefix] = n
-}
-
-func (f *Faults) fail(api, key string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for p, n := range f.rules {
-		if strings.HasPrefix(key, p) && n != 0 {
-			f.rules[p] = n - 1
-			return slowDown{api}
-		}
-	}
-	return nil
-}
-
-// Create fails when a rule says so.
-func (f *Faults) Create(ctx context.Context, key string) (store.Upload, error) {
-	if err := f.fail("PutObject", key); err != nil {
-		return nil, err
-	}
-	return f.Bucket.Create(ctx, key)
-}
-
-// Copy fails when a rule says so (for the destination key).
-func (f *Faults) Copy(ctx context.Context, src, dst string) (store.Object, error) {
-	if err := f.fail("CopyObject", dst); err != nil {
-		return store.Object{}, err
-	}
-	return f.Bucket.Copy(ctx, src, dst)
-}
-
-// Put fails when a rule says so.
-func (f *Faults) Put(ctx context.Context, key string, data []byte) (store.Object, error) {
-	if err := f.fail("PutObject", key); err != nil {
-		return store.Object{}, err
-	}
-	return f.Bucket.Put(ctx, key, data)
-}
-
-type slowDown struct{ api string }
-
-func (e slowDown) Error() string {
-	return e.api + ": api error SlowDown: Please reduce your request rate."
-}
-func (slowDown) HTTPStatusCode() int { return 503 }
-
 // Region is the world's region.
 const Region = "eu-west-1"
 
@@ -127,7 +67,7 @@ const Region = "eu-west-1"
 // files), for the test's duration.
 func NewWorld(t testing.TB, conf workflow.Config) *World {
 	t.Helper()
-	w := &World{Clock: &Clock{now: time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)}, Faults: &Faults{}, Dir: t.TempDir()}
+	w := &World{Clock: &Clock{now: time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)}, Faults: &storefault.Bucket{}, Dir: t.TempDir()}
 	var err error
 	w.Env, err = local.Open(w.Dir, local.Options{Config: conf, Clock: w.Clock, Rand: func() float64 { return 0.5 },
 		WrapProcessed: func(b store.Bucket) store.Bucket { w.Faults.Bucket = b; return w.Faults }})
