@@ -373,9 +373,8 @@ func (d *Dir) Copy(ctx context.Context, src, dst string) (Object, error) {
 	if err != nil {
 		return Object{}, err
 	}
-	sp, _ := d.path(op, src)
 	tmp := filepath.Join(d.tmpDir(), fmt.Sprintf("copy-%d-%d", os.Getpid(), copySeq.Add(1)))
-	if err := link(sp, tmp); err != nil {
+	if err := link(f.Name(), tmp); err != nil { // f.Name() is src's path
 		return d.copyBytes(ctx, f, dst)
 	}
 	// The link names whatever file is at src now; it must be the version opened and described above.
