@@ -19,8 +19,8 @@ ifneq ($(wildcard $(NODE_DIR)/node_modules),)
 export SETTLE_NODE_MODULES ?= $(NODE_DIR)/node_modules
 endif
 
-.PHONY: test vet build asl sample clean
-test: vet build asl ## format, vet, the bootstraps, the definition check and all tests
+.PHONY: test vet build asl lint sample clean
+test: vet build asl lint ## format, vet, the bootstraps, the definition and template checks and all tests
 	$(GO) test -race $(RACE_PKGS)
 	$(GO) test $(PKGS)
 
@@ -37,6 +37,9 @@ build: ## build/<function>/bootstrap for all five functions, exactly as sam buil
 
 asl: ## validate statemachine/settlement.asl.json with asl-validator (installed by .ci/run)
 	@.ci/asl-validate statemachine/settlement.asl.json
+
+lint: ## cfn-lint template.yaml (AWS's linter, SAM transform included; on the machine image, required in CI)
+	@.ci/cfn-lint template.yaml
 
 sample: ## run the pipeline on the bundled sample reports
 	$(GO) run ./cmd/settle run testdata/sample
