@@ -888,17 +888,19 @@ func TestParameters(t *testing.T) {
 		}
 	}
 	cases := map[string]struct{ good, bad []string }{
-		"EnvironmentName":       {[]string{"dev", "prod2"}, []string{"", "d", "Prod", "dev-eu", "averyveryverylongname"}},
-		"AlertEmail":            {[]string{"", "ops@example.com"}, []string{"ops", "ops@example", "a b@example.com"}},
-		"MaxRejectedRows":       {[]string{"0", "25"}, []string{"-1", "x", "1000001"}},
-		"BalanceCheck":          {[]string{"on", "off"}, []string{"yes", "ON", ""}},
-		"MaxFileBytes":          {[]string{"1024", "2147483648"}, []string{"0", "1023", "5368709120"}},
-		"SettleTimezones":       {[]string{"", "CST=-06:00", "CST=-06:00,IST=+05:30"}, []string{"CST", "CST=6", "CST=-06:00,", "CST=-0600"}},
-		"LogRetentionDays":      {[]string{"1", "30", "3653"}, []string{"0", "2", "31"}},
-		"ArchiveRetentionDays":  {[]string{"0", "90"}, []string{"-1", "3651"}},
-		"MetricsNamespace":      {[]string{"Settle", "Acme/Settle"}, []string{"", "a b", "/Settle"}},
-		"PartitionStartDate":    {[]string{"2020-01-01", "2024-12-31"}, []string{"2020-13-01", "20200101", "2020-1-1"}},
-		"StarterMaxConcurrency": {[]string{"2", "5"}, []string{"1", "0", "1001"}},
+		"EnvironmentName":              {[]string{"dev", "prod2"}, []string{"", "d", "Prod", "dev-eu", "averyveryverylongname"}},
+		"AlertEmail":                   {[]string{"", "ops@example.com"}, []string{"ops", "ops@example", "a b@example.com"}},
+		"MaxRejectedRows":              {[]string{"0", "25"}, []string{"-1", "x", "1000001"}},
+		"BalanceCheck":                 {[]string{"on", "off"}, []string{"yes", "ON", ""}},
+		"MaxFileBytes":                 {[]string{"1024", "2147483648"}, []string{"0", "1023", "5368709120"}},
+		"SettleTimezones":              {[]string{"", "CST=-06:00", "CST=-06:00,IST=+05:30"}, []string{"CST", "CST=6", "CST=-06:00,", "CST=-0600"}},
+		"LogRetentionDays":             {[]string{"1", "30", "3653"}, []string{"0", "2", "31"}},
+		"ArchiveRetentionDays":         {[]string{"0", "90"}, []string{"-1", "3651"}},
+		"MetricsNamespace":             {[]string{"Settle", "Acme/Settle"}, []string{"", "a b", "/Settle"}},
+		"PartitionStartDate":           {[]string{"2020-01-01", "2024-12-31"}, []string{"2020-13-01", "20200101", "2020-1-1"}},
+		"StarterMaxConcurrency":        {[]string{"2", "5"}, []string{"1", "0", "1001"}},
+		"ValidateReservedConcurrency":  {[]string{"0", "10", "900"}, []string{"-1", "901", "x"}},
+		"TransformReservedConcurrency": {[]string{"0", "10", "900"}, []string{"-1", "901", "x"}},
 	}
 	for name, c := range cases {
 		p, ok := tpl.Parameters[name]
