@@ -85,7 +85,7 @@ func TestAWSWalkthrough(t *testing.T) {
 		t.Fatalf("batch 61: %s", stuck.Status)
 	}
 	w.Fake.Send(w.Stack["FailedFilesQueueUrl"], statusChange(t, w, stuck.Execution))
-	// An event the starter gave up on (its messages went to the ingest DLQ after 5 receives).
+	// An event the starter gave up on (its messages went to the ingest DLQ after 10 receives).
 	lost := w.Upload(t, "incoming/settlement_detail_report_batch_62.csv", func() []byte {
 		var b bytes.Buffer
 		gen.Write(&b, gen.Config{Rows: 30, Seed: 9, Batch: 62, SettlementDate: "2024-05-06"})

@@ -269,8 +269,8 @@ func checkStarterEvent(t *testing.T, tpl *template, p map[string]any) {
 	if vt, _ := q["VisibilityTimeout"].(int); vt < 6*timeout {
 		t.Errorf("IngestQueue VisibilityTimeout %d < 6 x the starter's Timeout %d", vt, timeout)
 	}
-	if render(path(q, "RedrivePolicy", "deadLetterTargetArn"), nil) != "{IngestDeadLetterQueue.Arn}" || path(q, "RedrivePolicy", "maxReceiveCount") != 5 {
-		t.Errorf("IngestQueue RedrivePolicy = %v, want the IngestDeadLetterQueue after 5 receives", q["RedrivePolicy"])
+	if render(path(q, "RedrivePolicy", "deadLetterTargetArn"), nil) != "{IngestDeadLetterQueue.Arn}" || path(q, "RedrivePolicy", "maxReceiveCount") != 10 {
+		t.Errorf("IngestQueue RedrivePolicy = %v, want the IngestDeadLetterQueue after 10 receives", q["RedrivePolicy"])
 	}
 }
 
@@ -946,6 +946,7 @@ func TestParameters(t *testing.T) {
 // the alarms may use these and nothing else in the custom namespace.
 var customMetrics = map[string][]string{
 	"FilesStarted": {""}, "DuplicateDeliveries": {""}, "FilesSucceeded": {""}, "RowsWritten": {""},
+	"IgnoredMessages": {""}, "RetriedMessages": {""}, "DeferredMessages": {""},
 	"RowsRejected": {""}, "BytesProcessed": {""}, "FileAge": {""},
 	"FilesFailed":  {"", "ErrorName"},
 	"StepDuration": {"Step"},

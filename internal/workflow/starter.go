@@ -55,6 +55,7 @@ const (
 	Restarted Outcome = "restarted" // a failed, no longer redrivable execution got a -rN successor
 	Ignored   Outcome = "ignored"   // not an S3 Object Created event of the raw bucket: acknowledged, not retried
 	Retry     Outcome = "retry"     // a transient failure: the message goes back to the queue
+	Deferred  Outcome = "deferred"  // not attempted before the invocation's deadline: back to the queue
 )
 
 // StartResult reports one message.
@@ -74,19 +75,44 @@ type Starter struct {
 	Log  *slog.Logger
 	// OnResult, when set, is called for every message (the CLI prints them).
 	OnResult func(StartResult)
-	// Metrics counts the files started and the duplicate deliveries (nil: none).
+	// Metrics counts the files started, the duplicate deliveries and the messages ignored, retried or
+	// deferred (nil: none).
 	Metrics *obs.Metrics
+	// Now is the clock the invocation's deadline is compared with (nil: time.Now).
+	Now func() time.Time
 }
 
 // maxRestarts bounds the -rN successors of a content's failed executions.
 const maxRestarts = 50
 
+// The starter's deadline budget. Lambda stops an invocation at its deadline and then retries the WHOLE
+// batch, so the starter must return first. A message costs one or two S3 HEADs and a StartExecution,
+// tens of milliseconds, but the SDK's own retries of a throttled call can take seconds: no message is
+// begun with less than StartMargin left (the rest are deferred: reported as batch item failures without
+// being attempted), and every call of a message is cut ResponseReserve before the deadline, so that a
+// slow call makes its message a retry instead of timing out the batch.
+const (
+	StartMargin     = 5 * time.Second
+	ResponseReserve = 1 * time.Second
+)
+
 // Handle processes a batch and reports the messages to retry (ReportBatchItemFailures): a transient
-// failure of one message does not make the others run again.
+// failure of one message does not make the others run again, and the messages the invocation had no
+// time for go back to the queue unattempted.
 func (s *Starter) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
-	for _, m := range ev.Records {
-		r := s.handleMessage(ctx, m)
+	deadline, bounded := ctx.Deadline()
+	for i, m := range ev.Records {
+		if bounded && deadline.Sub(s.now()) < StartMargin {
+			s.deferRest(ctx, ev.Records[i:], deadline, &resp)
+			break
+		}
+		mctx, cancel := ctx, context.CancelFunc(func() {})
+		if bounded {
+			mctx, cancel = context.WithDeadline(ctx, deadline.Add(-ResponseReserve))
+		}
+		r := s.handleMessage(mctx, m)
+		cancel()
 		s.count(ctx, r)
 		if r.Outcome == Retry {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
@@ -96,6 +122,28 @@ func (s *Starter) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 	}
 	return resp, nil
+}
+
+// deferRest hands back the messages there is no time left for, unattempted.
+func (s *Starter) deferRest(ctx context.Context, rest []events.SQSMessage, deadline time.Time, resp *events.SQSEventResponse) {
+	ids := make([]string, 0, len(rest))
+	for _, m := range rest {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		ids = append(ids, m.MessageId)
+		if s.OnResult != nil {
+			s.OnResult(StartResult{MessageID: m.MessageId, Outcome: Deferred})
+		}
+	}
+	s.log().WarnContext(ctx, "deadline near: messages deferred to a later invocation", "deferred", len(rest),
+		"remaining_ms", deadline.Sub(s.now()).Milliseconds(), "message_ids", ids)
+	s.Metrics.Entry().Put(obs.DeferredMessages, float64(len(rest)), obs.Count).Emit(ctx)
+}
+
+func (s *Starter) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 func (s *Starter) log() *slog.Logger {
@@ -114,10 +162,14 @@ func (s *Starter) count(ctx context.Context, r StartResult) {
 		e = s.Metrics.Entry().Put(obs.FilesStarted, 1, obs.Count)
 	case Duplicate:
 		e = s.Metrics.Entry().Put(obs.DuplicateDeliveries, 1, obs.Count)
+	case Ignored:
+		e = s.Metrics.Entry().Put(obs.IgnoredMessages, 1, obs.Count)
+	case Retry:
+		e = s.Metrics.Entry().Put(obs.RetriedMessages, 1, obs.Count)
 	default:
 		return
 	}
-	e.Property("outcome", string(r.Outcome)).Property(obs.KeyExecution, r.Execution).Property(obs.KeyETag, r.File.ETag).Emit(ctx)
+	e.Property("outcome", string(r.Outcome)).Property("message_id", r.MessageID).Property(obs.KeyExecution, r.Execution).Property(obs.KeyETag, r.File.ETag).Emit(ctx)
 }
 
 // S3Event is the EventBridge event S3 sends for an object created in a bucket with EventBridge
