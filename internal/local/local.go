@@ -69,6 +69,9 @@ type Options struct {
 	// WrapRaw and WrapProcessed, when set, decorate the buckets (progress display, fault injection in tests).
 	WrapRaw       func(store.Bucket) store.Bucket
 	WrapProcessed func(store.Bucket) store.Bucket
+	// WrapLambda, when set, decorates each step's Lambda function (by its ARN) as the engine invokes it:
+	// tests put the Lambda service's own failures, such as throttling, in front of the handlers.
+	WrapLambda func(arn string, f sfn.TaskFunc) sfn.TaskFunc
 }
 
 // Env is a data folder with its engine and handlers.
@@ -125,6 +128,18 @@ func Open(dir string, opts Options) (*Env, error) {
 		"FailedFilesQueueUrl":  "file://" + filepath.Join(dir, "dlq"),
 		"AlertTopicArn":        AlertTopicArn,
 	}
+	resources := map[string]sfn.TaskFunc{
+		FunctionArn("check"):     sfn.LambdaTask(env.Steps.Check),
+		FunctionArn("validate"):  sfn.LambdaTask(env.Steps.Validate),
+		FunctionArn("transform"): sfn.LambdaTask(env.Steps.Transform),
+		FunctionArn("write"):     sfn.LambdaTask(env.Steps.Write),
+	}
+	if opts.WrapLambda != nil {
+		for arn, f := range resources {
+			resources[arn] = opts.WrapLambda(arn, f)
+		}
+	}
+	resources[SQSSendMessage], resources[SNSPublish] = env.sendMessage, env.publish
 	env.Engine, err = sfn.New(sfn.Config{
 		Definition:      statemachine.Definition,
 		Substitutions:   subs,
@@ -132,14 +147,7 @@ func Open(dir string, opts Options) (*Env, error) {
 		Dir:             filepath.Join(dir, "executions"),
 		Clock:           opts.Clock,
 		Rand:            opts.Rand,
-		Resources: map[string]sfn.TaskFunc{
-			FunctionArn("check"):     sfn.LambdaTask(env.Steps.Check),
-			FunctionArn("validate"):  sfn.LambdaTask(env.Steps.Validate),
-			FunctionArn("transform"): sfn.LambdaTask(env.Steps.Transform),
-			FunctionArn("write"):     sfn.LambdaTask(env.Steps.Write),
-			SQSSendMessage:           env.sendMessage,
-			SNSPublish:               env.publish,
-		},
+		Resources:       resources,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("state machine: %w", err)
