@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
 )
 
@@ -212,5 +213,15 @@ func TestThrottleWaitDocumented(t *testing.T) {
 		if !strings.Contains(string(readFile(t, f)), want) {
 			t.Errorf("%s does not say that throttling is retried for up to %s", f, want)
 		}
+	}
+}
+
+// TestDataErrorsAreTheCaughtOnes: the errors the starter and the operator commands treat as a rejected
+// file (workflow.DataErrors) are exactly those the definition catches.
+func TestDataErrorsAreTheCaughtOnes(t *testing.T) {
+	got := slices.Clone(workflow.DataErrors)
+	slices.Sort(got)
+	if want := caughtErrors(t); !slices.Equal(got, want) {
+		t.Errorf("workflow.DataErrors = %v, the definition catches %v", got, want)
 	}
 }

@@ -29,7 +29,8 @@ const (
 type ExecutionInfo struct {
 	Name       string
 	Status     string
-	Redrivable bool // Step Functions' redriveStatus is REDRIVABLE
+	Redrivable bool   // Step Functions' redriveStatus is REDRIVABLE
+	Error      string // the error a closed execution failed with
 }
 
 // ErrExecutionExists is returned (wrapped) by Executions.Start when the name is taken by a closed
@@ -56,6 +57,7 @@ const (
 	Ignored   Outcome = "ignored"   // not an S3 Object Created event of the raw bucket: acknowledged, not retried
 	Retry     Outcome = "retry"     // a transient failure: the message goes back to the queue
 	Deferred  Outcome = "deferred"  // not attempted before the invocation's deadline: back to the queue
+	Rejected  Outcome = "rejected"  // the content was rejected for a data error: it stays rejected until reprocessed
 )
 
 // StartResult reports one message.
@@ -160,7 +162,7 @@ func (s *Starter) count(ctx context.Context, r StartResult) {
 	switch r.Outcome {
 	case Started, Restarted, Redriven:
 		e = s.Metrics.Entry().Put(obs.FilesStarted, 1, obs.Count)
-	case Duplicate:
+	case Duplicate, Rejected:
 		e = s.Metrics.Entry().Put(obs.DuplicateDeliveries, 1, obs.Count)
 	case Ignored:
 		e = s.Metrics.Entry().Put(obs.IgnoredMessages, 1, obs.Count)
@@ -271,9 +273,11 @@ func (s *Starter) resolveKey(ctx context.Context, key string) (string, store.Obj
 
 // Launch starts the execution of one file content, as the starter does for every delivery and
 // `settle aws redrive` does for an operator. An existing execution of the same name is a duplicate
-// delivery while it runs or once it succeeded; a failed one is redriven, or succeeded by "<name>-rN" when
-// Step Functions no longer redrives it. It returns what it did and the execution's name; the outcome is
-// Retry, with the error, when a call failed.
+// delivery while it runs or once it succeeded; one that failed on a data error (DataErrors) leaves the
+// content Rejected, untouched: the same bytes would be rejected again, and only an operator's reprocess
+// runs them again; any other failed one is redriven, or succeeded by "<name>-rN" when Step Functions no
+// longer redrives it. It returns what it did and the execution's name; the outcome is Retry, with the
+// error, when a call failed.
 func Launch(ctx context.Context, exec Executions, name string, input []byte, log *slog.Logger) (Outcome, string, error) {
 	if log == nil {
 		log = obs.Discard()
@@ -306,6 +310,10 @@ func Launch(ctx context.Context, exec Executions, name string, input []byte, log
 			log.InfoContext(ctx, "duplicate delivery", "execution", try, "status", info.Status)
 			return Duplicate, try, nil
 		case StatusFailed, StatusTimedOut, StatusAborted:
+			if IsDataError(info.Error) {
+				log.InfoContext(ctx, "content already rejected; not redriven (reprocess it to run it again)", "execution", try, "error_type", info.Error)
+				return Rejected, try, nil
+			}
 			if info.Redrivable {
 				if err := exec.Redrive(ctx, try); err != nil {
 					log.WarnContext(ctx, "redrive failed; the message will be retried", "execution", try, "error", err)

@@ -212,3 +212,36 @@ func TestStarterThrottledStartIsRetried(t *testing.T) {
 		t.Errorf("metrics %v, want FilesStarted 3, RetriedMessages 1, IgnoredMessages 1", sums)
 	}
 }
+
+// TestStarterLeavesRejectedContentAlone: a re-delivery (a re-upload, an EventBridge replay) of content
+// whose execution failed on a data error starts and redrives nothing: the bytes would be rejected again.
+// One that failed on an infrastructure error is redriven, as before.
+func TestStarterLeavesRejectedContentAlone(t *testing.T) {
+	exec := &fakeExecutions{now: time.Now(), existing: map[string]workflow.ExecutionInfo{}}
+	st, msgs, metrics := starterFixture(t, 2, exec)
+	names := make([]string, len(msgs))
+	for i, m := range msgs {
+		var ev workflow.S3Event
+		if err := json.Unmarshal([]byte(m.Body), &ev); err != nil {
+			t.Fatal(err)
+		}
+		names[i] = workflow.ExecutionName(ev.Detail.Object.ETag)
+	}
+	exec.existing[names[0]] = workflow.ExecutionInfo{Name: names[0], Status: workflow.StatusFailed, Redrivable: true, Error: "ValidationError"}
+	exec.existing[names[1]] = workflow.ExecutionInfo{Name: names[1], Status: workflow.StatusFailed, Redrivable: true, Error: "TransientError"}
+	var outcomes []workflow.Outcome
+	st.OnResult = func(r workflow.StartResult) { outcomes = append(outcomes, r.Outcome) }
+	resp, err := st.Handle(context.Background(), events.SQSEvent{Records: msgs})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Handle = %+v, %v", resp, err)
+	}
+	if want := []workflow.Outcome{workflow.Rejected, workflow.Redriven}; !slices.Equal(outcomes, want) {
+		t.Errorf("outcomes %v, want %v", outcomes, want)
+	}
+	if !slices.Equal(exec.redriven, names[1:]) || len(exec.started) != 0 {
+		t.Errorf("redriven %v, started %v; want only %s redriven", exec.redriven, exec.started, names[1])
+	}
+	if sums := metricSums(t, metrics); sums[obs.DuplicateDeliveries] != 1 || sums[obs.FilesStarted] != 1 {
+		t.Errorf("metrics %v, want one duplicate delivery (the rejected content) and one file started (redriven)", sums)
+	}
+}
