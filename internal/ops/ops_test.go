@@ -335,3 +335,32 @@ func TestReplayLeavesRejectedFilesRejected(t *testing.T) {
 		t.Errorf("%d executions after the replay, want the same 3", len(list))
 	}
 }
+
+// A restart (-r1) that was rejected for a data error ends the content's chain: redriving the original
+// again skips it instead of redriving the rejection or starting -r2.
+func TestRedriveStopsAtARejectedRestart(t *testing.T) {
+	w := awsfake.NewWorld(t, workflow.Config{})
+	w.Faults.Set("_manifests/", -1)
+	r := w.Arrive(t, "incoming/b1.csv", report(t, 1, 1))
+	w.Faults.Set("_manifests/", 0)
+	w.Clock.Advance(15 * 24 * time.Hour)
+	w.Env.Steps.Conf.MaxFileBytes = 100 // meanwhile the limit went down: the file is now too large
+	o := connect(t, w)
+	a, err := o.Redrive(context.Background(), r.Execution, false, false)
+	if err != nil || a.Target != r.Execution+"-r1" {
+		t.Fatalf("first restart: %+v %v", a, err)
+	}
+	if x, _ := o.Describe(context.Background(), r.Execution+"-r1"); x.Error != "InvalidFileError" {
+		t.Fatalf("-r1: %s %s, want rejected as InvalidFileError", x.Status, x.Error)
+	}
+	a, err = o.Redrive(context.Background(), r.Execution, false, false)
+	if err != nil || a.Outcome != ops.Skipped || a.Target != r.Execution+"-r1" || !strings.Contains(a.Note, "reprocess") {
+		t.Errorf("second restart: %+v %v; want skipped at the rejected -r1", a, err)
+	}
+	// StartExecution was asked (and answered "already exists"); nothing new ran.
+	list, _ := w.Env.Engine.List()
+	x, _ := o.Describe(context.Background(), r.Execution+"-r1")
+	if len(list) != 2 || x.RedriveCount != 0 {
+		t.Errorf("%d executions, -r1 redriven %d times; want 2 and 0", len(list), x.RedriveCount)
+	}
+}

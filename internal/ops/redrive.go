@@ -116,6 +116,8 @@ func (o *Ops) restart(ctx context.Context, x Execution, dry, force bool) Action 
 		a.Outcome, a.Note = string(outcome), "reruns the step that failed, same input"
 	case outcome == workflow.Restarted:
 		a.Outcome, a.Note = string(outcome), "not redrivable ("+orDash(x.RedriveReason)+"): new execution, original input"
+	case outcome == workflow.Rejected: // a later -rN of this content was rejected
+		a.Outcome, a.Note = Skipped, "its restart "+target+" was rejected for a data error; fix the file and reprocess it"
 	default:
 		a.Outcome = string(outcome)
 	}
