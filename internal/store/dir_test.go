@@ -29,6 +29,7 @@ func TestDirConformance(t *testing.T) {
 	testConformance(t, conformance{
 		newBucket:          func(t *testing.T) Bucket { return newTestDir(t) },
 		commitETagIsStored: true,
+		conditional:        true,
 	})
 }
 
@@ -43,6 +44,7 @@ func TestDirWithoutSyncConformance(t *testing.T) {
 			return d
 		},
 		commitETagIsStored: true,
+		conditional:        true,
 	})
 }
 

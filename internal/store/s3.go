@@ -291,6 +291,86 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) (Object, error) {
 	return Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
 }
 
+// PutIf writes data to key with a conditional PutObject (If-None-Match: * or If-Match). S3 answers
+// 412 when the condition fails, 404 to an If-Match on a key that has no object, and 409
+// ConditionalRequestConflict when another conditional write to the key is in progress: all three mean
+// that the caller's view of the key is stale, and all three are ErrPreconditionFailed.
+func (s *S3) PutIf(ctx context.Context, key string, data []byte, pre Precondition) (Object, error) {
+	const op = "put if"
+	if pre == (Precondition{}) {
+		return s.Put(ctx, key, data)
+	}
+	if err := s.checkKey(op, key); err != nil {
+		return Object{}, err
+	}
+	in := &s3.PutObjectInput{
+		Bucket:        &s.bucket,
+		Key:           &key,
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+	}
+	if pre.IfAbsent {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = ifMatchHeader(pre.IfMatch)
+	}
+	out, err := s.client.PutObject(ctx, in)
+	if err != nil {
+		return Object{}, s.wrapConditional(op, key, pre, err)
+	}
+	return Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
+}
+
+// wrapConditional is wrap for a conditional write: a lost race, however S3 words it, is
+// ErrPreconditionFailed.
+func (s *S3) wrapConditional(op, key string, pre Precondition, err error) error {
+	if isS3NotFound(err) || isS3Code(err, "ConditionalRequestConflict", http.StatusConflict) {
+		return fmt.Errorf("%s %s (%s): %w", op, s.where(key), pre, ErrPreconditionFailed)
+	}
+	return fmt.Errorf("%w (%s)", s.wrap(op, key, err), pre)
+}
+
+// Get reads key whole with GetObject and reports the ETag of the version it read.
+func (s *S3) Get(ctx context.Context, key string) ([]byte, Object, error) {
+	const op = "get"
+	if err := s.checkKey(op, key); err != nil {
+		return nil, Object{}, err
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return nil, Object{}, s.wrap(op, key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, MaxGetBytes+1))
+	if err != nil {
+		return nil, Object{}, &streamError{op: op, where: s.where(key), err: err}
+	}
+	if len(data) > MaxGetBytes {
+		return nil, Object{}, fmt.Errorf("%s %s: larger than the %d bytes Get reads", op, s.where(key), MaxGetBytes)
+	}
+	return data, Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: aws.ToTime(out.LastModified)}, nil
+}
+
+// DeleteIf removes key with a conditional DeleteObject (If-Match). S3 answers 412 when the object has
+// another ETag and 404 when there is none.
+func (s *S3) DeleteIf(ctx context.Context, key, etag string) error {
+	const op = "delete if"
+	if err := s.checkKey(op, key); err != nil {
+		return err
+	}
+	if etag == "" {
+		return fmt.Errorf("%s %s: no etag given", op, s.where(key))
+	}
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key, IfMatch: ifMatchHeader(etag)})
+	if isS3Code(err, "ConditionalRequestConflict", http.StatusConflict) {
+		return fmt.Errorf("%s %s: %w", op, s.where(key), ErrPreconditionFailed)
+	}
+	if err != nil {
+		return s.wrap(op, key, err)
+	}
+	return nil
+}
+
 // Delete removes key with DeleteObject, which S3 also answers with success for a missing key.
 func (s *S3) Delete(ctx context.Context, key string) error {
 	const op = "delete"

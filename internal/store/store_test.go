@@ -6,11 +6,13 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -30,6 +32,9 @@ type conformance struct {
 	// later does (gofakes3: "md5-of-md5s-N" from Complete, the plain MD5 from Head; S3 reports the
 	// former from both).
 	commitETagIsStored bool
+	// conditional is whether the implementation enforces PutIf's and DeleteIf's preconditions (gofakes3
+	// ignores them; S3, moto and Dir enforce them).
+	conditional bool
 }
 
 func quotedMD5Of(b []byte) string {
@@ -177,6 +182,26 @@ func testConformance(t *testing.T, c conformance) {
 			t.Errorf("OpenRange(current etag) read %q, want %q", got, "2")
 		}
 	})
+
+	t.Run("Get", func(t *testing.T) {
+		b := c.newBucket(t)
+		data := []byte(`{"version":1}` + "\n")
+		put := mustPut(t, b, "_manifests/a.json", data)
+		got, obj, err := b.Get(ctx, "_manifests/a.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) || UnquoteETag(obj.ETag) != UnquoteETag(put.ETag) || obj.Size != int64(len(data)) {
+			t.Errorf("Get = %q, %+v; want %q with etag %s", got, obj, data, put.ETag)
+		}
+		if _, _, err := b.Get(ctx, "_manifests/none.json"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(missing) = %v, want ErrNotFound", err)
+		}
+	})
+
+	if c.conditional {
+		testConditional(t, c)
+	}
 
 	t.Run("OpenRange", func(t *testing.T) {
 		b := c.newBucket(t)
@@ -503,6 +528,124 @@ func testConformance(t *testing.T, c conformance) {
 		}
 		if _, err := b.Head(context.Background(), "k"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("canceled Put left an object: %v", err)
+		}
+	})
+}
+
+// testConditional checks PutIf and DeleteIf: each condition, and that of writers racing on one version
+// of an object exactly one wins.
+func testConditional(t *testing.T, c conformance) {
+	ctx := context.Background()
+	get := func(t *testing.T, b Bucket, key string) ([]byte, string) {
+		t.Helper()
+		data, obj, err := b.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data, obj.ETag
+	}
+
+	t.Run("PutIfAbsent", func(t *testing.T) {
+		b := c.newBucket(t)
+		first, err := b.PutIf(ctx, "claim", []byte("A"), Precondition{IfAbsent: true})
+		if err != nil {
+			t.Fatalf("first PutIf(absent) = %v", err)
+		}
+		if first.ETag != quotedMD5Of([]byte("A")) {
+			t.Errorf("PutIf etag = %s, want %s", first.ETag, quotedMD5Of([]byte("A")))
+		}
+		if _, err := b.PutIf(ctx, "claim", []byte("B"), Precondition{IfAbsent: true}); !errors.Is(err, ErrPreconditionFailed) {
+			t.Errorf("second PutIf(absent) = %v, want ErrPreconditionFailed", err)
+		}
+		if data, _ := get(t, b, "claim"); string(data) != "A" {
+			t.Errorf("after a failed PutIf the object is %q, want A", data)
+		}
+	})
+
+	t.Run("PutIfMatch", func(t *testing.T) {
+		b := c.newBucket(t)
+		v1 := mustPut(t, b, "m.json", []byte("v1"))
+		v2, err := b.PutIf(ctx, "m.json", []byte("v2"), Precondition{IfMatch: UnquoteETag(v1.ETag)})
+		if err != nil {
+			t.Fatalf("PutIf(v1's etag) = %v", err)
+		}
+		if _, err := b.PutIf(ctx, "m.json", []byte("v3"), Precondition{IfMatch: v1.ETag}); !errors.Is(err, ErrPreconditionFailed) {
+			t.Errorf("PutIf(stale etag) = %v, want ErrPreconditionFailed", err)
+		}
+		if data, etag := get(t, b, "m.json"); string(data) != "v2" || UnquoteETag(etag) != UnquoteETag(v2.ETag) {
+			t.Errorf("object = %q %s, want v2 %s", data, etag, v2.ETag)
+		}
+		if _, err := b.PutIf(ctx, "none.json", []byte("x"), Precondition{IfMatch: v1.ETag}); !errors.Is(err, ErrPreconditionFailed) {
+			t.Errorf("PutIf(etag) on a missing key = %v, want ErrPreconditionFailed", err)
+		}
+		if _, err := b.Head(ctx, "none.json"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a failed PutIf created the object: %v", err)
+		}
+	})
+
+	t.Run("DeleteIf", func(t *testing.T) {
+		b := c.newBucket(t)
+		v1 := mustPut(t, b, "claim", []byte("A"))
+		v2 := mustPut(t, b, "claim", []byte("B"))
+		if err := b.DeleteIf(ctx, "claim", v1.ETag); !errors.Is(err, ErrPreconditionFailed) {
+			t.Errorf("DeleteIf(stale etag) = %v, want ErrPreconditionFailed", err)
+		}
+		if data, _ := get(t, b, "claim"); string(data) != "B" {
+			t.Errorf("after a failed DeleteIf the object is %q", data)
+		}
+		if err := b.DeleteIf(ctx, "claim", v2.ETag); err != nil {
+			t.Errorf("DeleteIf(current etag) = %v", err)
+		}
+		if _, err := b.Head(ctx, "claim"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("after DeleteIf, Head = %v, want ErrNotFound", err)
+		}
+		if err := b.DeleteIf(ctx, "claim", v2.ETag); !errors.Is(err, ErrNotFound) {
+			t.Errorf("DeleteIf(missing) = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("Race", func(t *testing.T) {
+		b := c.newBucket(t)
+		const writers = 8
+		// Every body is unique across both rounds: a writer rewriting the bytes it read leaves the ETag
+		// as it was, and a second If-Match on it would rightly succeed.
+		race := func(round int, pre Precondition) (wins int, contents []string) {
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for i := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					body := fmt.Sprintf("round %d, writer %d", round, i)
+					_, err := b.PutIf(ctx, "race", []byte(body), pre)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil:
+						wins++
+						contents = append(contents, body)
+					case !errors.Is(err, ErrPreconditionFailed):
+						t.Errorf("writer %d: %v", i, err)
+					}
+				}()
+			}
+			wg.Wait()
+			return wins, contents
+		}
+		wins, won := race(1, Precondition{IfAbsent: true})
+		if wins != 1 {
+			t.Fatalf("%d of %d writers created the object, want exactly 1", wins, writers)
+		}
+		data, etag := get(t, b, "race")
+		if string(data) != won[0] {
+			t.Errorf("object = %q, the winner wrote %q", data, won[0])
+		}
+		wins, won = race(2, Precondition{IfMatch: etag})
+		if wins != 1 {
+			t.Fatalf("%d of %d writers replaced the version they read, want exactly 1", wins, writers)
+		}
+		if data, _ := get(t, b, "race"); string(data) != won[0] {
+			t.Errorf("object = %q, the winner wrote %q", data, won[0])
 		}
 	})
 }

@@ -73,6 +73,14 @@ func (f *Bucket) Put(ctx context.Context, key string, data []byte) (store.Object
 	return f.Bucket.Put(ctx, key, data)
 }
 
+// PutIf fails when a rule says so.
+func (f *Bucket) PutIf(ctx context.Context, key string, data []byte, pre store.Precondition) (store.Object, error) {
+	if err := f.fail("PutObject", key); err != nil {
+		return store.Object{}, err
+	}
+	return f.Bucket.PutIf(ctx, key, data, pre)
+}
+
 // SlowDown is the injected failure, worded as the AWS SDK words S3's 503 Slow Down.
 type SlowDown struct{ API string }
 
