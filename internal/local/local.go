@@ -69,6 +69,9 @@ type Options struct {
 	// WrapRaw and WrapProcessed, when set, decorate the buckets (progress display, fault injection in tests).
 	WrapRaw       func(store.Bucket) store.Bucket
 	WrapProcessed func(store.Bucket) store.Bucket
+	// WrapTask, when set, decorates the task of each state machine resource (tests interleave
+	// executions at step boundaries with it).
+	WrapTask func(resource string, task sfn.TaskFunc) sfn.TaskFunc
 }
 
 // Env is a data folder with its engine and handlers.
@@ -116,7 +119,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	conf := opts.Config
 	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineArn = RawBucket, ProcessedBucket, StateMachineArn
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock}
-	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Metrics: opts.Metrics}
+	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Metrics: opts.Metrics, Now: opts.Clock.Now}
 	subs := map[string]string{
 		"CheckFunctionArn":     FunctionArn("check"),
 		"ValidateFunctionArn":  FunctionArn("validate"),
@@ -125,6 +128,19 @@ func Open(dir string, opts Options) (*Env, error) {
 		"FailedFilesQueueUrl":  "file://" + filepath.Join(dir, "dlq"),
 		"AlertTopicArn":        AlertTopicArn,
 	}
+	resources := map[string]sfn.TaskFunc{
+		FunctionArn("check"):     sfn.LambdaTask(env.Steps.Check),
+		FunctionArn("validate"):  sfn.LambdaTask(env.Steps.Validate),
+		FunctionArn("transform"): sfn.LambdaTask(env.Steps.Transform),
+		FunctionArn("write"):     sfn.LambdaTask(env.Steps.Write),
+		SQSSendMessage:           env.sendMessage,
+		SNSPublish:               env.publish,
+	}
+	if opts.WrapTask != nil {
+		for arn, task := range resources {
+			resources[arn] = opts.WrapTask(arn, task)
+		}
+	}
 	env.Engine, err = sfn.New(sfn.Config{
 		Definition:      statemachine.Definition,
 		Substitutions:   subs,
@@ -132,14 +148,7 @@ func Open(dir string, opts Options) (*Env, error) {
 		Dir:             filepath.Join(dir, "executions"),
 		Clock:           opts.Clock,
 		Rand:            opts.Rand,
-		Resources: map[string]sfn.TaskFunc{
-			FunctionArn("check"):     sfn.LambdaTask(env.Steps.Check),
-			FunctionArn("validate"):  sfn.LambdaTask(env.Steps.Validate),
-			FunctionArn("transform"): sfn.LambdaTask(env.Steps.Transform),
-			FunctionArn("write"):     sfn.LambdaTask(env.Steps.Write),
-			SQSSendMessage:           env.sendMessage,
-			SNSPublish:               env.publish,
-		},
+		Resources:       resources,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("state machine: %w", err)

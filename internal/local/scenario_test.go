@@ -66,10 +66,17 @@ type env struct {
 
 func newEnv(t *testing.T, conf workflow.Config) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock(), faults: &storefault.Bucket{}, dir: t.TempDir(), files: t.TempDir()}
+	return newEnvWith(t, conf, local.Options{})
+}
+
+// newEnvWith is newEnv with more options; the processed bucket is always behind the fault injector.
+func newEnvWith(t *testing.T, conf workflow.Config, opts local.Options) *env {
+	t.Helper()
+	e := &env{t: t, clock: newClock(), faults: &storefault.Bucket{}, dir: scratchDir(t), files: t.TempDir()}
+	opts.Config, opts.Clock = conf, e.clock
+	opts.WrapProcessed = func(b store.Bucket) store.Bucket { e.faults.Bucket = b; return e.faults }
 	var err error
-	e.Env, err = local.Open(e.dir, local.Options{Config: conf, Clock: e.clock,
-		WrapProcessed: func(b store.Bucket) store.Bucket { e.faults.Bucket = b; return e.faults }})
+	e.Env, err = local.Open(e.dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/settlement"
@@ -40,6 +41,8 @@ type Steps struct {
 	// observe.go.
 	Metrics *obs.Metrics
 	Tracer  obs.Tracer
+	// Now is the clock claims are stamped with (nil: time.Now).
+	Now func() time.Time
 }
 
 // StageFunc reads a validated report and writes its valid rows to out as one settlement_lines Parquet
@@ -177,7 +180,7 @@ func (s *Steps) sniff(ctx context.Context, f FileRef) ([]byte, error) {
 // content is committed and replace is off.
 func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, batch int64) (bool, string, error) {
 	key := ManifestKey(merchant, batch)
-	m, err := s.readManifest(ctx, key)
+	m, _, err := s.readManifest(ctx, key)
 	if err != nil {
 		return false, "", err
 	}
@@ -189,25 +192,24 @@ func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, ba
 	case in.Replace:
 		return false, m.Source.ETag, nil
 	default:
-		return false, "", &ConflictError{File: in.File.URL(), ETag: in.File.ETag, Batch: fmt.Sprintf("%s/%s/%d", Provider, merchant, batch),
-			CommittedFile: m.Source.URL(), CommittedETag: m.Source.ETag}
+		return false, "", conflictError(in, merchant, batch, m.Source, false)
 	}
 }
 
-func (s *Steps) readManifest(ctx context.Context, key string) (*Manifest, error) {
-	rc, err := s.Processed.Open(ctx, key, "")
+// readManifest reads a batch's manifest and its (unquoted) ETag; nil and "" when there is none.
+func (s *Steps) readManifest(ctx context.Context, key string) (*Manifest, string, error) {
+	data, obj, err := s.Processed.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, infraError("read manifest "+key, err)
+		return nil, "", infraError("read manifest "+key, err)
 	}
-	defer rc.Close()
 	var m Manifest
-	if err := json.NewDecoder(rc).Decode(&m); err != nil {
-		return nil, &TransientError{Op: "read manifest " + key, Err: "not a manifest: " + err.Error()}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, "", &TransientError{Op: "read manifest " + key, Err: "not a manifest: " + err.Error()}
 	}
-	return &m, nil
+	return &m, store.UnquoteETag(obj.ETag), nil
 }
 
 // Validate reads the whole file, writes its rejected rows and its validation report, and fails with a
@@ -356,95 +358,24 @@ func (s *Steps) Write(ctx context.Context, in StepInput) (res *WriteResult, err 
 }
 
 func (s *Steps) write(ctx context.Context, in StepInput, x *invocation) (*WriteResult, error) {
-	log := x.log
 	if err := s.source(in); err != nil {
 		return nil, err
 	}
 	if in.Validate == nil || in.Transform == nil {
 		return nil, &InvalidFileError{File: in.File.URL(), Reason: "write needs the validate and transform steps' results"}
 	}
-	v, t := in.Validate, in.Transform
-	manifestKey := ManifestKey(v.MerchantAccount, v.BatchNumber)
-	old, err := s.readManifest(ctx, manifestKey)
-	if err != nil {
-		return nil, err
+	if n := len(in.Transform.Partitions); n != 1 {
+		return nil, &InvalidFileError{File: in.File.URL(), Reason: fmt.Sprintf("transform staged %d partitions; a batch has one", n)}
 	}
-	if old != nil && old.Source.ETag != in.File.ETag && !in.Replace {
-		return nil, &ConflictError{File: in.File.URL(), ETag: in.File.ETag, Batch: fmt.Sprintf("%s/%s/%d", Provider, v.MerchantAccount, v.BatchNumber),
-			CommittedFile: old.Source.URL(), CommittedETag: old.Source.ETag}
-	}
-
-	if old != nil && old.Source.ETag == in.File.ETag {
-		// Committed by an earlier attempt whose answer was lost: once the staging is gone, that commit
-		// is the result.
-		if _, err := s.Processed.Head(ctx, t.StagingKey); errors.Is(err, store.ErrNotFound) {
-			log.InfoContext(ctx, "already committed by an earlier attempt", "manifest", manifestKey)
-			return &WriteResult{ManifestKey: manifestKey, RowsWritten: old.Counts.RowsWritten, Partitions: old.Partitions}, nil
+	for range maxCommitRaces {
+		res, err := s.commit(ctx, in, x)
+		if !errors.Is(err, errRace) {
+			return res, err
 		}
+		x.log.InfoContext(ctx, "another writer changed the batch meanwhile; reading it again")
 	}
-	res := &WriteResult{ManifestKey: manifestKey}
-	wctx, span := s.Tracer.Start(ctx, "write")
-	if len(t.Partitions) != 1 {
-		err := &InvalidFileError{File: in.File.URL(), Reason: fmt.Sprintf("transform staged %d partitions; a batch has one", len(t.Partitions))}
-		span.End(err)
-		return nil, err
-	}
-	p := t.Partitions[0]
-	obj, err := s.publish(wctx, t.StagingKey, p)
-	if err != nil {
-		span.End(err)
-		return nil, err
-	}
-	p.Bytes = obj.Size
-	res.Partitions, res.RowsWritten = []Partition{p}, p.Rows
-	span.Annotate("rows", res.RowsWritten)
-	span.End(nil)
-	if old != nil && old.Source.ETag != in.File.ETag {
-		keep := map[string]bool{}
-		for _, p := range res.Partitions {
-			keep[p.Key] = true
-		}
-		for _, p := range old.Partitions {
-			if !keep[p.Key] {
-				if err := s.Processed.Delete(ctx, p.Key); err != nil {
-					return nil, infraError("delete "+p.Key, err)
-				}
-				res.Removed = append(res.Removed, p.Key)
-			}
-		}
-	}
-
-	rep, err := s.readReport(ctx, v.ReportKey)
-	if err != nil {
-		return nil, err
-	}
-	m := Manifest{
-		Version: ManifestVersion, Provider: Provider, MerchantAccount: v.MerchantAccount, BatchNumber: v.BatchNumber,
-		CompanyAccount: rep.CompanyAccount, SettlementDate: v.SettlementDate, SettlementRule: rep.SettlementDateRule,
-		Source: in.File, Execution: in.Execution, Partitions: res.Partitions, Currencies: rep.Currencies, Types: rep.Types,
-		Warnings: rep.Warnings, RejectsKey: v.RejectsKey, ReportKey: v.ReportKey, Policy: rep.Policy,
-		Counts: ManifestCounts{Lines: v.Counts.Lines, Header: v.Counts.Header, Blank: v.Counts.Blank, DataRows: v.Counts.DataRows,
-			RowsWritten: res.RowsWritten, RowsRejected: v.Counts.Rejected},
-	}
-	if m.Counts.RowsWritten+m.Counts.RowsRejected != m.Counts.DataRows {
-		return nil, &TransientError{Op: "commit " + manifestKey, Err: fmt.Sprintf("counts do not add up: %d written + %d rejected != %d rows", m.Counts.RowsWritten, m.Counts.RowsRejected, m.Counts.DataRows)}
-	}
-	if old != nil && old.Source.ETag != in.File.ETag {
-		prev := old.Source
-		m.Replaced = &prev
-	}
-	body, _ := json.MarshalIndent(m, "", "  ")
-	cctx, commit := s.Tracer.Start(ctx, "commit")
-	_, err = s.Processed.Put(cctx, manifestKey, append(body, '\n'))
-	commit.End(err)
-	if err != nil {
-		return nil, infraError("write "+manifestKey, err)
-	}
-	if err := s.Processed.Delete(ctx, t.StagingKey); err != nil {
-		log.WarnContext(ctx, "staging not removed; the bucket's lifecycle rule expires it", "staging_key", t.StagingKey, "error", err)
-	}
-	log.InfoContext(ctx, "committed", "rows", res.RowsWritten, "manifest", manifestKey)
-	return res, nil
+	return nil, &TransientError{Op: "commit " + ManifestKey(in.Validate.MerchantAccount, in.Validate.BatchNumber),
+		Err: fmt.Sprintf("other writers changed the batch %d times during this commit", maxCommitRaces)}
 }
 
 // publish copies the staged Parquet to its partition's key.

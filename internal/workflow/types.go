@@ -100,6 +100,7 @@ const Provider = "adyen"
 // overwrites the same objects instead of adding copies.
 const (
 	ManifestPrefix = "_manifests/"
+	ClaimPrefix    = "_claims/"
 	StagingPrefix  = "_staging/"
 	RejectedPrefix = "rejected/"
 	ReportPrefix   = "_reports/"
@@ -114,6 +115,11 @@ func batchPath(merchant string, batch int64) string {
 // ManifestKey is the commit marker of a batch.
 func ManifestKey(merchant string, batch int64) string {
 	return ManifestPrefix + batchPath(merchant, batch) + ".json"
+}
+
+// ClaimKey is a batch's claim: the file whose commit is in progress (see Claim).
+func ClaimKey(merchant string, batch int64) string {
+	return ClaimPrefix + batchPath(merchant, batch) + ".json"
 }
 
 // PartitionKey is the Parquet object of a batch in a settlement-date partition.
