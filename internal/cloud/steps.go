@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/paysettle/settle/internal/obs"
-	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/store/s3store"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -54,8 +54,8 @@ func NewSteps(ctx context.Context, getenv func(string) string) (*workflow.Steps,
 	o.Tracer.InstrumentAWS(&cfg)
 	client := NewS3(cfg)
 	return &workflow.Steps{
-		Raw:       store.NewS3(client, conf.RawBucket),
-		Processed: store.NewS3(client, conf.ProcessedBucket),
+		Raw:       s3store.New(client, conf.RawBucket),
+		Processed: s3store.New(client, conf.ProcessedBucket),
 		Conf:      conf,
 		Log:       o.Log,
 		Metrics:   o.Metrics,
@@ -79,7 +79,7 @@ func NewStarter(ctx context.Context, getenv func(string) string) (*workflow.Star
 	}
 	o.Tracer.InstrumentAWS(&cfg)
 	return &workflow.Starter{
-		Raw:     store.NewS3(NewS3(cfg), conf.RawBucket),
+		Raw:     s3store.New(NewS3(cfg), conf.RawBucket),
 		Exec:    Executions{Client: sfn.NewFromConfig(cfg), StateMachineArn: conf.StateMachineArn},
 		Log:     o.Log,
 		Metrics: o.Metrics,

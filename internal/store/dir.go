@@ -131,7 +131,7 @@ func (d *Dir) path(op, key string) (string, error) {
 }
 
 func dirKeyProblem(key string) string {
-	if reason := checkKey(key); reason != "" {
+	if reason := CheckKey(key); reason != "" {
 		return reason
 	}
 	switch {
@@ -658,7 +658,7 @@ type dirUpload struct {
 func (u *dirUpload) Write(p []byte) (int, error) {
 	const op = "write"
 	if u.done {
-		return 0, u.d.wrap(op, u.key, errUploadClosed)
+		return 0, u.d.wrap(op, u.key, ErrUploadClosed)
 	}
 	if err := u.ctx.Err(); err != nil {
 		return 0, u.d.wrap(op, u.key, err)
@@ -676,7 +676,7 @@ func (u *dirUpload) Write(p []byte) (int, error) {
 func (u *dirUpload) Commit() (Object, error) {
 	const op = "commit"
 	if u.done {
-		return Object{}, u.d.wrap(op, u.key, errUploadClosed)
+		return Object{}, u.d.wrap(op, u.key, ErrUploadClosed)
 	}
 	u.done = true
 	obj, err := u.commit()

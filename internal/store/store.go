@@ -1,5 +1,7 @@
-// Package store is the pipeline's object storage: one small interface over a bucket, with a local folder
-// implementation (Dir) for `settle run` and tests, and an Amazon S3 implementation (S3) for Lambda.
+// Package store is the pipeline's object storage: one small interface over a bucket, the error kinds its
+// implementations map their failures onto, and a local folder implementation (Dir) for `settle run` and
+// tests. The Amazon S3 implementation is package s3store, so that nothing but the Lambda wiring links
+// the AWS SDK; storetest is the conformance suite both pass.
 //
 // Keys are S3-style: slash-separated, no leading slash. ETags are reported the way S3 reports them from
 // HeadObject: quoted ("\"9e107d9d372bb6826bd81d3542a419d6\""); use UnquoteETag to compare with the
@@ -10,8 +12,8 @@
 // overwriting it. The pipeline's commit is built on that (see the workflow package).
 //
 // Failures wrap ErrNotFound, ErrPreconditionFailed or ErrInvalidKey where those apply (test with
-// errors.Is); IsTransient tells the failures worth retrying (throttling, 5xx, network, local I/O)
-// from the ones another attempt would repeat.
+// errors.Is); IsTransient tells the failures worth retrying (throttling, 5xx, network, local I/O: what
+// an implementation marks with Transient) from the ones another attempt would repeat.
 package store
 
 import (

@@ -88,5 +88,8 @@ func (e SlowDown) Error() string {
 	return e.API + ": api error SlowDown: Please reduce your request rate."
 }
 
-// HTTPStatusCode is 503, which makes the failure transient.
+// HTTPStatusCode is 503, as S3 answers.
 func (SlowDown) HTTPStatusCode() int { return 503 }
+
+// Unwrap marks the failure transient, as the S3 bucket marks a 503 (store.IsTransient).
+func (SlowDown) Unwrap() error { return store.ErrTransient }

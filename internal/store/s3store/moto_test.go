@@ -1,4 +1,4 @@
-package store
+package s3store
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/paysettle/settle/internal/motoserver"
+	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/store/storetest"
 )
 
 // TestS3ConformanceMoto runs the conformance suite, conditional writes included, through the real SDK
@@ -22,24 +24,24 @@ func TestS3ConformanceMoto(t *testing.T) {
 	srv := motoserver.Start(t)
 	client := s3.NewFromConfig(srv.Config(), func(o *s3.Options) { o.UsePathStyle = true })
 	var n atomic.Int64
-	testConformance(t, conformance{
-		newBucket: func(t *testing.T) Bucket {
+	storetest.Run(t, storetest.Conformance{
+		NewBucket: func(t *testing.T) store.Bucket {
 			// A fresh bucket per subtest; the name a Bucket reports is fixed at "raw" by the suite, so
 			// each is reached through its own S3 value whose Name is overridden.
 			name := fmt.Sprintf("conformance-%d", n.Add(1))
 			if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 				t.Fatal(err)
 			}
-			return named{NewS3(client, name, WithPartSizeForTesting(MinPartSize)), "raw"}
+			return named{New(client, name, WithPartSizeForTesting(MinPartSize)), "raw"}
 		},
-		commitETagIsStored: true,
-		conditional:        true,
+		CommitETagIsStored: true,
+		Conditional:        true,
 	})
 }
 
 // named reports another bucket name than the bucket it wraps.
 type named struct {
-	*S3
+	*Bucket
 	name string
 }
 
@@ -51,9 +53,9 @@ func (n named) Name() string { return n.name }
 func TestS3FakeIgnoresConditionalWrites(t *testing.T) {
 	ctx := context.Background()
 	b := newFakeS3(t, nil).bucket()
-	mustPut(t, b, "claim", []byte("A"))
-	if _, err := b.PutIf(ctx, "claim", []byte("B"), Precondition{IfAbsent: true}); err != nil {
-		if errors.Is(err, ErrPreconditionFailed) {
+	storetest.MustPut(t, b, "claim", []byte("A"))
+	if _, err := b.PutIf(ctx, "claim", []byte("B"), store.Precondition{IfAbsent: true}); err != nil {
+		if errors.Is(err, store.ErrPreconditionFailed) {
 			t.Skip("gofakes3 now enforces If-None-Match: run the conditional conformance tests against it too")
 		}
 		t.Fatal(err)

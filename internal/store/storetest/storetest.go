@@ -1,4 +1,6 @@
-package store
+// Package storetest is the conformance suite every store.Bucket implementation must pass (the folder
+// bucket, S3 through the SDK against moto and gofakes3), with the helpers those tests share.
+package storetest
 
 import (
 	"bytes"
@@ -14,36 +16,39 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/paysettle/settle/internal/store"
 )
 
-// testPartSize is the part size the S3 tests use, so that a payload of a few hundred KB spans several
+// PartSize is the part size the S3 tests use, so that a Payload of a few hundred KB spans several
 // parts. Dir ignores it; the same payloads exercise its streaming.
-const testPartSize = 64 << 10
+const PartSize = 64 << 10
 
-// specialKey is a key as settlement files arrive: spaces, a plus, a percent escape that must stay
+// SpecialKey is a key as settlement files arrive: spaces, a plus, a percent escape that must stay
 // literal, and non-ASCII.
-const specialKey = "incoming/Settlement report +%20 ü.csv"
+const SpecialKey = "incoming/Settlement report +%20 ü.csv"
 
-// conformance is what the shared suite needs to know about a Bucket implementation.
-type conformance struct {
-	// newBucket returns an empty bucket named "raw".
-	newBucket func(t *testing.T) Bucket
-	// commitETagIsStored is false where Commit of a multipart upload reports another ETag than Head
+// Conformance is what the shared suite needs to know about a store.Bucket implementation.
+type Conformance struct {
+	// NewBucket returns an empty bucket named "raw".
+	NewBucket func(t *testing.T) store.Bucket
+	// CommitETagIsStored is false where Commit of a multipart upload reports another ETag than Head
 	// later does (gofakes3: "md5-of-md5s-N" from Complete, the plain MD5 from Head; S3 reports the
 	// former from both).
-	commitETagIsStored bool
-	// conditional is whether the implementation enforces PutIf's and DeleteIf's preconditions (gofakes3
+	CommitETagIsStored bool
+	// Conditional is whether the implementation enforces PutIf's and DeleteIf's preconditions (gofakes3
 	// ignores them; S3, moto and Dir enforce them).
-	conditional bool
+	Conditional bool
 }
 
-func quotedMD5Of(b []byte) string {
+// QuotedMD5 is the quoted hex MD5 of b: the ETag S3 gives a single-part upload of b.
+func QuotedMD5(b []byte) string {
 	sum := md5.Sum(b)
 	return `"` + hex.EncodeToString(sum[:]) + `"`
 }
 
-// payload returns n deterministic pseudo-random bytes.
-func payload(n int) []byte {
+// Payload returns n deterministic pseudo-random bytes.
+func Payload(n int) []byte {
 	r := rand.New(rand.NewPCG(uint64(n), 7))
 	b := make([]byte, n)
 	for i := range b {
@@ -52,7 +57,8 @@ func payload(n int) []byte {
 	return b
 }
 
-func readAll(t *testing.T, rc io.ReadCloser) []byte {
+// ReadAll reads and closes rc, failing the test on an error.
+func ReadAll(t *testing.T, rc io.ReadCloser) []byte {
 	t.Helper()
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
@@ -62,7 +68,8 @@ func readAll(t *testing.T, rc io.ReadCloser) []byte {
 	return b
 }
 
-func mustPut(t *testing.T, b Bucket, key string, data []byte) Object {
+// MustPut puts data at key, failing the test on an error.
+func MustPut(t *testing.T, b store.Bucket, key string, data []byte) store.Object {
 	t.Helper()
 	obj, err := b.Put(context.Background(), key, data)
 	if err != nil {
@@ -71,7 +78,8 @@ func mustPut(t *testing.T, b Bucket, key string, data []byte) Object {
 	return obj
 }
 
-func keys(objs []Object) []string {
+// Keys lists the objects' keys.
+func Keys(objs []store.Object) []string {
 	var ks []string
 	for _, o := range objs {
 		ks = append(ks, o.Key)
@@ -79,8 +87,8 @@ func keys(objs []Object) []string {
 	return ks
 }
 
-// writeInChunks writes data in uneven chunks, as a CSV or Parquet writer would.
-func writeInChunks(t *testing.T, w io.Writer, data []byte) {
+// WriteInChunks writes data in uneven chunks, as a CSV or Parquet writer would.
+func WriteInChunks(t *testing.T, w io.Writer, data []byte) {
 	t.Helper()
 	for len(data) > 0 {
 		n := min(len(data), 7919)
@@ -91,20 +99,21 @@ func writeInChunks(t *testing.T, w io.Writer, data []byte) {
 	}
 }
 
-func testConformance(t *testing.T, c conformance) {
+// Run runs the conformance suite against the implementation c describes.
+func Run(t *testing.T, c Conformance) {
 	ctx := context.Background()
 
 	t.Run("Name", func(t *testing.T) {
-		if got := c.newBucket(t).Name(); got != "raw" {
+		if got := c.NewBucket(t).Name(); got != "raw" {
 			t.Errorf("Name() = %q, want raw", got)
 		}
 	})
 
 	t.Run("PutHeadOpen", func(t *testing.T) {
-		b := c.newBucket(t)
+		b := c.NewBucket(t)
 		data := []byte("Company Account,Merchant Account\nAcme,AcmeEUR\n")
-		want := quotedMD5Of(data)
-		put := mustPut(t, b, "in/report.csv", data)
+		want := QuotedMD5(data)
+		put := MustPut(t, b, "in/report.csv", data)
 		if put.Key != "in/report.csv" || put.Size != int64(len(data)) || put.ETag != want {
 			t.Errorf("Put = %+v, want key in/report.csv, size %d, etag %s", put, len(data), want)
 		}
@@ -119,15 +128,15 @@ func testConformance(t *testing.T, c conformance) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := readAll(t, rc); !bytes.Equal(got, data) {
+		if got := ReadAll(t, rc); !bytes.Equal(got, data) {
 			t.Errorf("Open read %q, want %q", got, data)
 		}
 	})
 
 	t.Run("EmptyObject", func(t *testing.T) {
-		b := c.newBucket(t)
-		put := mustPut(t, b, "empty", nil)
-		if want := quotedMD5Of(nil); put.ETag != want || put.Size != 0 {
+		b := c.NewBucket(t)
+		put := MustPut(t, b, "empty", nil)
+		if want := QuotedMD5(nil); put.ETag != want || put.Size != 0 {
 			t.Errorf("Put(empty) = %+v, want etag %s, size 0", put, want)
 		}
 		u, err := b.Create(ctx, "empty2")
@@ -138,75 +147,75 @@ func testConformance(t *testing.T, c conformance) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := quotedMD5Of(nil); obj.ETag != want || obj.Size != 0 {
+		if want := QuotedMD5(nil); obj.ETag != want || obj.Size != 0 {
 			t.Errorf("Create+Commit of nothing = %+v, want etag %s", obj, want)
 		}
 		rc, err := b.Open(ctx, "empty2", obj.ETag)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := readAll(t, rc); len(got) != 0 {
+		if got := ReadAll(t, rc); len(got) != 0 {
 			t.Errorf("read %d bytes from an empty object", len(got))
 		}
 	})
 
 	t.Run("IfMatch", func(t *testing.T) {
-		b := c.newBucket(t)
-		old := mustPut(t, b, "k", []byte("version 1"))
-		for _, etag := range []string{old.ETag, UnquoteETag(old.ETag)} {
+		b := c.NewBucket(t)
+		old := MustPut(t, b, "k", []byte("version 1"))
+		for _, etag := range []string{old.ETag, store.UnquoteETag(old.ETag)} {
 			rc, err := b.Open(ctx, "k", etag)
 			if err != nil {
 				t.Fatalf("Open(ifMatch %s): %v", etag, err)
 			}
-			if got := readAll(t, rc); string(got) != "version 1" {
+			if got := ReadAll(t, rc); string(got) != "version 1" {
 				t.Errorf("Open(ifMatch %s) read %q", etag, got)
 			}
 		}
-		cur := mustPut(t, b, "k", []byte("version 2, longer"))
+		cur := MustPut(t, b, "k", []byte("version 2, longer"))
 		if cur.ETag == old.ETag {
 			t.Fatal("overwrite kept the etag")
 		}
-		if _, err := b.Open(ctx, "k", old.ETag); !errors.Is(err, ErrPreconditionFailed) || IsTransient(err) {
-			t.Errorf("Open(stale etag) error = %v, want ErrPreconditionFailed, not transient", err)
+		if _, err := b.Open(ctx, "k", old.ETag); !errors.Is(err, store.ErrPreconditionFailed) || store.IsTransient(err) {
+			t.Errorf("Open(stale etag) error = %v, want store.ErrPreconditionFailed, not transient", err)
 		}
 		for _, r := range [][2]int64{{0, 3}, {100, 5}, {0, 0}} {
-			if _, err := b.OpenRange(ctx, "k", old.ETag, r[0], r[1]); !errors.Is(err, ErrPreconditionFailed) {
-				t.Errorf("OpenRange(stale etag, %d, %d) error = %v, want ErrPreconditionFailed", r[0], r[1], err)
+			if _, err := b.OpenRange(ctx, "k", old.ETag, r[0], r[1]); !errors.Is(err, store.ErrPreconditionFailed) {
+				t.Errorf("OpenRange(stale etag, %d, %d) error = %v, want store.ErrPreconditionFailed", r[0], r[1], err)
 			}
 		}
 		rc, err := b.OpenRange(ctx, "k", cur.ETag, 8, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := readAll(t, rc); string(got) != "2" {
+		if got := ReadAll(t, rc); string(got) != "2" {
 			t.Errorf("OpenRange(current etag) read %q, want %q", got, "2")
 		}
 	})
 
 	t.Run("Get", func(t *testing.T) {
-		b := c.newBucket(t)
+		b := c.NewBucket(t)
 		data := []byte(`{"version":1}` + "\n")
-		put := mustPut(t, b, "_manifests/a.json", data)
+		put := MustPut(t, b, "_manifests/a.json", data)
 		got, obj, err := b.Get(ctx, "_manifests/a.json")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, data) || UnquoteETag(obj.ETag) != UnquoteETag(put.ETag) || obj.Size != int64(len(data)) {
+		if !bytes.Equal(got, data) || store.UnquoteETag(obj.ETag) != store.UnquoteETag(put.ETag) || obj.Size != int64(len(data)) {
 			t.Errorf("Get = %q, %+v; want %q with etag %s", got, obj, data, put.ETag)
 		}
-		if _, _, err := b.Get(ctx, "_manifests/none.json"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Get(missing) = %v, want ErrNotFound", err)
+		if _, _, err := b.Get(ctx, "_manifests/none.json"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Get(missing) = %v, want store.ErrNotFound", err)
 		}
 	})
 
-	if c.conditional {
-		testConditional(t, c)
+	if c.Conditional {
+		runConditional(t, c)
 	}
 
 	t.Run("OpenRange", func(t *testing.T) {
-		b := c.newBucket(t)
-		mustPut(t, b, "digits", []byte("0123456789"))
-		mustPut(t, b, "empty", nil)
+		b := c.NewBucket(t)
+		MustPut(t, b, "digits", []byte("0123456789"))
+		MustPut(t, b, "empty", nil)
 		for _, tc := range []struct {
 			key            string
 			offset, length int64
@@ -229,22 +238,22 @@ func testConformance(t *testing.T, c conformance) {
 				t.Errorf("OpenRange(%s, %d, %d): %v", tc.key, tc.offset, tc.length, err)
 				continue
 			}
-			if got := string(readAll(t, rc)); got != tc.want {
+			if got := string(ReadAll(t, rc)); got != tc.want {
 				t.Errorf("OpenRange(%s, %d, %d) = %q, want %q", tc.key, tc.offset, tc.length, got, tc.want)
 			}
 		}
-		if _, err := b.OpenRange(ctx, "digits", "", -1, 2); err == nil || IsTransient(err) {
+		if _, err := b.OpenRange(ctx, "digits", "", -1, 2); err == nil || store.IsTransient(err) {
 			t.Errorf("OpenRange(offset -1) error = %v, want a permanent error", err)
 		}
 	})
 
 	t.Run("NotFound", func(t *testing.T) {
-		b := c.newBucket(t)
-		mustPut(t, b, "dir/present", []byte("x"))
+		b := c.NewBucket(t)
+		MustPut(t, b, "dir/present", []byte("x"))
 		check := func(op string, err error) {
 			t.Helper()
-			if !errors.Is(err, ErrNotFound) || IsTransient(err) || !strings.Contains(err.Error(), "dir/missing") {
-				t.Errorf("%s(missing) error = %v, want ErrNotFound naming the key, not transient", op, err)
+			if !errors.Is(err, store.ErrNotFound) || store.IsTransient(err) || !strings.Contains(err.Error(), "dir/missing") {
+				t.Errorf("%s(missing) error = %v, want store.ErrNotFound naming the key, not transient", op, err)
 			}
 		}
 		_, err := b.Head(ctx, "dir/missing")
@@ -260,25 +269,25 @@ func testConformance(t *testing.T, c conformance) {
 		_, err = b.OpenRange(ctx, "dir/missing", "", 0, 0)
 		check("OpenRange of nothing", err)
 		_, err = b.Head(ctx, "dir") // a "folder" is not an object
-		if !errors.Is(err, ErrNotFound) {
-			t.Errorf("Head(prefix of a key) error = %v, want ErrNotFound", err)
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Head(prefix of a key) error = %v, want store.ErrNotFound", err)
 		}
 	})
 
 	t.Run("CreateStreaming", func(t *testing.T) {
-		b := c.newBucket(t)
-		data := payload(5*testPartSize + testPartSize/2)
+		b := c.NewBucket(t)
+		data := Payload(5*PartSize + PartSize/2)
 		u, err := b.Create(ctx, "out/big.bin")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer u.Abort()
-		writeInChunks(t, u, data)
-		if _, err := b.Head(ctx, "out/big.bin"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Head before Commit error = %v, want ErrNotFound", err)
+		WriteInChunks(t, u, data)
+		if _, err := b.Head(ctx, "out/big.bin"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Head before Commit error = %v, want store.ErrNotFound", err)
 		}
 		if objs, err := b.List(ctx, ""); err != nil || len(objs) != 0 {
-			t.Errorf("List before Commit = %v, %v; want nothing", keys(objs), err)
+			t.Errorf("List before Commit = %v, %v; want nothing", Keys(objs), err)
 		}
 		obj, err := u.Commit()
 		if err != nil {
@@ -294,14 +303,14 @@ func testConformance(t *testing.T, c conformance) {
 		if head.Size != int64(len(data)) {
 			t.Errorf("Head size = %d, want %d", head.Size, len(data))
 		}
-		if c.commitETagIsStored && head.ETag != obj.ETag {
+		if c.CommitETagIsStored && head.ETag != obj.ETag {
 			t.Errorf("Head etag = %s, Commit said %s", head.ETag, obj.ETag)
 		}
 		rc, err := b.Open(ctx, "out/big.bin", head.ETag)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := readAll(t, rc); !bytes.Equal(got, data) {
+		if got := ReadAll(t, rc); !bytes.Equal(got, data) {
 			t.Errorf("content differs: read %d bytes, wrote %d", len(got), len(data))
 		}
 		if err := u.Abort(); err != nil {
@@ -319,30 +328,30 @@ func testConformance(t *testing.T, c conformance) {
 	})
 
 	t.Run("CreateSmall", func(t *testing.T) {
-		b := c.newBucket(t)
-		data := payload(testPartSize) // exactly one part: a plain object with an MD5 etag
+		b := c.NewBucket(t)
+		data := Payload(PartSize) // exactly one part: a plain object with an MD5 etag
 		u, err := b.Create(ctx, "one-part")
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeInChunks(t, u, data)
+		WriteInChunks(t, u, data)
 		obj, err := u.Commit()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := quotedMD5Of(data); obj.ETag != want {
+		if want := QuotedMD5(data); obj.ETag != want {
 			t.Errorf("Commit etag = %s, want the MD5 %s", obj.ETag, want)
 		}
 	})
 
 	t.Run("Abort", func(t *testing.T) {
-		b := c.newBucket(t)
-		for _, n := range []int{0, 100, 3*testPartSize + 1} {
+		b := c.NewBucket(t)
+		for _, n := range []int{0, 100, 3*PartSize + 1} {
 			u, err := b.Create(ctx, "aborted")
 			if err != nil {
 				t.Fatal(err)
 			}
-			writeInChunks(t, u, payload(n))
+			WriteInChunks(t, u, Payload(n))
 			if err := u.Abort(); err != nil {
 				t.Errorf("Abort after %d bytes: %v", n, err)
 			}
@@ -352,19 +361,19 @@ func testConformance(t *testing.T, c conformance) {
 			if _, err := u.Commit(); err == nil {
 				t.Error("Commit after Abort succeeded")
 			}
-			if _, err := b.Head(ctx, "aborted"); !errors.Is(err, ErrNotFound) {
-				t.Errorf("Head after Abort of %d bytes: %v, want ErrNotFound", n, err)
+			if _, err := b.Head(ctx, "aborted"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Head after Abort of %d bytes: %v, want store.ErrNotFound", n, err)
 			}
 		}
 		if objs, err := b.List(ctx, ""); err != nil || len(objs) != 0 {
-			t.Errorf("List after Abort = %v, %v; want nothing", keys(objs), err)
+			t.Errorf("List after Abort = %v, %v; want nothing", Keys(objs), err)
 		}
 	})
 
 	t.Run("Delete", func(t *testing.T) {
-		b := c.newBucket(t)
-		mustPut(t, b, "a/b/c.csv", []byte("x"))
-		mustPut(t, b, "a/keep.csv", []byte("y"))
+		b := c.NewBucket(t)
+		MustPut(t, b, "a/b/c.csv", []byte("x"))
+		MustPut(t, b, "a/keep.csv", []byte("y"))
 		for i := range 2 { // the second time the key is missing: still fine
 			if err := b.Delete(ctx, "a/b/c.csv"); err != nil {
 				t.Fatalf("Delete #%d: %v", i+1, err)
@@ -373,58 +382,58 @@ func testConformance(t *testing.T, c conformance) {
 		if err := b.Delete(ctx, "never/was"); err != nil {
 			t.Errorf("Delete(never existed): %v", err)
 		}
-		if _, err := b.Head(ctx, "a/b/c.csv"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Head after Delete: %v, want ErrNotFound", err)
+		if _, err := b.Head(ctx, "a/b/c.csv"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Head after Delete: %v, want store.ErrNotFound", err)
 		}
-		if objs, err := b.List(ctx, ""); err != nil || !slices.Equal(keys(objs), []string{"a/keep.csv"}) {
-			t.Errorf("List after Delete = %v, %v; want [a/keep.csv]", keys(objs), err)
+		if objs, err := b.List(ctx, ""); err != nil || !slices.Equal(Keys(objs), []string{"a/keep.csv"}) {
+			t.Errorf("List after Delete = %v, %v; want [a/keep.csv]", Keys(objs), err)
 		}
 	})
 
 	t.Run("Copy", func(t *testing.T) {
-		b := c.newBucket(t)
-		data := payload(200 << 10)
-		src := mustPut(t, b, "_staging/e/x.parquet", data)
-		mustPut(t, b, specialKey, []byte("the old version"))
-		obj, err := b.Copy(ctx, "_staging/e/x.parquet", specialKey)
+		b := c.NewBucket(t)
+		data := Payload(200 << 10)
+		src := MustPut(t, b, "_staging/e/x.parquet", data)
+		MustPut(t, b, SpecialKey, []byte("the old version"))
+		obj, err := b.Copy(ctx, "_staging/e/x.parquet", SpecialKey)
 		if err != nil {
 			t.Fatalf("Copy: %v", err)
 		}
-		if obj.Key != specialKey || obj.Size != int64(len(data)) || UnquoteETag(obj.ETag) != UnquoteETag(src.ETag) {
-			t.Errorf("Copy = %+v; want key %q, size %d, etag %s", obj, specialKey, len(data), src.ETag)
+		if obj.Key != SpecialKey || obj.Size != int64(len(data)) || store.UnquoteETag(obj.ETag) != store.UnquoteETag(src.ETag) {
+			t.Errorf("Copy = %+v; want key %q, size %d, etag %s", obj, SpecialKey, len(data), src.ETag)
 		}
-		rc, err := b.Open(ctx, specialKey, src.ETag)
+		rc, err := b.Open(ctx, SpecialKey, src.ETag)
 		if err != nil {
 			t.Fatalf("Open the copy with the source's etag: %v", err)
 		}
-		if got := readAll(t, rc); !bytes.Equal(got, data) {
+		if got := ReadAll(t, rc); !bytes.Equal(got, data) {
 			t.Errorf("the copy has %d bytes, not the source's %d", len(got), len(data))
 		}
 		// Later writes to either key leave the other alone.
-		mustPut(t, b, "_staging/e/x.parquet", []byte("rewritten"))
+		MustPut(t, b, "_staging/e/x.parquet", []byte("rewritten"))
 		if err := b.Delete(ctx, "_staging/e/x.parquet"); err != nil {
 			t.Fatal(err)
 		}
-		if h, err := b.Head(ctx, specialKey); err != nil || h.Size != int64(len(data)) || UnquoteETag(h.ETag) != UnquoteETag(src.ETag) {
+		if h, err := b.Head(ctx, SpecialKey); err != nil || h.Size != int64(len(data)) || store.UnquoteETag(h.ETag) != store.UnquoteETag(src.ETag) {
 			t.Errorf("Head of the copy after the source changed = %+v, %v", h, err)
 		}
-		if _, err := b.Copy(ctx, "_staging/e/x.parquet", "out/y.parquet"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Copy of a missing key: %v, want ErrNotFound", err)
+		if _, err := b.Copy(ctx, "_staging/e/x.parquet", "out/y.parquet"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Copy of a missing key: %v, want store.ErrNotFound", err)
 		}
-		if _, err := b.Head(ctx, "out/y.parquet"); !errors.Is(err, ErrNotFound) {
+		if _, err := b.Head(ctx, "out/y.parquet"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a failed Copy left %q behind: %v", "out/y.parquet", err)
 		}
 	})
 
 	t.Run("List", func(t *testing.T) {
-		b := c.newBucket(t)
+		b := c.NewBucket(t)
 		// Put out of order; "a.txt" sorts before "a/…" in byte order ('.' < '/'), which a
 		// depth-first folder walk gets wrong.
 		all := []string{"x/y", "b", "a/c", "ab", "a/b/d", "a.txt", "a/b/e f"}
 		data := map[string][]byte{}
 		for i, k := range all {
-			data[k] = payload(i * 10)
-			mustPut(t, b, k, data[k])
+			data[k] = Payload(i * 10)
+			MustPut(t, b, k, data[k])
 		}
 		for _, tc := range []struct {
 			prefix string
@@ -447,25 +456,25 @@ func testConformance(t *testing.T, c conformance) {
 				t.Errorf("List(%q): %v", tc.prefix, err)
 				continue
 			}
-			if got := keys(objs); !slices.Equal(got, tc.want) {
+			if got := Keys(objs); !slices.Equal(got, tc.want) {
 				t.Errorf("List(%q) = %q, want %q", tc.prefix, got, tc.want)
 			}
 			for _, o := range objs {
-				if o.Size != int64(len(data[o.Key])) || o.ETag != quotedMD5Of(data[o.Key]) || o.Modified.IsZero() {
-					t.Errorf("List(%q) entry %+v, want size %d, etag %s", tc.prefix, o, len(data[o.Key]), quotedMD5Of(data[o.Key]))
+				if o.Size != int64(len(data[o.Key])) || o.ETag != QuotedMD5(data[o.Key]) || o.Modified.IsZero() {
+					t.Errorf("List(%q) entry %+v, want size %d, etag %s", tc.prefix, o, len(data[o.Key]), QuotedMD5(data[o.Key]))
 				}
 			}
 		}
 	})
 
 	t.Run("SpecialKeys", func(t *testing.T) {
-		b := c.newBucket(t)
-		ks := []string{specialKey, "with space.csv", "plus+sign", "100%", "%2B", "ü/ñ/日本.csv", "a+b/c d/e%f"}
+		b := c.NewBucket(t)
+		ks := []string{SpecialKey, "with space.csv", "plus+sign", "100%", "%2B", "ü/ñ/日本.csv", "a+b/c d/e%f"}
 		for _, k := range ks {
 			data := []byte("content of " + k)
-			put := mustPut(t, b, k, data)
-			if put.ETag != quotedMD5Of(data) {
-				t.Errorf("Put(%q) etag %s, want %s", k, put.ETag, quotedMD5Of(data))
+			put := MustPut(t, b, k, data)
+			if put.ETag != QuotedMD5(data) {
+				t.Errorf("Put(%q) etag %s, want %s", k, put.ETag, QuotedMD5(data))
 			}
 			head, err := b.Head(ctx, k)
 			if err != nil || head.ETag != put.ETag {
@@ -476,13 +485,13 @@ func testConformance(t *testing.T, c conformance) {
 				t.Errorf("Open(%q): %v", k, err)
 				continue
 			}
-			if got := readAll(t, rc); !bytes.Equal(got, data) {
+			if got := ReadAll(t, rc); !bytes.Equal(got, data) {
 				t.Errorf("Open(%q) read %q", k, got)
 			}
 		}
 		// The form-decoded variant of a key is another key.
-		if _, err := b.Head(ctx, "incoming/Settlement report  %20 ü.csv"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Head(decoded variant) error = %v, want ErrNotFound", err)
+		if _, err := b.Head(ctx, "incoming/Settlement report  %20 ü.csv"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Head(decoded variant) error = %v, want store.ErrNotFound", err)
 		}
 		objs, err := b.List(ctx, "")
 		if err != nil {
@@ -490,11 +499,11 @@ func testConformance(t *testing.T, c conformance) {
 		}
 		want := slices.Clone(ks)
 		slices.Sort(want)
-		if got := keys(objs); !slices.Equal(got, want) {
+		if got := Keys(objs); !slices.Equal(got, want) {
 			t.Errorf("List = %q, want %q", got, want)
 		}
-		if objs, err := b.List(ctx, "incoming/Settlement report +"); err != nil || !slices.Equal(keys(objs), []string{specialKey}) {
-			t.Errorf("List(special prefix) = %q, %v", keys(objs), err)
+		if objs, err := b.List(ctx, "incoming/Settlement report +"); err != nil || !slices.Equal(Keys(objs), []string{SpecialKey}) {
+			t.Errorf("List(special prefix) = %q, %v", Keys(objs), err)
 		}
 		for _, k := range ks {
 			if err := b.Delete(ctx, k); err != nil {
@@ -502,41 +511,41 @@ func testConformance(t *testing.T, c conformance) {
 			}
 		}
 		if objs, err := b.List(ctx, ""); err != nil || len(objs) != 0 {
-			t.Errorf("List after deleting all = %q, %v", keys(objs), err)
+			t.Errorf("List after deleting all = %q, %v", Keys(objs), err)
 		}
 	})
 
 	t.Run("InvalidKeys", func(t *testing.T) {
-		b := c.newBucket(t)
+		b := c.NewBucket(t)
 		for _, k := range []string{"", strings.Repeat("k", 1025), "bad\xffutf8"} {
 			_, err := b.Put(ctx, k, []byte("x"))
-			if !errors.Is(err, ErrInvalidKey) || IsTransient(err) {
-				t.Errorf("Put(%.20q) error = %v, want ErrInvalidKey", k, err)
+			if !errors.Is(err, store.ErrInvalidKey) || store.IsTransient(err) {
+				t.Errorf("Put(%.20q) error = %v, want store.ErrInvalidKey", k, err)
 			}
-			if _, err := b.Head(ctx, k); !errors.Is(err, ErrInvalidKey) {
-				t.Errorf("Head(%.20q) error = %v, want ErrInvalidKey", k, err)
+			if _, err := b.Head(ctx, k); !errors.Is(err, store.ErrInvalidKey) {
+				t.Errorf("Head(%.20q) error = %v, want store.ErrInvalidKey", k, err)
 			}
 		}
 	})
 
 	t.Run("Canceled", func(t *testing.T) {
-		b := c.newBucket(t)
+		b := c.NewBucket(t)
 		ctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if _, err := b.Put(ctx, "k", []byte("x")); !errors.Is(err, context.Canceled) || IsTransient(err) {
+		if _, err := b.Put(ctx, "k", []byte("x")); !errors.Is(err, context.Canceled) || store.IsTransient(err) {
 			t.Errorf("Put(canceled) error = %v, want context.Canceled, not transient", err)
 		}
-		if _, err := b.Head(context.Background(), "k"); !errors.Is(err, ErrNotFound) {
+		if _, err := b.Head(context.Background(), "k"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("canceled Put left an object: %v", err)
 		}
 	})
 }
 
-// testConditional checks PutIf and DeleteIf: each condition, and that of writers racing on one version
+// runConditional checks PutIf and DeleteIf: each condition, and that of writers racing on one version
 // of an object exactly one wins.
-func testConditional(t *testing.T, c conformance) {
+func runConditional(t *testing.T, c Conformance) {
 	ctx := context.Background()
-	get := func(t *testing.T, b Bucket, key string) ([]byte, string) {
+	get := func(t *testing.T, b store.Bucket, key string) ([]byte, string) {
 		t.Helper()
 		data, obj, err := b.Get(ctx, key)
 		if err != nil {
@@ -546,16 +555,16 @@ func testConditional(t *testing.T, c conformance) {
 	}
 
 	t.Run("PutIfAbsent", func(t *testing.T) {
-		b := c.newBucket(t)
-		first, err := b.PutIf(ctx, "claim", []byte("A"), Precondition{IfAbsent: true})
+		b := c.NewBucket(t)
+		first, err := b.PutIf(ctx, "claim", []byte("A"), store.Precondition{IfAbsent: true})
 		if err != nil {
 			t.Fatalf("first PutIf(absent) = %v", err)
 		}
-		if first.ETag != quotedMD5Of([]byte("A")) {
-			t.Errorf("PutIf etag = %s, want %s", first.ETag, quotedMD5Of([]byte("A")))
+		if first.ETag != QuotedMD5([]byte("A")) {
+			t.Errorf("PutIf etag = %s, want %s", first.ETag, QuotedMD5([]byte("A")))
 		}
-		if _, err := b.PutIf(ctx, "claim", []byte("B"), Precondition{IfAbsent: true}); !errors.Is(err, ErrPreconditionFailed) {
-			t.Errorf("second PutIf(absent) = %v, want ErrPreconditionFailed", err)
+		if _, err := b.PutIf(ctx, "claim", []byte("B"), store.Precondition{IfAbsent: true}); !errors.Is(err, store.ErrPreconditionFailed) {
+			t.Errorf("second PutIf(absent) = %v, want store.ErrPreconditionFailed", err)
 		}
 		if data, _ := get(t, b, "claim"); string(data) != "A" {
 			t.Errorf("after a failed PutIf the object is %q, want A", data)
@@ -563,32 +572,32 @@ func testConditional(t *testing.T, c conformance) {
 	})
 
 	t.Run("PutIfMatch", func(t *testing.T) {
-		b := c.newBucket(t)
-		v1 := mustPut(t, b, "m.json", []byte("v1"))
-		v2, err := b.PutIf(ctx, "m.json", []byte("v2"), Precondition{IfMatch: UnquoteETag(v1.ETag)})
+		b := c.NewBucket(t)
+		v1 := MustPut(t, b, "m.json", []byte("v1"))
+		v2, err := b.PutIf(ctx, "m.json", []byte("v2"), store.Precondition{IfMatch: store.UnquoteETag(v1.ETag)})
 		if err != nil {
 			t.Fatalf("PutIf(v1's etag) = %v", err)
 		}
-		if _, err := b.PutIf(ctx, "m.json", []byte("v3"), Precondition{IfMatch: v1.ETag}); !errors.Is(err, ErrPreconditionFailed) {
-			t.Errorf("PutIf(stale etag) = %v, want ErrPreconditionFailed", err)
+		if _, err := b.PutIf(ctx, "m.json", []byte("v3"), store.Precondition{IfMatch: v1.ETag}); !errors.Is(err, store.ErrPreconditionFailed) {
+			t.Errorf("PutIf(stale etag) = %v, want store.ErrPreconditionFailed", err)
 		}
-		if data, etag := get(t, b, "m.json"); string(data) != "v2" || UnquoteETag(etag) != UnquoteETag(v2.ETag) {
+		if data, etag := get(t, b, "m.json"); string(data) != "v2" || store.UnquoteETag(etag) != store.UnquoteETag(v2.ETag) {
 			t.Errorf("object = %q %s, want v2 %s", data, etag, v2.ETag)
 		}
-		if _, err := b.PutIf(ctx, "none.json", []byte("x"), Precondition{IfMatch: v1.ETag}); !errors.Is(err, ErrPreconditionFailed) {
-			t.Errorf("PutIf(etag) on a missing key = %v, want ErrPreconditionFailed", err)
+		if _, err := b.PutIf(ctx, "none.json", []byte("x"), store.Precondition{IfMatch: v1.ETag}); !errors.Is(err, store.ErrPreconditionFailed) {
+			t.Errorf("PutIf(etag) on a missing key = %v, want store.ErrPreconditionFailed", err)
 		}
-		if _, err := b.Head(ctx, "none.json"); !errors.Is(err, ErrNotFound) {
+		if _, err := b.Head(ctx, "none.json"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a failed PutIf created the object: %v", err)
 		}
 	})
 
 	t.Run("DeleteIf", func(t *testing.T) {
-		b := c.newBucket(t)
-		v1 := mustPut(t, b, "claim", []byte("A"))
-		v2 := mustPut(t, b, "claim", []byte("B"))
-		if err := b.DeleteIf(ctx, "claim", v1.ETag); !errors.Is(err, ErrPreconditionFailed) {
-			t.Errorf("DeleteIf(stale etag) = %v, want ErrPreconditionFailed", err)
+		b := c.NewBucket(t)
+		v1 := MustPut(t, b, "claim", []byte("A"))
+		v2 := MustPut(t, b, "claim", []byte("B"))
+		if err := b.DeleteIf(ctx, "claim", v1.ETag); !errors.Is(err, store.ErrPreconditionFailed) {
+			t.Errorf("DeleteIf(stale etag) = %v, want store.ErrPreconditionFailed", err)
 		}
 		if data, _ := get(t, b, "claim"); string(data) != "B" {
 			t.Errorf("after a failed DeleteIf the object is %q", data)
@@ -596,20 +605,20 @@ func testConditional(t *testing.T, c conformance) {
 		if err := b.DeleteIf(ctx, "claim", v2.ETag); err != nil {
 			t.Errorf("DeleteIf(current etag) = %v", err)
 		}
-		if _, err := b.Head(ctx, "claim"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("after DeleteIf, Head = %v, want ErrNotFound", err)
+		if _, err := b.Head(ctx, "claim"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("after DeleteIf, Head = %v, want store.ErrNotFound", err)
 		}
-		if err := b.DeleteIf(ctx, "claim", v2.ETag); !errors.Is(err, ErrNotFound) {
-			t.Errorf("DeleteIf(missing) = %v, want ErrNotFound", err)
+		if err := b.DeleteIf(ctx, "claim", v2.ETag); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("DeleteIf(missing) = %v, want store.ErrNotFound", err)
 		}
 	})
 
 	t.Run("Race", func(t *testing.T) {
-		b := c.newBucket(t)
+		b := c.NewBucket(t)
 		const writers = 8
 		// Every body is unique across both rounds: a writer rewriting the bytes it read leaves the ETag
 		// as it was, and a second If-Match on it would rightly succeed.
-		race := func(round int, pre Precondition) (wins int, contents []string) {
+		race := func(round int, pre store.Precondition) (wins int, contents []string) {
 			var mu sync.Mutex
 			var wg sync.WaitGroup
 			for i := range writers {
@@ -624,7 +633,7 @@ func testConditional(t *testing.T, c conformance) {
 					case err == nil:
 						wins++
 						contents = append(contents, body)
-					case !errors.Is(err, ErrPreconditionFailed):
+					case !errors.Is(err, store.ErrPreconditionFailed):
 						t.Errorf("writer %d: %v", i, err)
 					}
 				}()
@@ -632,7 +641,7 @@ func testConditional(t *testing.T, c conformance) {
 			wg.Wait()
 			return wins, contents
 		}
-		wins, won := race(1, Precondition{IfAbsent: true})
+		wins, won := race(1, store.Precondition{IfAbsent: true})
 		if wins != 1 {
 			t.Fatalf("%d of %d writers created the object, want exactly 1", wins, writers)
 		}
@@ -640,7 +649,7 @@ func testConditional(t *testing.T, c conformance) {
 		if string(data) != won[0] {
 			t.Errorf("object = %q, the winner wrote %q", data, won[0])
 		}
-		wins, won = race(2, Precondition{IfMatch: etag})
+		wins, won = race(2, store.Precondition{IfMatch: etag})
 		if wins != 1 {
 			t.Fatalf("%d of %d writers replaced the version they read, want exactly 1", wins, writers)
 		}

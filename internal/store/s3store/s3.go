@@ -1,9 +1,12 @@
-package store
+// Package s3store is the store.Bucket of an Amazon S3 bucket, through the AWS SDK for Go v2. It maps S3's
+// answers onto the store's error kinds (a missing key is store.ErrNotFound, a failed condition
+// store.ErrPreconditionFailed, throttling, 5xx and network failures are marked store.Transient), so the
+// rest of the pipeline never sees an SDK error type.
+package s3store
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,8 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
+
+	"github.com/paysettle/settle/internal/store"
 )
 
 // Part sizes and limits of S3 multipart uploads.
@@ -38,46 +41,46 @@ const (
 // AbortIncompleteMultipartUpload as a backstop).
 const cleanupTimeout = 30 * time.Second
 
-// S3 is a Bucket in Amazon S3.
+// Bucket is a store.Bucket in Amazon S3.
 //
 // Head, Open and List report what S3 stores. Put and Commit report the ETag S3 returns and the
 // local clock as Modified, since S3 does not return Last-Modified on writes and a HeadObject per
 // write would cost a request and could describe a later writer's object.
 //
 // S3 answers 403, not 404, for a missing key when the caller may not list the bucket: grant
-// s3:ListBucket so that a missing object surfaces as ErrNotFound.
-type S3 struct {
+// s3:ListBucket so that a missing object surfaces as store.ErrNotFound.
+type Bucket struct {
 	client      *s3.Client
 	bucket      string
 	partSize    int64
 	concurrency int
 }
 
-var _ Bucket = (*S3)(nil)
+var _ store.Bucket = (*Bucket)(nil)
 
-// S3Option configures an S3 bucket.
-type S3Option func(*S3)
+// Option configures an S3 bucket.
+type Option func(*Bucket)
 
 // WithPartSize sets the size of the parts Create uploads, clamped to what S3 accepts (5 MiB to 5 GiB).
 // Create holds at most (concurrency+1) parts in memory.
-func WithPartSize(n int64) S3Option {
-	return func(s *S3) { s.partSize = min(max(n, MinPartSize), maxPartSize) }
+func WithPartSize(n int64) Option {
+	return func(s *Bucket) { s.partSize = min(max(n, MinPartSize), maxPartSize) }
 }
 
 // WithPartSizeForTesting sets the part size without S3's 5 MiB minimum, so tests against an S3 fake
 // can exercise multipart uploads with small payloads. Real S3 rejects such uploads at Commit.
-func WithPartSizeForTesting(n int64) S3Option {
-	return func(s *S3) { s.partSize = max(n, 1) }
+func WithPartSizeForTesting(n int64) Option {
+	return func(s *Bucket) { s.partSize = max(n, 1) }
 }
 
 // WithConcurrency sets how many parts Create uploads at once (at least 1).
-func WithConcurrency(n int) S3Option {
-	return func(s *S3) { s.concurrency = max(n, 1) }
+func WithConcurrency(n int) Option {
+	return func(s *Bucket) { s.concurrency = max(n, 1) }
 }
 
 // NewS3 returns the bucket called bucket, reached through client.
-func NewS3(client *s3.Client, bucket string, opts ...S3Option) *S3 {
-	s := &S3{client: client, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency}
+func New(client *s3.Client, bucket string, opts ...Option) *Bucket {
+	s := &Bucket{client: client, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency}
 	for _, o := range opts {
 		o(s)
 	}
@@ -85,47 +88,32 @@ func NewS3(client *s3.Client, bucket string, opts ...S3Option) *S3 {
 }
 
 // Name returns the bucket's name.
-func (s *S3) Name() string { return s.bucket }
+func (s *Bucket) Name() string { return s.bucket }
 
-func (s *S3) where(key string) string { return "s3://" + s.bucket + "/" + key }
+func (s *Bucket) where(key string) string { return "s3://" + s.bucket + "/" + key }
 
-// wrap names the operation and object in err and maps S3's answers to the package's sentinels. The
-// SDK error is dropped for those: its request ids do not help with a missing object.
-func (s *S3) wrap(op, key string, err error) error {
+// wrap names the operation and object in err and maps S3's answers to the store's error kinds: a missing
+// key is store.ErrNotFound, a failed condition store.ErrPreconditionFailed (the SDK error is dropped for
+// those: its request ids do not help), and a failure worth retrying is marked store.Transient.
+func (s *Bucket) wrap(op, key string, err error) error {
 	switch {
 	case isS3NotFound(err):
-		err = ErrNotFound
+		return fmt.Errorf("%s %s: %w", op, s.where(key), store.ErrNotFound)
 	case isS3Code(err, "PreconditionFailed", http.StatusPreconditionFailed):
-		err = ErrPreconditionFailed
+		return fmt.Errorf("%s %s: %w", op, s.where(key), store.ErrPreconditionFailed)
 	}
-	return fmt.Errorf("%s %s: %w", op, s.where(key), err)
+	wrapped := fmt.Errorf("%s %s: %w", op, s.where(key), err)
+	if retryable(err) {
+		return store.Transient(wrapped)
+	}
+	return wrapped
 }
 
-func (s *S3) checkKey(op, key string) error {
-	if reason := checkKey(key); reason != "" {
-		return fmt.Errorf("%s %s: %w %q: %s", op, s.where(""), ErrInvalidKey, key, reason)
+func (s *Bucket) checkKey(op, key string) error {
+	if reason := store.CheckKey(key); reason != "" {
+		return fmt.Errorf("%s %s: %w %q: %s", op, s.where(""), store.ErrInvalidKey, key, reason)
 	}
 	return nil
-}
-
-// isS3NotFound recognizes a missing key: NoSuchKey from GET, NotFound from HEAD (which has no body,
-// so the SDK names the error after the status, and a missing bucket looks the same there).
-// NoSuchBucket and NoSuchUpload are not missing objects.
-func isS3NotFound(err error) bool {
-	var nsk *types.NoSuchKey
-	var nf *types.NotFound
-	var apiErr smithy.APIError
-	return errors.As(err, &nsk) || errors.As(err, &nf) ||
-		errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NotFound")
-}
-
-func isS3Code(err error, code string, status int) bool {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode() == code {
-		return true
-	}
-	var st interface{ HTTPStatusCode() int }
-	return errors.As(err, &st) && st.HTTPStatusCode() == status
 }
 
 // ifMatchHeader returns the If-Match value for etag, quoted as HTTP requires, or nil for none.
@@ -133,20 +121,20 @@ func ifMatchHeader(etag string) *string {
 	if etag == "" {
 		return nil
 	}
-	return aws.String(`"` + UnquoteETag(etag) + `"`)
+	return aws.String(`"` + store.UnquoteETag(etag) + `"`)
 }
 
 // Head describes key with HeadObject.
-func (s *S3) Head(ctx context.Context, key string) (Object, error) {
+func (s *Bucket) Head(ctx context.Context, key string) (store.Object, error) {
 	const op = "head"
 	if err := s.checkKey(op, key); err != nil {
-		return Object{}, err
+		return store.Object{}, err
 	}
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
-		return Object{}, s.wrap(op, key, err)
+		return store.Object{}, s.wrap(op, key, err)
 	}
-	return Object{
+	return store.Object{
 		Key:      key,
 		Size:     aws.ToInt64(out.ContentLength),
 		ETag:     aws.ToString(out.ETag),
@@ -157,13 +145,13 @@ func (s *S3) Head(ctx context.Context, key string) (Object, error) {
 // Open streams key with GetObject. S3 enforces ifMatch itself; the ETag of the response is checked
 // as well, so that S3-compatible servers that ignore If-Match on reads (gofakes3 does) cannot hand
 // out another version.
-func (s *S3) Open(ctx context.Context, key, ifMatch string) (io.ReadCloser, error) {
+func (s *Bucket) Open(ctx context.Context, key, ifMatch string) (io.ReadCloser, error) {
 	return s.get(ctx, "get", key, ifMatch, "")
 }
 
 // OpenRange streams length bytes of key from offset with a ranged GetObject. A range that starts past
 // the end (S3 answers 416 InvalidRange), an empty object and length 0 give an empty reader.
-func (s *S3) OpenRange(ctx context.Context, key, ifMatch string, offset, length int64) (io.ReadCloser, error) {
+func (s *Bucket) OpenRange(ctx context.Context, key, ifMatch string, offset, length int64) (io.ReadCloser, error) {
 	const op = "get range"
 	if offset < 0 || length < 0 {
 		return nil, fmt.Errorf("%s %s: invalid range: offset %d, length %d", op, s.where(key), offset, length)
@@ -180,19 +168,19 @@ func (s *S3) OpenRange(ctx context.Context, key, ifMatch string, offset, length 
 
 // emptyIfMatch returns an empty reader for a read that selects no bytes of key, after checking that
 // key exists and, when asked, still has the ETag ifMatch: S3's 416 answer does not say.
-func (s *S3) emptyIfMatch(ctx context.Context, op, key, ifMatch string) (io.ReadCloser, error) {
+func (s *Bucket) emptyIfMatch(ctx context.Context, op, key, ifMatch string) (io.ReadCloser, error) {
 	obj, err := s.Head(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if ifMatch != "" && UnquoteETag(obj.ETag) != UnquoteETag(ifMatch) {
-		return nil, fmt.Errorf("%s %s: %w (want %s, have %s)", op, s.where(key), ErrPreconditionFailed, ifMatch, obj.ETag)
+	if ifMatch != "" && store.UnquoteETag(obj.ETag) != store.UnquoteETag(ifMatch) {
+		return nil, fmt.Errorf("%s %s: %w (want %s, have %s)", op, s.where(key), store.ErrPreconditionFailed, ifMatch, obj.ETag)
 	}
 	return io.NopCloser(strings.NewReader("")), nil
 }
 
 // get is GetObject with an optional If-Match and Range.
-func (s *S3) get(ctx context.Context, op, key, ifMatch, rng string) (io.ReadCloser, error) {
+func (s *Bucket) get(ctx context.Context, op, key, ifMatch, rng string) (io.ReadCloser, error) {
 	if err := s.checkKey(op, key); err != nil {
 		return nil, err
 	}
@@ -207,14 +195,17 @@ func (s *S3) get(ctx context.Context, op, key, ifMatch, rng string) (io.ReadClos
 	if err != nil {
 		return nil, s.wrap(op, key, err)
 	}
-	if ifMatch != "" && UnquoteETag(aws.ToString(out.ETag)) != UnquoteETag(ifMatch) {
+	if ifMatch != "" && store.UnquoteETag(aws.ToString(out.ETag)) != store.UnquoteETag(ifMatch) {
 		out.Body.Close()
-		return nil, fmt.Errorf("%s %s: %w (want %s, have %s)", op, s.where(key), ErrPreconditionFailed, ifMatch, aws.ToString(out.ETag))
+		return nil, fmt.Errorf("%s %s: %w (want %s, have %s)", op, s.where(key), store.ErrPreconditionFailed, ifMatch, aws.ToString(out.ETag))
 	}
 	return &s3Body{ReadCloser: out.Body, where: s.where(key)}, nil
 }
 
-// s3Body marks read errors on an object's stream as transient (see streamError).
+// s3Body marks read errors on an object's stream as transient: the object was there and readable, so
+// the failure is the connection, and a new attempt may succeed. The mark keeps such errors apart from
+// the caller's own parse errors (a truncated Parquet footer also reports io.ErrUnexpectedEOF, and that
+// one is the data's fault).
 type s3Body struct {
 	io.ReadCloser
 	where string
@@ -223,7 +214,7 @@ type s3Body struct {
 func (b *s3Body) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
-		err = &streamError{op: "read", where: b.where, err: err}
+		err = store.Transient(fmt.Errorf("read %s: %w", b.where, err))
 	}
 	return n, err
 }
@@ -235,24 +226,24 @@ const maxCopySize = 5 << 30
 // the ETag that HeadObject reported, so a src overwritten in between fails instead of copying another
 // version. Objects over 5 GiB (a Parquet file of a settlement batch is a fraction of its CSV, which
 // MaxFileBytes caps well below that) are refused with a clear error.
-func (s *S3) Copy(ctx context.Context, src, dst string) (Object, error) {
+func (s *Bucket) Copy(ctx context.Context, src, dst string) (store.Object, error) {
 	const op = "copy"
 	if err := s.checkKey(op, dst); err != nil {
-		return Object{}, err
+		return store.Object{}, err
 	}
 	obj, err := s.Head(ctx, src)
 	if err != nil {
-		return Object{}, err
+		return store.Object{}, err
 	}
 	if obj.Size > maxCopySize {
-		return Object{}, fmt.Errorf("copy %s to %s: %d bytes is over the 5 GiB a single CopyObject copies", s.where(src), s.where(dst), obj.Size)
+		return store.Object{}, fmt.Errorf("copy %s to %s: %d bytes is over the 5 GiB a single CopyObject copies", s.where(src), s.where(dst), obj.Size)
 	}
 	source := copySource(s.bucket, src)
 	out, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &s.bucket, Key: &dst, CopySource: &source, CopySourceIfMatch: &obj.ETag})
 	if err != nil {
-		return Object{}, s.wrap(op, dst, err)
+		return store.Object{}, s.wrap(op, dst, err)
 	}
-	res := Object{Key: dst, Size: obj.Size, ETag: obj.ETag, Modified: time.Now().UTC()}
+	res := store.Object{Key: dst, Size: obj.Size, ETag: obj.ETag, Modified: time.Now().UTC()}
 	if out.CopyObjectResult != nil {
 		if e := aws.ToString(out.CopyObjectResult.ETag); e != "" {
 			res.ETag = e
@@ -274,10 +265,10 @@ func copySource(bucket, key string) string {
 }
 
 // Put writes data to key with one PutObject.
-func (s *S3) Put(ctx context.Context, key string, data []byte) (Object, error) {
+func (s *Bucket) Put(ctx context.Context, key string, data []byte) (store.Object, error) {
 	const op = "put"
 	if err := s.checkKey(op, key); err != nil {
-		return Object{}, err
+		return store.Object{}, err
 	}
 	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        &s.bucket,
@@ -286,22 +277,22 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) (Object, error) {
 		ContentLength: aws.Int64(int64(len(data))),
 	})
 	if err != nil {
-		return Object{}, s.wrap(op, key, err)
+		return store.Object{}, s.wrap(op, key, err)
 	}
-	return Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
+	return store.Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
 }
 
 // PutIf writes data to key with a conditional PutObject (If-None-Match: * or If-Match). S3 answers
 // 412 when the condition fails, 404 to an If-Match on a key that has no object, and 409
 // ConditionalRequestConflict when another conditional write to the key is in progress: all three mean
-// that the caller's view of the key is stale, and all three are ErrPreconditionFailed.
-func (s *S3) PutIf(ctx context.Context, key string, data []byte, pre Precondition) (Object, error) {
+// that the caller's view of the key is stale, and all three are store.ErrPreconditionFailed.
+func (s *Bucket) PutIf(ctx context.Context, key string, data []byte, pre store.Precondition) (store.Object, error) {
 	const op = "put if"
-	if pre == (Precondition{}) {
+	if pre == (store.Precondition{}) {
 		return s.Put(ctx, key, data)
 	}
 	if err := s.checkKey(op, key); err != nil {
-		return Object{}, err
+		return store.Object{}, err
 	}
 	in := &s3.PutObjectInput{
 		Bucket:        &s.bucket,
@@ -316,44 +307,44 @@ func (s *S3) PutIf(ctx context.Context, key string, data []byte, pre Preconditio
 	}
 	out, err := s.client.PutObject(ctx, in)
 	if err != nil {
-		return Object{}, s.wrapConditional(op, key, pre, err)
+		return store.Object{}, s.wrapConditional(op, key, pre, err)
 	}
-	return Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
+	return store.Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
 }
 
 // wrapConditional is wrap for a conditional write: a lost race, however S3 words it, is
-// ErrPreconditionFailed.
-func (s *S3) wrapConditional(op, key string, pre Precondition, err error) error {
+// store.ErrPreconditionFailed.
+func (s *Bucket) wrapConditional(op, key string, pre store.Precondition, err error) error {
 	if isS3NotFound(err) || isS3Code(err, "ConditionalRequestConflict", http.StatusConflict) {
-		return fmt.Errorf("%s %s (%s): %w", op, s.where(key), pre, ErrPreconditionFailed)
+		return fmt.Errorf("%s %s (%s): %w", op, s.where(key), pre, store.ErrPreconditionFailed)
 	}
 	return fmt.Errorf("%w (%s)", s.wrap(op, key, err), pre)
 }
 
 // Get reads key whole with GetObject and reports the ETag of the version it read.
-func (s *S3) Get(ctx context.Context, key string) ([]byte, Object, error) {
+func (s *Bucket) Get(ctx context.Context, key string) ([]byte, store.Object, error) {
 	const op = "get"
 	if err := s.checkKey(op, key); err != nil {
-		return nil, Object{}, err
+		return nil, store.Object{}, err
 	}
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
-		return nil, Object{}, s.wrap(op, key, err)
+		return nil, store.Object{}, s.wrap(op, key, err)
 	}
 	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, MaxGetBytes+1))
+	data, err := io.ReadAll(io.LimitReader(out.Body, store.MaxGetBytes+1))
 	if err != nil {
-		return nil, Object{}, &streamError{op: op, where: s.where(key), err: err}
+		return nil, store.Object{}, store.Transient(fmt.Errorf("%s %s: %w", op, s.where(key), err))
 	}
-	if len(data) > MaxGetBytes {
-		return nil, Object{}, fmt.Errorf("%s %s: larger than the %d bytes Get reads", op, s.where(key), MaxGetBytes)
+	if len(data) > store.MaxGetBytes {
+		return nil, store.Object{}, fmt.Errorf("%s %s: larger than the %d bytes Get reads", op, s.where(key), store.MaxGetBytes)
 	}
-	return data, Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: aws.ToTime(out.LastModified)}, nil
+	return data, store.Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: aws.ToTime(out.LastModified)}, nil
 }
 
 // DeleteIf removes key with a conditional DeleteObject (If-Match). S3 answers 412 when the object has
 // another ETag and 404 when there is none.
-func (s *S3) DeleteIf(ctx context.Context, key, etag string) error {
+func (s *Bucket) DeleteIf(ctx context.Context, key, etag string) error {
 	const op = "delete if"
 	if err := s.checkKey(op, key); err != nil {
 		return err
@@ -363,7 +354,7 @@ func (s *S3) DeleteIf(ctx context.Context, key, etag string) error {
 	}
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key, IfMatch: ifMatchHeader(etag)})
 	if isS3Code(err, "ConditionalRequestConflict", http.StatusConflict) {
-		return fmt.Errorf("%s %s: %w", op, s.where(key), ErrPreconditionFailed)
+		return fmt.Errorf("%s %s: %w", op, s.where(key), store.ErrPreconditionFailed)
 	}
 	if err != nil {
 		return s.wrap(op, key, err)
@@ -372,7 +363,7 @@ func (s *S3) DeleteIf(ctx context.Context, key, etag string) error {
 }
 
 // Delete removes key with DeleteObject, which S3 also answers with success for a missing key.
-func (s *S3) Delete(ctx context.Context, key string) error {
+func (s *Bucket) Delete(ctx context.Context, key string) error {
 	const op = "delete"
 	if err := s.checkKey(op, key); err != nil {
 		return err
@@ -384,16 +375,16 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 }
 
 // List pages through ListObjectsV2; S3 returns keys in byte order, which is the order List promises.
-func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
-	var objs []Object
+func (s *Bucket) List(ctx context.Context, prefix string) ([]store.Object, error) {
+	var objs []store.Object
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", s.where(prefix), err)
+			return nil, s.wrap("list", prefix, err)
 		}
 		for _, o := range page.Contents {
-			objs = append(objs, Object{
+			objs = append(objs, store.Object{
 				Key:      aws.ToString(o.Key),
 				Size:     aws.ToInt64(o.Size),
 				ETag:     aws.ToString(o.ETag),
