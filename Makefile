@@ -9,7 +9,7 @@ PKGS = $(filter-out $(patsubst ./%/,$(MODULE)/%,$(RACE_PKGS)),$(shell $(GO) list
 FUNCTIONS := starter check validate transform write
 # How every bootstrap is built, by `make build` and by `sam build` (BuildMethod: makefile) alike:
 # static, arm64, without the RPC mode provided.al2023 does not use, reproducible.
-# TAGS=settle_noxray builds the functions without the X-Ray SDK (about 10 MB less each; see internal/obs).
+# TAGS=settle_noxray builds the functions without the X-Ray SDK (about 10 MB less each; see internal/obs/xraytrace).
 TAGS ?=
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags "lambda.norpc $(TAGS)" -trimpath -buildvcs=false -ldflags="-s -w"
 
@@ -27,7 +27,7 @@ test: vet build asl ## format, vet, the bootstraps, the definition check and all
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
-	$(GO) vet -tags settle_noxray ./internal/obs/ ./functions/...
+	$(GO) vet -tags settle_noxray ./internal/obs/xraytrace/ ./functions/...
 
 build: ## build/<function>/bootstrap for all five functions, exactly as sam build makes them
 	@for fn in $(FUNCTIONS); do \

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/paysettle/settle/internal/obs"
+	"github.com/paysettle/settle/internal/obs/xraytrace"
 	"github.com/paysettle/settle/internal/store/s3store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -29,10 +30,10 @@ func NewObservability(getenv func(string) string) Observability {
 	o := Observability{
 		Log:     obs.NewLogger(os.Stdout, obs.LevelFromEnv(getenv)),
 		Metrics: obs.NewMetrics(os.Stdout, obs.NamespaceFromEnv(getenv)),
-		Tracer:  obs.NewTracer(getenv),
+		Tracer:  xraytrace.New(getenv),
 	}
 	obs.RedirectStdLog(o.Log)
-	o.Tracer.SetLogger(o.Log)
+	xraytrace.SetLogger(o.Tracer, o.Log)
 	return o
 }
 
@@ -51,7 +52,7 @@ func NewSteps(ctx context.Context, getenv func(string) string) (*workflow.Steps,
 	if err != nil {
 		return nil, err
 	}
-	o.Tracer.InstrumentAWS(&cfg)
+	xraytrace.InstrumentAWS(o.Tracer, &cfg)
 	client := NewS3(cfg)
 	return &workflow.Steps{
 		Raw:       s3store.New(client, conf.RawBucket),
@@ -77,7 +78,7 @@ func NewStarter(ctx context.Context, getenv func(string) string) (*workflow.Star
 	if err != nil {
 		return nil, err
 	}
-	o.Tracer.InstrumentAWS(&cfg)
+	xraytrace.InstrumentAWS(o.Tracer, &cfg)
 	return &workflow.Starter{
 		Raw:     s3store.New(NewS3(cfg), conf.RawBucket),
 		Exec:    Executions{Client: sfn.NewFromConfig(cfg), StateMachineArn: conf.StateMachineArn},
