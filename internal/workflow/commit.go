@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/store"
 )
 
@@ -261,7 +262,7 @@ func (s *Steps) dropStaging(ctx context.Context, in StepInput, key string) {
 
 // conflictError is the ConflictError of in's file against other, committed or (committing) claimed.
 func conflictError(in StepInput, merchant string, batch int64, other FileRef, committing bool) *ConflictError {
-	return &ConflictError{File: in.File.URL(), ETag: in.File.ETag, Batch: fmt.Sprintf("%s/%s/%d", Provider, merchant, batch),
+	return &ConflictError{File: in.File.URL(), ETag: in.File.ETag, Batch: fmt.Sprintf("%s/%s/%d", settlement.ProviderAdyen, merchant, batch),
 		CommittedFile: other.URL(), CommittedETag: other.ETag, Committing: committing}
 }
 
@@ -273,7 +274,7 @@ func (s *Steps) manifest(ctx context.Context, in StepInput, replaced *Manifest, 
 		return nil, err
 	}
 	m := Manifest{
-		Version: ManifestVersion, Provider: Provider, MerchantAccount: v.MerchantAccount, BatchNumber: v.BatchNumber,
+		Version: ManifestVersion, Provider: settlement.ProviderAdyen, MerchantAccount: v.MerchantAccount, BatchNumber: v.BatchNumber,
 		CompanyAccount: rep.CompanyAccount, SettlementDate: v.SettlementDate, SettlementRule: rep.SettlementDateRule,
 		Source: in.File, Execution: in.Execution, Partitions: res.Partitions, Currencies: rep.Currencies, Types: rep.Types,
 		Warnings: rep.Warnings, RejectsKey: v.RejectsKey, ReportKey: v.ReportKey, Policy: rep.Policy,

@@ -46,15 +46,8 @@ type Steps struct {
 }
 
 // StageFunc reads a validated report and writes its valid rows to out as one settlement_lines Parquet
-// file, returning the reader's counts.
-type StageFunc func(report io.Reader, out io.Writer, job StageJob) (settlement.Counts, error)
-
-// StageJob is what a StageFunc needs besides the bytes.
-type StageJob struct {
-	Read                settlement.Options
-	Provider, Key, ETag string // the source file, for the rows' provenance columns
-	RowGroupRows        int64  // the writer's default when 0
-}
+// file, returning the reader's counts (parquetfile.Stage).
+type StageFunc func(report io.Reader, out io.Writer, job settlement.Job) (settlement.Counts, error)
 
 func (s *Steps) logger(in StepInput, step string) *slog.Logger {
 	l := s.Log
@@ -321,7 +314,8 @@ func (s *Steps) transform(ctx context.Context, in StepInput, x *invocation) (*Tr
 		span.End(nil)
 		return nil, errors.New("transform: no StageFunc configured")
 	}
-	counts, err := s.Stage(rc, up, StageJob{Read: s.Conf.Read, Provider: Provider, Key: in.File.Key, ETag: in.File.ETag, RowGroupRows: s.Conf.RowGroupRows})
+	job := settlement.Job{ParallelOptions: settlement.ParallelOptions{Options: s.Conf.Read}, Key: in.File.Key, ETag: in.File.ETag, RowGroupRows: s.Conf.RowGroupRows}
+	counts, err := s.Stage(rc, up, job)
 	span.Annotate("rows", counts.Valid)
 	span.End(err)
 	if err != nil {

@@ -92,9 +92,6 @@ type WriteResult struct {
 	Removed     []string    `json:"removed,omitempty"` // objects of a replaced file that are no longer part of the batch
 }
 
-// Provider is the only provider built so far.
-const Provider = "adyen"
-
 // Keys of the processed bucket. Every key derives from the batch's natural key (provider, merchant
 // account, batch number) or from the file's ETag, never from time or randomness, so rerunning any step
 // overwrites the same objects instead of adding copies.
@@ -109,7 +106,7 @@ const (
 
 // batchPath is provider/merchant/batch with the merchant account escaped for keys.
 func batchPath(merchant string, batch int64) string {
-	return Provider + "/" + escapeKey(merchant) + "/" + strconv.FormatInt(batch, 10)
+	return settlement.ProviderAdyen + "/" + escapeKey(merchant) + "/" + strconv.FormatInt(batch, 10)
 }
 
 // ManifestKey is the commit marker of a batch.
@@ -124,7 +121,7 @@ func ClaimKey(merchant string, batch int64) string {
 
 // PartitionKey is the Parquet object of a batch in a settlement-date partition.
 func PartitionKey(date, merchant string, batch int64) string {
-	return fmt.Sprintf("%ssettlement_date=%s/%s_%s_%d.parquet", LinesPrefix, date, Provider, escapeKey(merchant), batch)
+	return fmt.Sprintf("%ssettlement_date=%s/%s_%s_%d.parquet", LinesPrefix, date, settlement.ProviderAdyen, escapeKey(merchant), batch)
 }
 
 // StagingKey is where transform writes a file's Parquet for write to publish.
@@ -138,7 +135,7 @@ func fileBase(check *CheckResult, etag string) string {
 	if check != nil && check.MerchantAccount != "" {
 		return batchPath(check.MerchantAccount, check.BatchNumber) + "/" + escapeKey(etag)
 	}
-	return Provider + "/_unknown/" + escapeKey(etag)
+	return settlement.ProviderAdyen + "/_unknown/" + escapeKey(etag)
 }
 
 // RejectsKey is the JSON Lines file of a file's rejected rows.
