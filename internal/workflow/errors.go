@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/store"
 )
 
@@ -103,6 +104,16 @@ func storageError(op, file string, err error) error {
 	default:
 		return infraError(op, err)
 	}
+}
+
+// readError is the handler's error for a failure reading the file as a report: the report's own
+// problem (settlement.InvalidFileError) is this file's InvalidFileError; anything else is the storage's.
+func readError(op, file string, err error) error {
+	var ife *settlement.InvalidFileError
+	if errors.As(err, &ife) {
+		return &InvalidFileError{File: file, Reason: ife.Reason}
+	}
+	return infraError(op+" "+file, err)
 }
 
 // infraError classifies a failure of the pipeline's own storage: retried when transient, else final.

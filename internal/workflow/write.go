@@ -12,6 +12,53 @@ import (
 	"github.com/paysettle/settle/internal/store"
 )
 
+// Write publishes the staged Parquet in its partition, removes what a replaced file published elsewhere,
+// writes the manifest last and removes the staging.
+func (s *Steps) Write(ctx context.Context, in StepInput) (res *WriteResult, err error) {
+	ctx, x := s.observe(ctx, in, StepWrite)
+	defer func() { x.end(ctx, err, "") }()
+	if res, err = s.write(ctx, in, x); err == nil {
+		x.committed(ctx, res)
+	}
+	return res, err
+}
+
+func (s *Steps) write(ctx context.Context, in StepInput, x *invocation) (*WriteResult, error) {
+	if err := s.source(in); err != nil {
+		return nil, err
+	}
+	if in.Validate == nil || in.Transform == nil {
+		return nil, &InvalidFileError{File: in.File.URL(), Reason: "write needs the validate and transform steps' results"}
+	}
+	if n := len(in.Transform.Partitions); n != 1 {
+		return nil, &InvalidFileError{File: in.File.URL(), Reason: fmt.Sprintf("transform staged %d partitions; a batch has one", n)}
+	}
+	for range maxCommitRaces {
+		res, err := s.commit(ctx, in, x)
+		if !errors.Is(err, errRace) {
+			return res, err
+		}
+		x.log.InfoContext(ctx, "another writer changed the batch meanwhile; reading it again")
+	}
+	return nil, &TransientError{Op: "commit " + ManifestKey(in.Validate.MerchantAccount, in.Validate.BatchNumber),
+		Err: fmt.Sprintf("other writers changed the batch %d times during this commit", maxCommitRaces)}
+}
+
+// publish copies the staged Parquet to its partition's key.
+func (s *Steps) publish(ctx context.Context, stagingKey string, p Partition) (store.Object, error) {
+	obj, err := s.Processed.Copy(ctx, stagingKey, p.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Object{}, &TransientError{Op: "publish " + stagingKey, Err: "the staged Parquet is gone; rerun from the transform step"}
+	}
+	if err != nil {
+		return store.Object{}, infraError("publish "+p.Key, err)
+	}
+	if p.Bytes != 0 && obj.Size != p.Bytes {
+		return store.Object{}, &TransientError{Op: "publish " + p.Key, Err: fmt.Sprintf("staged %d bytes, published %d", p.Bytes, obj.Size)}
+	}
+	return obj, nil
+}
+
 // The commit of a batch, and why it holds under any interleaving.
 //
 // Two versions of one batch (a report and its regeneration) may reach Write at the same moment, and a
@@ -206,7 +253,7 @@ func (s *Steps) claim(ctx context.Context, in StepInput, key string, m *Manifest
 	}
 	body, err := json.MarshalIndent(next, "", "  ")
 	if err != nil {
-		return nil, "", &TransientError{Op: "encode claim " + key, Err: err.Error()}
+		return nil, "", &StorageError{Op: "encode claim " + key, Err: err.Error()}
 	}
 	obj, err := s.Processed.PutIf(ctx, key, append(body, '\n'), pre)
 	if errors.Is(err, store.ErrPreconditionFailed) {
@@ -290,7 +337,7 @@ func (s *Steps) manifest(ctx context.Context, in StepInput, replaced *Manifest, 
 	}
 	body, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return nil, &TransientError{Op: "encode manifest " + res.ManifestKey, Err: err.Error()}
+		return nil, &StorageError{Op: "encode manifest " + res.ManifestKey, Err: err.Error()}
 	}
 	return append(body, '\n'), nil
 }
