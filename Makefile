@@ -19,8 +19,11 @@ ifneq ($(wildcard $(NODE_DIR)/node_modules),)
 export SETTLE_NODE_MODULES ?= $(NODE_DIR)/node_modules
 endif
 
-.PHONY: test vet build asl sample clean
-test: vet build asl ## format, vet, the bootstraps, the definition check and all tests
+# staticcheck, run from the module proxy at a pinned version (its checks: the staticcheck.conf files).
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: test vet lint build asl sample clean
+test: vet lint build asl ## format, vet, lint, the bootstraps, the definition check and all tests
 	$(GO) test -race $(RACE_PKGS)
 	$(GO) test $(PKGS)
 
@@ -28,6 +31,10 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags settle_noxray ./internal/obs/xraytrace/ ./functions/...
+
+lint: ## go.mod and go.sum tidy, and staticcheck clean
+	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	$(GO) run $(STATICCHECK) ./...
 
 build: ## build/<function>/bootstrap for all five functions, exactly as sam build makes them
 	@for fn in $(FUNCTIONS); do \
