@@ -42,7 +42,7 @@ func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckR
 	}
 	if obj.Size > s.Conf.maxFileBytes() {
 		read.End(nil)
-		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file is %d bytes, over the limit of %d (MaxFileBytes); ask the provider for smaller batches or raise the limit", obj.Size, s.Conf.maxFileBytes())}
+		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file is %d bytes, over the limit of %d (MAX_FILE_BYTES, the stack's MaxFileBytes parameter); ask the provider for smaller batches or raise the limit", obj.Size, s.Conf.maxFileBytes())}
 	}
 	head, err := s.sniff(rctx, in.File)
 	read.Annotate("bytes", len(head))
