@@ -265,7 +265,21 @@ func ObjectCreatedMessage(obj store.Object, now time.Time, n int) events.SQSMess
 	}
 }
 
-// RawKey is the raw-bucket key a local file is uploaded to: incoming/<file name>.
+// RawKey is the raw-bucket key a file named on the command line is uploaded to: incoming/<file name>.
+// The files of a folder go to incoming/<path inside the folder> (see Inputs).
 func RawKey(path string) string {
-	return "incoming/" + strings.ReplaceAll(filepath.Base(path), "\\", "_")
+	return "incoming/" + keySegment(filepath.Base(path))
+}
+
+// keySegment makes a file name one segment of a key: a backslash, a separator for some readers, goes.
+func keySegment(name string) string { return strings.ReplaceAll(name, "\\", "_") }
+
+// IngestSuffix is what a raw-bucket key must end with, in any case, for the ingest rule of template.yaml
+// to send its Object Created event to the starter. A folder run takes the same files (a test keeps the
+// two in step).
+const IngestSuffix = ".csv"
+
+// Ingests reports whether the cloud's ingest rule starts an execution for an object stored under key.
+func Ingests(key string) bool {
+	return len(key) >= len(IngestSuffix) && strings.EqualFold(key[len(key)-len(IngestSuffix):], IngestSuffix)
 }
