@@ -22,6 +22,7 @@ endif
 .PHONY: test vet build asl sample clean
 test: vet build asl ## format, vet, the bootstraps, the definition check and all tests
 	$(GO) test -race $(RACE_PKGS)
+	$(GO) test -run TestCrashedRunsRecover ./internal/local/ # every kill point; -race runs a quarter of them
 	$(GO) test $(PKGS)
 
 vet:

@@ -69,6 +69,8 @@ type Options struct {
 	// WrapRaw and WrapProcessed, when set, decorate the buckets (progress display, fault injection in tests).
 	WrapRaw       func(store.Bucket) store.Bucket
 	WrapProcessed func(store.Bucket) store.Bucket
+	// OnEvent, when set, is called after each history event of an execution this process runs is stored.
+	OnEvent func(execution string, ev sfn.Event)
 }
 
 // Env is a data folder with its engine and handlers.
@@ -132,6 +134,7 @@ func Open(dir string, opts Options) (*Env, error) {
 		Dir:             filepath.Join(dir, "executions"),
 		Clock:           opts.Clock,
 		Rand:            opts.Rand,
+		Observe:         opts.OnEvent,
 		Resources: map[string]sfn.TaskFunc{
 			FunctionArn("check"):     sfn.LambdaTask(env.Steps.Check),
 			FunctionArn("validate"):  sfn.LambdaTask(env.Steps.Validate),
