@@ -339,20 +339,21 @@ func (e *Engine) load(name string) (*record, error) {
 // current returns rec, unless it is RUNNING and no process holds its lease: then the process that ran
 // it died (killed, out of memory, the machine stopped) and it is ended as ABORTED, by whichever reader
 // gets the gate first, once. In AWS an execution does not die with a process; here it must not pretend
-// to run, or its file would count as a duplicate forever and refuse every redrive.
+// to run, or its file would count as a duplicate forever and refuse every redrive. A reader that cannot
+// take the locks (no write access to the store) gets the record as stored.
 func (e *Engine) current(rec *record) (*record, error) {
 	if rec.Execution.Status != StatusRunning {
 		return rec, nil
 	}
 	name := rec.Execution.Name
 	unlock, err := e.store.gate()
-	if err != nil {
-		return nil, err
+	if err != nil { // a reader without write access to the store: show the record as stored
+		return rec, nil
 	}
 	defer unlock()
 	release, free, err := e.store.tryLease(name)
 	if err != nil || !free {
-		return rec, err
+		return rec, nil
 	}
 	defer release()
 	if rec, err = e.store.load(name); err != nil { // it may have ended, or been ended, since it was read

@@ -318,3 +318,17 @@ func TestKilledProcess(t *testing.T) {
 		t.Errorf("redrive = %v, %v; want SUCCEEDED running only B", x, err)
 	}
 }
+
+// TestReaderWithoutLocks: a reader that cannot take the store's locks (no write access to the store)
+// still reads executions, as stored.
+func TestReaderWithoutLocks(t *testing.T) {
+	dir := orphan(t)
+	// A folder where the gate file belongs fails to open for writing, whoever the user is.
+	if err := os.MkdirAll(filepath.Join(dir, lockDirName, "gate"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	x, err := newEngineIn(t, dir, (&stepCalls{}).task).Describe("job")
+	if err != nil || x.Status != StatusRunning {
+		t.Errorf("Describe without the locks = %v, %v; want the stored RUNNING record", x, err)
+	}
+}
