@@ -25,6 +25,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 .PHONY: test vet lint build asl sample clean
 test: vet lint build asl ## format, vet, lint, the bootstraps, the definition check and all tests
 	$(GO) test -race $(RACE_PKGS)
+	$(GO) test -run TestCrashedRunsRecover ./internal/local/ # every kill point; -race runs a quarter of them
 	$(GO) test $(PKGS)
 
 vet:

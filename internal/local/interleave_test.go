@@ -377,7 +377,8 @@ func TestTwoVersionsEveryStepInterleaving(t *testing.T) {
 				var names []string
 				var actors []func(context.Context)
 				for _, v := range vs {
-					obj, err := e.Upload(context.Background(), e.file(v.name, v.data))
+					path := e.file(v.name, v.data)
+					obj, err := e.Upload(context.Background(), path, local.RawKey(path))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -796,7 +797,8 @@ func TestVersionsRaceForOneBatch(t *testing.T) {
 		e := newEnv(t, workflow.Config{})
 		var objs []store.Object
 		for _, v := range vs {
-			obj, err := e.Upload(context.Background(), e.file(v.name, v.data))
+			path := e.file(v.name, v.data)
+			obj, err := e.Upload(context.Background(), path, local.RawKey(path))
 			if err != nil {
 				t.Fatal(err)
 			}

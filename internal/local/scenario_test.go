@@ -290,7 +290,7 @@ func TestReplaceRegeneratedBatch(t *testing.T) {
 	e := newEnv(t, workflow.Config{})
 	want(t, e.run(e.report("batch5.csv", gen.Config{Rows: 200, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"})), local.Succeeded)
 	newer := e.report("batch5-regenerated.csv", gen.Config{Rows: 210, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"})
-	obj, err := e.Upload(context.Background(), newer)
+	obj, err := e.Upload(context.Background(), newer, local.RawKey(newer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +467,7 @@ func TestConcurrentDeliveriesWithDuplicates(t *testing.T) {
 	}
 	var objs []store.Object
 	for _, p := range paths {
-		obj, err := e.Upload(context.Background(), p)
+		obj, err := e.Upload(context.Background(), p, local.RawKey(p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -528,7 +528,8 @@ func TestStarterEdgeCases(t *testing.T) {
 	var results []workflow.StartResult
 	st := *e.Starter
 	st.OnResult = func(r workflow.StartResult) { results = append(results, r) }
-	obj, err := e.Upload(context.Background(), e.report("Settlement report +%20 ü.csv", gen.Config{Rows: 50, Seed: 10, Batch: 3}))
+	path := e.report("Settlement report +%20 ü.csv", gen.Config{Rows: 50, Seed: 10, Batch: 3})
+	obj, err := e.Upload(context.Background(), path, local.RawKey(path))
 	if err != nil {
 		t.Fatal(err)
 	}
