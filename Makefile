@@ -9,7 +9,7 @@ PKGS = $(filter-out $(patsubst ./%/,$(MODULE)/%,$(RACE_PKGS)),$(shell $(GO) list
 FUNCTIONS := starter check validate transform write
 # How every bootstrap is built, by `make build` and by `sam build` (BuildMethod: makefile) alike:
 # static, arm64, without the RPC mode provided.al2023 does not use, reproducible.
-# TAGS=settle_noxray builds the functions without the X-Ray SDK (about 10 MB less each; see internal/obs).
+# TAGS=settle_noxray builds the functions without the X-Ray SDK (about 10 MB less each; see internal/obs/xraytrace).
 TAGS ?=
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags "lambda.norpc $(TAGS)" -trimpath -buildvcs=false -ldflags="-s -w"
 
@@ -19,18 +19,25 @@ ifneq ($(wildcard $(NODE_DIR)/node_modules),)
 export SETTLE_NODE_MODULES ?= $(NODE_DIR)/node_modules
 endif
 
-.PHONY: test vet build asl lint sample clean
-# The race detector's run of internal/local has a fifth of the 500-file burst scenario (the real
-# handlers are about 5 times slower under it); the last line runs it at full size without.
-test: vet build asl lint ## format, vet, the bootstraps, the definition and template checks and all tests
+# staticcheck, run from the module proxy at a pinned version (its checks: the staticcheck.conf files).
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: test vet lint build asl sample clean
+test: vet lint build asl ## format, vet, lint, the bootstraps, the definition check and all tests
 	$(GO) test -race $(RACE_PKGS)
+	$(GO) test -run TestCrashedRunsRecover ./internal/local/ # every kill point; -race runs a quarter of them
+	$(GO) test -run '^TestBurstOfFiles$$' ./internal/local/ # 500 files; -race runs a fifth of them
 	$(GO) test $(PKGS)
-	$(GO) test -run '^TestBurstOfFiles$$' ./internal/local/
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
 	$(GO) vet ./...
-	$(GO) vet -tags settle_noxray ./internal/obs/ ./functions/...
+	$(GO) vet -tags settle_noxray ./internal/obs/xraytrace/ ./functions/...
+
+lint: ## go.mod and go.sum tidy, staticcheck clean, and cfn-lint on template.yaml (SAM transform included; required in CI)
+	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	$(GO) run $(STATICCHECK) ./...
+	@.ci/cfn-lint template.yaml
 
 build: ## build/<function>/bootstrap for all five functions, exactly as sam build makes them
 	@for fn in $(FUNCTIONS); do \
@@ -40,9 +47,6 @@ build: ## build/<function>/bootstrap for all five functions, exactly as sam buil
 
 asl: ## validate statemachine/settlement.asl.json with asl-validator (installed by .ci/run)
 	@.ci/asl-validate statemachine/settlement.asl.json
-
-lint: ## cfn-lint template.yaml (AWS's linter, SAM transform included; on the machine image, required in CI)
-	@.ci/cfn-lint template.yaml
 
 sample: ## run the pipeline on the bundled sample reports
 	$(GO) run ./cmd/settle run testdata/sample

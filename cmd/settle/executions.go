@@ -46,7 +46,11 @@ func cmdExecutions(args []string, stdout io.Writer) error {
 		if !x.StopDate.IsZero() {
 			dur = x.StopDate.Sub(x.StartDate).Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Status, x.StartDate.UTC().Format(time.RFC3339), dur, in.File.Key, orDash(x.Error))
+		why := x.Error
+		if why == "" && x.Status == sfn.StatusAborted { // no error name: the cause says why
+			why = x.Cause
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Status, x.StartDate.UTC().Format(time.RFC3339), dur, in.File.Key, orDash(why))
 	}
 	return tw.Flush()
 }
@@ -77,7 +81,7 @@ func cmdShow(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "  Stopped  %s (%s)\n", x.StopDate.UTC().Format(time.RFC3339Nano), x.StopDate.Sub(x.StartDate).Round(time.Millisecond))
 	}
 	if x.Status != sfn.StatusSucceeded && x.Status != sfn.StatusRunning {
-		fmt.Fprintf(stdout, "  Failed at  %s\n  Error    %s\n  Cause    %s\n  Redrive  %s %s\n", x.FailedState, x.Error, x.Cause, x.RedriveStatus, x.RedriveStatusReason)
+		fmt.Fprintf(stdout, "  Failed at  %s\n  Error    %s\n  Cause    %s\n  Redrive  %s %s\n", x.FailedState, orDash(x.Error), x.Cause, x.RedriveStatus, x.RedriveStatusReason)
 	}
 	fmt.Fprintf(stdout, "  Input    %s\n\n", x.Input)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -108,6 +112,8 @@ func eventDetail(ev sfn.Event) (step, detail string) {
 			if c, ok := d["cause"].(string); ok && c != "" {
 				detail += ": " + shorten(c, 160)
 			}
+		} else if c, ok := d["cause"].(string); ok { // aborted: a cause without an error name
+			detail = shorten(c, 160)
 		} else if r, ok := d["resource"].(string); ok {
 			detail = r
 		} else if c, ok := d["redriveCount"].(float64); ok {

@@ -40,7 +40,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if fs.NArg() == 0 {
 		return usageError("run: name at least one file or folder, e.g. settle run testdata/sample")
 	}
-	files, err := local.Files(fs.Args())
+	files, err := local.Inputs(fs.Args())
 	if err != nil {
 		return usageError("run: %v", err)
 	}
@@ -52,11 +52,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if !*asJSON {
 		fmt.Fprintln(tw, "FILE\tSTATUS\tEXECUTION\tWRITTEN\tREJECTED\tPARTITIONS\tERROR")
 	}
-	failed := 0
+	failed, skipped := 0, 0
 	for _, f := range files {
-		r := env.Run(ctx, f)
-		if r.Status == local.Failed {
+		r := env.RunInput(ctx, f)
+		switch r.Status {
+		case local.Failed:
 			failed++
+		case local.Skipped:
+			skipped++
 		}
 		if *asJSON {
 			if r.Partitions == nil {
@@ -74,7 +77,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "\nOutput in %s/processed (Parquet under settlement_lines/), failed files in %s/dlq, alerts in %s/notifications.jsonl.\n", *data, *data, *data)
 	}
 	if failed > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d files failed", failed, len(files))}
+		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d files failed", failed, len(files)-skipped)}
 	}
 	return nil
 }

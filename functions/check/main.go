@@ -1,4 +1,4 @@
-// Command check is the Lambda function of the state machine's Check step (see workflow.Steps).
+// Command check is the Lambda function of the state machine's Check step (see workflow.Steps.Check).
 package main
 
 import (
@@ -12,10 +12,10 @@ import (
 )
 
 func main() {
-	steps, err := cloud.NewSteps(context.Background(), os.Getenv)
+	handler, err := cloud.NewCheck(context.Background(), os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "check:", err)
 		os.Exit(1)
 	}
-	lambda.Start(steps.Check)
+	lambda.Start(handler)
 }

@@ -13,10 +13,10 @@ import (
 )
 
 func main() {
-	starter, err := cloud.NewStarter(context.Background(), os.Getenv)
+	handler, err := cloud.NewStarter(context.Background(), os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starter:", err)
 		os.Exit(1)
 	}
-	lambda.Start(starter.Handle)
+	lambda.Start(handler)
 }

@@ -1,4 +1,5 @@
-// Command transform is the Lambda function of the state machine's Transform step (see workflow.Steps).
+// Command transform is the Lambda function of the state machine's Transform step (see
+// workflow.Steps.Transform). It is the one function that links Arrow and Parquet.
 package main
 
 import (
@@ -13,11 +14,10 @@ import (
 )
 
 func main() {
-	steps, err := cloud.NewSteps(context.Background(), os.Getenv)
+	handler, err := cloud.NewTransform(context.Background(), os.Getenv, parquetfile.Stage)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "transform:", err)
 		os.Exit(1)
 	}
-	steps.Stage = parquetfile.Stage
-	lambda.Start(steps.Transform)
+	lambda.Start(handler)
 }

@@ -1,4 +1,4 @@
-// Command validate is the Lambda function of the state machine's Validate step (see workflow.Steps).
+// Command validate is the Lambda function of the state machine's Validate step (see workflow.Steps.Validate).
 package main
 
 import (
@@ -12,10 +12,10 @@ import (
 )
 
 func main() {
-	steps, err := cloud.NewSteps(context.Background(), os.Getenv)
+	handler, err := cloud.NewValidate(context.Background(), os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "validate:", err)
 		os.Exit(1)
 	}
-	lambda.Start(steps.Validate)
+	lambda.Start(handler)
 }

@@ -1,4 +1,4 @@
-// Command write is the Lambda function of the state machine's Write step (see workflow.Steps).
+// Command write is the Lambda function of the state machine's Write step (see workflow.Steps.Write).
 package main
 
 import (
@@ -12,10 +12,10 @@ import (
 )
 
 func main() {
-	steps, err := cloud.NewSteps(context.Background(), os.Getenv)
+	handler, err := cloud.NewWrite(context.Background(), os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "write:", err)
 		os.Exit(1)
 	}
-	lambda.Start(steps.Write)
+	lambda.Start(handler)
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,9 +30,9 @@ func LoadConfig(ctx context.Context) (aws.Config, error) {
 
 // NewS3 returns an S3 client. S3_FORCE_PATH_STYLE=true selects path-style addressing, which S3-compatible
 // test servers on localhost need.
-func NewS3(cfg aws.Config) *s3.Client {
+func NewS3(cfg aws.Config, getenv func(string) string) *s3.Client {
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.UsePathStyle = strings.EqualFold(os.Getenv("S3_FORCE_PATH_STYLE"), "true")
+		o.UsePathStyle = strings.EqualFold(getenv("S3_FORCE_PATH_STYLE"), "true")
 	})
 }
 

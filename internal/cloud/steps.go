@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/paysettle/settle/internal/obs"
-	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/obs/xraytrace"
+	"github.com/paysettle/settle/internal/store/s3store"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -29,16 +31,67 @@ func NewObservability(getenv func(string) string) Observability {
 	o := Observability{
 		Log:     obs.NewLogger(os.Stdout, obs.LevelFromEnv(getenv)),
 		Metrics: obs.NewMetrics(os.Stdout, obs.NamespaceFromEnv(getenv)),
-		Tracer:  obs.NewTracer(getenv),
+		Tracer:  xraytrace.New(getenv),
 	}
 	obs.RedirectStdLog(o.Log)
-	o.Tracer.SetLogger(o.Log)
+	xraytrace.SetLogger(o.Tracer, o.Log)
 	return o
 }
 
-// NewSteps builds the step handlers of a Lambda function from its environment: configuration, the S3
-// client and both buckets. The transform function adds its StageFunc.
-func NewSteps(ctx context.Context, getenv func(string) string) (*workflow.Steps, error) {
+// Handler types of the four step functions, as lambda.Start takes them.
+type (
+	CheckHandler     = func(context.Context, workflow.StepInput) (*workflow.CheckResult, error)
+	ValidateHandler  = func(context.Context, workflow.StepInput) (*workflow.ValidateResult, error)
+	TransformHandler = func(context.Context, workflow.StepInput) (*workflow.TransformResult, error)
+	WriteHandler     = func(context.Context, workflow.StepInput) (*workflow.WriteResult, error)
+)
+
+// NewCheck builds the check function's handler from its environment (RAW_BUCKET, PROCESSED_BUCKET and
+// the policy variables workflow.LoadConfig reads).
+func NewCheck(ctx context.Context, getenv func(string) string) (CheckHandler, error) {
+	s, err := newSteps(ctx, getenv, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.Check, nil
+}
+
+// NewValidate builds the validate function's handler from its environment.
+func NewValidate(ctx context.Context, getenv func(string) string) (ValidateHandler, error) {
+	s, err := newSteps(ctx, getenv, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.Validate, nil
+}
+
+// NewTransform builds the transform function's handler from its environment, with stage doing the
+// Parquet encoding (parquetfile.Stage, passed by the function's main so that only that function links
+// Arrow and Parquet).
+func NewTransform(ctx context.Context, getenv func(string) string, stage workflow.StageFunc) (TransformHandler, error) {
+	if stage == nil {
+		return nil, errors.New("transform: no StageFunc")
+	}
+	s, err := newSteps(ctx, getenv, stage)
+	if err != nil {
+		return nil, err
+	}
+	return s.Transform, nil
+}
+
+// NewWrite builds the write function's handler from its environment.
+func NewWrite(ctx context.Context, getenv func(string) string) (WriteHandler, error) {
+	s, err := newSteps(ctx, getenv, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.Write, nil
+}
+
+// newSteps builds the step handlers a function's handler is a method of: configuration, the S3 client
+// and both buckets (every step checks that its file is in the raw bucket; Check, Validate and Transform
+// read it).
+func newSteps(ctx context.Context, getenv func(string) string, stage workflow.StageFunc) (*workflow.Steps, error) {
 	conf, err := workflow.LoadConfig(getenv)
 	if err != nil {
 		return nil, err
@@ -51,20 +104,21 @@ func NewSteps(ctx context.Context, getenv func(string) string) (*workflow.Steps,
 	if err != nil {
 		return nil, err
 	}
-	o.Tracer.InstrumentAWS(&cfg)
-	client := NewS3(cfg)
+	xraytrace.InstrumentAWS(o.Tracer, &cfg)
+	client := NewS3(cfg, getenv)
 	return &workflow.Steps{
-		Raw:       store.NewS3(client, conf.RawBucket),
-		Processed: store.NewS3(client, conf.ProcessedBucket),
+		Raw:       s3store.New(client, conf.RawBucket),
+		Processed: s3store.New(client, conf.ProcessedBucket),
 		Conf:      conf,
 		Log:       o.Log,
 		Metrics:   o.Metrics,
 		Tracer:    o.Tracer,
+		Stage:     stage,
 	}, nil
 }
 
-// NewStarter builds the starter's handler from its environment.
-func NewStarter(ctx context.Context, getenv func(string) string) (*workflow.Starter, error) {
+// NewStarter builds the starter's handler from its environment (RAW_BUCKET, STATE_MACHINE_ARN).
+func NewStarter(ctx context.Context, getenv func(string) string) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
 	conf, err := workflow.LoadConfig(getenv)
 	if err != nil {
 		return nil, err
@@ -77,11 +131,12 @@ func NewStarter(ctx context.Context, getenv func(string) string) (*workflow.Star
 	if err != nil {
 		return nil, err
 	}
-	o.Tracer.InstrumentAWS(&cfg)
-	return &workflow.Starter{
-		Raw:     store.NewS3(NewS3(cfg), conf.RawBucket),
+	xraytrace.InstrumentAWS(o.Tracer, &cfg)
+	st := &workflow.Starter{
+		Raw:     s3store.New(NewS3(cfg, getenv), conf.RawBucket),
 		Exec:    Executions{Client: sfn.NewFromConfig(cfg), StateMachineArn: conf.StateMachineArn},
 		Log:     o.Log,
 		Metrics: o.Metrics,
-	}, nil
+	}
+	return st.Handle, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
@@ -543,7 +544,7 @@ func TestLeastPrivilege(t *testing.T) {
 		"TransformFunction": append(append([]string{}, readRaw...),
 			cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.StagingPrefix))...),
 		"WriteFunction": append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
-			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix))...),
+			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix), obj(proc, workflow.ClaimPrefix))...),
 			"s3:GetObject "+obj(proc, workflow.ReportPrefix)), "s3:ListBucket "+proc),
 		"SettlementStateMachine": append(append(
 			cross([]string{"lambda:InvokeFunction"}, "{CheckFunction.Arn}", "{ValidateFunction.Arn}", "{TransformFunction.Arn}", "{WriteFunction.Arn}"),
@@ -1153,5 +1154,15 @@ func TestMetricsContract(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("the dashboard does not show %s", name)
 		}
+	}
+}
+
+// TestClaimLeaseOutlivesWrite: a replace takes over a batch's claim only once it is older than
+// workflow.ClaimLease, which is safe only if no Write invocation can still be running by then.
+func TestClaimLeaseOutlivesWrite(t *testing.T) {
+	tpl := loadTemplate(t)
+	timeout := toFloat(path(tpl.effective(tpl.Resources["WriteFunction"]), "Timeout"))
+	if timeout <= 0 || time.Duration(timeout)*time.Second >= workflow.ClaimLease {
+		t.Errorf("WriteFunction's Timeout is %vs; it must be shorter than the claim lease (%s)", timeout, workflow.ClaimLease)
 	}
 }

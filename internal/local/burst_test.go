@@ -183,6 +183,9 @@ type throttledLambda struct {
 }
 
 func (l *throttledLambda) wrap(arn string, f sfn.TaskFunc) sfn.TaskFunc {
+	if !strings.HasPrefix(arn, "arn:aws:lambda:") {
+		return f // the SQS and SNS integrations
+	}
 	step := arn[strings.LastIndex(arn, "-")+1:]
 	return func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
 		name := executionOf(ctx)
@@ -258,7 +261,7 @@ func (c *burstClock) Sleep(ctx context.Context, d time.Duration) error {
 // execution, nothing in the ingest DLQ), and every retry wait within its jitter bounds.
 func TestBurstOfFiles(t *testing.T) {
 	files, duplicates := burstFiles, burstDuplicates
-	if raceDetector {
+	if raceEnabled {
 		files, duplicates = burstFiles/raceFraction, burstDuplicates/raceFraction
 	}
 	batchSize, concurrency, maxReceives := ingestSettings(t)
@@ -285,8 +288,8 @@ func TestBurstOfFiles(t *testing.T) {
 		return rnd.Float64()
 	}
 	e.Env, err = local.Open(e.dir, local.Options{Config: workflow.Config{}, Clock: clock, Rand: jitter,
-		Metrics:    obs.NewMetrics(&metrics, "SettleTest").WithClock(clock.Now),
-		WrapLambda: lambda.wrap})
+		Metrics:  obs.NewMetrics(&metrics, "SettleTest").WithClock(clock.Now),
+		WrapTask: lambda.wrap})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +305,8 @@ func TestBurstOfFiles(t *testing.T) {
 	var queue []*pending
 	want := map[string]bool{} // execution names
 	for i := range files {
-		obj, err := e.Upload(context.Background(), e.report(fmt.Sprintf("settlement_%04d.csv", i), gen.Config{Rows: 12, Seed: uint64(1000 + i), Batch: int64(1000 + i)}))
+		path := e.report(fmt.Sprintf("settlement_%04d.csv", i), gen.Config{Rows: 12, Seed: uint64(1000 + i), Batch: int64(1000 + i)})
+		obj, err := e.Upload(context.Background(), path, local.RawKey(path))
 		if err != nil {
 			t.Fatal(err)
 		}

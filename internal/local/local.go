@@ -69,9 +69,11 @@ type Options struct {
 	// WrapRaw and WrapProcessed, when set, decorate the buckets (progress display, fault injection in tests).
 	WrapRaw       func(store.Bucket) store.Bucket
 	WrapProcessed func(store.Bucket) store.Bucket
-	// WrapLambda, when set, decorates each step's Lambda function (by its ARN) as the engine invokes it:
-	// tests put the Lambda service's own failures, such as throttling, in front of the handlers.
-	WrapLambda func(arn string, f sfn.TaskFunc) sfn.TaskFunc
+	// WrapTask, when set, decorates the task of each state machine resource (tests interleave
+	// executions at step boundaries with it).
+	WrapTask func(resource string, task sfn.TaskFunc) sfn.TaskFunc
+	// OnEvent, when set, is called after each history event of an execution this process runs is stored.
+	OnEvent func(execution string, ev sfn.Event)
 }
 
 // Env is a data folder with its engine and handlers.
@@ -119,7 +121,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	conf := opts.Config
 	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineArn = RawBucket, ProcessedBucket, StateMachineArn
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock}
-	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Metrics: opts.Metrics}
+	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Metrics: opts.Metrics, Now: opts.Clock.Now}
 	subs := map[string]string{
 		"CheckFunctionArn":     FunctionArn("check"),
 		"ValidateFunctionArn":  FunctionArn("validate"),
@@ -133,13 +135,14 @@ func Open(dir string, opts Options) (*Env, error) {
 		FunctionArn("validate"):  sfn.LambdaTask(env.Steps.Validate),
 		FunctionArn("transform"): sfn.LambdaTask(env.Steps.Transform),
 		FunctionArn("write"):     sfn.LambdaTask(env.Steps.Write),
+		SQSSendMessage:           env.sendMessage,
+		SNSPublish:               env.publish,
 	}
-	if opts.WrapLambda != nil {
-		for arn, f := range resources {
-			resources[arn] = opts.WrapLambda(arn, f)
+	if opts.WrapTask != nil {
+		for arn, task := range resources {
+			resources[arn] = opts.WrapTask(arn, task)
 		}
 	}
-	resources[SQSSendMessage], resources[SNSPublish] = env.sendMessage, env.publish
 	env.Engine, err = sfn.New(sfn.Config{
 		Definition:      statemachine.Definition,
 		Substitutions:   subs,
@@ -147,6 +150,7 @@ func Open(dir string, opts Options) (*Env, error) {
 		Dir:             filepath.Join(dir, "executions"),
 		Clock:           opts.Clock,
 		Rand:            opts.Rand,
+		Observe:         opts.OnEvent,
 		Resources:       resources,
 	})
 	if err != nil {
@@ -273,7 +277,21 @@ func ObjectCreatedMessage(obj store.Object, now time.Time, n int) events.SQSMess
 	}
 }
 
-// RawKey is the raw-bucket key a local file is uploaded to: incoming/<file name>.
+// RawKey is the raw-bucket key a file named on the command line is uploaded to: incoming/<file name>.
+// The files of a folder go to incoming/<path inside the folder> (see Inputs).
 func RawKey(path string) string {
-	return "incoming/" + strings.ReplaceAll(filepath.Base(path), "\\", "_")
+	return "incoming/" + keySegment(filepath.Base(path))
+}
+
+// keySegment makes a file name one segment of a key: a backslash, a separator for some readers, goes.
+func keySegment(name string) string { return strings.ReplaceAll(name, "\\", "_") }
+
+// IngestSuffix is what a raw-bucket key must end with, in any case, for the ingest rule of template.yaml
+// to send its Object Created event to the starter. A folder run takes the same files (a test keeps the
+// two in step).
+const IngestSuffix = ".csv"
+
+// Ingests reports whether the cloud's ingest rule starts an execution for an object stored under key.
+func Ingests(key string) bool {
+	return len(key) >= len(IngestSuffix) && strings.EqualFold(key[len(key)-len(IngestSuffix):], IngestSuffix)
 }

@@ -129,7 +129,8 @@ func runOutcomes(t *testing.T) (observed, error) {
 	// fails (retried), and a message left for a later invocation when the deadline is near (deferred).
 	st := *e.Starter
 	junk := events.SQSMessage{MessageId: "junk", Body: `{"hello":"world"}`}
-	obj, err := e.Upload(context.Background(), e.report("batch8.csv", gen.Config{Rows: 10, Seed: 8, Batch: 8}))
+	b8 := e.report("batch8.csv", gen.Config{Rows: 10, Seed: 8, Batch: 8})
+	obj, err := e.Upload(context.Background(), b8, local.RawKey(b8))
 	if err != nil {
 		return observed{}, err
 	}

@@ -2,13 +2,16 @@ package local
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -26,11 +29,14 @@ const (
 	Duplicate = "DUPLICATE"
 	Failed    = "FAILED"
 	Running   = "RUNNING"
+	// Skipped is a folder's file that the cloud's ingest rule would not take (see Ingests): listed, not run.
+	Skipped = "SKIPPED"
 )
 
 // FileResult is what happened to one file.
 type FileResult struct {
 	File         string   `json:"file"`
+	Key          string   `json:"key"` // in the raw bucket
 	ETag         string   `json:"etag"`
 	Execution    string   `json:"execution"`
 	Status       string   `json:"status"`
@@ -42,14 +48,46 @@ type FileResult struct {
 
 var messages atomic.Int64
 
-// Upload copies a local file into the raw bucket, streaming, under RawKey(path).
-func (e *Env) Upload(ctx context.Context, path string) (store.Object, error) {
+// Upload copies a local file into the raw bucket under key, streaming, and describes the object. The
+// same bytes already under key are not copied again (a rerun). Other bytes under key, an earlier file of
+// the same name that manifests and executions point at, are kept: the file goes to key with "-<its
+// ETag>" before the extension instead, so no two contents ever share a key.
+func (e *Env) Upload(ctx context.Context, path, key string) (store.Object, error) {
+	obj, err := e.Raw.Head(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return e.put(ctx, path, key)
+	}
+	if err != nil {
+		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
+	}
+	sum, err := fileMD5(path)
+	if err != nil {
+		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
+	}
+	if store.UnquoteETag(obj.ETag) == sum {
+		return obj, nil
+	}
+	alt := variantKey(key, sum)
+	obj, err = e.Raw.Head(ctx, alt)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return e.put(ctx, path, alt)
+	case err != nil:
+		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
+	case store.UnquoteETag(obj.ETag) == sum:
+		return obj, nil
+	}
+	return store.Object{}, fmt.Errorf("upload %s: %s and %s already hold other bytes", path, key, alt)
+}
+
+// put streams a file to key.
+func (e *Env) put(ctx context.Context, path, key string) (store.Object, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return store.Object{}, err
 	}
 	defer f.Close()
-	up, err := e.Raw.Create(ctx, RawKey(path))
+	up, err := e.Raw.Create(ctx, key)
 	if err != nil {
 		return store.Object{}, err
 	}
@@ -60,14 +98,47 @@ func (e *Env) Upload(ctx context.Context, path string) (store.Object, error) {
 	return up.Commit()
 }
 
-// Run uploads a file and delivers its event, the way S3, EventBridge and SQS would.
-func (e *Env) Run(ctx context.Context, path string) FileResult {
-	obj, err := e.Upload(ctx, path)
+// fileMD5 is the hex MD5 of a file: the ETag S3 gives it in a single-part upload.
+func fileMD5(path string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return FileResult{File: path, Status: Failed, Error: err.Error()}
+		return "", err
+	}
+	defer f.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// variantKey is key with "-<etag>" before the extension of its last segment.
+func variantKey(key, etag string) string {
+	ext := path.Ext(key)
+	if strings.Contains(ext, "/") {
+		ext = ""
+	}
+	return strings.TrimSuffix(key, ext) + "-" + etag + ext
+}
+
+// Run uploads a file named on the command line under RawKey and delivers its event, the way S3,
+// EventBridge and SQS would.
+func (e *Env) Run(ctx context.Context, path string) FileResult {
+	return e.RunInput(ctx, Input{Path: path, Key: RawKey(path)})
+}
+
+// RunInput uploads one input under its key (see Upload) and delivers its event; a skipped input is
+// only reported.
+func (e *Env) RunInput(ctx context.Context, in Input) FileResult {
+	if in.Skip != "" {
+		return FileResult{File: in.Path, Status: Skipped, Error: in.Skip}
+	}
+	obj, err := e.Upload(ctx, in.Path, in.Key)
+	if err != nil {
+		return FileResult{File: in.Path, Key: in.Key, Status: Failed, Error: err.Error()}
 	}
 	r := e.Deliver(ctx, obj)
-	r.File = path
+	r.File = in.Path
 	return r
 }
 
@@ -79,9 +150,9 @@ func (e *Env) Deliver(ctx context.Context, obj store.Object) FileResult {
 	starter := *e.Starter
 	starter.OnResult = func(r workflow.StartResult) { res = r }
 	if _, err := starter.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{msg}}); err != nil {
-		return FileResult{File: obj.Key, ETag: store.UnquoteETag(obj.ETag), Status: Failed, Error: err.Error()}
+		return FileResult{File: obj.Key, Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Status: Failed, Error: err.Error()}
 	}
-	out := FileResult{File: obj.Key, ETag: res.File.ETag, Execution: res.Execution}
+	out := FileResult{File: obj.Key, Key: obj.Key, ETag: res.File.ETag, Execution: res.Execution}
 	switch res.Outcome {
 	case workflow.Ignored:
 		out.Status, out.Error = Failed, "the event was ignored"
@@ -131,8 +202,10 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 	default:
 		out.Status = Failed
 		out.Error = x.Error
-		if msg := causeMessage(x.Cause); msg != "" {
+		if msg := causeMessage(x.Cause); msg != "" && out.Error != "" {
 			out.Error += ": " + msg
+		} else if msg != "" {
+			out.Error = string(x.Status) + ": " + msg // aborted: no error name, the cause says why
 		}
 		if x.FailedState != "" && !strings.HasPrefix(x.FailedState, "Rejected") {
 			out.Error += " (failed at " + x.FailedState + ")"
@@ -176,39 +249,97 @@ func (e *Env) Redrive(ctx context.Context, name string) (FileResult, error) {
 	}
 	var in workflow.ExecutionInput
 	_ = json.Unmarshal(x.Input, &in)
-	out := FileResult{File: in.File.Key, ETag: in.File.ETag, Execution: name}
+	out := FileResult{File: in.File.Key, Key: in.File.Key, ETag: in.File.ETag, Execution: name}
 	e.summarize(&out, false)
 	return out, nil
 }
 
-// Files expands the command line: files as given, folders to the regular, non-hidden files they hold
-// (not recursing), sorted.
-func Files(args []string) ([]string, error) {
-	var out []string
+// Input is one file of a run.
+type Input struct {
+	Path string // the file
+	// Key is where it goes in the raw bucket: incoming/<file name> for a file named on the command line,
+	// incoming/<path inside the folder> for a file found under a folder (see Upload for a taken key).
+	Key string
+	// Skip, when set, is why the file is listed but not run.
+	Skip string
+}
+
+// skipReason is why a folder's file is not run: the cloud would not run it either.
+const skipReason = "not a report the ingest rule takes: only keys ending in " + IngestSuffix + " (any case) start an execution"
+
+// Inputs expands the command line: a file is run as given (the user named it); a folder stands for the
+// regular files under it, subfolders included, in path order, leaving out hidden files and folders (names
+// starting with a dot). Of a folder's files, those whose key the ingest rule would not take, and entries
+// that are not regular files, are listed as skipped, as in the cloud, where they would start nothing.
+func Inputs(args []string) ([]Input, error) {
+	var out []Input
 	for _, a := range args {
 		fi, err := os.Stat(a)
 		if err != nil {
 			return nil, err
 		}
 		if !fi.IsDir() {
-			out = append(out, a)
+			out = append(out, Input{Path: a, Key: RawKey(a)})
 			continue
 		}
-		entries, err := os.ReadDir(a)
+		ins, err := folderInputs(a)
 		if err != nil {
 			return nil, err
 		}
-		var names []string
-		for _, en := range entries {
-			if en.Type().IsRegular() && !strings.HasPrefix(en.Name(), ".") {
-				names = append(names, filepath.Join(a, en.Name()))
-			}
-		}
-		sort.Strings(names)
-		out = append(out, names...)
+		out = append(out, ins...)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no files to run")
 	}
 	return out, nil
+}
+
+// folderInputs lists the files under a folder named on the command line (see Inputs).
+func folderInputs(dir string) ([]Input, error) {
+	root := dir
+	if lfi, err := os.Lstat(dir); err == nil && lfi.Mode()&fs.ModeSymlink != 0 { // walk the folder it names
+		if root, err = filepath.EvalSymlinks(dir); err != nil {
+			return nil, err
+		}
+	}
+	var out []Input
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		segs := strings.Split(filepath.ToSlash(rel), "/")
+		for i, s := range segs {
+			segs[i] = keySegment(s)
+		}
+		in := Input{Path: filepath.Join(dir, rel), Key: "incoming/" + strings.Join(segs, "/")}
+		switch target, err := os.Stat(p); { // a link to a file stands for the file; links to folders are not followed
+		case err != nil:
+			in.Skip = err.Error()
+		case target.IsDir():
+			in.Skip = "a link to a folder: not followed"
+		case !target.Mode().IsRegular():
+			in.Skip = "not a regular file"
+		case !Ingests(in.Key):
+			in.Skip = skipReason
+		}
+		out = append(out, in)
+		return nil
+	})
+	return out, err
 }

@@ -66,10 +66,17 @@ type env struct {
 
 func newEnv(t *testing.T, conf workflow.Config) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock(), faults: &storefault.Bucket{}, dir: t.TempDir(), files: t.TempDir()}
+	return newEnvWith(t, conf, local.Options{})
+}
+
+// newEnvWith is newEnv with more options; the processed bucket is always behind the fault injector.
+func newEnvWith(t *testing.T, conf workflow.Config, opts local.Options) *env {
+	t.Helper()
+	e := &env{t: t, clock: newClock(), faults: &storefault.Bucket{}, dir: scratchDir(t), files: t.TempDir()}
+	opts.Config, opts.Clock = conf, e.clock
+	opts.WrapProcessed = func(b store.Bucket) store.Bucket { e.faults.Bucket = b; return e.faults }
 	var err error
-	e.Env, err = local.Open(e.dir, local.Options{Config: conf, Clock: e.clock,
-		WrapProcessed: func(b store.Bucket) store.Bucket { e.faults.Bucket = b; return e.faults }})
+	e.Env, err = local.Open(e.dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +290,7 @@ func TestReplaceRegeneratedBatch(t *testing.T) {
 	e := newEnv(t, workflow.Config{})
 	want(t, e.run(e.report("batch5.csv", gen.Config{Rows: 200, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"})), local.Succeeded)
 	newer := e.report("batch5-regenerated.csv", gen.Config{Rows: 210, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"})
-	obj, err := e.Upload(context.Background(), newer)
+	obj, err := e.Upload(context.Background(), newer, local.RawKey(newer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +467,7 @@ func TestConcurrentDeliveriesWithDuplicates(t *testing.T) {
 	}
 	var objs []store.Object
 	for _, p := range paths {
-		obj, err := e.Upload(context.Background(), p)
+		obj, err := e.Upload(context.Background(), p, local.RawKey(p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -521,7 +528,8 @@ func TestStarterEdgeCases(t *testing.T) {
 	var results []workflow.StartResult
 	st := *e.Starter
 	st.OnResult = func(r workflow.StartResult) { results = append(results, r) }
-	obj, err := e.Upload(context.Background(), e.report("Settlement report +%20 ü.csv", gen.Config{Rows: 50, Seed: 10, Batch: 3}))
+	path := e.report("Settlement report +%20 ü.csv", gen.Config{Rows: 50, Seed: 10, Batch: 3})
+	obj, err := e.Upload(context.Background(), path, local.RawKey(path))
 	if err != nil {
 		t.Fatal(err)
 	}

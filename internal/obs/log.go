@@ -59,7 +59,7 @@ func (h *contextHandler) Handle(ctx context.Context, r slog.Record) error {
 		if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
 			r.AddAttrs(slog.String(KeyRequestID, lc.AwsRequestID))
 		}
-		if id := traceRoot(ctx); id != "" {
+		if id := TraceRoot(ctx); id != "" {
 			r.AddAttrs(slog.String(KeyTraceID, id))
 		}
 	}
@@ -78,8 +78,8 @@ func (h *contextHandler) WithGroup(name string) slog.Handler {
 // header ("Root=1-…;Parent=…;Sampled=1"). It is a plain string key, as aws-lambda-go sets it.
 const lambdaTraceKey = "x-amzn-trace-id"
 
-// traceRoot returns the Root of the invocation's trace header, or "".
-func traceRoot(ctx context.Context) string {
+// TraceRoot returns the Root of the invocation's trace header in ctx (set by aws-lambda-go), or "".
+func TraceRoot(ctx context.Context) string {
 	h, _ := ctx.Value(lambdaTraceKey).(string)
 	for part := range strings.SplitSeq(h, ";") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "Root="); ok {

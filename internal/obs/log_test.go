@@ -35,7 +35,8 @@ func TestLoggerAddsInvocationFields(t *testing.T) {
 	var buf bytes.Buffer
 	l := obs.NewLogger(&buf, slog.LevelInfo).With(obs.KeyExecution, "abc", obs.KeyStep, "validate")
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
-	ctx = context.WithValue(ctx, "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1") //nolint:staticcheck // the key aws-lambda-go uses
+	//lint:ignore SA1029 aws-lambda-go stores the invocation's trace header under this plain string key
+	ctx = context.WithValue(ctx, "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
 	l.InfoContext(ctx, "validated", "rows", 3)
 	l.Info("no context")
 	l.Debug("below the level")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -127,7 +128,7 @@ func Connect(ctx context.Context, opts Options) (*Ops, error) {
 		SFN:    sfn.NewFromConfig(cfg),
 		SQS:    sqs.NewFromConfig(cfg),
 		Events: eventbridge.NewFromConfig(cfg),
-		S3:     cloud.NewS3(cfg),
+		S3:     cloud.NewS3(cfg, os.Getenv),
 		now:    opts.Now,
 	}
 	o.Stack, err = loadStack(ctx, cloudformation.NewFromConfig(cfg), opts.Stack, cfg.Region)

@@ -270,10 +270,9 @@ func TestDLQRedriveFailedKeepsWhatItCannotRestart(t *testing.T) {
 	if len(acts) != 2 || acts[0].Outcome != "started" || !strings.HasSuffix(acts[0].Target, "-p1") || acts[1].Outcome != ops.Skipped {
 		t.Fatalf("actions = %+v", acts)
 	}
-	left := w.Fake.Messages(w.Stack["FailedFilesQueueUrl"])
 	// The restarted file failed again (nothing was fixed), so it has a new message, as an alert would.
 	w.ImportDLQ(t)
-	left = w.Fake.Messages(w.Stack["FailedFilesQueueUrl"])
+	left := w.Fake.Messages(w.Stack["FailedFilesQueueUrl"])
 	var kept []string
 	for _, m := range left {
 		kept = append(kept, m[:min(len(m), 30)])

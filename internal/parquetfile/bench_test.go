@@ -24,7 +24,7 @@ func benchData(b *testing.B) []byte {
 	return bench.csv
 }
 
-var benchSource = table.StageOptions{Source: table.Source{Provider: "adyen", Key: "k", ETag: "e"}}
+var benchJob = settlement.Job{Key: "k", ETag: "e"}
 
 // BenchmarkValidateStep: parse and validate the whole report (the validate step's work). MB/s of CSV.
 func BenchmarkValidateStep(b *testing.B) {
@@ -45,7 +45,7 @@ func BenchmarkBuildRows(b *testing.B) {
 	b.SetBytes(int64(len(csv)))
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := table.Stage(bytes.NewReader(csv), discard{}, benchSource); err != nil {
+		if _, err := table.Stage(bytes.NewReader(csv), discard{}, benchJob, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -57,7 +57,7 @@ func BenchmarkTransformStep(b *testing.B) {
 	b.SetBytes(int64(len(csv)))
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := parquetfile.FromReport(bytes.NewReader(csv), io.Discard, benchSource, parquetfile.Options{}); err != nil {
+		if _, err := parquetfile.Stage(bytes.NewReader(csv), io.Discard, benchJob); err != nil {
 			b.Fatal(err)
 		}
 	}

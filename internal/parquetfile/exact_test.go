@@ -14,7 +14,6 @@ import (
 	"github.com/paysettle/settle/internal/money"
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/settlement"
-	"github.com/paysettle/settle/internal/table"
 )
 
 func generate(t testing.TB, rows int, seed uint64) []byte {
@@ -34,9 +33,8 @@ func convert(t testing.TB, csv []byte, mem memory.Allocator) (*settlement.Report
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	counts, err := parquetfile.FromReport(bytes.NewReader(csv), &out, table.StageOptions{
-		Source: table.Source{Provider: "adyen", Key: "incoming/report.csv", ETag: "0123456789abcdef0123456789abcdef"}, Allocator: mem},
-		parquetfile.Options{RowGroupRows: 40_000})
+	counts, err := parquetfile.FromReport(bytes.NewReader(csv), &out,
+		settlement.Job{Key: "incoming/report.csv", ETag: "0123456789abcdef0123456789abcdef", RowGroupRows: 40_000}, mem)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +157,8 @@ func TestOutputIsDeterministic(t *testing.T) {
 	var first []byte
 	for i := range 4 {
 		var out bytes.Buffer
-		if _, err := parquetfile.FromReport(bytes.NewReader(csv), &out, table.StageOptions{BlockBytes: 5000,
-			Source: table.Source{Provider: "adyen", Key: "k", ETag: "e"}}, parquetfile.Options{RowGroupRows: 3000}); err != nil {
+		job := settlement.Job{ParallelOptions: settlement.ParallelOptions{BlockBytes: 5000}, Key: "k", ETag: "e", RowGroupRows: 3000}
+		if _, err := parquetfile.FromReport(bytes.NewReader(csv), &out, job, nil); err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 {

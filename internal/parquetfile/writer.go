@@ -22,7 +22,6 @@ import (
 
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
-	"github.com/paysettle/settle/internal/workflow"
 )
 
 // DefaultRowGroupRows is the row-group size: 128Ki settlement lines make a row group of about 4–5 MB of
@@ -337,21 +336,18 @@ func (w *Writer) Close() error {
 // and writes its valid rows to out as one settlement_lines Parquet file, returning the reader's counts.
 // Parsing and building run on the parallel reader's workers while row groups are encoded on all cores
 // (table.Stage); memory is bounded by a few chunks in flight and one row group.
-func Stage(report io.Reader, out io.Writer, job workflow.StageJob) (settlement.Counts, error) {
-	return FromReport(report, out, table.StageOptions{Read: job.Read,
-		Source: table.Source{Provider: job.Provider, Key: job.Key, ETag: job.ETag}}, Options{RowGroupRows: job.RowGroupRows})
+func Stage(report io.Reader, out io.Writer, job settlement.Job) (settlement.Counts, error) {
+	return FromReport(report, out, job, nil)
 }
 
-// FromReport writes the valid rows of a validated report to out as Parquet (see Stage).
-func FromReport(report io.Reader, out io.Writer, stage table.StageOptions, opts Options) (settlement.Counts, error) {
-	if opts.Allocator == nil {
-		opts.Allocator = stage.Allocator
-	}
-	pw, err := NewWriter(out, opts)
+// FromReport is Stage with the allocator the rows and pages are built with (memory.DefaultAllocator when
+// nil; tests pass a checked one).
+func FromReport(report io.Reader, out io.Writer, job settlement.Job, mem memory.Allocator) (settlement.Counts, error) {
+	pw, err := NewWriter(out, Options{RowGroupRows: job.RowGroupRows, Allocator: mem})
 	if err != nil {
 		return settlement.Counts{}, err
 	}
-	counts, err := table.Stage(report, pw, stage)
+	counts, err := table.Stage(report, pw, job, mem)
 	if err != nil {
 		pw.Close()
 		return counts, err

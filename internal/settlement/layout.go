@@ -122,7 +122,7 @@ var columnByName = func() map[string]Column {
 // DetectLayout matches a header row against the Adyen Settlement details report. It is the adapter seam
 // for other providers: a second provider adds its own detector, chosen by header signature.
 func DetectLayout(fields [][]byte) (*Layout, error) {
-	l := &Layout{Provider: "adyen"}
+	l := &Layout{Provider: ProviderAdyen}
 	for i := range l.index {
 		l.index[i] = -1
 	}

@@ -69,12 +69,23 @@
 // Choice Variable, a bad intrinsic argument, a ResultPath that cannot be applied) fails the execution
 // at that state, without Retry or Catch; the name is States.Runtime (States.ResultPathMatchFailure
 // for ResultPath). Retry waits and task deadlines use Config.Clock. Executions are not deleted
-// after 90 days. A process that dies mid-execution leaves it RUNNING (readable, but neither
-// resumable nor redrivable).
+// after 90 days. Executions run inside the process that started or redrove them, so a process that
+// dies mid-execution (SIGKILL, out of memory, a machine that stops) cannot finish it: the next reader
+// (Describe, History, List, Start, Redrive, in any process) ends such an execution as ABORTED at the
+// state it was in, with the cause "the <command> process running it (pid N) ended without finishing
+// it", and a redrive resumes from that state.
 //
 // # Storage
 //
 // Dir/<name>.json holds the execution and its history. A name is reserved by creating that file with
 // O_CREATE|O_EXCL; every later update (after each history event) is written to a temporary file and
 // renamed over it, so any process reading the directory sees a complete record.
+//
+// Dir/.locks/ holds lock files (flock on Unix, LockFileEx on Windows; a network file system must support
+// them). <name>.lease is held by the process running the execution, from before its record says
+// RUNNING until after the record says how it ended; the operating system releases it when that process
+// dies, however it dies. gate serialises the short transitions (reserving a name, starting a redrive,
+// ending an execution whose process is gone), so that testing a lease and acting on the answer is
+// atomic across processes: a RUNNING record whose lease is free under the gate has lost its process,
+// and exactly one reader records that.
 package sfn

@@ -8,10 +8,10 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -36,6 +36,9 @@ type Config struct {
 	// RoleArn is reported as the execution's role ($$.Execution.RoleArn, ExecutionStarted);
 	// empty means arn:aws:iam::<account>:role/<state machine name>.
 	RoleArn string
+	// Observe, when set, is called after each history event of an execution this engine runs has been
+	// stored, in the goroutine that runs it (progress displays; crash tests stop the process there).
+	Observe func(execution string, ev Event)
 }
 
 // Engine runs executions of one state machine and keeps them in Config.Dir. It is safe for
@@ -50,9 +53,8 @@ type Engine struct {
 	store       fileStore
 	clock       Clock
 	rand        func() float64
-
-	// mu makes a name's reservation and first write atomic for the readers of this process.
-	mu sync.Mutex
+	observe     func(string, Event)
+	owner       *owner
 }
 
 const (
@@ -85,7 +87,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, lockDirName), 0o755); err != nil {
 		return nil, fmt.Errorf("sfn: create execution store: %w", err)
 	}
 	e := &Engine{
@@ -98,6 +100,8 @@ func New(cfg Config) (*Engine, error) {
 		store:       fileStore{dir: cfg.Dir},
 		clock:       cfg.Clock,
 		rand:        cfg.Rand,
+		observe:     cfg.Observe,
+		owner:       thisProcess(),
 	}
 	if e.roleArn == "" {
 		e.roleArn = fmt.Sprintf("arn:aws:iam::%s:role/%s", e.account, e.machineName)
@@ -174,7 +178,8 @@ func validateName(name string) error {
 // description. As for a STANDARD state machine, a name already used by a RUNNING execution with
 // byte-identical input returns that execution (it is not run again); a closed execution or a
 // different input is *ExecutionAlreadyExistsError. An empty input means {}. If ctx ends while the
-// execution runs, the execution is ABORTED (and can be redriven).
+// execution runs, the execution is ABORTED (and can be redriven). A RUNNING execution whose process
+// has died is ended as ABORTED first, so its name answers as a closed execution's.
 func (e *Engine) Start(ctx context.Context, name string, input []byte) (*Execution, error) {
 	if err := validateName(name); err != nil {
 		return nil, err
@@ -203,33 +208,67 @@ func (e *Engine) Start(ctx context.Context, name string, input []byte) (*Executi
 			StartDate:       now,
 		},
 		InputText: string(input),
+		Owner:     e.owner,
 	}
 	rec.Events = append(rec.Events, Event{
 		ID: 1, Timestamp: now, Type: EventExecutionStarted,
 		ExecutionStartedEventDetails: &ExecutionStartedEventDetails{Input: string(input), RoleArn: e.roleArn},
 	})
 
-	e.mu.Lock()
-	created, err := e.store.create(rec)
-	var existing *record
-	if err == nil && !created {
-		existing, err = e.store.load(name)
-	}
-	e.mu.Unlock()
+	// Under the gate: take the lease, then reserve the name. A lease held by someone else means a live
+	// process runs this execution; a free lease with an existing RUNNING record means its process died.
+	unlock, err := e.store.gate()
 	if err != nil {
 		return nil, err
 	}
-	if !created {
+	release, free, err := e.store.tryLease(name)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	if !free {
+		unlock()
+		existing, err := e.store.load(name)
+		if err != nil {
+			return nil, err
+		}
 		if existing.Execution.StateMachineArn == e.machineArn && existing.Execution.Status == StatusRunning && existing.InputText == string(input) {
 			return e.describe(existing), nil
 		}
 		return nil, &ExecutionAlreadyExistsError{ExecutionArn: e.executionArn(name)}
 	}
+	created, err := e.store.create(rec)
+	if err != nil || !created {
+		var ended *Event
+		if err == nil {
+			var existing *record
+			if existing, err = e.store.load(name); err == nil && existing.Execution.Status == StatusRunning && existing.Execution.StateMachineArn == e.machineArn {
+				ended, err = e.endOrphan(existing)
+			}
+		}
+		release()
+		unlock()
+		e.notify(name, ended)
+		if err != nil {
+			return nil, err
+		}
+		return nil, &ExecutionAlreadyExistsError{ExecutionArn: e.executionArn(name)}
+	}
+	unlock()
+	defer release()
+	e.notify(name, &rec.Events[0])
 	r := &runner{e: e, rec: rec, execInput: val}
 	if err := r.run(ctx, e.def.startAt, val); err != nil {
 		return nil, err
 	}
 	return e.describe(rec), nil
+}
+
+// notify passes a stored event to the observer.
+func (e *Engine) notify(name string, ev *Event) {
+	if e.observe != nil && ev != nil {
+		e.observe(name, *ev)
+	}
 }
 
 // Describe returns the stored description of an execution.
@@ -268,6 +307,9 @@ func (e *Engine) List() ([]*Execution, error) {
 		if rec.Execution.StateMachineArn != e.machineArn {
 			continue
 		}
+		if rec, err = e.current(rec); err != nil {
+			return nil, err
+		}
 		list = append(list, e.describe(rec))
 	}
 	sort.SliceStable(list, func(i, j int) bool {
@@ -279,6 +321,7 @@ func (e *Engine) List() ([]*Execution, error) {
 	return list, nil
 }
 
+// load reads an execution as it now is: a RUNNING one whose process is gone is ended first.
 func (e *Engine) load(name string) (*record, error) {
 	if validateName(name) != nil {
 		return nil, &ExecutionDoesNotExistError{ExecutionArn: e.executionArn(name)}
@@ -287,7 +330,68 @@ func (e *Engine) load(name string) (*record, error) {
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && rec.Execution.StateMachineArn != e.machineArn) {
 		return nil, &ExecutionDoesNotExistError{ExecutionArn: e.executionArn(name)}
 	}
-	return rec, err
+	if err != nil {
+		return nil, err
+	}
+	return e.current(rec)
+}
+
+// current returns rec, unless it is RUNNING and no process holds its lease: then the process that ran
+// it died (killed, out of memory, the machine stopped) and it is ended as ABORTED, by whichever reader
+// gets the gate first, once. In AWS an execution does not die with a process; here it must not pretend
+// to run, or its file would count as a duplicate forever and refuse every redrive. A reader that cannot
+// take the locks (no write access to the store) gets the record as stored.
+func (e *Engine) current(rec *record) (*record, error) {
+	if rec.Execution.Status != StatusRunning {
+		return rec, nil
+	}
+	name := rec.Execution.Name
+	unlock, err := e.store.gate()
+	if err != nil { // a reader without write access to the store: show the record as stored
+		return rec, nil
+	}
+	defer unlock()
+	release, free, err := e.store.tryLease(name)
+	if err != nil || !free {
+		return rec, nil
+	}
+	defer release()
+	if rec, err = e.store.load(name); err != nil { // it may have ended, or been ended, since it was read
+		return nil, err
+	}
+	if rec.Execution.Status == StatusRunning {
+		if _, err := e.endOrphan(rec); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
+}
+
+// endOrphan ends a RUNNING execution whose process is gone as ABORTED at the state it was in (the last
+// state entered, with the input it entered with; the start state before any), so that a redrive resumes
+// there, as it does for an execution stopped in that state. The caller holds the gate and the lease.
+func (e *Engine) endOrphan(rec *record) (*Event, error) {
+	from, input := e.def.startAt, string(rec.Execution.Input)
+	for i := len(rec.Events) - 1; i >= 0; i-- {
+		if d := rec.Events[i].StateEnteredEventDetails; d != nil {
+			from, input = d.Name, d.Input
+			break
+		}
+	}
+	cause := "the process running it ended without finishing it"
+	if o := rec.Owner; o != nil {
+		cause = fmt.Sprintf("the %s process running it (pid %d) ended without finishing it", o.Command, o.PID)
+	}
+	x := &rec.Execution
+	x.Status, x.Error, x.Cause = StatusAborted, "", cause
+	x.StopDate = e.clock.Now().UTC()
+	x.FailedState, x.FailedStateInput = from, json.RawMessage(input)
+	r := &runner{e: e, rec: rec}
+	ev := Event{Type: EventExecutionAborted, Timestamp: x.StopDate, ExecutionAbortedEventDetails: &ErrorEventDetails{Cause: cause}}
+	if err := r.store(ev); err != nil {
+		return nil, err
+	}
+	return &rec.Events[len(rec.Events)-1], nil
 }
 
 // describe copies the execution and works out its redrive status at the current time.
@@ -335,25 +439,64 @@ func (e *Engine) Redrive(ctx context.Context, name string) (*Execution, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	n := rec.Execution.RedriveCount + 1
-	release, ok, err := e.store.claimRedrive(name, n)
+	seen := rec.Execution.RedriveCount
+	r, release, err := e.beginRedrive(name, seen)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, &ExecutionNotRedrivableError{ExecutionArn: arn, Reason: "Execution is RUNNING and cannot be redriven"}
-	}
-	released := false
-	defer func() {
-		if !released {
-			release()
-		}
-	}()
-	// Re-read under the claim: another caller may have redriven it between our read and the claim.
-	if rec, err = e.load(name); err != nil {
+	defer release()
+	rec = r.rec
+	e.notify(name, &rec.Events[len(rec.Events)-1])
+	if err := r.run(ctx, r.from, r.fromInput); err != nil {
 		return nil, err
 	}
-	if reason := e.notRedrivable(&rec.Execution); reason != "" || rec.Execution.RedriveCount != n-1 {
+	return e.describe(rec), nil
+}
+
+// redrive is a redrive about to run: its runner and where it resumes.
+type redrive struct {
+	*runner
+	from      string
+	fromInput any
+}
+
+// beginRedrive takes the execution's lease and records the redrive (RUNNING, ExecutionRedriven) under
+// the gate, so that of two callers in any processes only one redrives; seen is the redrive count the
+// caller judged the execution by. The lease is the caller's to release once the execution has ended.
+func (e *Engine) beginRedrive(name string, seen int) (*redrive, func(), error) {
+	arn := e.executionArn(name)
+	unlock, err := e.store.gate()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
+	release, free, err := e.store.tryLease(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !free {
+		return nil, nil, &ExecutionNotRedrivableError{ExecutionArn: arn, Reason: "Execution is RUNNING and cannot be redriven"}
+	}
+	r, err := e.recordRedrive(name, seen)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return r, release, nil
+}
+
+func (e *Engine) recordRedrive(name string, seen int) (*redrive, error) {
+	arn := e.executionArn(name)
+	rec, err := e.store.load(name) // again, under the gate: another caller may have redriven it meanwhile
+	if err != nil {
+		return nil, err
+	}
+	if rec.Execution.Status == StatusRunning { // we hold its lease: its process is gone
+		if _, err := e.endOrphan(rec); err != nil {
+			return nil, err
+		}
+	}
+	if reason := e.notRedrivable(&rec.Execution); reason != "" || rec.Execution.RedriveCount != seen {
 		if reason == "" {
 			reason = "Execution was redriven by another caller"
 		}
@@ -369,19 +512,16 @@ func (e *Engine) Redrive(ctx context.Context, name string) (*Execution, error) {
 	}
 	x := &rec.Execution
 	from := x.FailedState
+	n := x.RedriveCount + 1
 	x.Status = StatusRunning
 	x.RedriveCount = n
 	x.RedriveDate = e.clock.Now().UTC()
 	x.StopDate, x.Error, x.Cause, x.Output = time.Time{}, "", "", nil
 	x.FailedState, x.FailedStateInput = "", nil
+	rec.Owner = e.owner
 	r := &runner{e: e, rec: rec, execInput: execInput}
-	if err := r.emit(Event{Type: EventExecutionRedriven, ExecutionRedrivenEventDetails: &ExecutionRedrivenEventDetails{RedriveCount: n}}); err != nil {
+	if err := r.store(Event{Type: EventExecutionRedriven, ExecutionRedrivenEventDetails: &ExecutionRedrivenEventDetails{RedriveCount: n}}); err != nil {
 		return nil, err
 	}
-	release()
-	released = true
-	if err := r.run(ctx, from, stateInput); err != nil {
-		return nil, err
-	}
-	return e.describe(rec), nil
+	return &redrive{runner: r, from: from, fromInput: stateInput}, nil
 }

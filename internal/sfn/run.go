@@ -42,7 +42,17 @@ type stop struct {
 
 func (r *runner) now() time.Time { return r.e.clock.Now().UTC() }
 
+// emit stores an event of a running execution and tells the observer.
 func (r *runner) emit(ev Event) error {
+	if err := r.store(ev); err != nil {
+		return err
+	}
+	r.e.notify(r.rec.Execution.Name, &r.rec.Events[len(r.rec.Events)-1])
+	return nil
+}
+
+// store appends an event to the history and saves the record.
+func (r *runner) store(ev Event) error {
 	n := int64(len(r.rec.Events))
 	ev.ID = n + 1
 	ev.PreviousEventID = n

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -19,11 +18,29 @@ type record struct {
 	Execution Execution `json:"execution"`
 	InputText string    `json:"inputText"`
 	Events    []Event   `json:"events"`
+	// Owner is the process that runs the execution, or last ran it.
+	Owner *owner `json:"owner,omitempty"`
+}
+
+// owner names a process, for the cause of an execution that its process left unfinished.
+type owner struct {
+	PID     int    `json:"pid"`
+	Command string `json:"command"`
+}
+
+// thisProcess is the owner of the executions this process runs.
+func thisProcess() *owner {
+	cmd := "settle"
+	if len(os.Args) > 0 && os.Args[0] != "" {
+		cmd = filepath.Base(os.Args[0])
+	}
+	return &owner{PID: os.Getpid(), Command: cmd}
 }
 
 // fileStore keeps one file per execution. A name is reserved by creating its file with O_EXCL (the
 // first content is written through that descriptor); every later update goes to a temporary file
 // renamed over it, so readers in any process see either the previous or the next complete version.
+// Lock files under .locks/ tell a running execution from one whose process died (see gate and tryLease).
 type fileStore struct {
 	dir string
 }
@@ -123,17 +140,45 @@ func (s fileStore) names() ([]string, error) {
 	return names, nil
 }
 
-// claimRedrive makes sure only one caller, in any process, runs redrive number n of an execution.
-// The marker is removed once the redriven execution is saved as RUNNING.
-func (s fileStore) claimRedrive(name string, n int) (release func(), ok bool, err error) {
-	p := filepath.Join(s.dir, "."+name+".redrive-"+strconv.Itoa(n))
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrExist) {
+// lockDir holds the lock files: the gate, and one lease per execution.
+func (s fileStore) lockDir() string { return filepath.Join(s.dir, lockDirName) }
+
+// lockDirName is hidden, so that names() and readers of the directory skip it.
+const lockDirName = ".locks"
+
+// gate waits for the store's gate and returns its unlock. The gate makes the short transitions of an
+// execution (its creation, the start of a redrive, ending an orphan) atomic across processes: whoever
+// holds it may test a lease and act on the answer before anyone else does. It is never held while a
+// state runs.
+func (s fileStore) gate() (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(s.lockDir(), "gate"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("execution store gate: %w", err)
+	}
+	if _, err := lockFile(f, true); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("execution store gate: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// tryLease takes the lease of an execution without waiting. The process running an execution holds its
+// lease from before the record says RUNNING until after it says how the execution ended; the operating
+// system drops the lease when that process dies. So, under the gate, a free lease on a RUNNING record
+// means that its process is gone. ok is false when the lease is held (by a live runner). Lease files are
+// kept: removing one could let two holders lock two different files of the same name.
+func (s fileStore) tryLease(name string) (release func(), ok bool, err error) {
+	f, err := os.OpenFile(filepath.Join(s.lockDir(), name+".lease"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, false, fmt.Errorf("lease of execution %s: %w", name, err)
+	}
+	ok, err = lockFile(f, false)
+	if err != nil || !ok {
+		f.Close()
+		if err != nil {
+			return nil, false, fmt.Errorf("lease of execution %s: %w", name, err)
+		}
 		return nil, false, nil
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("claim redrive of %s: %w", name, err)
-	}
-	f.Close()
-	return func() { os.Remove(p) }, true, nil
+	return func() { f.Close() }, true, nil
 }

@@ -39,7 +39,10 @@ const staleTempAge = 24 * time.Hour
 // and a file replaced by hand is hashed again.
 //
 // Writes are atomic (temp file, fsync, rename), so a reader sees the old object or the new one, never
-// part of one; WithoutSync leaves out the fsync for a bucket of copies. A Dir is safe for concurrent use, also by several processes on the same folder.
+// part of one; WithoutSync leaves out the fsync for a bucket of copies. Every change of a key (upload,
+// copy, delete) happens under a lock on the key (an flock on one of 256 files under root/.store/locks),
+// so a conditional write (PutIf, DeleteIf) checks and replaces the object with no other writer in
+// between, as S3 does. A Dir is safe for concurrent use, also by several processes on the same folder.
 // Unlike S3, a folder cannot hold both an object "a" and an object "a/b": such a write fails with
 // ErrInvalidKey.
 type Dir struct {
@@ -72,7 +75,7 @@ func NewDir(name, root string, opts ...DirOption) (*Dir, error) {
 	for _, o := range opts {
 		o(d)
 	}
-	for _, dir := range []string{d.tmpDir(), d.etagDir()} {
+	for _, dir := range []string{d.tmpDir(), d.etagDir(), d.lockDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("new dir bucket %s: %w", name, err)
 		}
@@ -89,6 +92,22 @@ func (d *Dir) Root() string { return d.root }
 
 func (d *Dir) tmpDir() string  { return filepath.Join(d.root, metaDir, "tmp") }
 func (d *Dir) etagDir() string { return filepath.Join(d.root, metaDir, "etags") }
+func (d *Dir) lockDir() string { return filepath.Join(d.root, metaDir, "locks") }
+
+// lock takes the lock that every change of key holds: one of 256 files chosen by a hash of the key,
+// so the folder never holds more lock files than that and unrelated keys rarely wait for each other.
+func (d *Dir) lock(key string) (func(), error) {
+	sum := sha256.Sum256([]byte(key))
+	p := filepath.Join(d.lockDir(), hex.EncodeToString(sum[:1]))
+	unlock, err := lockFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The hidden folder was removed by hand; put it back rather than fail every write.
+		if err = os.MkdirAll(d.lockDir(), 0o755); err == nil {
+			unlock, err = lockFile(p)
+		}
+	}
+	return unlock, err
+}
 
 func (d *Dir) removeStaleTemps() {
 	entries, err := os.ReadDir(d.tmpDir())
@@ -112,7 +131,7 @@ func (d *Dir) path(op, key string) (string, error) {
 }
 
 func dirKeyProblem(key string) string {
-	if reason := checkKey(key); reason != "" {
+	if reason := CheckKey(key); reason != "" {
 		return reason
 	}
 	switch {
@@ -384,7 +403,7 @@ func (d *Dir) Copy(ctx context.Context, src, dst string) (Object, error) {
 		_ = os.Remove(tmp)
 		return d.copyBytes(ctx, f, dst)
 	}
-	if err := d.install(tmp, dp, dst); err != nil {
+	if err := d.install(tmp, dp, dst, Precondition{}); err != nil {
 		_ = os.Remove(tmp)
 		return Object{}, d.wrap(op, dst, err)
 	}
@@ -414,10 +433,19 @@ func (d *Dir) copyBytes(ctx context.Context, f *os.File, dst string) (Object, er
 
 // Put writes data to key atomically.
 func (d *Dir) Put(ctx context.Context, key string, data []byte) (Object, error) {
-	u, err := d.Create(ctx, key)
+	return d.PutIf(ctx, key, data, Precondition{})
+}
+
+// PutIf writes data to key when pre holds. The data goes to a temp file first; the check and the
+// rename happen under the key's lock, against the MD5 of the file then at the key (not the ETag
+// cache, which a hand-made copy with the same size and time could fool).
+func (d *Dir) PutIf(ctx context.Context, key string, data []byte, pre Precondition) (Object, error) {
+	up, err := d.Create(ctx, key)
 	if err != nil {
 		return Object{}, err
 	}
+	u := up.(*dirUpload)
+	u.pre = pre
 	if _, err := u.Write(data); err != nil {
 		u.Abort()
 		return Object{}, err
@@ -425,10 +453,89 @@ func (d *Dir) Put(ctx context.Context, key string, data []byte) (Object, error) 
 	return u.Commit()
 }
 
+// Get reads key whole, hashing the bytes it read, so the ETag it reports is that of exactly this
+// version whatever replaces the file meanwhile.
+func (d *Dir) Get(ctx context.Context, key string) ([]byte, Object, error) {
+	const op = "get"
+	f, _, err := d.openFile(ctx, op, key, "")
+	if err != nil {
+		return nil, Object{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, Object{}, d.wrap(op, key, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxGetBytes+1))
+	if err != nil {
+		return nil, Object{}, d.wrap(op, key, err)
+	}
+	if len(data) > MaxGetBytes {
+		return nil, Object{}, fmt.Errorf("%s %s/%s: larger than the %d bytes Get reads", op, d.name, key, MaxGetBytes)
+	}
+	sum := md5.Sum(data)
+	return data, Object{Key: key, Size: int64(len(data)), ETag: `"` + hex.EncodeToString(sum[:]) + `"`, Modified: fi.ModTime()}, nil
+}
+
+// checkLocked tells whether pre holds for the object at path; the caller holds key's lock.
+func (d *Dir) checkLocked(path, key string, pre Precondition) error {
+	if pre == (Precondition{}) {
+		return nil
+	}
+	etag, err := fileETag(path)
+	switch {
+	case isMissing(err):
+		if pre.IfAbsent {
+			return nil
+		}
+		return fmt.Errorf("%w (want %s, have no object)", ErrPreconditionFailed, pre.IfMatch)
+	case err != nil:
+		return err
+	case pre.IfAbsent:
+		return fmt.Errorf("%w (want no object, have %s)", ErrPreconditionFailed, etag)
+	case UnquoteETag(etag) != UnquoteETag(pre.IfMatch):
+		return fmt.Errorf("%w (want %s, have %s)", ErrPreconditionFailed, pre.IfMatch, etag)
+	}
+	return nil
+}
+
+// fileETag is the quoted MD5 of the regular file at path.
+func fileETag(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fs.ErrNotExist // a folder is not an object
+	}
+	h := md5.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return quotedMD5(h), nil
+}
+
 // Delete removes key and then the folders it leaves empty, up to the root, so the tree users browse
 // does not fill with empty folders.
 func (d *Dir) Delete(ctx context.Context, key string) error {
-	const op = "delete"
+	return d.remove(ctx, "delete", key, "")
+}
+
+// DeleteIf removes key when its ETag (the MD5 of the file, checked under the key's lock) is etag.
+func (d *Dir) DeleteIf(ctx context.Context, key, etag string) error {
+	if etag == "" {
+		return fmt.Errorf("delete if %s/%s: no etag given", d.name, key)
+	}
+	return d.remove(ctx, "delete if", key, etag)
+}
+
+// remove is Delete, or DeleteIf when ifMatch is set.
+func (d *Dir) remove(ctx context.Context, op, key, ifMatch string) error {
 	if err := ctx.Err(); err != nil {
 		return d.wrap(op, key, err)
 	}
@@ -436,12 +543,25 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := d.lock(key)
+	if err != nil {
+		return d.wrap(op, key, err)
+	}
+	defer unlock()
 	fi, err := os.Lstat(p)
 	if isMissing(err) || err == nil && fi.IsDir() {
+		if ifMatch != "" {
+			return d.notFound(op, key)
+		}
 		return nil // no object by that name
 	}
 	if err != nil {
 		return d.wrap(op, key, err)
+	}
+	if ifMatch != "" {
+		if err := d.checkLocked(p, key, Precondition{IfMatch: ifMatch}); err != nil {
+			return d.wrap(op, key, err)
+		}
 	}
 	if err := os.Remove(p); err != nil && !isMissing(err) {
 		return d.wrap(op, key, err)
@@ -532,12 +652,13 @@ type dirUpload struct {
 	w    *bufio.Writer
 	size int64
 	done bool
+	pre  Precondition // checked under the key's lock at Commit
 }
 
 func (u *dirUpload) Write(p []byte) (int, error) {
 	const op = "write"
 	if u.done {
-		return 0, u.d.wrap(op, u.key, errUploadClosed)
+		return 0, u.d.wrap(op, u.key, ErrUploadClosed)
 	}
 	if err := u.ctx.Err(); err != nil {
 		return 0, u.d.wrap(op, u.key, err)
@@ -555,7 +676,7 @@ func (u *dirUpload) Write(p []byte) (int, error) {
 func (u *dirUpload) Commit() (Object, error) {
 	const op = "commit"
 	if u.done {
-		return Object{}, u.d.wrap(op, u.key, errUploadClosed)
+		return Object{}, u.d.wrap(op, u.key, ErrUploadClosed)
 	}
 	u.done = true
 	obj, err := u.commit()
@@ -602,11 +723,23 @@ func (u *dirUpload) commit() (Object, error) {
 }
 
 // install renames the temp file to the key's path, creating its folders.
-func (u *dirUpload) install() error { return u.d.install(u.f.Name(), u.path, u.key) }
+func (u *dirUpload) install() error { return u.d.install(u.f.Name(), u.path, u.key, u.pre) }
 
-// install renames the temp file tmp to path, key's path, creating its folders. A concurrent Delete may
-// remove a folder it just created (it prunes empty ones), so a vanished folder is retried.
-func (d *Dir) install(tmp, path, key string) error {
+// install renames the temp file tmp to path, key's path, creating its folders, under the key's lock
+// and when pre holds. A concurrent Delete may remove a folder it just created (it prunes empty ones),
+// so a vanished folder is retried.
+func (d *Dir) install(tmp, path, key string, pre Precondition) error {
+	unlock, err := d.lock(key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := d.checkLocked(path, key, pre); err != nil {
+		return err
+	}
+	// The ETag cache entry of the version being replaced must not outlive it: a new file of the same
+	// size written within the file system's timestamp granularity would otherwise inherit it.
+	_ = os.Remove(d.etagPath(key))
 	dir := filepath.Dir(path)
 	for attempt := 0; ; attempt++ {
 		err := os.MkdirAll(dir, 0o755)

@@ -25,27 +25,6 @@ func newTestDir(t testing.TB) *Dir {
 	return d
 }
 
-func TestDirConformance(t *testing.T) {
-	testConformance(t, conformance{
-		newBucket:          func(t *testing.T) Bucket { return newTestDir(t) },
-		commitETagIsStored: true,
-	})
-}
-
-// TestDirWithoutSyncConformance: a bucket without fsync behaves the same for every reader.
-func TestDirWithoutSyncConformance(t *testing.T) {
-	testConformance(t, conformance{
-		newBucket: func(t *testing.T) Bucket {
-			d, err := NewDir("raw", t.TempDir(), WithoutSync())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return d
-		},
-		commitETagIsStored: true,
-	})
-}
-
 // TestDirCopyWithoutHardLinks: where the file system refuses hard links, Copy copies the bytes, with the
 // same result.
 func TestDirCopyWithoutHardLinks(t *testing.T) {

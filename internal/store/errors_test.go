@@ -6,29 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
-	"net/http"
 	"syscall"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-func httpErr(status int, err error) error {
-	return &smithyhttp.ResponseError{
-		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
-		Err:      err,
-	}
-}
-
 func TestIsTransient(t *testing.T) {
-	op := func(err error) error {
-		return &smithy.OperationError{ServiceID: "S3", OperationName: "GetObject", Err: err}
-	}
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -40,25 +22,9 @@ func TestIsTransient(t *testing.T) {
 		{"invalid key", fmt.Errorf("put raw: %w", ErrInvalidKey), false},
 		{"unknown", errors.New("something else"), false},
 		{"canceled", fmt.Errorf("get: %w", context.Canceled), false},
-		{"deadline", op(fmt.Errorf("retry backoff: %w", context.DeadlineExceeded)), true},
-		// The SDK wraps the context's error in a type its own retry tables call final.
-		{"SDK deadline", op(&aws.RequestCanceledError{Err: context.DeadlineExceeded}), true},
-		{"SDK canceled", op(&aws.RequestCanceledError{Err: context.Canceled}), false},
-		{"503", op(httpErr(503, &smithy.GenericAPIError{Code: "ServiceUnavailable"})), true},
-		{"500 without code", op(httpErr(500, errors.New("boom"))), true},
-		{"SlowDown", op(httpErr(503, &smithy.GenericAPIError{Code: "SlowDown"})), true},
-		{"throttling code alone", &smithy.GenericAPIError{Code: "Throttling"}, true},
-		{"RequestTimeout", op(httpErr(400, &smithy.GenericAPIError{Code: "RequestTimeout"})), true},
-		{"server fault", &smithy.GenericAPIError{Code: "Whatever", Fault: smithy.FaultServer}, true},
-		{"access denied", op(httpErr(403, &smithy.GenericAPIError{Code: "AccessDenied"})), false},
-		{"no such bucket", op(httpErr(404, &smithy.GenericAPIError{Code: "NoSuchBucket"})), false},
-		{"invalid argument", op(httpErr(400, &smithy.GenericAPIError{Code: "InvalidArgument"})), false},
-		{"retries exhausted", op(&retry.MaxAttemptsError{Attempt: 3, Err: httpErr(500, errors.New("boom"))}), true},
-		{"retry quota", op(errors.Join(httpErr(503, nil), fmt.Errorf("failed to get rate limit token, %w", ratelimit.QuotaExceededError{}))), true},
-		{"dial", op(&smithyhttp.RequestSendError{Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}), true},
-		{"connection reset", op(&net.OpError{Op: "read", Err: syscall.ECONNRESET}), true},
-		{"deserialization", op(&smithy.DeserializationError{Err: io.ErrUnexpectedEOF}), true},
-		{"body read", &streamError{op: "read", where: "s3://raw/k", err: io.ErrUnexpectedEOF}, true},
+		{"deadline", fmt.Errorf("retry backoff: %w", context.DeadlineExceeded), true},
+		{"marked", fmt.Errorf("get: %w", Transient(errors.New("503 Slow Down"))), true},
+		{"marked body read", Transient(fmt.Errorf("read s3://raw/k: %w", io.ErrUnexpectedEOF)), true},
 		{"bare unexpected EOF", io.ErrUnexpectedEOF, false}, // a parser's, about the data
 		{"disk full", &fs.PathError{Op: "write", Path: "/data/x", Err: syscall.ENOSPC}, true},
 		{"rename", &fs.PathError{Op: "rename", Path: "/data/x", Err: syscall.EIO}, true},
@@ -66,5 +32,18 @@ func TestIsTransient(t *testing.T) {
 		if got := IsTransient(tc.err); got != tc.want {
 			t.Errorf("IsTransient(%s: %v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestTransientKeepsTheChain: marking an error keeps its message and what errors.Is and errors.As find.
+func TestTransientKeepsTheChain(t *testing.T) {
+	base := &fs.PathError{Op: "read", Path: "x", Err: syscall.EIO}
+	err := Transient(fmt.Errorf("read x: %w", base))
+	var pe *fs.PathError
+	if err.Error() != "read x: read x: input/output error" || !errors.As(err, &pe) || !errors.Is(err, syscall.EIO) || !errors.Is(err, ErrTransient) {
+		t.Errorf("Transient(...) = %q; As PathError %v, Is EIO %v", err, errors.As(err, &pe), errors.Is(err, syscall.EIO))
+	}
+	if Transient(nil) != nil {
+		t.Error("Transient(nil) != nil")
 	}
 }

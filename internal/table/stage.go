@@ -12,14 +12,6 @@ import (
 	"github.com/paysettle/settle/internal/settlement"
 )
 
-// StageOptions tune Stage.
-type StageOptions struct {
-	Read       settlement.Options
-	Source     Source
-	BlockBytes int              // bytes of CSV per record batch (settlement.DefaultBlockBytes when 0)
-	Allocator  memory.Allocator // memory.DefaultAllocator when nil
-}
-
 // RecordWriter receives settlement_lines record batches in file order (a Parquet writer). Write must
 // not keep rec past its return without retaining it.
 type RecordWriter interface {
@@ -27,18 +19,18 @@ type RecordWriter interface {
 }
 
 // Stage reads a report that validation accepted and passes its valid rows, as settlement_lines record
-// batches, to sink. Rejected rows are skipped: the same reader rejects the same rows validation
+// batches built with mem (memory.DefaultAllocator when nil), to sink. Rejected rows are skipped: the same reader rejects the same rows validation
 // rejected. It returns the reader's counts.
 //
 // The work is spread over the cores: the parallel reader's workers decode rows and build a record batch
 // per chunk, and one goroutine hands the batches to sink in file order. At most a few chunks and batches
 // are in flight, which bounds memory.
-func Stage(r io.Reader, sink RecordWriter, opts StageOptions) (settlement.Counts, error) {
-	if opts.BlockBytes <= 0 {
-		opts.BlockBytes = settlement.DefaultBlockBytes
+func Stage(r io.Reader, sink RecordWriter, job settlement.Job, mem memory.Allocator) (settlement.Counts, error) {
+	if job.BlockBytes <= 0 {
+		job.BlockBytes = settlement.DefaultBlockBytes
 	}
-	if opts.Allocator == nil {
-		opts.Allocator = memory.DefaultAllocator
+	if mem == nil {
+		mem = memory.DefaultAllocator
 	}
 	batches := make(chan arrow.RecordBatch, 1)
 	written := make(chan error, 1)
@@ -61,7 +53,7 @@ func Stage(r io.Reader, sink RecordWriter, opts StageOptions) (settlement.Counts
 		merchant string
 	}
 	var merchant string
-	_, counts, err := settlement.ReadParallel(r, settlement.ParallelOptions{Options: opts.Read, BlockBytes: opts.BlockBytes},
+	_, counts, err := settlement.ReadParallel(r, job.ParallelOptions,
 		func(cr *settlement.ChunkRows) (built, error) {
 			var b *Builder
 			defer func() {
@@ -74,9 +66,10 @@ func Stage(r io.Reader, sink RecordWriter, opts StageOptions) (settlement.Counts
 					continue
 				}
 				if b == nil {
-					ids := settlement.NewRecordIDs(opts.Source.Provider, string(row.MerchantAccount), row.BatchNumber)
-					b = NewBuilder(opts.Allocator, opts.Source, ids)
-					b.Reserve(opts.BlockBytes / 160) // about a settlement line's size
+					src := Source{Provider: cr.Layout().Provider, Key: job.Key, ETag: job.ETag}
+					ids := settlement.NewRecordIDs(src.Provider, string(row.MerchantAccount), row.BatchNumber)
+					b = NewBuilder(mem, src, ids)
+					b.Reserve(job.BlockBytes / 160) // about a settlement line's size
 				}
 				if err := b.Append(row); err != nil {
 					return built{}, err

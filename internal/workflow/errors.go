@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/store"
 )
 
@@ -49,20 +50,26 @@ func (e *ValidationError) Error() string {
 }
 
 // ConflictError: a different file was already committed for the same batch (provider, merchant account,
-// batch number) — typically a regenerated report. The committed output is kept until an operator
-// reprocesses the new file with replace.
+// batch number) — typically a regenerated report — or is being committed at this moment. The committed
+// output is kept until an operator reprocesses the new file with replace.
 type ConflictError struct {
 	File          string `json:"file"`
 	Batch         string `json:"batch"`
 	CommittedFile string `json:"committed_file"`
 	CommittedETag string `json:"committed_etag"`
 	ETag          string `json:"etag"`
+	// Committing is set when the other file had claimed the batch but not yet committed it.
+	Committing bool `json:"committing,omitempty"`
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s (etag %s): batch %s was already committed from %s (etag %s) with different content; "+
+	what := "was already committed"
+	if e.Committing {
+		what = "is being committed"
+	}
+	return fmt.Sprintf("%s (etag %s): batch %s %s from %s (etag %s) with different content; "+
 		"compare the two files, and reprocess this one with replace if it supersedes the other",
-		e.File, e.ETag, e.Batch, e.CommittedFile, e.CommittedETag)
+		e.File, e.ETag, e.Batch, what, e.CommittedFile, e.CommittedETag)
 }
 
 // TransientError: an infrastructure failure (storage unavailable, throttled, timed out) worth retrying.
@@ -107,6 +114,16 @@ func storageError(op, file string, err error) error {
 	default:
 		return infraError(op, err)
 	}
+}
+
+// readError is the handler's error for a failure reading the file as a report: the report's own
+// problem (settlement.InvalidFileError) is this file's InvalidFileError; anything else is the storage's.
+func readError(op, file string, err error) error {
+	var ife *settlement.InvalidFileError
+	if errors.As(err, &ife) {
+		return &InvalidFileError{File: file, Reason: ife.Reason}
+	}
+	return infraError(op+" "+file, err)
 }
 
 // infraError classifies a failure of the pipeline's own storage: retried when transient, else final.

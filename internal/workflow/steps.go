@@ -1,13 +1,13 @@
 package workflow
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/settlement"
@@ -40,18 +40,13 @@ type Steps struct {
 	// observe.go.
 	Metrics *obs.Metrics
 	Tracer  obs.Tracer
+	// Now is the clock claims are stamped with (nil: time.Now).
+	Now func() time.Time
 }
 
 // StageFunc reads a validated report and writes its valid rows to out as one settlement_lines Parquet
-// file, returning the reader's counts.
-type StageFunc func(report io.Reader, out io.Writer, job StageJob) (settlement.Counts, error)
-
-// StageJob is what a StageFunc needs besides the bytes.
-type StageJob struct {
-	Read                settlement.Options
-	Provider, Key, ETag string // the source file, for the rows' provenance columns
-	RowGroupRows        int64  // the writer's default when 0
-}
+// file, returning the reader's counts (parquetfile.Stage).
+type StageFunc func(report io.Reader, out io.Writer, job settlement.Job) (settlement.Counts, error)
 
 func (s *Steps) logger(in StepInput, step string) *slog.Logger {
 	l := s.Log
@@ -75,391 +70,20 @@ func (s *Steps) source(in StepInput) error {
 	return nil
 }
 
-// Check heads the object, enforces the size limit, sniffs the format from its first bytes and looks up
-// the manifest of its batch: the same content already committed is AlreadyProcessed; different content
-// committed for the same batch is a ConflictError unless the input asks to replace it.
-func (s *Steps) Check(ctx context.Context, in StepInput) (res *CheckResult, err error) {
-	ctx, x := s.observe(ctx, in, StepCheck)
-	defer func() { x.end(ctx, err, checkOutcome(res)) }()
-	return s.check(ctx, in, x)
-}
-
-func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckResult, error) {
-	log := x.log
-	if err := s.source(in); err != nil {
-		return nil, err
-	}
-	file := in.File.URL()
-	rctx, read := s.Tracer.Start(ctx, "read")
-	obj, err := s.Raw.Head(rctx, in.File.Key)
-	if err != nil {
-		read.End(err)
-		return nil, storageError("head "+file, file, err)
-	}
-	if store.UnquoteETag(obj.ETag) != in.File.ETag {
-		read.End(nil)
-		log.InfoContext(ctx, "object superseded", "current_etag", store.UnquoteETag(obj.ETag))
-		return &CheckResult{AlreadyProcessed: true, Reason: "superseded: the object was overwritten; the new version has its own execution", Size: obj.Size, Arrived: obj.Modified}, nil
-	}
-	if obj.Size == 0 {
-		read.End(nil)
-		return nil, &InvalidFileError{File: file, Reason: "the file is empty (0 bytes)"}
-	}
-	if obj.Size > s.Conf.maxFileBytes() {
-		read.End(nil)
-		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file is %d bytes, over the limit of %d (MaxFileBytes); ask the provider for smaller batches or raise the limit", obj.Size, s.Conf.maxFileBytes())}
-	}
-	head, err := s.sniff(rctx, in.File)
-	read.Annotate("bytes", len(head))
-	read.End(err)
-	if err != nil {
-		return nil, err
-	}
-	res := &CheckResult{Format: "adyen-settlement-details", Size: obj.Size, Arrived: obj.Modified}
-	_, parse := s.Tracer.Start(ctx, "parse")
-	defer func() { parse.End(nil) }()
-	if bytes.IndexByte(head, 0) >= 0 {
-		return nil, &InvalidFileError{File: file, Reason: "binary content (NUL bytes in the first bytes): not a CSV settlement report"}
-	}
-	rd, err := settlement.NewReader(bytes.NewReader(head), s.Conf.Read)
-	if err != nil {
-		var ife *settlement.InvalidFileError
-		if errors.As(err, &ife) {
-			return nil, &InvalidFileError{File: file, Reason: ife.Reason}
-		}
-		return nil, infraError("sniff "+file, err)
-	}
-	for {
-		row, err := rd.Next()
-		if err != nil {
-			break // the prefix ends, maybe mid-row: only complete valid rows count
-		}
-		if row.Valid() {
-			res.MerchantAccount, res.BatchNumber = string(row.MerchantAccount), row.BatchNumber
-			break
-		}
-	}
-	if res.MerchantAccount == "" {
-		log.InfoContext(ctx, "no valid row in the first bytes; the batch is known after validation")
-		return res, nil
-	}
-	x.batch(res.MerchantAccount, res.BatchNumber)
-	log = x.log
-	done, replaces, err := s.committed(ctx, in, res.MerchantAccount, res.BatchNumber)
-	if err != nil {
-		return nil, err
-	}
-	if done {
-		res.AlreadyProcessed, res.Reason = true, "this content is already committed"
-		log.InfoContext(ctx, "already processed")
-	}
-	res.ReplacesETag = replaces
-	return res, nil
-}
-
-// sniff reads the first SniffBytes of the file.
-func (s *Steps) sniff(ctx context.Context, f FileRef) ([]byte, error) {
-	file := f.URL()
-	rc, err := s.Raw.OpenRange(ctx, f.Key, f.ETag, 0, SniffBytes)
-	if err != nil {
-		return nil, storageError("read "+file, file, err)
-	}
-	defer rc.Close()
-	head, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, infraError("read "+file, err)
-	}
-	return head, nil
-}
-
-// committed looks up a batch's manifest: (true, "", nil) when this file's content is committed,
-// (false, etag, nil) when replace overrides another file's commit, a *ConflictError when another file's
-// content is committed and replace is off.
-func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, batch int64) (bool, string, error) {
-	key := ManifestKey(merchant, batch)
-	m, err := s.readManifest(ctx, key)
-	if err != nil {
-		return false, "", err
-	}
-	switch {
-	case m == nil:
-		return false, "", nil
-	case m.Source.ETag == in.File.ETag:
-		return true, "", nil
-	case in.Replace:
-		return false, m.Source.ETag, nil
-	default:
-		return false, "", &ConflictError{File: in.File.URL(), ETag: in.File.ETag, Batch: fmt.Sprintf("%s/%s/%d", Provider, merchant, batch),
-			CommittedFile: m.Source.URL(), CommittedETag: m.Source.ETag}
-	}
-}
-
-func (s *Steps) readManifest(ctx context.Context, key string) (*Manifest, error) {
-	rc, err := s.Processed.Open(ctx, key, "")
+// readManifest reads a batch's manifest and its (unquoted) ETag; nil and "" when there is none.
+func (s *Steps) readManifest(ctx context.Context, key string) (*Manifest, string, error) {
+	data, obj, err := s.Processed.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil {
-		return nil, infraError("read manifest "+key, err)
+		return nil, "", infraError("read manifest "+key, err)
 	}
-	defer rc.Close()
 	var m Manifest
-	if err := json.NewDecoder(rc).Decode(&m); err != nil {
-		return nil, &TransientError{Op: "read manifest " + key, Err: "not a manifest: " + err.Error()}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, "", &TransientError{Op: "read manifest " + key, Err: "not a manifest: " + err.Error()}
 	}
-	return &m, nil
-}
-
-// Validate reads the whole file, writes its rejected rows and its validation report, and fails with a
-// ValidationError when the file breaks the policy.
-func (s *Steps) Validate(ctx context.Context, in StepInput) (res *ValidateResult, err error) {
-	ctx, x := s.observe(ctx, in, StepValidate)
-	defer func() { x.end(ctx, err, "") }()
-	return s.validate(ctx, in, x)
-}
-
-func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*ValidateResult, error) {
-	if err := s.source(in); err != nil {
-		return nil, err
-	}
-	file := in.File.URL()
-	rejectsKey, reportKey := RejectsKey(in.Check, in.File.ETag), ReportKey(in.Check, in.File.ETag)
-	vctx, span := s.Tracer.Start(ctx, "validate")
-	rc, err := s.Raw.Open(vctx, in.File.Key, in.File.ETag)
-	if err != nil {
-		span.End(err)
-		return nil, storageError("read "+file, file, err)
-	}
-	defer rc.Close()
-	up, err := s.Processed.Create(vctx, rejectsKey)
-	if err != nil {
-		span.End(err)
-		return nil, infraError("create "+rejectsKey, err)
-	}
-	defer up.Abort()
-	counted := &countingReader{r: rc}
-	rep, err := settlement.ValidateReport(counted, s.Conf.Read, s.Conf.Policy, up)
-	span.Annotate("bytes", counted.n)
-	if rep != nil {
-		span.Annotate("rows", rep.Counts.DataRows)
-		span.Annotate("rejected", rep.Counts.Rejected)
-	}
-	span.End(err)
-	x.validated(ctx, in.Check, rep, counted.n)
-	if err != nil {
-		var ife *settlement.InvalidFileError
-		if errors.As(err, &ife) {
-			return nil, &InvalidFileError{File: file, Reason: ife.Reason}
-		}
-		return nil, infraError("validate "+file, err)
-	}
-	x.batch(rep.MerchantAccount, rep.BatchNumber)
-	log := x.log
-	_, wspan := s.Tracer.Start(ctx, "write")
-	defer func() { wspan.End(nil) }()
-	res := &ValidateResult{MerchantAccount: rep.MerchantAccount, BatchNumber: rep.BatchNumber, SettlementDate: rep.SettlementDate,
-		Counts: rep.Counts, Warnings: len(rep.Warnings), ReportKey: reportKey}
-	if rep.Counts.Rejected > 0 {
-		if _, err := up.Commit(); err != nil {
-			return nil, infraError("write "+rejectsKey, err)
-		}
-		res.RejectsKey = rejectsKey
-	} else if err := s.Processed.Delete(ctx, rejectsKey); err != nil { // a rerun after a corrected policy
-		return nil, infraError("delete "+rejectsKey, err)
-	}
-	body, _ := json.MarshalIndent(rep, "", "  ")
-	if _, err := s.Processed.Put(ctx, reportKey, append(body, '\n')); err != nil {
-		return nil, infraError("write "+reportKey, err)
-	}
-	log.InfoContext(ctx, "validated", "rows", rep.Counts.DataRows, "rejected", rep.Counts.Rejected,
-		"file_errors", len(rep.FileErrors), "warnings", len(rep.Warnings), "settlement_date", rep.SettlementDate)
-	if !rep.OK() {
-		return nil, &ValidationError{File: file, Rows: rep.Counts.DataRows, Rejected: rep.Counts.Rejected, MaxRejected: rep.Policy.MaxRejected,
-			Problems: rep.Problems(), RejectsKey: res.RejectsKey, ReportKey: reportKey}
-	}
-	if in.Check != nil && in.Check.MerchantAccount != "" && (in.Check.MerchantAccount != rep.MerchantAccount || in.Check.BatchNumber != rep.BatchNumber) {
-		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the first rows name batch %s/%d but the file validates as %s/%d",
-			in.Check.MerchantAccount, in.Check.BatchNumber, rep.MerchantAccount, rep.BatchNumber)}
-	}
-	return res, nil
-}
-
-// Transform re-reads the validated file and writes its valid rows as settlement_lines Parquet to the
-// staging key.
-func (s *Steps) Transform(ctx context.Context, in StepInput) (res *TransformResult, err error) {
-	ctx, x := s.observe(ctx, in, StepTransform)
-	defer func() { x.end(ctx, err, "") }()
-	return s.transform(ctx, in, x)
-}
-
-func (s *Steps) transform(ctx context.Context, in StepInput, x *invocation) (*TransformResult, error) {
-	log := x.log
-	if err := s.source(in); err != nil {
-		return nil, err
-	}
-	if in.Validate == nil {
-		return nil, &InvalidFileError{File: in.File.URL(), Reason: "transform needs the validate step's result"}
-	}
-	file := in.File.URL()
-	tctx, span := s.Tracer.Start(ctx, "transform")
-	rc, err := s.Raw.Open(tctx, in.File.Key, in.File.ETag)
-	if err != nil {
-		span.End(err)
-		return nil, storageError("read "+file, file, err)
-	}
-	defer rc.Close()
-	key := StagingKey(in.File.ETag)
-	up, err := s.Processed.Create(tctx, key)
-	if err != nil {
-		span.End(err)
-		return nil, infraError("create "+key, err)
-	}
-	defer up.Abort()
-	if s.Stage == nil {
-		span.End(nil)
-		return nil, errors.New("transform: no StageFunc configured")
-	}
-	counts, err := s.Stage(rc, up, StageJob{Read: s.Conf.Read, Provider: Provider, Key: in.File.Key, ETag: in.File.ETag, RowGroupRows: s.Conf.RowGroupRows})
-	span.Annotate("rows", counts.Valid)
-	span.End(err)
-	if err != nil {
-		var ife *settlement.InvalidFileError
-		if errors.As(err, &ife) {
-			return nil, &InvalidFileError{File: file, Reason: ife.Reason}
-		}
-		return nil, infraError("transform "+file, err)
-	}
-	if counts != in.Validate.Counts {
-		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file read differently than at validation (%+v, then %+v)", in.Validate.Counts, counts)}
-	}
-	_, wspan := s.Tracer.Start(ctx, "write")
-	obj, err := up.Commit()
-	wspan.End(err)
-	if err != nil {
-		return nil, infraError("write "+key, err)
-	}
-	log.InfoContext(ctx, "staged", "rows", counts.Valid, "staging_key", key, "bytes", obj.Size)
-	return &TransformResult{StagingKey: key, Rows: counts.Valid, Partitions: []Partition{{
-		SettlementDate: in.Validate.SettlementDate, Rows: counts.Valid, Bytes: obj.Size,
-		Key: PartitionKey(in.Validate.SettlementDate, in.Validate.MerchantAccount, in.Validate.BatchNumber)}}}, nil
-}
-
-// Write publishes the staged Parquet in its partition, removes what a replaced file published elsewhere,
-// writes the manifest last and removes the staging.
-func (s *Steps) Write(ctx context.Context, in StepInput) (res *WriteResult, err error) {
-	ctx, x := s.observe(ctx, in, StepWrite)
-	defer func() { x.end(ctx, err, "") }()
-	if res, err = s.write(ctx, in, x); err == nil {
-		x.committed(ctx, res)
-	}
-	return res, err
-}
-
-func (s *Steps) write(ctx context.Context, in StepInput, x *invocation) (*WriteResult, error) {
-	log := x.log
-	if err := s.source(in); err != nil {
-		return nil, err
-	}
-	if in.Validate == nil || in.Transform == nil {
-		return nil, &InvalidFileError{File: in.File.URL(), Reason: "write needs the validate and transform steps' results"}
-	}
-	v, t := in.Validate, in.Transform
-	manifestKey := ManifestKey(v.MerchantAccount, v.BatchNumber)
-	old, err := s.readManifest(ctx, manifestKey)
-	if err != nil {
-		return nil, err
-	}
-	if old != nil && old.Source.ETag != in.File.ETag && !in.Replace {
-		return nil, &ConflictError{File: in.File.URL(), ETag: in.File.ETag, Batch: fmt.Sprintf("%s/%s/%d", Provider, v.MerchantAccount, v.BatchNumber),
-			CommittedFile: old.Source.URL(), CommittedETag: old.Source.ETag}
-	}
-
-	if old != nil && old.Source.ETag == in.File.ETag {
-		// Committed by an earlier attempt whose answer was lost: once the staging is gone, that commit
-		// is the result.
-		if _, err := s.Processed.Head(ctx, t.StagingKey); errors.Is(err, store.ErrNotFound) {
-			log.InfoContext(ctx, "already committed by an earlier attempt", "manifest", manifestKey)
-			return &WriteResult{ManifestKey: manifestKey, RowsWritten: old.Counts.RowsWritten, Partitions: old.Partitions}, nil
-		}
-	}
-	res := &WriteResult{ManifestKey: manifestKey}
-	wctx, span := s.Tracer.Start(ctx, "write")
-	if len(t.Partitions) != 1 {
-		err := &InvalidFileError{File: in.File.URL(), Reason: fmt.Sprintf("transform staged %d partitions; a batch has one", len(t.Partitions))}
-		span.End(err)
-		return nil, err
-	}
-	p := t.Partitions[0]
-	obj, err := s.publish(wctx, t.StagingKey, p)
-	if err != nil {
-		span.End(err)
-		return nil, err
-	}
-	p.Bytes = obj.Size
-	res.Partitions, res.RowsWritten = []Partition{p}, p.Rows
-	span.Annotate("rows", res.RowsWritten)
-	span.End(nil)
-	if old != nil && old.Source.ETag != in.File.ETag {
-		keep := map[string]bool{}
-		for _, p := range res.Partitions {
-			keep[p.Key] = true
-		}
-		for _, p := range old.Partitions {
-			if !keep[p.Key] {
-				if err := s.Processed.Delete(ctx, p.Key); err != nil {
-					return nil, infraError("delete "+p.Key, err)
-				}
-				res.Removed = append(res.Removed, p.Key)
-			}
-		}
-	}
-
-	rep, err := s.readReport(ctx, v.ReportKey)
-	if err != nil {
-		return nil, err
-	}
-	m := Manifest{
-		Version: ManifestVersion, Provider: Provider, MerchantAccount: v.MerchantAccount, BatchNumber: v.BatchNumber,
-		CompanyAccount: rep.CompanyAccount, SettlementDate: v.SettlementDate, SettlementRule: rep.SettlementDateRule,
-		Source: in.File, Execution: in.Execution, Partitions: res.Partitions, Currencies: rep.Currencies, Types: rep.Types,
-		Warnings: rep.Warnings, RejectsKey: v.RejectsKey, ReportKey: v.ReportKey, Policy: rep.Policy,
-		Counts: ManifestCounts{Lines: v.Counts.Lines, Header: v.Counts.Header, Blank: v.Counts.Blank, DataRows: v.Counts.DataRows,
-			RowsWritten: res.RowsWritten, RowsRejected: v.Counts.Rejected},
-	}
-	if m.Counts.RowsWritten+m.Counts.RowsRejected != m.Counts.DataRows {
-		return nil, &TransientError{Op: "commit " + manifestKey, Err: fmt.Sprintf("counts do not add up: %d written + %d rejected != %d rows", m.Counts.RowsWritten, m.Counts.RowsRejected, m.Counts.DataRows)}
-	}
-	if old != nil && old.Source.ETag != in.File.ETag {
-		prev := old.Source
-		m.Replaced = &prev
-	}
-	body, _ := json.MarshalIndent(m, "", "  ")
-	cctx, commit := s.Tracer.Start(ctx, "commit")
-	_, err = s.Processed.Put(cctx, manifestKey, append(body, '\n'))
-	commit.End(err)
-	if err != nil {
-		return nil, infraError("write "+manifestKey, err)
-	}
-	if err := s.Processed.Delete(ctx, t.StagingKey); err != nil {
-		log.WarnContext(ctx, "staging not removed; the bucket's lifecycle rule expires it", "staging_key", t.StagingKey, "error", err)
-	}
-	log.InfoContext(ctx, "committed", "rows", res.RowsWritten, "manifest", manifestKey)
-	return res, nil
-}
-
-// publish copies the staged Parquet to its partition's key.
-func (s *Steps) publish(ctx context.Context, stagingKey string, p Partition) (store.Object, error) {
-	obj, err := s.Processed.Copy(ctx, stagingKey, p.Key)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Object{}, &TransientError{Op: "publish " + stagingKey, Err: "the staged Parquet is gone; rerun from the transform step"}
-	}
-	if err != nil {
-		return store.Object{}, infraError("publish "+p.Key, err)
-	}
-	if p.Bytes != 0 && obj.Size != p.Bytes {
-		return store.Object{}, &TransientError{Op: "publish " + p.Key, Err: fmt.Sprintf("staged %d bytes, published %d", p.Bytes, obj.Size)}
-	}
-	return obj, nil
+	return &m, store.UnquoteETag(obj.ETag), nil
 }
 
 func (s *Steps) readReport(ctx context.Context, key string) (*settlement.Report, error) {

@@ -73,6 +73,14 @@ func (f *Bucket) Put(ctx context.Context, key string, data []byte) (store.Object
 	return f.Bucket.Put(ctx, key, data)
 }
 
+// PutIf fails when a rule says so.
+func (f *Bucket) PutIf(ctx context.Context, key string, data []byte, pre store.Precondition) (store.Object, error) {
+	if err := f.fail("PutObject", key); err != nil {
+		return store.Object{}, err
+	}
+	return f.Bucket.PutIf(ctx, key, data, pre)
+}
+
 // SlowDown is the injected failure, worded as the AWS SDK words S3's 503 Slow Down.
 type SlowDown struct{ API string }
 
@@ -80,5 +88,8 @@ func (e SlowDown) Error() string {
 	return e.API + ": api error SlowDown: Please reduce your request rate."
 }
 
-// HTTPStatusCode is 503, which makes the failure transient.
+// HTTPStatusCode is 503, as S3 answers.
 func (SlowDown) HTTPStatusCode() int { return 503 }
+
+// Unwrap marks the failure transient, as the S3 bucket marks a 503 (store.IsTransient).
+func (SlowDown) Unwrap() error { return store.ErrTransient }

@@ -1,4 +1,4 @@
-package store
+package s3store
 
 import (
 	"context"
@@ -19,6 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/store/storetest"
 )
 
 // newTestClient returns a real SDK client for the server at url. Retries are kept (the failure tests
@@ -58,8 +61,8 @@ func newFakeS3(t testing.TB, wrap func(http.Handler) http.Handler) *fakeS3 {
 	return &fakeS3{client: newTestClient(srv.URL)}
 }
 
-func (f *fakeS3) bucket(opts ...S3Option) *S3 {
-	return NewS3(f.client, "raw", append([]S3Option{WithPartSizeForTesting(testPartSize)}, opts...)...)
+func (f *fakeS3) bucket(opts ...Option) *Bucket {
+	return New(f.client, "raw", append([]Option{WithPartSizeForTesting(storetest.PartSize)}, opts...)...)
 }
 
 // pendingUploads lists the multipart uploads S3 still holds (and bills) for the bucket.
@@ -81,13 +84,13 @@ func isAbort(r *http.Request) bool {
 }
 
 func TestS3Conformance(t *testing.T) {
-	testConformance(t, conformance{
-		newBucket:          func(t *testing.T) Bucket { return newFakeS3(t, nil).bucket() },
-		commitETagIsStored: false,
+	storetest.Run(t, storetest.Conformance{
+		NewBucket:          func(t *testing.T) store.Bucket { return newFakeS3(t, nil).bucket() },
+		CommitETagIsStored: false,
 	})
 }
 
-// A payload of several parts goes up as a multipart upload with at most the configured number of
+// A storetest.Payload of several parts goes up as a multipart upload with at most the configured number of
 // parts in flight and at most concurrency+1 part buffers, and nothing is left pending afterwards.
 func TestS3CreateMultipart(t *testing.T) {
 	ctx := context.Background()
@@ -106,12 +109,12 @@ func TestS3CreateMultipart(t *testing.T) {
 		})
 	})
 	b := f.bucket(WithConcurrency(2))
-	data := payload(9*testPartSize + 123)
+	data := storetest.Payload(9*storetest.PartSize + 123)
 	up, err := b.Create(ctx, "out/big.parquet")
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeInChunks(t, up, data)
+	storetest.WriteInChunks(t, up, data)
 	if got := f.pendingUploads(t); got != 1 {
 		t.Errorf("pending multipart uploads while writing = %d, want 1", got)
 	}
@@ -138,7 +141,7 @@ func TestS3CreateMultipart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, rc); string(got) != string(data) {
+	if got := storetest.ReadAll(t, rc); string(got) != string(data) {
 		t.Errorf("content differs: read %d bytes, wrote %d", len(got), len(data))
 	}
 }
@@ -150,7 +153,7 @@ func TestS3AbortMultipart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeInChunks(t, up, payload(4*testPartSize))
+	storetest.WriteInChunks(t, up, storetest.Payload(4*storetest.PartSize))
 	if got := f.pendingUploads(t); got != 1 {
 		t.Fatalf("pending multipart uploads before Abort = %d, want 1", got)
 	}
@@ -185,7 +188,7 @@ func TestS3CreatePartFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := payload(6 * testPartSize)
+	data := storetest.Payload(6 * storetest.PartSize)
 	var werr error
 	for len(data) > 0 && werr == nil { // the failure surfaces at a later Write or at Commit
 		n := min(len(data), 4096)
@@ -198,7 +201,7 @@ func TestS3CreatePartFailure(t *testing.T) {
 	if werr == nil {
 		t.Fatal("upload with a failing part succeeded")
 	}
-	if !IsTransient(werr) || !strings.Contains(werr.Error(), "s3://raw/out/failing") {
+	if !store.IsTransient(werr) || !strings.Contains(werr.Error(), "s3://raw/out/failing") {
 		t.Errorf("error = %v, want a transient error naming the object", werr)
 	}
 	var maxErr *retry.MaxAttemptsError
@@ -211,8 +214,8 @@ func TestS3CreatePartFailure(t *testing.T) {
 	if got := f.pendingUploads(t); got != 0 {
 		t.Errorf("pending multipart uploads after failure = %d, want 0", got)
 	}
-	if _, err := b.Head(ctx, "out/failing"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Head after failed upload error = %v, want ErrNotFound", err)
+	if _, err := b.Head(ctx, "out/failing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Head after failed upload error = %v, want store.ErrNotFound", err)
 	}
 	if err := up.Abort(); err != nil {
 		t.Errorf("Abort after failure: %v", err)
@@ -231,9 +234,9 @@ func TestS3CreateCanceled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeInChunks(t, up, payload(3*testPartSize))
+	storetest.WriteInChunks(t, up, storetest.Payload(3*storetest.PartSize))
 	cancel()
-	if _, err := up.Commit(); !errors.Is(err, context.Canceled) || IsTransient(err) {
+	if _, err := up.Commit(); !errors.Is(err, context.Canceled) || store.IsTransient(err) {
 		t.Errorf("Commit after cancel error = %v, want context.Canceled, not transient", err)
 	}
 	if got := f.pendingUploads(t); got != 0 {
@@ -261,7 +264,7 @@ func TestS3ErrorMapping(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	b := NewS3(newTestClient(srv.URL), "raw")
+	b := New(newTestClient(srv.URL), "raw")
 
 	for _, tc := range []struct {
 		canned
@@ -302,20 +305,20 @@ func TestS3ErrorMapping(t *testing.T) {
 		switch {
 		case err == nil:
 			t.Errorf("%s: no error", name)
-		case errors.Is(err, ErrNotFound) != tc.notFound:
-			t.Errorf("%s: errors.Is(%v, ErrNotFound) = %v", name, err, !tc.notFound)
-		case errors.Is(err, ErrPreconditionFailed) != tc.precondition:
-			t.Errorf("%s: errors.Is(%v, ErrPreconditionFailed) = %v", name, err, !tc.precondition)
-		case IsTransient(err) != tc.transient:
-			t.Errorf("%s: IsTransient(%v) = %v", name, err, !tc.transient)
+		case errors.Is(err, store.ErrNotFound) != tc.notFound:
+			t.Errorf("%s: errors.Is(%v, store.ErrNotFound) = %v", name, err, !tc.notFound)
+		case errors.Is(err, store.ErrPreconditionFailed) != tc.precondition:
+			t.Errorf("%s: errors.Is(%v, store.ErrPreconditionFailed) = %v", name, err, !tc.precondition)
+		case store.IsTransient(err) != tc.transient:
+			t.Errorf("%s: store.IsTransient(%v) = %v", name, err, !tc.transient)
 		case !strings.Contains(err.Error(), "s3://raw/in/x.csv"):
 			t.Errorf("%s: error %q does not name the object", name, err)
 		}
 	}
 
 	srv.Close() // nothing listens now: a connection error
-	if _, err := b.Head(ctx, "in/x.csv"); !IsTransient(err) {
-		t.Errorf("Head with the server down: IsTransient(%v) = false", err)
+	if _, err := b.Head(ctx, "in/x.csv"); !store.IsTransient(err) {
+		t.Errorf("Head with the server down: store.IsTransient(%v) = false", err)
 	}
 }
 
@@ -334,21 +337,21 @@ func TestS3FakeIgnoresIfMatchOnGet(t *testing.T) {
 	out.Body.Close()
 }
 
-// ListObjectsV2 returns at most 1000 keys a page; List follows the continuation tokens.
+// ListObjectsV2 returns at most 1000 storetest.Keys a page; List follows the continuation tokens.
 func TestS3ListPaginates(t *testing.T) {
 	ctx := context.Background()
 	b := newFakeS3(t, nil).bucket()
 	const n = 1001
 	for i := range n {
-		mustPut(t, b, fmt.Sprintf("p/%04d", n-1-i), nil)
+		storetest.MustPut(t, b, fmt.Sprintf("p/%04d", n-1-i), nil)
 	}
-	mustPut(t, b, "q/outside", nil)
+	storetest.MustPut(t, b, "q/outside", nil)
 	objs, err := b.List(ctx, "p/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(objs) != n || objs[0].Key != "p/0000" || objs[n-1].Key != fmt.Sprintf("p/%04d", n-1) {
-		t.Fatalf("List returned %d objects (first %q), want %d from p/0000", len(objs), keys(objs[:1]), n)
+		t.Fatalf("List returned %d objects (first %q), want %d from p/0000", len(objs), storetest.Keys(objs[:1]), n)
 	}
 	for i := 1; i < n; i++ {
 		if objs[i-1].Key >= objs[i].Key {
@@ -359,7 +362,7 @@ func TestS3ListPaginates(t *testing.T) {
 
 func TestS3PartSizeOptions(t *testing.T) {
 	for _, tc := range []struct {
-		opt  S3Option
+		opt  Option
 		want int64
 	}{
 		{nil, DefaultPartSize},
@@ -368,15 +371,15 @@ func TestS3PartSizeOptions(t *testing.T) {
 		{WithPartSize(1 << 40), maxPartSize},
 		{WithPartSizeForTesting(1024), 1024},
 	} {
-		var opts []S3Option
+		var opts []Option
 		if tc.opt != nil {
 			opts = append(opts, tc.opt)
 		}
-		if got := NewS3(nil, "raw", opts...).partSize; got != tc.want {
+		if got := New(nil, "raw", opts...).partSize; got != tc.want {
 			t.Errorf("part size = %d, want %d", got, tc.want)
 		}
 	}
-	if got := NewS3(nil, "raw", WithConcurrency(0)).concurrency; got != 1 {
+	if got := New(nil, "raw", WithConcurrency(0)).concurrency; got != 1 {
 		t.Errorf("WithConcurrency(0) gives %d parts in flight, want 1", got)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build !settle_noxray
 
-package obs_test
+package xraytrace_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-xray-sdk-go/v2/xraylog"
 
 	"github.com/paysettle/settle/internal/obs"
+	"github.com/paysettle/settle/internal/obs/xraytrace"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -33,12 +34,12 @@ func TestTracerOffOutsideLambda(t *testing.T) {
 		"lambda, disabled":  {"AWS_LAMBDA_FUNCTION_NAME": "settle-check", "AWS_XRAY_SDK_DISABLED": "true"},
 		"disabled, no func": {"AWS_XRAY_SDK_DISABLED": "TRUE"},
 	} {
-		tr := obs.NewTracer(env(e))
+		tr := xraytrace.New(env(e))
 		if tr.Enabled() {
 			t.Errorf("%s: tracer on", name)
 		}
 		var cfg aws.Config
-		tr.InstrumentAWS(&cfg)
+		xraytrace.InstrumentAWS(tr, &cfg)
 		if len(cfg.APIOptions) != 0 {
 			t.Errorf("%s: AWS clients instrumented", name)
 		}
@@ -53,7 +54,7 @@ func TestTracerOffOutsideLambda(t *testing.T) {
 	_, sp := zero.Start(context.Background(), "x")
 	sp.End(nil)
 	// In Lambda, but outside an invocation (no trace header): no span, no "context missing".
-	on := obs.NewTracer(env(map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "settle-check"}))
+	on := xraytrace.New(env(map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "settle-check"}))
 	if _, sp := on.Start(context.Background(), "init"); sp != nil {
 		t.Error("a span without a trace header")
 	}
@@ -74,16 +75,17 @@ func TestTracerInLambda(t *testing.T) {
 	if err := xray.Configure(xray.Config{DaemonAddr: daemon.LocalAddr().String()}); err != nil {
 		t.Fatal(err)
 	}
-	tr := obs.NewTracer(env(map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "settle-validate"}))
+	tr := xraytrace.New(env(map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "settle-validate"}))
 	if !tr.Enabled() {
 		t.Fatal("tracer off in Lambda")
 	}
 	var cfg aws.Config
-	tr.InstrumentAWS(&cfg)
+	xraytrace.InstrumentAWS(tr, &cfg)
 	if len(cfg.APIOptions) == 0 {
 		t.Error("AWS clients not instrumented")
 	}
-	ctx := context.WithValue(context.Background(), "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1") //nolint:staticcheck // the key aws-lambda-go uses
+	//lint:ignore SA1029 aws-lambda-go stores the invocation's trace header under this plain string key
+	ctx := context.WithValue(context.Background(), "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
 	sctx, step := tr.Start(ctx, "Validate")
 	step.Annotate("etag", "9e107d9d372bb6826bd81d3542a419d6")
 	step.Annotate("batch", int64(57))

@@ -1,4 +1,4 @@
-package store
+package s3store
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/paysettle/settle/internal/store"
 )
 
 var errAborted = errors.New("upload aborted")
@@ -22,7 +24,7 @@ var errAborted = errors.New("upload aborted")
 // A larger one becomes a multipart upload whose parts are sent in the background as they fill, at
 // most concurrency at a time, so memory stays below (concurrency+1) × part size. Any failure aborts
 // the multipart upload, so no invisible parts are left behind.
-func (s *S3) Create(ctx context.Context, key string) (Upload, error) {
+func (s *Bucket) Create(ctx context.Context, key string) (store.Upload, error) {
 	if err := s.checkKey("create", key); err != nil {
 		return nil, err
 	}
@@ -41,7 +43,7 @@ func (s *S3) Create(ctx context.Context, key string) (Upload, error) {
 // s3Upload is an object being streamed to S3. Write and Commit are for one goroutine; the parts it
 // starts run in their own.
 type s3Upload struct {
-	s      *S3
+	s      *Bucket
 	key    string
 	parent context.Context         // the caller's, for the cleanup after a failure
 	ctx    context.Context         // canceled on failure or Abort, to stop the parts in flight
@@ -67,7 +69,7 @@ func (u *s3Upload) where() string { return u.s.where(u.key) }
 
 func (u *s3Upload) Write(p []byte) (int, error) {
 	if u.done {
-		return 0, fmt.Errorf("write %s: %w", u.where(), errUploadClosed)
+		return 0, fmt.Errorf("write %s: %w", u.where(), store.ErrUploadClosed)
 	}
 	written := 0
 	for len(p) > 0 {
@@ -194,9 +196,9 @@ func (u *s3Upload) failure() error {
 
 // Commit sends what is buffered (one PutObject, or the last part) and completes the multipart
 // upload with its parts in order.
-func (u *s3Upload) Commit() (Object, error) {
+func (u *s3Upload) Commit() (store.Object, error) {
 	if u.done {
-		return Object{}, fmt.Errorf("commit %s: %w", u.where(), errUploadClosed)
+		return store.Object{}, fmt.Errorf("commit %s: %w", u.where(), store.ErrUploadClosed)
 	}
 	if u.uploadID == nil {
 		u.done = true
@@ -208,18 +210,18 @@ func (u *s3Upload) Commit() (Object, error) {
 			ContentLength: aws.Int64(int64(len(u.buf))),
 		})
 		if err != nil {
-			return Object{}, u.s.wrap("put", u.key, err)
+			return store.Object{}, u.s.wrap("put", u.key, err)
 		}
-		return Object{Key: u.key, Size: u.size, ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
+		return store.Object{Key: u.key, Size: u.size, ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
 	}
 	if len(u.buf) > 0 {
 		if err := u.sendPart(); err != nil {
-			return Object{}, u.fail(err)
+			return store.Object{}, u.fail(err)
 		}
 	}
 	u.wg.Wait()
 	if err := u.failure(); err != nil {
-		return Object{}, u.fail(err)
+		return store.Object{}, u.fail(err)
 	}
 	slices.SortFunc(u.parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
 	out, err := u.s.client.CompleteMultipartUpload(u.ctx, &s3.CompleteMultipartUploadInput{
@@ -229,11 +231,11 @@ func (u *s3Upload) Commit() (Object, error) {
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.parts},
 	})
 	if err != nil {
-		return Object{}, u.fail(u.s.wrap("complete multipart upload", u.key, err))
+		return store.Object{}, u.fail(u.s.wrap("complete multipart upload", u.key, err))
 	}
 	u.done = true
 	u.release()
-	return Object{Key: u.key, Size: u.size, ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
+	return store.Object{Key: u.key, Size: u.size, ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
 }
 
 // Abort stops the parts in flight and aborts the multipart upload; after Commit it does nothing.
@@ -277,7 +279,7 @@ func (u *s3Upload) abort() error {
 
 // release drops the buffers, for callers that keep a finished Upload around.
 func (u *s3Upload) release() {
-	u.cancel(errUploadClosed)
+	u.cancel(store.ErrUploadClosed)
 	u.buf = nil
 	for {
 		select {

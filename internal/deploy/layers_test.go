@@ -1,0 +1,89 @@
+package deploy
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/paysettle/settle/"
+
+// pkgInfo is what go list reports of a package.
+type pkgInfo struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+// listPackages runs go list -json over the module.
+func listPackages(t *testing.T) map[string]pkgInfo {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", "./...")
+	cmd.Dir = root(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	pkgs := map[string]pkgInfo{}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkgInfo
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs[strings.TrimPrefix(p.ImportPath, module)] = p
+	}
+	return pkgs
+}
+
+// TestDependencyRules pins the layering: the domain knows no AWS, no engine and no workflow; the
+// storage and observability interfaces link no AWS SDK (their AWS implementations are packages of their
+// own); the workflow links neither Arrow nor an SDK; and each function's main imports only its wiring.
+func TestDependencyRules(t *testing.T) {
+	pkgs := listPackages(t)
+	forbid := func(pkg string, prefixes ...string) {
+		t.Helper()
+		p, ok := pkgs[pkg]
+		if !ok {
+			t.Errorf("no package %s", pkg)
+			return
+		}
+		for _, d := range p.Deps {
+			for _, f := range prefixes {
+				if strings.HasPrefix(d, f) {
+					t.Errorf("%s depends on %s", pkg, d)
+				}
+			}
+		}
+	}
+	aws := "github.com/aws/"
+	sdk, xray, arrow := "github.com/aws/aws-sdk-go-v2", "github.com/aws/aws-xray-sdk-go", "github.com/apache/arrow-go/"
+	upper := []string{module + "internal/workflow", module + "internal/sfn", module + "internal/local", module + "internal/cloud",
+		module + "internal/ops", module + "internal/store", module + "cmd/"}
+	for _, domain := range []string{"internal/money", "internal/settlement", "internal/gen", "internal/table", "internal/parquetfile"} {
+		forbid(domain, append([]string{aws}, upper...)...)
+	}
+	for _, p := range []string{"internal/store", "internal/store/storetest", "internal/store/storefault", "internal/sfn"} {
+		forbid(p, aws)
+	}
+	forbid("internal/sfn", module+"internal/workflow", module+"internal/store")
+	forbid("internal/obs", sdk, xray)
+	forbid("internal/workflow", sdk, xray, arrow, module+"internal/sfn", module+"internal/local")
+	forbid("internal/cloud", arrow)
+
+	for name, p := range pkgs {
+		if !strings.HasPrefix(name, "functions/") {
+			continue
+		}
+		for _, imp := range p.Imports {
+			switch {
+			case !strings.Contains(imp, "."): // the standard library
+			case imp == "github.com/aws/aws-lambda-go/lambda", imp == module+"internal/cloud":
+			case imp == module+"internal/parquetfile" && name == "functions/transform":
+			default:
+				t.Errorf("%s imports %s: a function's main imports only its wiring (internal/cloud)", name, imp)
+			}
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package table_test
+
+import (
+	"io"
+	"os"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/table"
+)
+
+// fixture is what a report fixture's valid rows are, read once: a row's byte fields point into the
+// reader's buffers, so each row is appended to the builders as it is read.
+type fixture struct {
+	lines    []int64
+	batch    int64
+	merchant string
+}
+
+// build appends the valid rows of a report fixture to the builders made by newBuilder once the first
+// valid row tells the batch.
+func build(t *testing.T, name string, newBuilder func(merchant string, batch int64) []*table.Builder) fixture {
+	t.Helper()
+	f, err := os.Open("../settlement/testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := settlement.NewReader(f, settlement.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx fixture
+	var bs []*table.Builder
+	for {
+		row, err := rd.Next()
+		if err == io.EOF {
+			return fx
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !row.Valid() {
+			continue
+		}
+		if bs == nil {
+			fx.merchant, fx.batch = string(row.MerchantAccount), row.BatchNumber
+			bs = newBuilder(fx.merchant, fx.batch)
+		}
+		for _, b := range bs {
+			if err := b.Append(row); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fx.lines = append(fx.lines, row.Line)
+	}
+}
+
+func TestBuilderBuildsTheSchema(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	src := table.Source{Provider: settlement.ProviderAdyen, Key: "incoming/default30.csv", ETag: "0123456789abcdef0123456789abcdef"}
+	var b, b2 *table.Builder
+	fx := build(t, "default30.csv", func(merchant string, batch int64) []*table.Builder {
+		// Two builders given the same rows must build the same record ids (they derive from the batch and line).
+		b = table.NewBuilder(mem, src, settlement.NewRecordIDs(src.Provider, merchant, batch))
+		b2 = table.NewBuilder(mem, src, settlement.NewRecordIDs(src.Provider, merchant, batch))
+		return []*table.Builder{b, b2}
+	})
+	if b == nil {
+		t.Fatal("fixture has no valid rows")
+	}
+	defer b.Release()
+	defer b2.Release()
+	n := len(fx.lines)
+	if b.Len() != n {
+		t.Errorf("Len = %d, want %d", b.Len(), n)
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	if rec.NumRows() != int64(n) || int(rec.NumCols()) != len(table.Columns) {
+		t.Fatalf("batch of %d rows × %d columns, want %d × %d", rec.NumRows(), rec.NumCols(), n, len(table.Columns))
+	}
+	for i, c := range table.Columns {
+		f := rec.Schema().Field(i)
+		if f.Name != c.Name || !arrow.TypeEqual(f.Type, c.Type) || f.Nullable != c.Nullable {
+			t.Errorf("column %d = %s %s (nullable %v), want %s %s (nullable %v)", i, f.Name, f.Type, f.Nullable, c.Name, c.Type, c.Nullable)
+		}
+		if !c.Nullable && rec.Column(i).NullN() != 0 {
+			t.Errorf("non-nullable %s has %d nulls", c.Name, rec.Column(i).NullN())
+		}
+	}
+	str := func(a arrow.Array, i int) string {
+		if d, ok := a.(*array.Dictionary); ok {
+			return d.Dictionary().(*array.String).Value(d.GetValueIndex(i))
+		}
+		return a.(*array.String).Value(i)
+	}
+	if got := str(rec.Column(indexOf("provider")), n-1); got != "adyen" {
+		t.Errorf("provider = %q", got)
+	}
+	if got := str(rec.Column(indexOf("merchant_account")), n-1); got != fx.merchant {
+		t.Errorf("merchant_account = %q, want %q", got, fx.merchant)
+	}
+	if got := str(rec.Column(indexOf("source_key")), 0); got != src.Key {
+		t.Errorf("source_key = %q", got)
+	}
+	for i, line := range fx.lines {
+		if got := rec.Column(indexOf("source_line")).(*array.Int64).Value(i); got != line {
+			t.Fatalf("source_line of row %d = %d, want %d", i, got, line)
+		}
+	}
+	if got := rec.Column(indexOf("batch_number")).(*array.Int64).Value(n - 1); got != fx.batch {
+		t.Errorf("batch_number = %d, want %d", got, fx.batch)
+	}
+	rec2 := b2.NewRecordBatch()
+	defer rec2.Release()
+	ids := map[string]bool{}
+	for i := range n {
+		a, b := str(rec.Column(indexOf("record_id")), i), str(rec2.Column(indexOf("record_id")), i)
+		if a != b || a == "" {
+			t.Fatalf("record_id of row %d: %q then %q", i, a, b)
+		}
+		ids[a] = true
+	}
+	if len(ids) != n {
+		t.Errorf("%d distinct record ids for %d rows", len(ids), n)
+	}
+}
+
+func indexOf(name string) int {
+	for i, c := range table.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// A builder holds the rows of one merchant account: a row of another is refused.
+func TestBuilderRefusesAnotherMerchant(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b := table.NewBuilder(mem, table.Source{Provider: "adyen", Key: "k", ETag: "e"}, settlement.NewRecordIDs("adyen", "AcmeShopNL", 1))
+	defer b.Release()
+	f, err := os.Open("../settlement/testdata/default30.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := settlement.NewReader(f, settlement.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var appended int
+	for {
+		row, err := rd.Next()
+		if err != nil {
+			break
+		}
+		if !row.Valid() {
+			continue
+		}
+		if appended == 1 {
+			row.MerchantAccount = []byte("SomeoneElse")
+			if err := b.Append(row); err == nil {
+				t.Error("a row of another merchant account was appended")
+			}
+			return
+		}
+		if err := b.Append(row); err != nil {
+			t.Fatal(err)
+		}
+		appended++
+	}
+	t.Fatal("the fixture has fewer than two valid rows")
+}

@@ -1,0 +1,125 @@
+package workflow
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/store"
+)
+
+// Check heads the object, enforces the size limit, sniffs the format from its first bytes and looks up
+// the manifest of its batch: the same content already committed is AlreadyProcessed; different content
+// committed for the same batch is a ConflictError unless the input asks to replace it.
+func (s *Steps) Check(ctx context.Context, in StepInput) (res *CheckResult, err error) {
+	ctx, x := s.observe(ctx, in, StepCheck)
+	defer func() { x.end(ctx, err, checkOutcome(res)) }()
+	return s.check(ctx, in, x)
+}
+
+func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckResult, error) {
+	log := x.log
+	if err := s.source(in); err != nil {
+		return nil, err
+	}
+	file := in.File.URL()
+	rctx, read := s.Tracer.Start(ctx, "read")
+	obj, err := s.Raw.Head(rctx, in.File.Key)
+	if err != nil {
+		read.End(err)
+		return nil, storageError("head "+file, file, err)
+	}
+	if store.UnquoteETag(obj.ETag) != in.File.ETag {
+		read.End(nil)
+		log.InfoContext(ctx, "object superseded", "current_etag", store.UnquoteETag(obj.ETag))
+		return &CheckResult{AlreadyProcessed: true, Reason: "superseded: the object was overwritten; the new version has its own execution", Size: obj.Size, Arrived: obj.Modified}, nil
+	}
+	if obj.Size == 0 {
+		read.End(nil)
+		return nil, &InvalidFileError{File: file, Reason: "the file is empty (0 bytes)"}
+	}
+	if obj.Size > s.Conf.maxFileBytes() {
+		read.End(nil)
+		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file is %d bytes, over the limit of %d (MAX_FILE_BYTES, the stack's MaxFileBytes parameter); ask the provider for smaller batches or raise the limit", obj.Size, s.Conf.maxFileBytes())}
+	}
+	head, err := s.sniff(rctx, in.File)
+	read.Annotate("bytes", len(head))
+	read.End(err)
+	if err != nil {
+		return nil, err
+	}
+	res := &CheckResult{Format: "adyen-settlement-details", Size: obj.Size, Arrived: obj.Modified}
+	_, parse := s.Tracer.Start(ctx, "parse")
+	defer func() { parse.End(nil) }()
+	if bytes.IndexByte(head, 0) >= 0 {
+		return nil, &InvalidFileError{File: file, Reason: "binary content (NUL bytes in the first bytes): not a CSV settlement report"}
+	}
+	rd, err := settlement.NewReader(bytes.NewReader(head), s.Conf.Read)
+	if err != nil {
+		return nil, readError("sniff", file, err)
+	}
+	for {
+		row, err := rd.Next()
+		if err != nil {
+			break // the prefix ends, maybe mid-row: only complete valid rows count
+		}
+		if row.Valid() {
+			res.MerchantAccount, res.BatchNumber = string(row.MerchantAccount), row.BatchNumber
+			break
+		}
+	}
+	if res.MerchantAccount == "" {
+		log.InfoContext(ctx, "no valid row in the first bytes; the batch is known after validation")
+		return res, nil
+	}
+	x.batch(res.MerchantAccount, res.BatchNumber)
+	log = x.log
+	done, replaces, err := s.committed(ctx, in, res.MerchantAccount, res.BatchNumber)
+	if err != nil {
+		return nil, err
+	}
+	if done {
+		res.AlreadyProcessed, res.Reason = true, "this content is already committed"
+		log.InfoContext(ctx, "already processed")
+	}
+	res.ReplacesETag = replaces
+	return res, nil
+}
+
+// sniff reads the first SniffBytes of the file.
+func (s *Steps) sniff(ctx context.Context, f FileRef) ([]byte, error) {
+	file := f.URL()
+	rc, err := s.Raw.OpenRange(ctx, f.Key, f.ETag, 0, SniffBytes)
+	if err != nil {
+		return nil, storageError("read "+file, file, err)
+	}
+	defer rc.Close()
+	head, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, infraError("read "+file, err)
+	}
+	return head, nil
+}
+
+// committed looks up a batch's manifest: (true, "", nil) when this file's content is committed,
+// (false, etag, nil) when replace overrides another file's commit, a *ConflictError when another file's
+// content is committed and replace is off.
+func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, batch int64) (bool, string, error) {
+	key := ManifestKey(merchant, batch)
+	m, _, err := s.readManifest(ctx, key)
+	if err != nil {
+		return false, "", err
+	}
+	switch {
+	case m == nil:
+		return false, "", nil
+	case m.Source.ETag == in.File.ETag:
+		return true, "", nil
+	case in.Replace:
+		return false, m.Source.ETag, nil
+	default:
+		return false, "", conflictError(in, merchant, batch, m.Source, false)
+	}
+}

@@ -1,0 +1,99 @@
+package workflow
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/paysettle/settle/internal/settlement"
+)
+
+// Keys of the processed bucket. Every key derives from the batch's natural key (provider, merchant
+// account, batch number) or from the file's ETag, never from time or randomness, so rerunning any step
+// overwrites the same objects instead of adding copies.
+const (
+	ManifestPrefix = "_manifests/"
+	ClaimPrefix    = "_claims/"
+	StagingPrefix  = "_staging/"
+	RejectedPrefix = "rejected/"
+	ReportPrefix   = "_reports/"
+	LinesPrefix    = "settlement_lines/"
+)
+
+// batchPath is provider/merchant/batch with the merchant account escaped for keys.
+func batchPath(merchant string, batch int64) string {
+	return settlement.ProviderAdyen + "/" + escapeKey(merchant) + "/" + strconv.FormatInt(batch, 10)
+}
+
+// ManifestKey is the commit marker of a batch.
+func ManifestKey(merchant string, batch int64) string {
+	return ManifestPrefix + batchPath(merchant, batch) + ".json"
+}
+
+// ClaimKey is a batch's claim: the file whose commit is in progress (see Claim).
+func ClaimKey(merchant string, batch int64) string {
+	return ClaimPrefix + batchPath(merchant, batch) + ".json"
+}
+
+// PartitionKey is the Parquet object of a batch in a settlement-date partition.
+func PartitionKey(date, merchant string, batch int64) string {
+	return fmt.Sprintf("%ssettlement_date=%s/%s_%s_%d.parquet", LinesPrefix, date, settlement.ProviderAdyen, escapeKey(merchant), batch)
+}
+
+// StagingKey is where transform writes a file's Parquet for write to publish.
+func StagingKey(etag string) string {
+	return StagingPrefix + escapeKey(etag) + "/settlement_lines.parquet"
+}
+
+// fileBase names a file's rejects and report: under its batch when the check step found it, else under
+// _unknown, and always by ETag, since two versions of a batch each have their own rejects.
+func fileBase(check *CheckResult, etag string) string {
+	if check != nil && check.MerchantAccount != "" {
+		return batchPath(check.MerchantAccount, check.BatchNumber) + "/" + escapeKey(etag)
+	}
+	return settlement.ProviderAdyen + "/_unknown/" + escapeKey(etag)
+}
+
+// RejectsKey is the JSON Lines file of a file's rejected rows.
+func RejectsKey(check *CheckResult, etag string) string {
+	return RejectedPrefix + fileBase(check, etag) + ".jsonl"
+}
+
+// ReportKey is a file's validation report.
+func ReportKey(check *CheckResult, etag string) string {
+	return ReportPrefix + fileBase(check, etag) + ".json"
+}
+
+// escapeKey keeps [A-Za-z0-9._-] and writes other bytes as %XX, so a merchant account can never add a
+// path segment or a character that needs quoting in Athena or a shell.
+func escapeKey(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || (c == '.' && i > 0) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// ExecutionName derives a Step Functions execution name from an ETag: quotes removed, only
+// [0-9A-Za-z_-] kept (others become '_'), at most 80 characters with room for a "-rN" suffix.
+func ExecutionName(etag string) string {
+	etag = strings.Trim(etag, `"`)
+	var b strings.Builder
+	for i := 0; i < len(etag) && b.Len() < 72; i++ {
+		c := etag[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "no-etag"
+	}
+	return b.String()
+}

@@ -1,0 +1,343 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/store"
+)
+
+// Write publishes the staged Parquet in its partition, removes what a replaced file published elsewhere,
+// writes the manifest last and removes the staging.
+func (s *Steps) Write(ctx context.Context, in StepInput) (res *WriteResult, err error) {
+	ctx, x := s.observe(ctx, in, StepWrite)
+	defer func() { x.end(ctx, err, "") }()
+	if res, err = s.write(ctx, in, x); err == nil {
+		x.committed(ctx, res)
+	}
+	return res, err
+}
+
+func (s *Steps) write(ctx context.Context, in StepInput, x *invocation) (*WriteResult, error) {
+	if err := s.source(in); err != nil {
+		return nil, err
+	}
+	if in.Validate == nil || in.Transform == nil {
+		return nil, &InvalidFileError{File: in.File.URL(), Reason: "write needs the validate and transform steps' results"}
+	}
+	if n := len(in.Transform.Partitions); n != 1 {
+		return nil, &InvalidFileError{File: in.File.URL(), Reason: fmt.Sprintf("transform staged %d partitions; a batch has one", n)}
+	}
+	for range maxCommitRaces {
+		res, err := s.commit(ctx, in, x)
+		if !errors.Is(err, errRace) {
+			return res, err
+		}
+		x.log.InfoContext(ctx, "another writer changed the batch meanwhile; reading it again")
+	}
+	return nil, &TransientError{Op: "commit " + ManifestKey(in.Validate.MerchantAccount, in.Validate.BatchNumber),
+		Err: fmt.Sprintf("other writers changed the batch %d times during this commit", maxCommitRaces)}
+}
+
+// publish copies the staged Parquet to its partition's key.
+func (s *Steps) publish(ctx context.Context, stagingKey string, p Partition) (store.Object, error) {
+	obj, err := s.Processed.Copy(ctx, stagingKey, p.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Object{}, &TransientError{Op: "publish " + stagingKey, Err: "the staged Parquet is gone; rerun from the transform step"}
+	}
+	if err != nil {
+		return store.Object{}, infraError("publish "+p.Key, err)
+	}
+	if p.Bytes != 0 && obj.Size != p.Bytes {
+		return store.Object{}, &TransientError{Op: "publish " + p.Key, Err: fmt.Sprintf("staged %d bytes, published %d", p.Bytes, obj.Size)}
+	}
+	return obj, nil
+}
+
+// The commit of a batch, and why it holds under any interleaving.
+//
+// Two versions of one batch (a report and its regeneration) may reach Write at the same moment, and a
+// Write may be retried, redriven or cut short between any two of its calls. Two objects per batch, each
+// only ever changed by a conditional write, keep exactly one version committed:
+//
+//   - The claim (ClaimKey) names the one file allowed to publish into the batch's partitions. It is
+//     created with If-None-Match (only when there is none) and replaced or removed only with If-Match
+//     on the version read, so of two writers racing for it one wins and the other reads the winner.
+//   - The manifest (ManifestKey) is the commit marker. Only the claim's holder writes it, with
+//     If-None-Match for a first commit and If-Match on the manifest it replaces.
+//
+// Write reads the manifest; if another file is committed it stops with a ConflictError (unless the
+// input asks to replace it). It then claims the batch, reads the manifest again (a commit may have
+// landed between the read and the claim: then it releases the claim and starts over), publishes its
+// Parquet (a server-side copy of the staged file), removes the replaced commit's partitions, writes the
+// manifest and releases the claim. A loser therefore never publishes anything, and every step is
+// idempotent for the claim's holder: a rerun of the same file finds its own claim and goes on from
+// there; a rerun after the manifest was written finds the commit and only tidies up.
+//
+// A claim whose writer died stays until that file's execution is redriven (it then goes on) — or, for
+// a replace, until the claim is older than ClaimLease, when the replace takes it over and also removes
+// what the dead writer may have published. ClaimLease is longer than a Write invocation can live (the
+// Lambda timeout), so a writer whose claim is taken over can no longer be running.
+
+// ClaimLease is how long a claim keeps a replace waiting. It must exceed the Write function's timeout (15
+// minutes at most in Lambda; a test holds the template to it).
+const ClaimLease = time.Hour
+
+// maxCommitRaces bounds how often Write starts over after another writer changed the batch between two of
+// its calls; each start-over means another writer made progress.
+const maxCommitRaces = 8
+
+// ClaimVersion is the claim format's version.
+const ClaimVersion = 1
+
+// Claim is a batch's write claim: the file whose commit is in progress and what that commit changes.
+type Claim struct {
+	Version   int       `json:"version"`
+	Source    FileRef   `json:"source"`
+	Execution string    `json:"execution"`
+	ClaimedAt time.Time `json:"claimed_at"`
+	// Base is the ETag of the manifest the commit replaces, "" for a first commit.
+	Base string `json:"base_manifest_etag,omitempty"`
+	// Publish is the partition object the commit writes.
+	Publish string `json:"publish"`
+	// Remove lists the partition objects the commit deletes: the replaced commit's, and what the writer
+	// of a taken-over claim may have published.
+	Remove []string `json:"remove,omitempty"`
+}
+
+// errRace means another writer changed the batch between two of Write's calls: read it again.
+var errRace = errors.New("the batch changed meanwhile")
+
+func (s *Steps) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// commit is one pass of the write step's protocol; errRace asks for another.
+func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*WriteResult, error) {
+	log := x.log
+	v, t := in.Validate, in.Transform
+	p := t.Partitions[0]
+	manifestKey, claimKey := ManifestKey(v.MerchantAccount, v.BatchNumber), ClaimKey(v.MerchantAccount, v.BatchNumber)
+	m, mTag, err := s.readManifest(ctx, manifestKey)
+	if err != nil {
+		return nil, err
+	}
+	if m != nil && m.Source.ETag == in.File.ETag {
+		// Committed by an earlier attempt whose answer was lost: that commit is the result.
+		log.InfoContext(ctx, "already committed by an earlier attempt", "manifest", manifestKey)
+		if err := s.releaseOwn(ctx, in, claimKey); err != nil {
+			return nil, err
+		}
+		s.dropStaging(ctx, in, t.StagingKey)
+		return &WriteResult{ManifestKey: manifestKey, RowsWritten: m.Counts.RowsWritten, Partitions: m.Partitions}, nil
+	}
+	if m != nil && !in.Replace {
+		s.dropStaging(ctx, in, t.StagingKey)
+		return nil, conflictError(in, v.MerchantAccount, v.BatchNumber, m.Source, false)
+	}
+
+	wctx, span := s.Tracer.Start(ctx, "write")
+	claim, claimTag, err := s.claim(wctx, in, claimKey, m, mTag, p.Key)
+	if err != nil {
+		span.End(err)
+		var ce *ConflictError
+		if errors.As(err, &ce) {
+			s.dropStaging(ctx, in, t.StagingKey)
+		}
+		return nil, err
+	}
+	// Holding the claim, no other writer changes the manifest. Read it again: a commit may have landed
+	// between the first read and the claim.
+	if _, again, err := s.readManifest(wctx, manifestKey); err != nil || again != mTag {
+		span.End(err)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.release(ctx, claimKey, claimTag); err != nil {
+			return nil, err
+		}
+		return nil, errRace
+	}
+
+	obj, err := s.publish(wctx, t.StagingKey, p)
+	if err != nil {
+		span.End(err)
+		return nil, err
+	}
+	p.Bytes = obj.Size
+	res := &WriteResult{ManifestKey: manifestKey, Partitions: []Partition{p}, RowsWritten: p.Rows}
+	for _, key := range claim.Remove {
+		if err := s.Processed.Delete(wctx, key); err != nil {
+			span.End(err)
+			return nil, infraError("delete "+key, err)
+		}
+		res.Removed = append(res.Removed, key)
+	}
+	span.Annotate("rows", res.RowsWritten)
+	span.End(nil)
+
+	body, err := s.manifest(ctx, in, m, res)
+	if err != nil {
+		return nil, err
+	}
+	pre := store.Precondition{IfAbsent: true}
+	if m != nil {
+		pre = store.Precondition{IfMatch: mTag}
+	}
+	cctx, commit := s.Tracer.Start(ctx, "commit")
+	_, err = s.Processed.PutIf(cctx, manifestKey, body, pre)
+	commit.End(err)
+	if errors.Is(err, store.ErrPreconditionFailed) {
+		// Only a replace that took over this claim after ClaimLease writes the manifest meanwhile.
+		log.WarnContext(ctx, "the manifest changed while this file held the batch's claim", "manifest", manifestKey)
+		return nil, errRace
+	}
+	if err != nil {
+		return nil, infraError("write "+manifestKey, err)
+	}
+	if err := s.release(ctx, claimKey, claimTag); err != nil {
+		return nil, err // committed: the retry finds the commit and releases the claim
+	}
+	s.dropStaging(ctx, in, t.StagingKey)
+	log.InfoContext(ctx, "committed", "rows", res.RowsWritten, "manifest", manifestKey)
+	return res, nil
+}
+
+// claim makes this file the batch's claimant and returns the claim and its ETag. m and mTag are the
+// manifest read before (nil and "" for none); publish is the partition key the file writes.
+func (s *Steps) claim(ctx context.Context, in StepInput, key string, m *Manifest, mTag, publish string) (*Claim, string, error) {
+	c, cTag, err := s.readClaim(ctx, key)
+	if err != nil {
+		return nil, "", err
+	}
+	v := in.Validate
+	next := &Claim{Version: ClaimVersion, Source: in.File, Execution: in.Execution, ClaimedAt: s.now().UTC(), Base: mTag, Publish: publish}
+	if m != nil {
+		for _, p := range m.Partitions {
+			if p.Key != publish {
+				next.Remove = append(next.Remove, p.Key)
+			}
+		}
+	}
+	var pre store.Precondition
+	switch {
+	case c == nil:
+		pre = store.Precondition{IfAbsent: true}
+	case c.Source.ETag == in.File.ETag && c.Base == mTag && c.Publish == publish:
+		return c, cTag, nil // this file's own claim, from an attempt that did not finish
+	case c.Source.ETag == in.File.ETag, m != nil && c.Source.ETag == m.Source.ETag:
+		// This file's claim on another basis, or one the committed file left behind: renew it.
+		pre = store.Precondition{IfMatch: cTag}
+	case !in.Replace:
+		return nil, "", conflictError(in, v.MerchantAccount, v.BatchNumber, c.Source, true)
+	case s.now().Sub(c.ClaimedAt) < ClaimLease:
+		return nil, "", &TransientError{Op: "claim " + key, Err: fmt.Sprintf("%s (etag %s) is being committed by execution %s since %s; "+
+			"the replace waits until that commit ends, or until its claim is %s old", c.Source.URL(), c.Source.ETag, c.Execution,
+			c.ClaimedAt.Format(time.RFC3339), ClaimLease)}
+	default:
+		// A replace takes over a claim whose writer is gone, and removes what that writer may have published.
+		pre = store.Precondition{IfMatch: cTag}
+		if c.Publish != publish && !slices.Contains(next.Remove, c.Publish) {
+			next.Remove = append(next.Remove, c.Publish)
+		}
+		x := s.logger(in, StepWrite)
+		x.WarnContext(ctx, "taking over a stale claim", "claimed_by", c.Source.URL(), "claimed_at", c.ClaimedAt)
+	}
+	body, err := json.MarshalIndent(next, "", "  ")
+	if err != nil {
+		return nil, "", &StorageError{Op: "encode claim " + key, Err: err.Error()}
+	}
+	obj, err := s.Processed.PutIf(ctx, key, append(body, '\n'), pre)
+	if errors.Is(err, store.ErrPreconditionFailed) {
+		return nil, "", errRace
+	}
+	if err != nil {
+		return nil, "", infraError("claim "+key, err)
+	}
+	return next, store.UnquoteETag(obj.ETag), nil
+}
+
+// readClaim reads a batch's claim and its ETag; nil when there is none.
+func (s *Steps) readClaim(ctx context.Context, key string) (*Claim, string, error) {
+	data, obj, err := s.Processed.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", infraError("read claim "+key, err)
+	}
+	var c Claim
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, "", &TransientError{Op: "read claim " + key, Err: "not a claim: " + err.Error()}
+	}
+	return &c, store.UnquoteETag(obj.ETag), nil
+}
+
+// release removes the claim this writer holds. A claim that is gone or no longer this writer's needs no
+// release. A failure is returned: a retry of the step finds the commit and releases the claim then.
+func (s *Steps) release(ctx context.Context, key, etag string) error {
+	err := s.Processed.DeleteIf(ctx, key, etag)
+	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrPreconditionFailed) {
+		return nil
+	}
+	return infraError("release claim "+key, err)
+}
+
+// releaseOwn releases the claim if this file holds it.
+func (s *Steps) releaseOwn(ctx context.Context, in StepInput, key string) error {
+	c, etag, err := s.readClaim(ctx, key)
+	if err != nil || c == nil || c.Source.ETag != in.File.ETag {
+		return err
+	}
+	return s.release(ctx, key, etag)
+}
+
+// dropStaging removes the file's staged Parquet once it is published or can no longer be.
+func (s *Steps) dropStaging(ctx context.Context, in StepInput, key string) {
+	if err := s.Processed.Delete(ctx, key); err != nil {
+		s.logger(in, StepWrite).WarnContext(ctx, "staging not removed; the bucket's lifecycle rule expires it", "staging_key", key, "error", err)
+	}
+}
+
+// conflictError is the ConflictError of in's file against other, committed or (committing) claimed.
+func conflictError(in StepInput, merchant string, batch int64, other FileRef, committing bool) *ConflictError {
+	return &ConflictError{File: in.File.URL(), ETag: in.File.ETag, Batch: fmt.Sprintf("%s/%s/%d", settlement.ProviderAdyen, merchant, batch),
+		CommittedFile: other.URL(), CommittedETag: other.ETag, Committing: committing}
+}
+
+// manifest builds the commit marker of in's file; replaced is the commit it replaces (nil: none).
+func (s *Steps) manifest(ctx context.Context, in StepInput, replaced *Manifest, res *WriteResult) ([]byte, error) {
+	v := in.Validate
+	rep, err := s.readReport(ctx, v.ReportKey)
+	if err != nil {
+		return nil, err
+	}
+	m := Manifest{
+		Version: ManifestVersion, Provider: settlement.ProviderAdyen, MerchantAccount: v.MerchantAccount, BatchNumber: v.BatchNumber,
+		CompanyAccount: rep.CompanyAccount, SettlementDate: v.SettlementDate, SettlementRule: rep.SettlementDateRule,
+		Source: in.File, Execution: in.Execution, Partitions: res.Partitions, Currencies: rep.Currencies, Types: rep.Types,
+		Warnings: rep.Warnings, RejectsKey: v.RejectsKey, ReportKey: v.ReportKey, Policy: rep.Policy,
+		Counts: ManifestCounts{Lines: v.Counts.Lines, Header: v.Counts.Header, Blank: v.Counts.Blank, DataRows: v.Counts.DataRows,
+			RowsWritten: res.RowsWritten, RowsRejected: v.Counts.Rejected},
+	}
+	if m.Counts.RowsWritten+m.Counts.RowsRejected != m.Counts.DataRows {
+		return nil, &TransientError{Op: "commit " + res.ManifestKey, Err: fmt.Sprintf("counts do not add up: %d written + %d rejected != %d rows", m.Counts.RowsWritten, m.Counts.RowsRejected, m.Counts.DataRows)}
+	}
+	if replaced != nil {
+		prev := replaced.Source
+		m.Replaced = &prev
+	}
+	body, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, &StorageError{Op: "encode manifest " + res.ManifestKey, Err: err.Error()}
+	}
+	return append(body, '\n'), nil
+}
