@@ -444,3 +444,22 @@ func TestRequestForURL(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadConfig(t *testing.T) {
+	env := map[string]string{"REPORT_USER_SECRET_ARN": "arn:s", "FETCH_DLQ_URL": "https://sqs/dlq"}
+	c, err := fetch.LoadConfig(func(k string) string { return env[k] })
+	if err != nil || c.Attempts != fetch.DefaultAttempts || !reflect.DeepEqual(c.Hosts, fetch.DefaultHosts) || c.SecretID != "arn:s" || c.DLQURL != "https://sqs/dlq" {
+		t.Errorf("LoadConfig = %+v, %v", c, err)
+	}
+	for _, bad := range []map[string]string{{"FETCH_ATTEMPTS": "0"}, {"FETCH_ATTEMPTS": "x"}, {"REPORT_HOSTS": "https://h/"}} {
+		if _, err := fetch.LoadConfig(func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("LoadConfig(%v) accepted", bad)
+		}
+	}
+	if u, p, err := fetch.ParseCredentials(`{"username":"report_1@Company.A","password":"pw"}`); err != nil || u != "report_1@Company.A" || p != "pw" {
+		t.Errorf("ParseCredentials = %s %s %v", u, p, err)
+	}
+	if _, _, err := fetch.ParseCredentials(`{"user":"hunter2"}`); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("ParseCredentials of a wrong secret: %v", err)
+	}
+}
