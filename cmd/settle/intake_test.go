@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/paysettle/settle/internal/ops/awsfake"
+	"github.com/paysettle/settle/internal/workflow"
 )
 
 // A stand-in for Adyen's report host on loopback (plain http, as --dev-server allows), a notification
@@ -79,5 +82,25 @@ func TestWebhookReplayAndFetch(t *testing.T) {
 	}
 	if _, errOut, code := settle("fetch", "--data", data, "--dev-server", "10.0.0.1:80", url); code != 2 || !strings.Contains(errOut, "loopback") {
 		t.Errorf("--dev-server on a private address: %d %s", code, errOut)
+	}
+}
+
+// settle aws status shows the report intake's queues, and a report waiting in the fetch DLQ needs
+// attention.
+func TestAWSStatusShowsTheReportIntake(t *testing.T) {
+	w := awsfake.NewWorld(t, workflow.Config{})
+	w.Fake.Send(w.Stack["FetchDeadLetterQueueUrl"], `{"key":"incoming/AcmeShopNL/settlement_detail_report_batch_57.csv","reason":"unauthorized"}`)
+	w.Fake.Send(w.Stack["WebhookQueueUrl"], `{"merchantAccount":"AcmeShopNL"}`)
+	out, errOut, code := cli(w, "aws", "status")
+	if code != 0 {
+		t.Fatalf("status: %d %s", code, errOut)
+	}
+	for _, want := range []string{"webhook     1", "fetch-dlq   1", "Needs attention: 1 message in the fetch-dlq queue"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "in the webhook queue") {
+		t.Errorf("a report waiting to be downloaded is not a problem:\n%s", out)
 	}
 }
