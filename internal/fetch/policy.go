@@ -29,7 +29,7 @@ type Policy struct {
 // RefusedError is a URL, redirect or address outside the Policy. Retrying cannot help.
 type RefusedError struct{ Reason string }
 
-func (e *RefusedError) Error() string { return "refused: " + e.Reason }
+func (e *RefusedError) Error() string { return e.Reason }
 
 func (p Policy) hosts() []string {
 	if len(p.Hosts) == 0 {

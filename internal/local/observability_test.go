@@ -3,9 +3,11 @@ package local_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +24,7 @@ import (
 	"github.com/paysettle/settle/internal/obs/emftest"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/store/storefault"
+	"github.com/paysettle/settle/internal/webhook"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -107,6 +110,16 @@ func runOutcomes(t *testing.T) (observed, error) {
 	e.clock.mu.Unlock()
 	e.faults.Set("settlement_lines/", 0)
 	run(b7, local.Succeeded) // -r1
+
+	// The report intake: a webhook request with wrong credentials is refused and counted (its log lines,
+	// which concern no file, are checked in internal/webhook).
+	in := e.NewIntake(local.IntakeOptions{Secret: webhook.Secret{Username: "adyen-webhook", Password: "right", HMACKey: strings.Repeat("AB", 32)},
+		Metrics: obs.NewMetrics(&metrics, "SettleTest").WithClock(e.clock.Now), Log: obs.Discard()})
+	auth := http.Header{}
+	auth.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("adyen-webhook:wrong")))
+	if resp, _, err := in.Receive(invoke(), webhook.Request{Method: http.MethodPost, Header: auth, Body: []byte("{}")}); err != nil || resp.Status != http.StatusUnauthorized {
+		t.Errorf("webhook with wrong credentials: %d, %v; want 401", resp.Status, err)
+	}
 
 	docs, err := emftest.Collect(strings.NewReader(metrics.String()))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,7 @@ type IntakeOptions struct {
 	TLS         *tls.Config       // nil: the system's
 	Clock       fetch.Clock       // nil: the wall clock
 	Metrics     *obs.Metrics
+	Log         *slog.Logger // nil: the data folder's logger
 }
 
 // Intake is the report intake run locally: the receiver and the fetch handler the webhook and fetch
@@ -46,19 +48,23 @@ type Intake struct {
 func (e *Env) NewIntake(o IntakeOptions) *Intake {
 	q := &memoryQueue{}
 	in := &Intake{env: e, queue: q}
+	log := o.Log
+	if log == nil {
+		log = e.Steps.Log
+	}
 	in.receiver = &webhook.Receiver{
 		Secret:  func(context.Context) (webhook.Secret, error) { return o.Secret, nil },
 		Queue:   q,
 		Policy:  o.Policy,
 		Pattern: o.Pattern,
-		Log:     e.Steps.Log,
+		Log:     log,
 		Metrics: o.Metrics,
 	}
 	in.handler = &fetch.Handler{
 		Fetcher: &fetch.Fetcher{Raw: e.Raw, Policy: o.Policy, Credentials: o.Credentials, MaxBytes: e.Steps.Conf.MaxFileBytes,
-			TLS: o.TLS, Clock: o.Clock, Log: e.Steps.Log},
+			TLS: o.TLS, Clock: o.Clock, Log: log},
 		DLQ:     dirQueue{dir: filepath.Join(e.Dir, FetchDLQDir)},
-		Log:     e.Steps.Log,
+		Log:     log,
 		Metrics: o.Metrics,
 	}
 	return in
