@@ -1218,3 +1218,33 @@ func TestClaimLeaseOutlivesWrite(t *testing.T) {
 		t.Errorf("WriteFunction's Timeout is %vs; it must be shorter than the claim lease (%s)", timeout, workflow.ClaimLease)
 	}
 }
+
+// TestReadmeDeployEndsWithTheWebhookURL: the README's deploy section ends with the report intake: the
+// WebhookUrl output to paste into Adyen, then the closing note with a local run of a signed webhook.
+func TestReadmeDeployEndsWithTheWebhookURL(t *testing.T) {
+	readme := string(readFile(t, "README.md"))
+	start := strings.Index(readme, "\n## Deploy to AWS\n")
+	if start < 0 {
+		t.Fatal("README.md has no ## Deploy to AWS section")
+	}
+	section := readme[start+1:]
+	if end := strings.Index(section[1:], "\n## "); end >= 0 {
+		section = section[:end+1]
+	}
+	paste := strings.LastIndex(section, "paste this URL into Adyen")
+	note := strings.LastIndex(section, "Closing note")
+	if paste < 0 || !strings.Contains(section[:paste+100], `out WebhookUrl`) {
+		t.Error("the deploy section does not say to paste the WebhookUrl output into Adyen")
+	}
+	if note < paste || strings.Contains(section[paste:], "\n### ") {
+		t.Error("the deploy section does not end with pasting the URL into Adyen and the closing note")
+	}
+	for _, want := range []string{"settle webhook replay", "HTTP 200 [accepted]", "SUCCEEDED", "DUPLICATE", "HTTP 403"} {
+		if !strings.Contains(section[note:], want) {
+			t.Errorf("the closing note's transcript lacks %q", want)
+		}
+	}
+	if _, ok := loadTemplate(t).Outputs["WebhookUrl"]; !ok {
+		t.Error("the template has no WebhookUrl output")
+	}
+}
