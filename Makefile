@@ -1,12 +1,12 @@
 # One command per job; CI (.ci/run) runs `make test` after installing the tools the proofs need.
 GO ?= go
 # Packages with concurrency run under the race detector; the others run once without it.
-RACE_PKGS := ./internal/settlement/ ./internal/sfn/ ./internal/store/ ./internal/local/ ./internal/workflow/ ./internal/parquetfile/ ./internal/obs/ ./internal/ops/ ./cmd/settle/
+RACE_PKGS := ./internal/settlement/ ./internal/sfn/ ./internal/store/ ./internal/local/ ./internal/workflow/ ./internal/parquetfile/ ./internal/obs/ ./internal/ops/ ./cmd/settle/ ./internal/fetch/ ./internal/webhook/
 MODULE := $(shell $(GO) list -m)
 PKGS = $(filter-out $(patsubst ./%/,$(MODULE)/%,$(RACE_PKGS)),$(shell $(GO) list ./...))
 
 # The Lambda functions: functions/<dir> is the template's <Dir>Function (a test keeps the three in step).
-FUNCTIONS := starter check validate transform write
+FUNCTIONS := starter check validate transform write webhook fetch
 # How every bootstrap is built, by `make build` and by `sam build` (BuildMethod: makefile) alike:
 # static, arm64, without the RPC mode provided.al2023 does not use, reproducible.
 # TAGS=settle_noxray builds the functions without the X-Ray SDK (about 10 MB less each; see internal/obs/xraytrace).
@@ -39,7 +39,7 @@ lint: ## go.mod and go.sum tidy, staticcheck clean, and cfn-lint on template.yam
 	$(GO) run $(STATICCHECK) ./...
 	@.ci/cfn-lint template.yaml
 
-build: ## build/<function>/bootstrap for all five functions, exactly as sam build makes them
+build: ## build/<function>/bootstrap for every function, exactly as sam build makes them
 	@for fn in $(FUNCTIONS); do \
 		echo "build/$$fn/bootstrap"; \
 		$(LAMBDA_BUILD) -o build/$$fn/bootstrap ./functions/$$fn || exit 1; \
@@ -67,3 +67,10 @@ build-TransformFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/transform
 build-WriteFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/write
+
+# The report intake: Adyen's webhook and the report fetcher.
+.PHONY: build-WebhookFunction build-FetchFunction
+build-WebhookFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/webhook
+build-FetchFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/fetch

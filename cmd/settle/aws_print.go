@@ -46,6 +46,8 @@ var queueMeaning = map[string]string{
 	ops.QueueIngest:    "raw-bucket events waiting for the starter",
 	ops.QueueIngestDLQ: "events the starter gave up on: settle aws dlq list ingest",
 	ops.QueueFailed:    "failed files, one message each: settle aws dlq list failed",
+	ops.QueueWebhook:   "reports Adyen announced, waiting to be downloaded",
+	ops.QueueFetchDLQ:  "reports that could not be downloaded, each with its reason",
 }
 
 func printStatus(w io.Writer, st *ops.Status) {
@@ -87,7 +89,11 @@ func printStatus(w io.Writer, st *ops.Status) {
 	}
 	var todo []string
 	for _, q := range st.Queues {
-		if q.Name != ops.QueueIngest && q.Visible > 0 {
+		if q.Name == ops.QueueFetchDLQ && q.Visible > 0 {
+			todo = append(todo, fmt.Sprintf("%s in the %s queue (read them in the SQS console: each names the report, the reason and what to do)", plural(int(q.Visible), "message", "messages"), q.Name))
+			continue
+		}
+		if q.Name != ops.QueueIngest && q.Name != ops.QueueWebhook && q.Visible > 0 {
 			arg := "failed"
 			if q.Name == ops.QueueIngestDLQ {
 				arg = "ingest"

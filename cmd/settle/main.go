@@ -19,6 +19,11 @@ Local pipeline (no AWS account; the same state machine and handlers as the deplo
   settle show [--data DIR] NAME                  an execution's history, like the console's event list
   settle redrive [--data DIR] NAME               rerun a failed execution from the step that failed
 
+Reports from Adyen, locally (the same receiver and fetch handler as the deployed stack):
+  settle fetch [--report-user FILE] URL...       download reports into the local raw bucket and run them
+  settle webhook replay --secret FILE BODY.json  post a saved REPORT_AVAILABLE notification to the receiver
+  settle webhook sign --secret FILE URL          print a signed REPORT_AVAILABLE notification for a report
+
 Deployed stack (see settle aws help):
   settle aws status|executions|show|redrive|replay|dlq|reprocess …
 
@@ -86,6 +91,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdShow(rest, stdout)
 	case "redrive":
 		return cmdRedrive(ctx, rest, stdout)
+	case "fetch":
+		return cmdFetch(ctx, rest, stdout, stderr)
+	case "webhook":
+		return cmdWebhook(ctx, rest, stdout, stderr)
 	case "aws":
 		return cmdAWS(ctx, rest, stdout, stderr)
 	case "gen":

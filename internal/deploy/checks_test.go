@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysettle/settle/internal/adyen"
+	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
+	"github.com/paysettle/settle/internal/webhook"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
 )
@@ -23,7 +26,28 @@ import (
 var (
 	stepEnv    = []string{"BALANCE_CHECK", "MAX_FILE_BYTES", "MAX_REJECTED_ROWS", "METRICS_NAMESPACE", "PROCESSED_BUCKET", "RAW_BUCKET", "SETTLE_TIMEZONES"}
 	starterEnv = []string{"METRICS_NAMESPACE", "RAW_BUCKET", "STATE_MACHINE_ARN"}
+	webhookEnv = []string{"METRICS_NAMESPACE", "REPORT_FILE_PATTERN", "REPORT_HOSTS", "WEBHOOK_QUEUE_URL", "WEBHOOK_SECRET_ARN"}
+	fetchEnv   = []string{"FETCH_ATTEMPTS", "FETCH_DLQ_URL", "MAX_FILE_BYTES", "METRICS_NAMESPACE", "RAW_BUCKET", "REPORT_HOSTS", "REPORT_USER_SECRET_ARN"}
+	// functionEnv is the environment of each function that is not a step.
+	functionEnv = map[string][]string{"starter": starterEnv, "webhook": webhookEnv, "fetch": fetchEnv}
 )
+
+// loadFunctionConfig loads a function's configuration the way its main does, from env.
+func loadFunctionConfig(dir string, env map[string]string) error {
+	getenv := func(k string) string { return env[k] }
+	if _, err := workflow.LoadConfig(getenv); err != nil {
+		return err
+	}
+	switch dir {
+	case "webhook":
+		_, err := webhook.LoadConfig(getenv)
+		return err
+	case "fetch":
+		_, err := fetch.LoadConfig(getenv)
+		return err
+	}
+	return nil
+}
 
 // functionDirs lists functions/<dir> folders holding a main.go.
 func functionDirs(t testing.TB) []string {
@@ -186,9 +210,9 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("%s: MemorySize %v, Timeout %v out of Lambda's range", id, p["MemorySize"], p["Timeout"])
 		}
 
-		want := stepEnv
-		if dir == "starter" {
-			want = starterEnv
+		want, ok := functionEnv[dir]
+		if !ok {
+			want = stepEnv
 		}
 		vars := asMap(path(p, "Environment", "Variables"))
 		var got []string
@@ -203,6 +227,10 @@ func TestFunctions(t *testing.T) {
 			"RAW_BUCKET": "{RawBucket}", "PROCESSED_BUCKET": "{ProcessedBucket}", "STATE_MACHINE_ARN": "{SettlementStateMachine}",
 			"MAX_REJECTED_ROWS": "{MaxRejectedRows}", "BALANCE_CHECK": "{BalanceCheck}", "MAX_FILE_BYTES": "{MaxFileBytes}",
 			"SETTLE_TIMEZONES": "{SettleTimezones}", "METRICS_NAMESPACE": "{MetricsNamespace}",
+			"WEBHOOK_SECRET_ARN": "if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "WEBHOOK_QUEUE_URL": "{WebhookQueue}",
+			"REPORT_FILE_PATTERN": "{ReportFilePattern}", "REPORT_HOSTS": "{ReportHosts}",
+			"REPORT_USER_SECRET_ARN": "if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})",
+			"FETCH_DLQ_URL":          "{FetchDeadLetterQueue}", "FETCH_ATTEMPTS": "4",
 		}
 		for k, v := range vars {
 			if got := render(v, nil); got != refs[k] {
@@ -215,13 +243,18 @@ func TestFunctions(t *testing.T) {
 		for k, v := range vars {
 			env[k] = render(v, defaults)
 		}
-		if _, err := workflow.LoadConfig(func(k string) string { return env[k] }); err != nil {
+		if err := loadFunctionConfig(dir, env); err != nil {
 			t.Errorf("%s: the default environment is refused: %v", id, err)
 		}
 		events := asMap(p["Events"])
-		if dir == "starter" {
+		switch {
+		case dir == "starter":
 			checkStarterEvent(t, tpl, p)
-		} else if len(events) > 0 {
+		case dir == "fetch":
+			checkFetchEvent(t, tpl, p)
+		case dir == "webhook":
+			checkWebhookURL(t, tpl, p)
+		case len(events) > 0:
 			t.Errorf("%s has Events %v; only the state machine invokes a step", id, events)
 		}
 	}
@@ -275,6 +308,54 @@ func checkStarterEvent(t *testing.T, tpl *template, p map[string]any) {
 	}
 }
 
+// checkFetchEvent: the fetch function takes one report request at a time from the webhook queue,
+// returns only the failed message, and the queue outlasts its timeout and ends in the fetch DLQ.
+func checkFetchEvent(t *testing.T, tpl *template, p map[string]any) {
+	t.Helper()
+	events := asMap(p["Events"])
+	if len(events) != 1 {
+		t.Fatalf("FetchFunction events %v, want one SQS event", events)
+	}
+	for _, ev := range events {
+		props := asMap(path(ev, "Properties"))
+		if path(ev, "Type") != "SQS" || render(props["Queue"], nil) != "{WebhookQueue.Arn}" || props["BatchSize"] != 1 {
+			t.Errorf("fetch event %v, want SQS from the WebhookQueue, one message at a time", ev)
+		}
+		if types := asList(props["FunctionResponseTypes"]); len(types) != 1 || types[0] != "ReportBatchItemFailures" {
+			t.Errorf("FunctionResponseTypes = %v, want [ReportBatchItemFailures] (the handler returns events.SQSEventResponse)", types)
+		}
+		if mc, _ := path(props, "ScalingConfig", "MaximumConcurrency").(int); mc < 2 {
+			t.Errorf("ScalingConfig.MaximumConcurrency = %v, want at least 2", mc)
+		}
+	}
+	timeout, _ := p["Timeout"].(int)
+	q := tpl.Resources["WebhookQueue"].Properties
+	if vt, _ := q["VisibilityTimeout"].(int); vt < 6*timeout {
+		t.Errorf("WebhookQueue VisibilityTimeout %d < 6 x the fetch function's Timeout %d", vt, timeout)
+	}
+	if render(path(q, "RedrivePolicy", "deadLetterTargetArn"), nil) != "{FetchDeadLetterQueue.Arn}" {
+		t.Errorf("WebhookQueue RedrivePolicy = %v, want the FetchDeadLetterQueue", q["RedrivePolicy"])
+	}
+}
+
+// checkWebhookURL: the webhook function has a public function URL (Adyen cannot sign AWS requests; the
+// function checks basic auth and HMAC), answers within Adyen's 10 seconds, and the URL is an output.
+func checkWebhookURL(t *testing.T, tpl *template, p map[string]any) {
+	t.Helper()
+	if path(p, "FunctionUrlConfig", "AuthType") != "NONE" {
+		t.Errorf("WebhookFunction FunctionUrlConfig = %v, want AuthType NONE", p["FunctionUrlConfig"])
+	}
+	if timeout, _ := p["Timeout"].(int); timeout > 10 {
+		t.Errorf("WebhookFunction Timeout %d s: Adyen waits 10 s for an answer", timeout)
+	}
+	if len(asMap(p["Events"])) > 0 {
+		t.Errorf("WebhookFunction has Events %v; only its URL invokes it", p["Events"])
+	}
+	if got := render(tpl.Outputs["WebhookUrl"]["Value"], nil); got != "{WebhookFunctionUrl.FunctionUrl}" {
+		t.Errorf("output WebhookUrl = %s, want the function URL", got)
+	}
+}
+
 // pseudo are CloudFormation's pseudo parameters.
 var pseudo = map[string]bool{
 	"AWS::AccountId": true, "AWS::NotificationARNs": true, "AWS::NoValue": true, "AWS::Partition": true,
@@ -293,6 +374,7 @@ var attributes = map[string][]string{
 	"AWS::Serverless::Function":     {"Arn"},
 	"AWS::Serverless::StateMachine": {"Arn", "Name"},
 	"AWS::Athena::WorkGroup":        {"CreationTime"},
+	"AWS::Lambda::Url":              {"FunctionArn", "FunctionUrl"},
 }
 
 // TestReferences checks that every Ref, Fn::GetAtt, ${} of Fn::Sub and condition names something
@@ -307,6 +389,9 @@ func TestReferences(t *testing.T) {
 		case "AWS::Serverless::Function", "AWS::Serverless::StateMachine":
 			if r.Properties["Role"] == nil {
 				types[id+"Role"] = "AWS::IAM::Role" // SAM's generated role, referenceable by this name
+			}
+			if r.Properties["FunctionUrlConfig"] != nil {
+				types[id+"Url"] = "AWS::Lambda::Url" // SAM's generated function URL
 			}
 		}
 	}
@@ -546,6 +631,9 @@ func TestLeastPrivilege(t *testing.T) {
 		"WriteFunction": append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
 			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix), obj(proc, workflow.ClaimPrefix))...),
 			"s3:GetObject "+obj(proc, workflow.ReportPrefix)), "s3:ListBucket "+proc),
+		"WebhookFunction": {"secretsmanager:GetSecretValue if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "sqs:SendMessage {WebhookQueue.Arn}"},
+		"FetchFunction": append(cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(raw, fetch.RawPrefix)),
+			"secretsmanager:GetSecretValue if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})", "sqs:SendMessage {FetchDeadLetterQueue.Arn}"),
 		"SettlementStateMachine": append(append(
 			cross([]string{"lambda:InvokeFunction"}, "{CheckFunction.Arn}", "{ValidateFunction.Arn}", "{TransformFunction.Arn}", "{WriteFunction.Arn}"),
 			"sqs:SendMessage {FailedFilesQueue.Arn}", "sns:Publish {AlertTopic}"),
@@ -878,6 +966,10 @@ func TestOutputs(t *testing.T) {
 		"EventBusArn":     "arn:{AWS::Partition}:events:{AWS::Region}:{AWS::AccountId}:event-bus/default",
 		"EventArchiveArn": "{IngestArchive.Arn}", "IngestRuleArn": "{IngestRule.Arn}", "GlueDatabase": "{GlueDatabase}",
 		"MetricsNamespace": "{MetricsNamespace}",
+		"WebhookUrl":       "{WebhookFunctionUrl.FunctionUrl}", "WebhookQueueUrl": "{WebhookQueue}", "WebhookQueueArn": "{WebhookQueue.Arn}",
+		"FetchDeadLetterQueueUrl": "{FetchDeadLetterQueue}", "FetchDeadLetterQueueArn": "{FetchDeadLetterQueue.Arn}",
+		"WebhookSecretArn":    "if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})",
+		"ReportUserSecretArn": "if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})",
 	}
 	for name, v := range want {
 		if got := render(tpl.Outputs[name]["Value"], nil); got != v {
@@ -968,6 +1060,12 @@ func TestParameters(t *testing.T) {
 		"ProcessedVersionDays":         {[]string{"1", "30", "3650"}, []string{"0", "-1", "3651"}},
 		"RejectedRowsDays":             {[]string{"1", "90", "3650"}, []string{"0", "-1", "3651"}},
 		"TransformReservedConcurrency": {[]string{"0", "10", "900"}, []string{"-1", "901", "x"}},
+		"WebhookSecretArn": {[]string{"", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:settle/webhook-AbC123"},
+			[]string{"settle/webhook", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:settle/webhook", "arn:aws:s3:::bucket"}},
+		"ReportUserSecretArn": {[]string{"", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:report-user-x1Y2z3"},
+			[]string{"report-user", "arn:aws:secretsmanager:eu-west-1:1234:secret:r-x1Y2z3"}},
+		"ReportHosts":       {[]string{"ca-test.adyen.com", "ca-test.adyen.com,ca-live.adyen.com", "reports.example.com:8443"}, []string{"", "https://ca-test.adyen.com", "CA-TEST.adyen.com", "a,,b", "a b"}},
+		"ReportFilePattern": {[]string{"settlement_detail_report_batch_*.csv", "*.csv"}, []string{"", "../*.csv", "a/b.csv", "[abc].csv"}},
 	}
 	for name, c := range cases {
 		p, ok := tpl.Parameters[name]
@@ -1004,6 +1102,22 @@ func TestParameters(t *testing.T) {
 	if got := toFloat(tpl.Parameters["MaxRejectedRows"]["Default"]); got != float64(pol.MaxRejected) {
 		t.Errorf("MaxRejectedRows default %v, settlement.DefaultPolicy %d", got, pol.MaxRejected)
 	}
+	if h, err := fetch.ParseHosts(fmt.Sprint(tpl.Parameters["ReportHosts"]["Default"])); err != nil || !reflect.DeepEqual(h, fetch.DefaultHosts) {
+		t.Errorf("ReportHosts default %v, fetch.DefaultHosts %v (%v)", tpl.Parameters["ReportHosts"]["Default"], fetch.DefaultHosts, err)
+	}
+	for _, h := range cases["ReportHosts"].good {
+		if _, err := fetch.ParseHosts(h); err != nil {
+			t.Errorf("ReportHosts %q passes the template but not fetch.ParseHosts: %v", h, err)
+		}
+	}
+	if got := tpl.Parameters["ReportFilePattern"]["Default"]; got != adyen.DefaultReportPattern {
+		t.Errorf("ReportFilePattern default %v, adyen.DefaultReportPattern %s", got, adyen.DefaultReportPattern)
+	}
+	for _, p := range cases["ReportFilePattern"].good {
+		if err := adyen.CheckPattern(p); err != nil {
+			t.Errorf("ReportFilePattern %q passes the template but not adyen.CheckPattern: %v", p, err)
+		}
+	}
 	if got := tpl.Parameters["BalanceCheck"]["Default"]; (got == "on") != pol.BalanceCheck {
 		t.Errorf("BalanceCheck default %v, settlement.DefaultPolicy %v", got, pol.BalanceCheck)
 	}
@@ -1017,6 +1131,9 @@ var customMetrics = map[string][]string{
 	"RowsRejected": {""}, "BytesProcessed": {""}, "FileAge": {""},
 	"FilesFailed":  {"", "ErrorName"},
 	"StepDuration": {"Step"},
+	// The report intake (internal/obs/reports.go).
+	"WebhookRejected": {"", "Reason"}, "ReportsQueued": {""}, "NotificationsSkipped": {"", "Reason"},
+	"ReportsFetched": {""}, "ReportBytes": {""}, "FetchFailed": {"", "Reason"},
 }
 
 var stepNames = map[string]bool{"Check": true, "Validate": true, "Transform": true, "Write": true}
@@ -1073,6 +1190,7 @@ func TestMetricsContract(t *testing.T) {
 		}
 		ns, name := render(p["Namespace"], vars), fmt.Sprint(p["MetricName"])
 		checkMetric(t, "alarm "+id, ns, name, dims)
+		covered[ns+" "+name] = true
 		for _, v := range dims {
 			covered[ns+" "+name+" "+v] = true
 		}
@@ -1085,6 +1203,9 @@ func TestMetricsContract(t *testing.T) {
 		"AWS/States ExecutionsFailed {SettlementStateMachine}",
 		"AWS/States ExecutionsTimedOut {SettlementStateMachine}",
 		"AWS/SQS ApproximateAgeOfOldestMessage {IngestQueue.QueueName}",
+		// The report intake: reports that could not be downloaded, refused webhook requests.
+		"AWS/SQS ApproximateNumberOfMessagesVisible {FetchDeadLetterQueue.QueueName}",
+		"CUSTOM WebhookRejected",
 	}
 	for _, dir := range functionDirs(t) {
 		need = append(need, "AWS/Lambda Errors {"+functionID(dir)+"}")
@@ -1164,5 +1285,35 @@ func TestClaimLeaseOutlivesWrite(t *testing.T) {
 	timeout := toFloat(path(tpl.effective(tpl.Resources["WriteFunction"]), "Timeout"))
 	if timeout <= 0 || time.Duration(timeout)*time.Second >= workflow.ClaimLease {
 		t.Errorf("WriteFunction's Timeout is %vs; it must be shorter than the claim lease (%s)", timeout, workflow.ClaimLease)
+	}
+}
+
+// TestReadmeDeployEndsWithTheWebhookURL: the README's deploy section ends with the report intake: the
+// WebhookUrl output to paste into Adyen, then the closing note with a local run of a signed webhook.
+func TestReadmeDeployEndsWithTheWebhookURL(t *testing.T) {
+	readme := string(readFile(t, "README.md"))
+	start := strings.Index(readme, "\n## Deploy to AWS\n")
+	if start < 0 {
+		t.Fatal("README.md has no ## Deploy to AWS section")
+	}
+	section := readme[start+1:]
+	if end := strings.Index(section[1:], "\n## "); end >= 0 {
+		section = section[:end+1]
+	}
+	paste := strings.LastIndex(section, "paste this URL into Adyen")
+	note := strings.LastIndex(section, "Closing note")
+	if paste < 0 || !strings.Contains(section[:paste+100], `out WebhookUrl`) {
+		t.Error("the deploy section does not say to paste the WebhookUrl output into Adyen")
+	}
+	if note < paste || strings.Contains(section[paste:], "\n### ") {
+		t.Error("the deploy section does not end with pasting the URL into Adyen and the closing note")
+	}
+	for _, want := range []string{"settle webhook replay", "HTTP 200 [accepted]", "SUCCEEDED", "DUPLICATE", "HTTP 403"} {
+		if !strings.Contains(section[note:], want) {
+			t.Errorf("the closing note's transcript lacks %q", want)
+		}
+	}
+	if _, ok := loadTemplate(t).Outputs["WebhookUrl"]; !ok {
+		t.Error("the template has no WebhookUrl output")
 	}
 }

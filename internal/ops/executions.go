@@ -202,6 +202,10 @@ const (
 	QueueIngest    = "ingest"
 	QueueIngestDLQ = "ingest-dlq"
 	QueueFailed    = "failed"
+	// The report intake's queues: reports announced by Adyen waiting to be downloaded, and those that
+	// could not be.
+	QueueWebhook  = "webhook"
+	QueueFetchDLQ = "fetch-dlq"
 )
 
 // Status reports queue depths, executions since since by status, and the running ones.
@@ -211,7 +215,12 @@ func (o *Ops) Status(ctx context.Context, since time.Time) (*Status, error) {
 		{QueueIngest, o.Stack.Out(OutIngestQueueURL)},
 		{QueueIngestDLQ, o.Stack.Out(OutIngestDeadLetterQueueURL)},
 		{QueueFailed, o.Stack.Out(OutFailedFilesQueueURL)},
+		{QueueWebhook, o.Stack.Out(OutWebhookQueueURL)},
+		{QueueFetchDLQ, o.Stack.Out(OutFetchDeadLetterQueueURL)},
 	} {
+		if q.url == "" && (q.name == QueueWebhook || q.name == QueueFetchDLQ) {
+			continue // a stack deployed without the report intake
+		}
 		d, err := o.depth(ctx, q.name, q.url)
 		if err != nil {
 			return nil, err

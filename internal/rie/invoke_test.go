@@ -342,6 +342,9 @@ var emittedMetrics = map[string][]string{
 	"RowsRejected": {""}, "BytesProcessed": {""}, "FileAge": {""},
 	"FilesFailed":  {"", "ErrorName"},
 	"StepDuration": {"Step"},
+	// The report intake.
+	"WebhookRejected": {"", "Reason"}, "ReportsQueued": {""}, "NotificationsSkipped": {"", "Reason"},
+	"ReportsFetched": {""}, "ReportBytes": {""}, "FetchFailed": {"", "Reason"},
 }
 
 // checkMetrics reads the Embedded Metric Format lines a function wrote and checks that they use the
