@@ -85,14 +85,15 @@ func (r *Row) SettlementLocalDate() Date {
 	return r.CreationDate
 }
 
-// decode fills r from the fields of one record. Every failing rule adds a reason; none stops the others,
-// so the rejects file lists everything wrong with a line at once. Amount checks stay within int64, and
+// decode fills r from the n fields of one record (f holds them all when n is the header's width).
+// Every failing rule adds a reason; none stops the others, so the rejects file lists everything wrong
+// with a line at once. Amount checks stay within int64, and
 // the totals derived later cannot overflow: each amount is below 10^18 thousandths and a row adds at most
 // four fees.
-func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
+func (r *Row) decode(l *Layout, f [][]byte, n int, zones map[string]int) {
 	r.Reasons = r.reasonsScratch[:0]
-	if len(f) != len(l.Header) {
-		r.reason("has " + strconv.Itoa(len(f)) + " fields, the header has " + strconv.Itoa(len(l.Header)))
+	if n != len(l.Header) || len(f) != n {
+		r.reason("has " + strconv.Itoa(n) + " fields, the header has " + strconv.Itoa(len(l.Header)))
 		r.reasonsScratch = r.Reasons
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/paysettle/settle/internal/money"
 )
@@ -91,7 +92,7 @@ type Report struct {
 	UnknownTypes       []string         `json:"unknown_types,omitempty"`
 	FileErrors         []FileError      `json:"file_errors,omitempty"`
 	Warnings           []Warning        `json:"warnings,omitempty"`
-	RejectSample       []Reject         `json:"reject_sample,omitempty"` // the first rejected rows; all are in the rejects file
+	RejectSample       []Reject         `json:"reject_sample,omitempty"` // the first rejected rows, raw text clipped; all are in the rejects file
 }
 
 // OK reports whether the file may be published: no file errors and no more rejected rows than allowed.
@@ -121,6 +122,10 @@ func (r *Report) Problems() []string {
 func (r *Report) Problem() string { return strings.Join(r.Problems(), "; ") }
 
 const sampleLines = 10
+
+// sampleRawBytes is how much of a rejected line the report's sample shows: a settlement line is a few
+// hundred bytes; the rejects file has every line whole.
+const sampleRawBytes = 1024
 
 type sums struct {
 	grossRows, netRows                           int64
@@ -174,7 +179,19 @@ func NewValidator(provider string, p Policy) *Validator {
 // Reject records a rejected row for the report's sample. The full list goes to the rejects file.
 func (v *Validator) Reject(r *Row) {
 	if len(v.samples) < sampleLines {
-		v.samples = append(v.samples, NewReject(r))
+		raw := r.Raw
+		if len(raw) > sampleRawBytes {
+			r.Raw = clipUTF8(raw, sampleRawBytes)
+			if !utf8.Valid(raw) { // the rejects file has it in base64: the sample shows those bytes
+				r.Raw = raw[:sampleRawBytes]
+			}
+		}
+		rj := NewReject(r)
+		if len(raw) > len(r.Raw) {
+			rj.RawBytes = len(raw)
+		}
+		r.Raw = raw
+		v.samples = append(v.samples, rj)
 	}
 }
 
