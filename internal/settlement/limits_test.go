@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paysettle/settle/internal/money"
 	"github.com/paysettle/settle/internal/settlement"
 )
 
@@ -82,6 +83,39 @@ func TestWideRecords(t *testing.T) {
 	for i, rj := range rejects {
 		if rj.Line != int64(i+3) || len(rj.Reasons) != 1 || rj.Reasons[0] != want[i] {
 			t.Errorf("reject %d: line %d, reasons %q; want line %d, %q", i, rj.Line, rj.Reasons, i+3, want[i])
+		}
+	}
+}
+
+// TestDerivedAmountsFitDecimal18: a row whose total fees do not fit decimal(18,3) is a row error; at the
+// edge of the column the row is valid, and its derived amounts are what the output stores.
+func TestDerivedAmountsFitDecimal18(t *testing.T) {
+	const max = "999999999999999.99" // the largest EUR amount: 15 integer digits
+	data := report(t,
+		map[string]string{"Net Credit (NC)": max, "Net Debit (NC)": "", "Commission (NC)": max, "Markup (NC)": "", "Scheme Fees (NC)": "", "Interchange (NC)": ""},
+		map[string]string{"Net Credit (NC)": "", "Net Debit (NC)": max, "Commission (NC)": "-" + max, "Markup (NC)": "", "Scheme Fees (NC)": "", "Interchange (NC)": ""},
+		map[string]string{"Commission (NC)": max, "Markup (NC)": max, "Scheme Fees (NC)": max, "Interchange (NC)": max},
+		map[string]string{"Commission (NC)": "-" + max, "Markup (NC)": "-" + max, "Scheme Fees (NC)": "", "Interchange (NC)": ""},
+		map[string]string{"Commission (NC)": max, "Markup (NC)": "0.01", "Scheme Fees (NC)": "", "Interchange (NC)": ""},
+	)
+	rows, counts := readAll(t, data, settlement.Options{})
+	if counts.Valid != 2 || counts.Rejected != 3 {
+		t.Fatalf("counts %+v", counts)
+	}
+	for _, r := range rows[:2] {
+		net, fees := r.NetAmount(), r.TotalFees()
+		if !r.Valid() || !net.V.InRange() || !fees.V.InRange() || (net.V != money.MaxAmount-9 && net.V != -(money.MaxAmount-9)) {
+			t.Errorf("line %d at the edge: valid %v %q, net %s, fees %s", r.Line, r.Valid(), r.Reasons, net.V, fees.V)
+		}
+	}
+	wants := []string{
+		"total fees (Commission + Markup + Scheme Fees + Interchange) 3999999999999999.960 does not fit decimal(18,3)",
+		"total fees (Commission + Markup + Scheme Fees + Interchange) -1999999999999999.980 does not fit decimal(18,3)",
+		"total fees (Commission + Markup + Scheme Fees + Interchange) 1000000000000000.000 does not fit decimal(18,3)",
+	}
+	for i, r := range rows[2:] {
+		if r.Valid() || !slices.Contains(r.Reasons, wants[i]) {
+			t.Errorf("line %d: reasons %q, want %q", r.Line, r.Reasons, wants[i])
 		}
 	}
 }

@@ -87,9 +87,9 @@ func (r *Row) SettlementLocalDate() Date {
 
 // decode fills r from the n fields of one record (f holds them all when n is the header's width).
 // Every failing rule adds a reason; none stops the others, so the rejects file lists everything wrong
-// with a line at once. Amount checks stay within int64, and
-// the totals derived later cannot overflow: each amount is below 10^18 thousandths and a row adds at most
-// four fees.
+// with a line at once. Amount checks stay within int64: each amount is below 10^18 thousandths, so the
+// derived net amount and total fees (a row adds at most four fees) cannot overflow it, and are checked
+// against decimal(18,3) like the amounts.
 func (r *Row) decode(l *Layout, f [][]byte, n int, zones map[string]int) {
 	r.Reasons = r.reasonsScratch[:0]
 	if n != len(l.Header) || len(f) != n {
@@ -184,6 +184,12 @@ func (r *Row) decode(l *Layout, f [][]byte, n int, zones map[string]int) {
 	r.Markup = r.amount(ColMarkup, get(ColMarkup), nScale, true)
 	r.SchemeFees = r.amount(ColSchemeFees, get(ColSchemeFees), nScale, true)
 	r.Interchange = r.amount(ColInterchange, get(ColInterchange), nScale, true)
+	if net := r.NetAmount(); !net.V.InRange() {
+		r.reason("net amount (Net Credit (NC) − Net Debit (NC)) " + net.V.String() + " does not fit decimal(18,3)")
+	}
+	if fees := r.TotalFees(); !fees.V.InRange() {
+		r.reason("total fees (Commission + Markup + Scheme Fees + Interchange) " + fees.V.String() + " does not fit decimal(18,3)")
+	}
 	r.ExchangeRate = money.NullRate{}
 	if b := get(ColExchangeRate); len(b) > 0 {
 		rate, err := money.ParseRate(b)
