@@ -2,8 +2,8 @@
 GO ?= go
 # Packages with concurrency run under the race detector; the others run once without it.
 RACE_PKGS := ./internal/settlement/ ./internal/sfn/ ./internal/store/ ./internal/local/ ./internal/workflow/ ./internal/parquetfile/ ./internal/obs/ ./internal/ops/ ./cmd/settle/
-# Their tests named *BoundedMemory feed hundreds of MiB and measure the heap: they skip themselves under
-# the race detector, which makes them minutes long, and run here once more without it.
+# Packages whose *BoundedMemory tests feed hundreds of MiB and measure the heap: those skip themselves
+# under the race detector, which makes them minutes long, and run once more without it.
 MEMORY_PKGS := ./internal/settlement/
 MODULE := $(shell $(GO) list -m)
 PKGS = $(filter-out $(patsubst ./%/,$(MODULE)/%,$(RACE_PKGS)),$(shell $(GO) list ./...))
