@@ -58,7 +58,7 @@ func rowGroupText(t *testing.T, pq []byte) (rows, text []int64) {
 // same row whatever the record batches, so memory is bounded for long rows too; the default leaves a
 // generated report's row groups to the row limit.
 func TestRowGroupBytes(t *testing.T) {
-	csv := generate(t, 20_000, 4)
+	csv := generate(t, 3_000, 4)
 	convert := func(block int, opts parquetfile.Options) []byte {
 		var out bytes.Buffer
 		pw, err := parquetfile.NewWriter(&out, opts)
@@ -74,27 +74,27 @@ func TestRowGroupBytes(t *testing.T) {
 		}
 		return out.Bytes()
 	}
-	const budget = 256 << 10
-	small := convert(64<<10, parquetfile.Options{RowGroupBytes: budget, RowGroupRows: 6000})
-	if !bytes.Equal(small, convert(1<<20, parquetfile.Options{RowGroupBytes: budget, RowGroupRows: 6000})) {
+	const budget = 40 << 10
+	small := convert(16<<10, parquetfile.Options{RowGroupBytes: budget, RowGroupRows: 1000})
+	if !bytes.Equal(small, convert(256<<10, parquetfile.Options{RowGroupBytes: budget, RowGroupRows: 1000})) {
 		t.Error("row groups depend on the record batches")
 	}
 	rows, text := rowGroupText(t, small)
 	var total int64
 	for i := range rows {
 		total += rows[i]
-		if text[i] > budget || rows[i] >= 6000 {
-			t.Errorf("row group %d: %d rows, %d bytes of text; limits 6000 rows, %d bytes", i, rows[i], text[i], budget)
+		if text[i] > budget || rows[i] >= 1000 {
+			t.Errorf("row group %d: %d rows, %d bytes of text; limits 1000 rows, %d bytes", i, rows[i], text[i], budget)
 		}
 		if i < len(rows)-1 && text[i] < budget*9/10 {
 			t.Errorf("row group %d ends early: %d bytes of text", i, text[i])
 		}
 	}
-	if total != 20_000 || len(rows) < 5 {
+	if total != 3_000 || len(rows) < 5 {
 		t.Errorf("%d rows in %d row groups", total, len(rows))
 	}
-	rows, _ = rowGroupText(t, convert(1<<20, parquetfile.Options{RowGroupRows: 6000}))
-	if len(rows) != 4 || rows[0] != 6000 {
-		t.Errorf("default byte limit: row groups of %v rows, want 6000 each", rows)
+	rows, _ = rowGroupText(t, convert(1<<20, parquetfile.Options{RowGroupRows: 1000}))
+	if len(rows) != 3 || rows[0] != 1000 {
+		t.Errorf("default byte limit: row groups of %v rows, want 1000 each", rows)
 	}
 }
