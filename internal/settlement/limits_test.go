@@ -251,7 +251,8 @@ func TestReportBounded(t *testing.T) {
 	var rows []map[string]string
 	for range 20 {
 		rows = append(rows, map[string]string{"Batch Number": long, "Gross Currency": long, "Creation Date": long, "TimeZone": long,
-			"Exchange Rate": long, "Merchant Reference": strings.Repeat("ü", 10_000)})
+			"Exchange Rate": long, "Merchant Reference": strings.Repeat("ü", 10_000), "Company Account": "", "Merchant Account": "",
+			"Type": "", "Net Debit (NC)": "x", "Net Credit (NC)": "y", "Commission (NC)": "z"})
 	}
 	data := report(t, rows...)
 	rep, rejects := both(t, data, settlement.DefaultPolicy())
@@ -259,8 +260,9 @@ func TestReportBounded(t *testing.T) {
 	if rep.Counts.Rejected != 20 || len(rep.RejectSample) != 10 || len(body) > 64<<10 || len(rep.Problem()) > 1024 {
 		t.Errorf("report of %d bytes with %d samples for %d rejects, problem of %d bytes", len(body), len(rep.RejectSample), rep.Counts.Rejected, len(rep.Problem()))
 	}
+	lines := strings.Split(string(data), "\n")
 	for _, rj := range rep.RejectSample {
-		if len(rj.Raw) > 1024 || rj.RawBytes < 100_000 || !strings.HasPrefix(rj.Raw, "AcmeCo,AcmeShopNL,") {
+		if len(rj.Raw) > 1024 || len(rj.Raw) < 1000 || rj.RawBytes != len(lines[rj.Line-1]) || !strings.HasPrefix(lines[rj.Line-1], rj.Raw) {
 			t.Errorf("sample line %d: %d bytes of raw, raw_bytes %d", rj.Line, len(rj.Raw), rj.RawBytes)
 		}
 		for _, r := range rj.Reasons {
@@ -268,10 +270,12 @@ func TestReportBounded(t *testing.T) {
 				t.Errorf("sample line %d: a reason of %d bytes: %.100s…", rj.Line, len(r), r)
 			}
 		}
+		if len(rj.Reasons) != 11 || !strings.HasPrefix(rj.Reasons[10], "and ") {
+			t.Errorf("sample line %d: %d reasons %q, want 10 and how many more", rj.Line, len(rj.Reasons), rj.Reasons)
+		}
 	}
-	lines := strings.Split(string(data), "\n")
 	for _, rj := range rejects {
-		if rj.Raw != lines[rj.Line-1] || rj.RawBytes != 0 {
+		if rj.Raw != lines[rj.Line-1] || rj.RawBytes != 0 || len(rj.Reasons) <= 10 {
 			t.Errorf("rejects file, line %d: %d bytes of raw, want the whole line (%d)", rj.Line, len(rj.Raw), len(lines[rj.Line-1]))
 		}
 	}

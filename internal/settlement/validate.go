@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/paysettle/settle/internal/money"
 )
@@ -123,9 +122,13 @@ func (r *Report) Problem() string { return strings.Join(r.Problems(), "; ") }
 
 const sampleLines = 10
 
-// sampleRawBytes is how much of a rejected line the report's sample shows: a settlement line is a few
-// hundred bytes; the rejects file has every line whole.
-const sampleRawBytes = 1024
+// sampleRawBytes and sampleReasons are how much of a rejected line and of its reasons the report's
+// sample shows: a settlement line is a few hundred bytes with a reason or two; the rejects file has
+// every line whole, with all its reasons.
+const (
+	sampleRawBytes = 1024
+	sampleReasons  = 10
+)
 
 type sums struct {
 	grossRows, netRows                           int64
@@ -175,21 +178,18 @@ func NewValidator(provider string, p Policy) *Validator {
 	}
 }
 
-// Reject records a rejected row for the report's sample. The full list goes to the rejects file.
+// Reject records a rejected row for the report's sample, clipped to sampleRawBytes of its text and
+// sampleReasons of its reasons. The full list goes to the rejects file.
 func (v *Validator) Reject(r *Row) {
 	if len(v.samples) < sampleLines {
-		raw := r.Raw
-		if len(raw) > sampleRawBytes {
-			r.Raw = clipUTF8(raw, sampleRawBytes)
-			if !utf8.Valid(raw) { // the rejects file has it in base64: the sample shows those bytes
-				r.Raw = raw[:sampleRawBytes]
-			}
+		reasons := r.Reasons
+		if len(reasons) > sampleReasons {
+			reasons = append(reasons[:sampleReasons:sampleReasons], fmt.Sprintf("and %d more reasons", len(r.Reasons)-sampleReasons))
 		}
-		rj := NewReject(r)
-		if len(raw) > len(r.Raw) {
-			rj.RawBytes = len(raw)
+		rj := NewReject(&Row{Line: r.Line, Raw: clipUTF8(r.Raw, sampleRawBytes), Reasons: reasons})
+		if len(r.Raw) > sampleRawBytes {
+			rj.RawBytes = len(r.Raw)
 		}
-		r.Raw = raw
 		v.samples = append(v.samples, rj)
 	}
 }
