@@ -2,6 +2,9 @@
 GO ?= go
 # Packages with concurrency run under the race detector; the others run once without it.
 RACE_PKGS := ./internal/settlement/ ./internal/sfn/ ./internal/store/ ./internal/local/ ./internal/workflow/ ./internal/parquetfile/ ./internal/obs/ ./internal/ops/ ./cmd/settle/ ./internal/fetch/ ./internal/webhook/
+# Packages whose *BoundedMemory tests feed hundreds of MiB and measure the heap: those skip themselves
+# under the race detector, which makes them minutes long, and run once more without it.
+MEMORY_PKGS := ./internal/settlement/
 MODULE := $(shell $(GO) list -m)
 PKGS = $(filter-out $(patsubst ./%/,$(MODULE)/%,$(RACE_PKGS)),$(shell $(GO) list ./...))
 
@@ -28,6 +31,7 @@ test: vet lint build asl ## format, vet, lint, the bootstraps, the definition ch
 	$(GO) test -run TestCrashedRunsRecover ./internal/local/ # every kill point; -race runs a quarter of them
 	$(GO) test -run '^TestBurstOfFiles$$' ./internal/local/ # 500 files; -race runs a fifth of them
 	$(GO) test $(PKGS)
+	$(GO) test -run 'BoundedMemory' $(MEMORY_PKGS)
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }

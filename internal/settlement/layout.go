@@ -77,10 +77,14 @@ type Layout struct {
 }
 
 type extraColumn struct {
-	pos  int
-	key  []byte // the header name, JSON-encoded with its quotes
-	name string
+	pos   int
+	key   []byte // the header name, JSON-encoded with its quotes
+	label string // the header name for reasons
 }
+
+// MaxColumnNameBytes bounds a header name. Adyen's are under 40 bytes; an added column's name is the key
+// of its values in every row's extra JSON, so a long name would be repeated in every row of the output.
+const MaxColumnNameBytes = 128
 
 // HeaderError says why a header is not one the pipeline can read. The file is then invalid as a whole.
 type HeaderError struct {
@@ -103,7 +107,7 @@ func (e *HeaderError) Error() string {
 		parts = append(parts, "missing required columns: "+strings.Join(e.Missing, ", "))
 	}
 	if len(e.Duplicate) > 0 {
-		parts = append(parts, "duplicate columns: "+strings.Join(e.Duplicate, ", "))
+		parts = append(parts, "duplicate columns: "+strings.Join(first(e.Duplicate, 8), ", "))
 	}
 	return "not an Adyen settlement details report: " + strings.Join(parts, "; ")
 }
@@ -133,6 +137,10 @@ func DetectLayout(fields [][]byte) (*Layout, error) {
 			return nil, &HeaderError{Reason: "the first line is binary, not a CSV header"}
 		}
 		name := strings.TrimSpace(string(f))
+		if len(name) > MaxColumnNameBytes {
+			return nil, &HeaderError{Reason: fmt.Sprintf("column %d's name is %d bytes long, more than the %d a column name may have: %s",
+				pos+1, len(name), MaxColumnNameBytes, quoteValue(name))}
+		}
 		l.Header = append(l.Header, name)
 		norm := normalizeName(name)
 		if seen[norm] {
@@ -145,7 +153,7 @@ func DetectLayout(fields [][]byte) (*Layout, error) {
 			continue
 		}
 		key, _ := jsonString(nil, name)
-		l.extra = append(l.extra, extraColumn{pos: pos, key: key, name: name})
+		l.extra = append(l.extra, extraColumn{pos: pos, key: key, label: name})
 	}
 	var missing []string
 	for c := Column(0); c < numColumns; c++ {
