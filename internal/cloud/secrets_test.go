@@ -37,7 +37,8 @@ func TestSecretsCache(t *testing.T) {
 		}
 		return v
 	}
-	if get() != "v1" || get() != "v1" || sm.calls != 1 {
+	first, second := get(), get()
+	if first != "v1" || second != "v1" || sm.calls != 1 {
 		t.Errorf("two reads within the TTL made %d calls", sm.calls)
 	}
 	sm.value = "v2"

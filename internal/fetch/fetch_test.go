@@ -102,8 +102,8 @@ func TestFetchFinalAnswers(t *testing.T) {
 		{name: "wrong basic auth", req: func() fetch.Request { return request(a, file57) }, creds: &[2]string{reportUser, "wrong"}, reason: fetch.ReasonUnauthorized, status: 401, action: "report user secret"},
 		{name: "no credentials", req: func() fetch.Request { return request(a, file57) }, creds: &[2]string{"", ""}, reason: fetch.ReasonUnauthorized, status: 401},
 		{name: "not found", req: func() fetch.Request { return request(a, "settlement_detail_report_batch_99.csv") }, reason: fetch.ReasonNotFound, status: 404, action: "Customer Area"},
-		{name: "forbidden", req: func() fetch.Request { return request(a, file57) }, handle: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", 403) }, reason: fetch.ReasonForbidden, status: 403, action: "role"},
-		{name: "gone", req: func() fetch.Request { return request(a, file57) }, handle: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", 410) }, reason: fetch.ReasonStatus, status: 410},
+		{name: "forbidden", req: func() fetch.Request { return request(a, file57) }, handle: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusForbidden) }, reason: fetch.ReasonForbidden, status: 403, action: "role"},
+		{name: "gone", req: func() fetch.Request { return request(a, file57) }, handle: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", http.StatusGone) }, reason: fetch.ReasonStatus, status: 410},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			clock := newClock()
