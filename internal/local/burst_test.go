@@ -27,6 +27,7 @@ import (
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/obs/emftest"
 	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/store/storefault"
 	"github.com/paysettle/settle/internal/workflow"
@@ -390,7 +391,7 @@ func TestBurstOfFiles(t *testing.T) {
 			t.Errorf("execution %s listed twice", x.Name)
 		}
 		got[x.Name] = true
-		if !want[x.Name] || x.Status != sfn.StatusSucceeded || x.RedriveCount != 0 {
+		if !want[x.Name] || x.Status != states.Succeeded || x.RedriveCount != 0 {
 			t.Errorf("execution %s: %s %s, redriven %d; want a SUCCEEDED execution of an uploaded file", x.Name, x.Status, x.Error, x.RedriveCount)
 		}
 	}

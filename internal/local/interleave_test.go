@@ -20,6 +20,7 @@ import (
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -402,13 +403,13 @@ func TestTwoVersionsEveryStepInterleaving(t *testing.T) {
 						t.Fatal(err)
 					}
 					if v == win {
-						if x.Status != sfn.StatusSucceeded {
+						if x.Status != states.Succeeded {
 							t.Errorf("the winner %s ended %s: %s %s", v.name, x.Status, x.Error, x.Cause)
 						}
 						continue
 					}
 					loser := v
-					if x.Status != sfn.StatusFailed || x.Error != "ConflictError" || !strings.Contains(x.Cause, loser.name) || !strings.Contains(x.Cause, "/"+win.name) {
+					if x.Status != states.Failed || x.Error != "ConflictError" || !strings.Contains(x.Cause, loser.name) || !strings.Contains(x.Cause, "/"+win.name) {
 						t.Errorf("the loser %s ended %s: %s %s", v.name, x.Status, x.Error, x.Cause)
 					}
 				}
@@ -829,9 +830,9 @@ func TestVersionsRaceForOneBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			switch {
-			case v == win && x.Status != sfn.StatusSucceeded:
+			case v == win && x.Status != states.Succeeded:
 				t.Errorf("round %d: the committed version's execution is %s %s", round, x.Status, x.Error)
-			case v != win && (x.Status != sfn.StatusFailed || x.Error != "ConflictError"):
+			case v != win && (x.Status != states.Failed || x.Error != "ConflictError"):
 				t.Errorf("round %d: %s ended %s %s, want FAILED ConflictError", round, v.name, x.Status, x.Error)
 			}
 		}

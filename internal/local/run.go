@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/paysettle/settle/internal/settlement"
-	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -182,7 +182,7 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 		Write    *workflow.WriteResult    `json:"write"`
 	}
 	switch x.Status {
-	case sfn.StatusSucceeded:
+	case states.Succeeded:
 		_ = json.Unmarshal(x.Output, &state)
 		out.Status = Succeeded
 		if state.Check != nil && state.Check.AlreadyProcessed {
@@ -197,7 +197,7 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 		if state.Validate != nil && out.Status != Duplicate {
 			out.RowsRejected = state.Validate.Counts.Rejected
 		}
-	case sfn.StatusRunning:
+	case states.Running:
 		out.Status = Running
 	default:
 		out.Status = Failed

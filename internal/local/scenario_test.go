@@ -278,7 +278,7 @@ func TestRegeneratedBatchConflicts(t *testing.T) {
 	}
 	dlq := e.dlq()
 	if len(dlq) != 1 || dlq[0]["error"] != "ConflictError" || dlq[0]["step"] != "Check" || !strings.Contains(dlq[0]["cause"].(string), "incoming/batch5.csv") ||
-		!strings.Contains(dlq[0]["action"].(string), "--replace") {
+		!strings.Contains(dlq[0]["action"].(string), "reprocess it with replace") {
 		t.Errorf("dlq = %v", dlq)
 	}
 	if n := e.notifications(); len(n) != 1 || n[0]["subject"] != "Settlement file rejected at Check: ConflictError" {
