@@ -28,7 +28,6 @@ import (
 	"github.com/paysettle/settle/internal/obs/emftest"
 	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
-	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/store/storefault"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
@@ -311,7 +310,7 @@ func TestBurstOfFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want[workflow.ExecutionName(store.UnquoteETag(obj.ETag))] = true
+		want[workflow.ExecutionName(obj.ETag)] = true
 		queue = append(queue, &pending{msg: local.ObjectCreatedMessage(obj, clock.Now(), i)})
 		if i%(burstFiles/burstDuplicates) == 0 {
 			dup := local.ObjectCreatedMessage(obj, clock.Now(), files+i)

@@ -281,7 +281,7 @@ func makeVersions(t *testing.T, cfgs []gen.Config) []*version {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v.parquet = store.UnquoteETag(obj.ETag)
+		v.parquet = obj.ETag
 		vs = append(vs, v)
 	}
 	return vs
@@ -300,7 +300,7 @@ func checkOneCommit(t *testing.T, b store.Bucket, vs []*version) *version {
 	var manifests, lines, other []string
 	etags := map[string]string{}
 	for _, o := range objs {
-		etags[o.Key] = store.UnquoteETag(o.ETag)
+		etags[o.Key] = o.ETag
 		switch {
 		case strings.HasPrefix(o.Key, workflow.ManifestPrefix):
 			manifests = append(manifests, o.Key)
@@ -385,7 +385,7 @@ func TestTwoVersionsEveryStepInterleaving(t *testing.T) {
 					}
 					name := workflow.ExecutionName(obj.ETag)
 					names = append(names, name)
-					input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Size: obj.Size}})
+					input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: obj.ETag, Size: obj.Size}})
 					actors = append(actors, func(ctx context.Context) {
 						if _, err := e.Engine.Start(ctx, name, input); err != nil {
 							t.Error(err)
@@ -450,7 +450,7 @@ func newWriteFixture(t *testing.T, vs []*version, replace []bool) *writeFixture 
 	for i, v := range vs {
 		obj := mustPutObject(t, raw, "incoming/"+v.name, v.data)
 		in := workflow.StepInput{Execution: workflow.ExecutionName(obj.ETag), Replace: replace[i],
-			File: workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Size: obj.Size}}
+			File: workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: obj.ETag, Size: obj.Size}}
 		if in.Check, err = steps.Check(ctx, in); err != nil {
 			t.Fatal(err)
 		}

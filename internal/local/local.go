@@ -266,7 +266,7 @@ func ObjectCreatedMessage(obj store.Object, now time.Time, n int) events.SQSMess
 	ev.Detail.Bucket.Name = RawBucket
 	ev.Detail.Object.Key = obj.Key
 	ev.Detail.Object.Size = obj.Size
-	ev.Detail.Object.ETag = store.UnquoteETag(obj.ETag)
+	ev.Detail.Object.ETag = obj.ETag
 	ev.Detail.Object.Sequencer = fmt.Sprintf("%016X", now.UnixNano())
 	ev.Detail.Reason = "PutObject"
 	ev.Detail.Requester = Account

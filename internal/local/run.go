@@ -64,7 +64,7 @@ func (e *Env) Upload(ctx context.Context, path, key string) (store.Object, error
 	if err != nil {
 		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
 	}
-	if store.UnquoteETag(obj.ETag) == sum {
+	if obj.ETag == sum {
 		return obj, nil
 	}
 	alt := variantKey(key, sum)
@@ -74,7 +74,7 @@ func (e *Env) Upload(ctx context.Context, path, key string) (store.Object, error
 		return e.put(ctx, path, alt)
 	case err != nil:
 		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
-	case store.UnquoteETag(obj.ETag) == sum:
+	case obj.ETag == sum:
 		return obj, nil
 	}
 	return store.Object{}, fmt.Errorf("upload %s: %s and %s already hold other bytes", path, key, alt)
@@ -150,7 +150,7 @@ func (e *Env) Deliver(ctx context.Context, obj store.Object) FileResult {
 	starter := *e.Starter
 	starter.OnResult = func(r workflow.StartResult) { res = r }
 	if _, err := starter.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{msg}}); err != nil {
-		return FileResult{File: obj.Key, Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Status: Failed, Error: err.Error()}
+		return FileResult{File: obj.Key, Key: obj.Key, ETag: obj.ETag, Status: Failed, Error: err.Error()}
 	}
 	out := FileResult{File: obj.Key, Key: obj.Key, ETag: res.File.ETag, Execution: res.Execution}
 	switch res.Outcome {

@@ -294,7 +294,7 @@ func TestReplaceRegeneratedBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Size: obj.Size}, Replace: true})
+	input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: obj.ETag, Size: obj.Size}, Replace: true})
 	if _, err := e.Engine.Start(context.Background(), "replace-batch5", input); err != nil {
 		t.Fatal(err)
 	}

@@ -221,7 +221,7 @@ func (s *Starter) handleMessage(ctx context.Context, m events.SQSMessage) StartR
 	}
 	etag := store.UnquoteETag(ev.Detail.Object.ETag)
 	if etag == "" {
-		etag = store.UnquoteETag(obj.ETag)
+		etag = obj.ETag
 	}
 	size := ev.Detail.Object.Size
 	if size == 0 && obj.Size > 0 {

@@ -94,7 +94,7 @@ func starterFixture(t *testing.T, n int, exec *fakeExecutions) (*workflow.Starte
 		var ev workflow.S3Event
 		ev.Source, ev.DetailType = "aws.s3", "Object Created"
 		ev.Detail.Bucket.Name = "raw"
-		ev.Detail.Object.Key, ev.Detail.Object.Size, ev.Detail.Object.ETag = obj.Key, obj.Size, store.UnquoteETag(obj.ETag)
+		ev.Detail.Object.Key, ev.Detail.Object.Size, ev.Detail.Object.ETag = obj.Key, obj.Size, obj.ETag
 		body, _ := json.Marshal(ev)
 		msgs = append(msgs, events.SQSMessage{MessageId: fmt.Sprintf("m%02d", i), Body: string(body)})
 	}
