@@ -69,6 +69,7 @@ func TestDependencyRules(t *testing.T) {
 	}
 	forbid("internal/sfn", module+"internal/workflow", module+"internal/store")
 	forbid("internal/states", module)
+	forbid("internal/jsontext", module)
 	forbid("internal/obs", sdk, xray)
 	forbid("internal/workflow", sdk, xray, arrow, module+"internal/sfn", module+"internal/local")
 	forbid("internal/cloud", arrow)
