@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/ops"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -60,11 +61,11 @@ func printStatus(w io.Writer, st *ops.Status) {
 	tw.Flush()
 	var counts []string
 	for _, s := range ops.Statuses {
-		if s != workflow.StatusRunning {
+		if s != states.Running {
 			counts = append(counts, fmt.Sprintf("%s %d", s, st.Counts[s]))
 		}
 	}
-	fmt.Fprintf(w, "\nExecutions since %s: %s; RUNNING now %d\n", ts(st.Since), strings.Join(counts, ", "), st.Counts[workflow.StatusRunning])
+	fmt.Fprintf(w, "\nExecutions since %s: %s; RUNNING now %d\n", ts(st.Since), strings.Join(counts, ", "), st.Counts[states.Running])
 	if n := len(st.Resolved); n > 0 {
 		fmt.Fprintf(w, "%s since processed by a later execution of the same file.\n", plural(n, "failure was", "failures were"))
 	}

@@ -64,7 +64,7 @@ func TestFetchStoresTheReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := md5.Sum(body)
-	if res.Object.Key != "incoming/AcmeShopNL/"+file57 || res.Object.Size != int64(len(body)) || store.UnquoteETag(res.Object.ETag) != hex.EncodeToString(sum[:]) || res.Attempts != 1 {
+	if res.Object.Key != "incoming/AcmeShopNL/"+file57 || res.Object.Size != int64(len(body)) || res.Object.ETag != hex.EncodeToString(sum[:]) || res.Attempts != 1 {
 		t.Errorf("Fetch = %+v, want incoming/AcmeShopNL/%s, %d bytes, etag %x, 1 attempt", res, file57, len(body), sum)
 	}
 	rc, err := raw.Open(context.Background(), req.Key(), "")

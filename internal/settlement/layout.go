@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/paysettle/settle/internal/jsontext"
 )
 
 // Column identifies a column of the Adyen Settlement details report that the pipeline reads into a typed
@@ -152,7 +154,7 @@ func DetectLayout(fields [][]byte) (*Layout, error) {
 			l.index[c] = pos
 			continue
 		}
-		key, _ := jsonString(nil, name)
+		key, _ := jsontext.AppendString(nil, name, true)
 		l.extra = append(l.extra, extraColumn{pos: pos, key: key, label: name})
 	}
 	var missing []string
@@ -172,43 +174,4 @@ func DetectLayout(fields [][]byte) (*Layout, error) {
 		return nil, &HeaderError{Missing: missing, Duplicate: dup, Found: l.Header, required: required}
 	}
 	return l, nil
-}
-
-// jsonString appends s as a JSON string literal. It reports whether s was valid UTF-8.
-func jsonString[T string | []byte](dst []byte, s T) ([]byte, bool) {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	valid := true
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError && size == 1 {
-			valid = false
-			dst = append(dst, `\ufffd`...)
-		} else if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, fmt.Sprintf(`\u%04x`, r)...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"'), valid
 }

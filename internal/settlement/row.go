@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/paysettle/settle/internal/jsontext"
 	"github.com/paysettle/settle/internal/money"
 )
 
@@ -228,7 +229,7 @@ func (r *Row) decode(l *Layout, f [][]byte, n int, zones map[string]int) {
 			buf = append(buf, e.key...)
 			buf = append(buf, ':')
 			var ok bool
-			if buf, ok = jsonString(buf, v); !ok {
+			if buf, ok = jsontext.AppendString(buf, v, true); !ok {
 				r.reason(e.label + ": not valid UTF-8")
 			}
 		}
