@@ -59,6 +59,7 @@ type Writer struct {
 	rgRows  int64
 	rgBytes int64 // text of the row group being filled
 	rows    int64
+	dicts   []*dictChunk // by column, nil for a column that is not dictionary-encoded
 	closed  bool
 }
 
@@ -112,20 +113,29 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parquet writer: %w", err)
 	}
-	pqw := &Writer{pw: pw, opts: opts, workers: make([]worker, opts.Workers)}
+	pqw := &Writer{pw: pw, opts: opts, workers: make([]worker, opts.Workers), dicts: make([]*dictChunk, len(table.Columns))}
+	for i, c := range table.Columns {
+		if c.Dict {
+			pqw.dicts[i] = newDictChunk(c.Type.(*arrow.DictionaryType).ValueType.ID() == arrow.STRING, c.Nullable)
+		}
+	}
 	for i := range pqw.workers {
 		pqw.workers[i].ctx = pqarrow.NewArrowWriteContext(context.Background(), &arrowProps)
 	}
 	return pqw, nil
 }
 
-// parquetSchema is table.Schema with Decimal64 columns as Decimal128 of the same precision and scale:
-// pqarrow maps that to INT64 DECIMAL(18,3) (decimals stored as integers), which is what writeColumn writes
-// from the Decimal64 buffers directly.
+// parquetSchema is table.Schema with Decimal64 columns (and dictionaries of them) as Decimal128 of the
+// same precision and scale: pqarrow maps that to INT64 DECIMAL(18,3) (decimals stored as integers), which
+// is what writeColumn writes from the Decimal64 buffers directly.
 var parquetSchema = func() *arrow.Schema {
 	fields := table.Schema.Fields()
 	for i, f := range fields {
-		if d, ok := f.Type.(*arrow.Decimal64Type); ok {
+		t := f.Type
+		if d, ok := t.(*arrow.DictionaryType); ok {
+			t = d.ValueType
+		}
+		if d, ok := t.(*arrow.Decimal64Type); ok {
 			fields[i].Type = &arrow.Decimal128Type{Precision: d.Precision, Scale: d.Scale}
 		}
 	}
@@ -186,13 +196,37 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 	return nil
 }
 
-// textOffsets returns the value offsets of rec's string columns.
+// textOffsets returns the value offsets of rec's text columns (table.Column.Text): those of its string
+// columns, and one more for its dictionary string columns together, the running sum of their values'
+// lengths.
 func textOffsets(rec arrow.RecordBatch) [][]int32 {
 	var out [][]int32
+	var dicts []int32
 	for i, c := range table.Columns {
+		if !c.Text() {
+			continue
+		}
 		if c.Type.ID() == arrow.STRING {
 			out = append(out, rec.Column(i).(*array.String).ValueOffsets())
+			continue
 		}
+		d := rec.Column(i).(*array.Dictionary)
+		if dicts == nil {
+			dicts = make([]int32, d.Len()+1)
+		}
+		values := d.Dictionary().(*array.String).ValueOffsets()
+		indices := d.Indices().(*array.Int32).Int32Values()
+		for r, j := range indices {
+			if d.IsValid(r) {
+				dicts[r+1] += values[j+1] - values[j]
+			}
+		}
+	}
+	if dicts != nil {
+		for r := 1; r < len(dicts); r++ {
+			dicts[r] += dicts[r-1]
+		}
+		out = append(out, dicts)
 	}
 	return out
 }
@@ -231,7 +265,13 @@ func (w *Writer) encode(rec arrow.RecordBatch) error {
 		}
 		w.rgw = rgw
 	}
-	if err := w.eachColumn(func(wk *worker, c int) error { return w.writeColumn(wk, c, rec.Column(c)) }); err != nil {
+	if err := w.eachColumn(func(wk *worker, c int) error {
+		if d := w.dicts[c]; d != nil {
+			d.add(rec.Column(c).(*array.Dictionary))
+			return nil
+		}
+		return w.writeColumn(wk, c, rec.Column(c))
+	}); err != nil {
 		return fmt.Errorf("parquet write: %w", err)
 	}
 	w.rgRows += rec.NumRows()
@@ -263,8 +303,9 @@ func (w *Writer) eachColumn(f func(wk *worker, c int) error) error {
 	return errors.Join(errs...)
 }
 
-// endRowGroup compresses the row group's last pages on all cores and writes the row group out.
-// Dictionary columns keep their (small) pages until Close, which must write the dictionary page first.
+// endRowGroup encodes the dictionary columns and compresses the row group's last pages on all cores,
+// and writes the row group out. Dictionary columns keep their (small) data pages until Close, which must
+// write the dictionary page first.
 func (w *Writer) endRowGroup() error {
 	if w.rgw == nil {
 		return nil
@@ -272,12 +313,15 @@ func (w *Writer) endRowGroup() error {
 	rgw := w.rgw
 	w.rgw = nil
 	err := w.eachColumn(func(_ *worker, c int) error {
-		if table.Columns[c].Dict {
-			return nil
-		}
 		cw, err := rgw.Column(c)
 		if err != nil {
 			return err
+		}
+		if d := w.dicts[c]; d != nil {
+			if err := d.write(cw); err != nil {
+				return fmt.Errorf("column %s: %w", table.Columns[c].Name, err)
+			}
+			return nil
 		}
 		if f, ok := cw.(interface{ FlushBufferedDataPages() error }); ok {
 			return f.FlushBufferedDataPages()
@@ -302,7 +346,7 @@ var encodeOrder = func() []int {
 	for pass := 0; pass < 3; pass++ {
 		for i, c := range table.Columns {
 			str := c.Type.ID() == arrow.STRING
-			if (pass == 0 && str && !c.Dict) || (pass == 1 && !str) || (pass == 2 && str && c.Dict) {
+			if (pass == 0 && str) || (pass == 1 && !str && !c.Dict) || (pass == 2 && c.Dict) {
 				order = append(order, i)
 			}
 		}

@@ -34,6 +34,8 @@ type Builder struct {
 	merchant []byte
 	strs     [numColumns]*strColumn
 	ints     [numColumns]*intColumn // int64, timestamp and Decimal64 columns
+	strDicts [numColumns]*strDict
+	intDicts [numColumns]*intDict // batch number and fees
 	rate     rateColumn
 	rows     int
 	text     int // upper bound of the bytes in any string column
@@ -75,6 +77,76 @@ type intColumn struct {
 	values []int64
 }
 
+// dictIndex is a dictionary column's indices, one per row (0 for a null), and the index of the last
+// value appended: a file's rows mostly repeat their type, method, zone and currency.
+type dictIndex struct {
+	validity
+	indices []int32
+	last    int32 // -1 before the first value
+}
+
+// strDict is a string column built as a dictionary of its distinct values, in order of first appearance.
+type strDict struct {
+	dictIndex
+	offsets []int32
+	data    []byte
+	index   map[string]int32
+}
+
+func newStrDict() *strDict {
+	return &strDict{dictIndex: dictIndex{last: -1}, offsets: []int32{0}, index: map[string]int32{}}
+}
+
+func (d *strDict) add(row int, v []byte, ok bool) {
+	d.validity.add(row, ok)
+	if !ok {
+		d.indices = append(d.indices, 0)
+		return
+	}
+	i := d.last
+	if i < 0 || !bytes.Equal(d.data[d.offsets[i]:d.offsets[i+1]], v) {
+		var found bool
+		if i, found = d.index[string(v)]; !found {
+			i = int32(len(d.offsets) - 1)
+			d.data = append(d.data, v...)
+			d.offsets = append(d.offsets, int32(len(d.data)))
+			d.index[string(v)] = i
+		}
+		d.last = i
+	}
+	d.indices = append(d.indices, i)
+}
+
+// intDict is an int64 or Decimal64 column built as a dictionary, like strDict.
+type intDict struct {
+	dictIndex
+	values []int64
+	index  map[int64]int32
+}
+
+func newIntDict() *intDict {
+	return &intDict{dictIndex: dictIndex{last: -1}, index: map[int64]int32{}}
+}
+
+func (d *intDict) add(row int, v int64, ok bool) {
+	d.validity.add(row, ok)
+	if !ok {
+		d.indices = append(d.indices, 0)
+		return
+	}
+	i := d.last
+	if i < 0 || d.values[i] != v {
+		var found bool
+		if i, found = d.index[v]; !found {
+			i = int32(len(d.values))
+			d.values = append(d.values, v)
+			d.index[v] = i
+		}
+		d.last = i
+	}
+	d.indices = append(d.indices, i)
+}
+
 type rateColumn struct {
 	validity
 	values []uint64 // low, high word of each decimal128
@@ -86,7 +158,18 @@ func NewBuilder(mem memory.Allocator, src Source, ids *settlement.RecordIDs) *Bu
 	b := &Builder{mem: mem, src: src, ids: ids}
 	for i, c := range Columns {
 		switch c.Type.ID() {
-		case arrow.DICTIONARY, arrow.DECIMAL128:
+		case arrow.DECIMAL128:
+		case arrow.DICTIONARY:
+			switch c.Type.(*arrow.DictionaryType).ValueType.ID() {
+			case arrow.STRING:
+				if !arrow.TypeEqual(c.Type, constStr) {
+					b.strDicts[i] = newStrDict()
+				}
+			case arrow.INT64, arrow.DECIMAL64:
+				b.intDicts[i] = newIntDict()
+			default:
+				panic(fmt.Sprintf("table: no builder for column %s of type %s", c.Name, c.Type))
+			}
 		case arrow.STRING:
 			b.strs[i] = &strColumn{offsets: []int32{0}}
 		case arrow.INT64, arrow.TIMESTAMP, arrow.DECIMAL64:
@@ -113,6 +196,26 @@ func (b *Builder) Reserve(n int) {
 			c.offsets = slices.Grow(c.offsets, n)
 		}
 	}
+	for _, c := range b.strDicts {
+		if c != nil {
+			c.indices = slices.Grow(c.indices, n)
+		}
+	}
+	for _, c := range b.intDicts {
+		if c != nil {
+			c.indices = slices.Grow(c.indices, n)
+		}
+	}
+}
+
+// dictStr appends a value of a dictionary string column: an empty value is null in a nullable column,
+// and the empty string in the others (as a plain column writes it).
+func (b *Builder) dictStr(c int, v []byte) {
+	b.strDicts[c].add(b.rows, v, len(v) > 0 || !Columns[c].Nullable)
+}
+
+func (b *Builder) dictAmount(c int, a money.NullAmount) {
+	b.intDicts[c].add(b.rows, int64(a.V), a.Valid)
 }
 
 func (b *Builder) str(c int, v []byte) {
@@ -146,20 +249,20 @@ func (b *Builder) Append(r *settlement.Row) error {
 	if b.text += len(r.Raw) + len(r.Extra) + 64; b.text > math.MaxInt32 {
 		return fmt.Errorf("line %d: over 2 GiB of text in one record batch", r.Line)
 	}
-	b.str(cCompany, r.CompanyAccount)
-	b.int(cBatch, r.BatchNumber, true)
+	b.dictStr(cCompany, r.CompanyAccount)
+	b.intDicts[cBatch].add(b.rows, r.BatchNumber, true)
 	b.str(cPsp, r.PspReference)
 	b.str(cMerchantRef, r.MerchantReference)
-	b.str(cMethod, r.PaymentMethod)
-	b.str(cVariant, r.PaymentMethodVariant)
-	b.str(cType, r.Type)
+	b.dictStr(cMethod, r.PaymentMethod)
+	b.dictStr(cVariant, r.PaymentMethodVariant)
+	b.dictStr(cType, r.Type)
 	b.str(cModRef, r.ModificationReference)
 	b.str(cModMerchantRef, r.ModificationMerchantReference)
 	b.int(cCreation, r.CreationTime, true)
-	b.str(cCreationZone, r.CreationZone)
+	b.dictStr(cCreationZone, r.CreationZone)
 	b.int(cBooking, r.BookingTime, r.HasBooking)
-	b.str(cBookingZone, r.BookingZone)
-	b.str(cGrossCurrency, r.GrossCurrency)
+	b.dictStr(cBookingZone, r.BookingZone)
+	b.dictStr(cGrossCurrency, r.GrossCurrency)
 	b.amount(cGrossDebit, r.GrossDebit)
 	b.amount(cGrossCredit, r.GrossCredit)
 	b.rate.add(b.rows, r.ExchangeRate.Valid)
@@ -168,15 +271,15 @@ func (b *Builder) Append(r *settlement.Row) error {
 	} else {
 		b.rate.values = append(b.rate.values, 0, 0)
 	}
-	b.str(cNetCurrency, r.NetCurrency)
+	b.dictStr(cNetCurrency, r.NetCurrency)
 	b.amount(cNetDebit, r.NetDebit)
 	b.amount(cNetCredit, r.NetCredit)
-	b.amount(cCommission, r.Commission)
-	b.amount(cMarkup, r.Markup)
-	b.amount(cSchemeFees, r.SchemeFees)
-	b.amount(cInterchange, r.Interchange)
+	b.dictAmount(cCommission, r.Commission)
+	b.dictAmount(cMarkup, r.Markup)
+	b.dictAmount(cSchemeFees, r.SchemeFees)
+	b.dictAmount(cInterchange, r.Interchange)
 	b.amount(cNetAmount, r.NetAmount())
-	b.amount(cTotalFees, r.TotalFees())
+	b.dictAmount(cTotalFees, r.TotalFees())
 	b.str(cExtra, r.Extra)
 	b.str(cRecordID, b.ids.ID(r.Line))
 	b.int(cSourceLine, r.Line, true)
@@ -214,6 +317,22 @@ func (b *Builder) NewRecordBatch() arrow.RecordBatch {
 			col := b.ints[i]
 			data = array.NewData(c.Type, n, []*memory.Buffer{col.buffer(), memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(trim(col.values)))}, nil, col.nulls, 0)
 			*col = intColumn{values: make([]int64, 0, cap(col.values))}
+		case b.strDicts[i] != nil:
+			col := b.strDicts[i]
+			values := array.NewData(arrow.BinaryTypes.String, len(col.offsets)-1, []*memory.Buffer{nil,
+				memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(col.offsets)), memory.NewBufferBytes(col.data)}, nil, 0, 0)
+			cols[i] = b.dictionary(c.Type, n, &col.dictIndex, values)
+			*col = strDict{dictIndex: dictIndex{indices: make([]int32, 0, cap(col.indices)), last: -1}, offsets: []int32{0}, index: col.index}
+			clear(col.index)
+			continue
+		case b.intDicts[i] != nil:
+			col := b.intDicts[i]
+			vt := c.Type.(*arrow.DictionaryType).ValueType
+			values := array.NewData(vt, len(col.values), []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(col.values))}, nil, 0, 0)
+			cols[i] = b.dictionary(c.Type, n, &col.dictIndex, values)
+			*col = intDict{dictIndex: dictIndex{indices: make([]int32, 0, cap(col.indices)), last: -1}, index: col.index}
+			clear(col.index)
+			continue
 		case i == cRate:
 			data = array.NewData(c.Type, n, []*memory.Buffer{b.rate.buffer(), memory.NewBufferBytes(arrow.Uint64Traits.CastToBytes(trim(b.rate.values)))}, nil, b.rate.nulls, 0)
 			b.rate = rateColumn{values: make([]uint64, 0, cap(b.rate.values))}
@@ -235,6 +354,20 @@ func trim[T any](s []T) []T {
 		return slices.Clone(s)
 	}
 	return s
+}
+
+// dictionary makes a dictionary column of n rows from its indices and its values (it releases values).
+func (b *Builder) dictionary(typ arrow.DataType, n int, idx *dictIndex, values arrow.ArrayData) arrow.Array {
+	dict := array.MakeFromData(values)
+	values.Release()
+	data := array.NewData(arrow.PrimitiveTypes.Int32, n, []*memory.Buffer{idx.buffer(),
+		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(trim(idx.indices)))}, nil, idx.nulls, 0)
+	indices := array.MakeFromData(data)
+	data.Release()
+	arr := array.NewDictionaryArray(typ, indices, dict)
+	indices.Release()
+	dict.Release()
+	return arr
 }
 
 // constant is a one-value column of n rows: a one-entry dictionary and n zero indices.

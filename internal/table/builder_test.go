@@ -1,6 +1,7 @@
 package table_test
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -19,6 +20,9 @@ type fixture struct {
 	lines    []int64
 	batch    int64
 	merchant string
+	methods  []string // payment method of each row, "" when empty
+	types    []string
+	markups  []*int64 // nil when empty
 }
 
 // build appends the valid rows of a report fixture to the builders made by newBuilder once the first
@@ -57,6 +61,14 @@ func build(t *testing.T, name string, newBuilder func(merchant string, batch int
 			}
 		}
 		fx.lines = append(fx.lines, row.Line)
+		fx.methods = append(fx.methods, string(row.PaymentMethod))
+		fx.types = append(fx.types, string(row.Type))
+		var markup *int64
+		if row.Markup.Valid {
+			v := int64(row.Markup.V)
+			markup = &v
+		}
+		fx.markups = append(fx.markups, markup)
 	}
 }
 
@@ -114,7 +126,8 @@ func TestBuilderBuildsTheSchema(t *testing.T) {
 			t.Fatalf("source_line of row %d = %d, want %d", i, got, line)
 		}
 	}
-	if got := rec.Column(indexOf("batch_number")).(*array.Int64).Value(n - 1); got != fx.batch {
+	batch := rec.Column(indexOf("batch_number")).(*array.Dictionary)
+	if got := batch.Dictionary().(*array.Int64).Value(batch.GetValueIndex(n - 1)); got != fx.batch {
 		t.Errorf("batch_number = %d, want %d", got, fx.batch)
 	}
 	rec2 := b2.NewRecordBatch()
@@ -178,4 +191,76 @@ func TestBuilderRefusesAnotherMerchant(t *testing.T) {
 		appended++
 	}
 	t.Fatal("the fixture has fewer than two valid rows")
+}
+
+// Dictionary columns hold each distinct value once, in order of first appearance, and an index per row;
+// an empty value is null in a nullable column and the empty string in a required one.
+func TestBuilderDictionaries(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	var b *table.Builder
+	fx := build(t, "quirks.csv", func(merchant string, batch int64) []*table.Builder {
+		b = table.NewBuilder(mem, table.Source{Provider: "adyen", Key: "k", ETag: "e"}, settlement.NewRecordIDs("adyen", merchant, batch))
+		return []*table.Builder{b}
+	})
+	if b == nil {
+		t.Fatal("fixture has no valid rows")
+	}
+	defer b.Release()
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	check := func(name string, want []string, value func(d *array.Dictionary, i int) string) {
+		t.Helper()
+		d := rec.Column(indexOf(name)).(*array.Dictionary)
+		seen := map[string]bool{}
+		var order []string
+		for i, w := range want {
+			if w == "" {
+				if !d.IsNull(i) {
+					t.Errorf("%s of row %d = %q, want null", name, i, value(d, i))
+				}
+				continue
+			}
+			if d.IsNull(i) {
+				t.Errorf("%s of row %d is null, want %q", name, i, w)
+				continue
+			}
+			if got := value(d, i); got != w {
+				t.Errorf("%s of row %d = %q, want %q", name, i, got, w)
+			}
+			if !seen[w] {
+				seen[w] = true
+				order = append(order, w)
+			}
+		}
+		if d.Dictionary().Len() != len(order) {
+			t.Fatalf("%s: dictionary of %d values, want the %d distinct ones", name, d.Dictionary().Len(), len(order))
+		}
+		for j, w := range order {
+			var got string
+			switch v := d.Dictionary().(type) {
+			case *array.String:
+				got = v.Value(j)
+			case *array.Decimal64:
+				got = fmt.Sprint(int64(v.Value(j)))
+			}
+			if got != w {
+				t.Errorf("%s: dictionary entry %d = %q, want %q (order of first appearance)", name, j, got, w)
+			}
+		}
+	}
+	str := func(d *array.Dictionary, i int) string {
+		return d.Dictionary().(*array.String).Value(d.GetValueIndex(i))
+	}
+	check("payment_method", fx.methods, str)
+	check("record_type", fx.types, str)
+	markups := make([]string, len(fx.markups))
+	for i, m := range fx.markups {
+		if m != nil {
+			markups[i] = fmt.Sprint(*m)
+		}
+	}
+	check("markup", markups, func(d *array.Dictionary, i int) string {
+		return fmt.Sprint(int64(d.Dictionary().(*array.Decimal64).Value(d.GetValueIndex(i))))
+	})
 }
