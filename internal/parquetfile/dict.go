@@ -1,11 +1,13 @@
 package parquetfile
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -21,14 +23,16 @@ import (
 // The dictionary, and so the file, does not depend on how the rows were batched: a value enters it when
 // a row of the row group first holds it.
 type dictChunk struct {
-	str      bool // string values, else int64 (the batch number, and fees as unscaled decimals)
+	kind     arrow.Type // STRING, INT64 (the batch number, and fees as unscaled decimals) or DECIMAL128
 	nullable bool
 
-	offsets []int32 // string values
+	offsets []int32 // STRING values
 	data    []byte
 	strs    map[string]int32
-	ints    []int64 // int64 values
+	ints    []int64 // INT64 values
 	intIdx  map[int64]int32
+	decs    []byte // DECIMAL128 values, 16 bytes each, big-endian as in Parquet
+	decIdx  map[decimal128.Num]int32
 
 	indices []int32 // one per row, 0 for a null
 	valid   []byte  // validity bits of the indices, when nullable
@@ -38,28 +42,35 @@ type dictChunk struct {
 	remap []int32 // a batch's dictionary index → the row group's, -1 until a row holds it
 }
 
-func newDictChunk(str, nullable bool) *dictChunk {
-	d := &dictChunk{str: str, nullable: nullable}
-	if str {
-		d.offsets, d.strs = []int32{0}, map[string]int32{}
-	} else {
-		d.intIdx = map[int64]int32{}
-	}
+// newDictChunk returns the chunk of a dictionary column whose values are of kind (the dictionary's
+// value type).
+func newDictChunk(kind arrow.Type, nullable bool) *dictChunk {
+	d := &dictChunk{kind: kind, nullable: nullable}
+	d.reset()
 	return d
 }
 
 // len is the number of distinct values.
 func (d *dictChunk) len() int {
-	if d.str {
+	switch d.kind {
+	case arrow.STRING:
 		return len(d.offsets) - 1
+	case arrow.DECIMAL128:
+		return len(d.decs) / decimalBytes
 	}
 	return len(d.ints)
 }
 
+// decimalBytes is the width of a DECIMAL(38,_) in Parquet, a FIXED_LEN_BYTE_ARRAY.
+const decimalBytes = 16
+
 // dictBytes is the dictionary's size as a PLAIN-encoded dictionary page.
 func (d *dictChunk) dictBytes() int {
-	if d.str {
+	switch d.kind {
+	case arrow.STRING:
 		return len(d.data) + 4*d.len()
+	case arrow.DECIMAL128:
+		return len(d.decs)
 	}
 	return 8 * len(d.ints)
 }
@@ -82,6 +93,16 @@ func (d *dictChunk) insert(dict arrow.Array, j int) int32 {
 		return d.insertInt(v.Value(j))
 	case *array.Decimal64:
 		return d.insertInt(int64(v.Value(j)))
+	case *array.Decimal128:
+		x := v.Value(j)
+		if i, ok := d.decIdx[x]; ok {
+			return i
+		}
+		i := int32(d.len())
+		d.decs = binary.BigEndian.AppendUint64(d.decs, uint64(x.HighBits()))
+		d.decs = binary.BigEndian.AppendUint64(d.decs, x.LowBits())
+		d.decIdx[x] = i
+		return i
 	}
 	panic(fmt.Sprintf("parquetfile: no dictionary of %s", dict.DataType()))
 }
@@ -175,14 +196,20 @@ func (d *dictChunk) write(cw file.ColumnChunkWriter) error {
 	if rows == 0 {
 		return nil
 	}
-	var dict arrow.Array
-	if d.str {
-		dict = array.NewStringData(array.NewData(arrow.BinaryTypes.String, d.len(), []*memory.Buffer{nil,
-			memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(d.offsets)), memory.NewBufferBytes(d.data)}, nil, 0, 0))
-	} else {
-		dict = array.NewInt64Data(array.NewData(arrow.PrimitiveTypes.Int64, d.len(), []*memory.Buffer{nil,
-			memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(d.ints))}, nil, 0, 0))
+	var data arrow.ArrayData
+	switch d.kind {
+	case arrow.STRING:
+		data = array.NewData(arrow.BinaryTypes.String, d.len(), []*memory.Buffer{nil,
+			memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(d.offsets)), memory.NewBufferBytes(d.data)}, nil, 0, 0)
+	case arrow.DECIMAL128:
+		data = array.NewData(&arrow.FixedSizeBinaryType{ByteWidth: decimalBytes}, d.len(), []*memory.Buffer{nil,
+			memory.NewBufferBytes(d.decs)}, nil, 0, 0)
+	default:
+		data = array.NewData(arrow.PrimitiveTypes.Int64, d.len(), []*memory.Buffer{nil,
+			memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(d.ints))}, nil, 0, 0)
 	}
+	dict := array.MakeFromData(data)
+	data.Release()
 	defer dict.Release()
 	var defs []int16
 	if d.nullable {
@@ -208,7 +235,7 @@ func (d *dictChunk) write(cw file.ColumnChunkWriter) error {
 	if d.nulls > 0 {
 		valid = memory.NewBufferBytes(d.valid)
 	}
-	data := array.NewData(arrow.PrimitiveTypes.Int32, rows, []*memory.Buffer{valid,
+	data = array.NewData(arrow.PrimitiveTypes.Int32, rows, []*memory.Buffer{valid,
 		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(d.indices))}, nil, d.nulls, 0)
 	indices := array.MakeFromData(data)
 	data.Release()
@@ -237,6 +264,8 @@ func (d *dictChunk) updateStats(stats metadata.TypedStatistics, dict arrow.Array
 		s.Update(vals, int64(d.nulls))
 	case *metadata.Int64Statistics:
 		s.Update(d.ints, int64(d.nulls))
+	case *metadata.FixedLenByteArrayStatistics:
+		s.Update(d.decimals(), int64(d.nulls))
 	default:
 		return fmt.Errorf("statistics of %T", stats)
 	}
@@ -266,8 +295,17 @@ func (d *dictChunk) writePlain(cw file.ColumnChunkWriter, defs []int16) error {
 			}
 		}
 		_, err = w.WriteBatch(vals, defs, nil)
+	case *file.FixedLenByteArrayColumnChunkWriter:
+		decs := d.decimals()
+		vals := make([]parquet.FixedLenByteArray, 0, n)
+		for r, i := range d.indices {
+			if !d.nullable || bitutil.BitIsSet(d.valid, r) {
+				vals = append(vals, decs[i])
+			}
+		}
+		_, err = w.WriteBatch(vals, defs, nil)
 	default:
-		err = fmt.Errorf("a dictionary column needs a BYTE_ARRAY or INT64 column writer, not %T", cw)
+		err = fmt.Errorf("a dictionary column needs a BYTE_ARRAY, INT64 or FIXED_LEN_BYTE_ARRAY column writer, not %T", cw)
 	}
 	return err
 }
@@ -275,12 +313,25 @@ func (d *dictChunk) writePlain(cw file.ColumnChunkWriter, defs []int16) error {
 // reset empties the chunk for the next row group. The dictionary's buffers went to the column writer's
 // encoder, which keeps them until the row group is written: they are not reused.
 func (d *dictChunk) reset() {
-	if d.str {
+	switch d.kind {
+	case arrow.STRING:
 		d.offsets, d.data = []int32{0}, nil
-		clear(d.strs)
-	} else {
+		d.strs = make(map[string]int32)
+	case arrow.DECIMAL128:
+		d.decs = nil
+		d.decIdx = make(map[decimal128.Num]int32)
+	default:
 		d.ints = nil
-		clear(d.intIdx)
+		d.intIdx = make(map[int64]int32)
 	}
 	d.indices, d.valid, d.defs, d.nulls = d.indices[:0], d.valid[:0], d.defs[:0], 0
+}
+
+// decimals are the DECIMAL128 values as Parquet byte arrays.
+func (d *dictChunk) decimals() []parquet.FixedLenByteArray {
+	out := make([]parquet.FixedLenByteArray, d.len())
+	for i := range out {
+		out[i] = d.decs[i*decimalBytes : (i+1)*decimalBytes]
+	}
+	return out
 }

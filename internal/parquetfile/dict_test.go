@@ -3,6 +3,7 @@ package parquetfile_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/csv"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -100,6 +102,27 @@ func TestDictionaryStatistics(t *testing.T) {
 				}
 				if len(vals) > 0 {
 					wantMin, wantMax = fmt.Sprint(slices.Min(vals)), fmt.Sprint(slices.Max(vals))
+				}
+			case *metadata.FixedLenByteArrayStatistics: // the exchange rate, a big-endian decimal128
+				num := func(b []byte) decimal128.Num {
+					return decimal128.New(int64(binary.BigEndian.Uint64(b)), binary.BigEndian.Uint64(b[8:]))
+				}
+				gotMin, gotMax = num(s.Min()).BigInt().String(), num(s.Max()).BigInt().String()
+				var lo, hi *decimal128.Num
+				for i := range arr.Len() {
+					if !arr.IsValid(i) {
+						continue
+					}
+					v := arr.(*array.Decimal128).Value(i)
+					if lo == nil || v.Less(*lo) {
+						lo = &v
+					}
+					if hi == nil || hi.Less(v) {
+						hi = &v
+					}
+				}
+				if lo != nil {
+					wantMin, wantMax = lo.BigInt().String(), hi.BigInt().String()
 				}
 			default:
 				t.Fatalf("%s: statistics %T", c.Name, stats)

@@ -116,7 +116,11 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	pqw := &Writer{pw: pw, opts: opts, workers: make([]worker, opts.Workers), dicts: make([]*dictChunk, len(table.Columns))}
 	for i, c := range table.Columns {
 		if c.Dict {
-			pqw.dicts[i] = newDictChunk(c.Type.(*arrow.DictionaryType).ValueType.ID() == arrow.STRING, c.Nullable)
+			kind := c.Type.(*arrow.DictionaryType).ValueType.ID()
+			if kind == arrow.DECIMAL64 { // fees: INT64 in Parquet
+				kind = arrow.INT64
+			}
+			pqw.dicts[i] = newDictChunk(kind, c.Nullable)
 		}
 	}
 	for i := range pqw.workers {

@@ -36,7 +36,7 @@ type Builder struct {
 	ints     [numColumns]*intColumn // int64, timestamp and Decimal64 columns
 	strDicts [numColumns]*strDict
 	intDicts [numColumns]*intDict // batch number and fees
-	rate     rateColumn
+	rate     rateDict
 	rows     int
 	text     int // upper bound of the bytes in any string column
 }
@@ -147,20 +147,42 @@ func (d *intDict) add(row int, v int64, ok bool) {
 	d.indices = append(d.indices, i)
 }
 
-type rateColumn struct {
-	validity
+// rateDict is the exchange rate column built as a dictionary, like strDict: a file's rates are 1 when
+// no currency is converted, and a few per currency pair and day when one is.
+type rateDict struct {
+	dictIndex
 	values []uint64 // low, high word of each decimal128
+	index  map[money.Rate]int32
+}
+
+func (d *rateDict) add(row int, v money.NullRate) {
+	d.validity.add(row, v.Valid)
+	if !v.Valid {
+		d.indices = append(d.indices, 0)
+		return
+	}
+	i := d.last
+	if i < 0 || d.values[2*i] != v.V.Lo || d.values[2*i+1] != v.V.Hi {
+		var found bool
+		if i, found = d.index[v.V]; !found {
+			i = int32(len(d.values) / 2)
+			d.values = append(d.values, v.V.Lo, v.V.Hi)
+			d.index[v.V] = i
+		}
+		d.last = i
+	}
+	d.indices = append(d.indices, i)
 }
 
 // NewBuilder returns a builder for the rows of one source file. ids makes their record ids. mem
 // allocates the one-value columns.
 func NewBuilder(mem memory.Allocator, src Source, ids *settlement.RecordIDs) *Builder {
-	b := &Builder{mem: mem, src: src, ids: ids}
+	b := &Builder{mem: mem, src: src, ids: ids, rate: rateDict{dictIndex: dictIndex{last: -1}, index: map[money.Rate]int32{}}}
 	for i, c := range Columns {
 		switch c.Type.ID() {
-		case arrow.DECIMAL128:
 		case arrow.DICTIONARY:
 			switch c.Type.(*arrow.DictionaryType).ValueType.ID() {
+			case arrow.DECIMAL128: // the exchange rate
 			case arrow.STRING:
 				if !arrow.TypeEqual(c.Type, constStr) {
 					b.strDicts[i] = newStrDict()
@@ -206,6 +228,7 @@ func (b *Builder) Reserve(n int) {
 			c.indices = slices.Grow(c.indices, n)
 		}
 	}
+	b.rate.indices = slices.Grow(b.rate.indices, n)
 }
 
 // dictStr appends a value of a dictionary string column: an empty value is null in a nullable column,
@@ -265,12 +288,7 @@ func (b *Builder) Append(r *settlement.Row) error {
 	b.dictStr(cGrossCurrency, r.GrossCurrency)
 	b.amount(cGrossDebit, r.GrossDebit)
 	b.amount(cGrossCredit, r.GrossCredit)
-	b.rate.add(b.rows, r.ExchangeRate.Valid)
-	if r.ExchangeRate.Valid {
-		b.rate.values = append(b.rate.values, r.ExchangeRate.V.Lo, r.ExchangeRate.V.Hi)
-	} else {
-		b.rate.values = append(b.rate.values, 0, 0)
-	}
+	b.rate.add(b.rows, r.ExchangeRate)
 	b.dictStr(cNetCurrency, r.NetCurrency)
 	b.amount(cNetDebit, r.NetDebit)
 	b.amount(cNetCredit, r.NetCredit)
@@ -334,8 +352,13 @@ func (b *Builder) NewRecordBatch() arrow.RecordBatch {
 			clear(col.index)
 			continue
 		case i == cRate:
-			data = array.NewData(c.Type, n, []*memory.Buffer{b.rate.buffer(), memory.NewBufferBytes(arrow.Uint64Traits.CastToBytes(trim(b.rate.values)))}, nil, b.rate.nulls, 0)
-			b.rate = rateColumn{values: make([]uint64, 0, cap(b.rate.values))}
+			col := &b.rate
+			vt := c.Type.(*arrow.DictionaryType).ValueType
+			values := array.NewData(vt, len(col.values)/2, []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Uint64Traits.CastToBytes(col.values))}, nil, 0, 0)
+			cols[i] = b.dictionary(c.Type, n, &col.dictIndex, values)
+			*col = rateDict{dictIndex: dictIndex{indices: make([]int32, 0, cap(col.indices)), last: -1}, index: col.index}
+			clear(col.index)
+			continue
 		}
 		cols[i] = array.MakeFromData(data)
 		data.Release()
