@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/paysettle/settle/internal/money"
@@ -36,19 +37,31 @@ type Builder struct {
 	ints     [numColumns]*intColumn // int64, timestamp and Decimal64 columns
 	strDicts [numColumns]*strDict
 	intDicts [numColumns]*intDict // batch number and fees
-	rate     rateDict
+	rate     *rateDict
 	rows     int
 	text     int // upper bound of the bytes in any string column
 }
 
-// validity is a column's validity bitmap, bit i set when row i has a value.
+// validity is a column's validity bitmap, bit i set when row i has a value. Most columns of most
+// batches have no null: the bitmap is made at the first null, and until then a row costs a compare.
 type validity struct {
-	bits  []byte
+	bits  []byte // nil while nulls is 0
 	nulls int
 }
 
 func (v *validity) add(row int, ok bool) {
-	if row&7 == 0 {
+	if !ok || v.nulls > 0 {
+		v.set(row, ok)
+	}
+}
+
+// set records row's validity once the column has a null, or is about to.
+func (v *validity) set(row int, ok bool) {
+	if v.nulls == 0 { // the first null: rows before it have values
+		v.bits = make([]byte, row>>3+1, max(64, 2*(row>>3+1)))
+		bitutil.SetBitsTo(v.bits, 0, int64(row), true)
+	}
+	for len(v.bits) <= row>>3 {
 		v.bits = append(v.bits, 0)
 	}
 	if ok {
@@ -77,107 +90,10 @@ type intColumn struct {
 	values []int64
 }
 
-// dictIndex is a dictionary column's indices, one per row (0 for a null), and the index of the last
-// value appended: a file's rows mostly repeat their type, method, zone and currency.
-type dictIndex struct {
-	validity
-	indices []int32
-	last    int32 // -1 before the first value
-}
-
-// strDict is a string column built as a dictionary of its distinct values, in order of first appearance.
-type strDict struct {
-	dictIndex
-	offsets []int32
-	data    []byte
-	index   map[string]int32
-}
-
-func newStrDict() *strDict {
-	return &strDict{dictIndex: dictIndex{last: -1}, offsets: []int32{0}, index: map[string]int32{}}
-}
-
-func (d *strDict) add(row int, v []byte, ok bool) {
-	d.validity.add(row, ok)
-	if !ok {
-		d.indices = append(d.indices, 0)
-		return
-	}
-	i := d.last
-	if i < 0 || !bytes.Equal(d.data[d.offsets[i]:d.offsets[i+1]], v) {
-		var found bool
-		if i, found = d.index[string(v)]; !found {
-			i = int32(len(d.offsets) - 1)
-			d.data = append(d.data, v...)
-			d.offsets = append(d.offsets, int32(len(d.data)))
-			d.index[string(v)] = i
-		}
-		d.last = i
-	}
-	d.indices = append(d.indices, i)
-}
-
-// intDict is an int64 or Decimal64 column built as a dictionary, like strDict.
-type intDict struct {
-	dictIndex
-	values []int64
-	index  map[int64]int32
-}
-
-func newIntDict() *intDict {
-	return &intDict{dictIndex: dictIndex{last: -1}, index: map[int64]int32{}}
-}
-
-func (d *intDict) add(row int, v int64, ok bool) {
-	d.validity.add(row, ok)
-	if !ok {
-		d.indices = append(d.indices, 0)
-		return
-	}
-	i := d.last
-	if i < 0 || d.values[i] != v {
-		var found bool
-		if i, found = d.index[v]; !found {
-			i = int32(len(d.values))
-			d.values = append(d.values, v)
-			d.index[v] = i
-		}
-		d.last = i
-	}
-	d.indices = append(d.indices, i)
-}
-
-// rateDict is the exchange rate column built as a dictionary, like strDict: a file's rates are 1 when
-// no currency is converted, and a few per currency pair and day when one is.
-type rateDict struct {
-	dictIndex
-	values []uint64 // low, high word of each decimal128
-	index  map[money.Rate]int32
-}
-
-func (d *rateDict) add(row int, v money.NullRate) {
-	d.validity.add(row, v.Valid)
-	if !v.Valid {
-		d.indices = append(d.indices, 0)
-		return
-	}
-	i := d.last
-	if i < 0 || d.values[2*i] != v.V.Lo || d.values[2*i+1] != v.V.Hi {
-		var found bool
-		if i, found = d.index[v.V]; !found {
-			i = int32(len(d.values) / 2)
-			d.values = append(d.values, v.V.Lo, v.V.Hi)
-			d.index[v.V] = i
-		}
-		d.last = i
-	}
-	d.indices = append(d.indices, i)
-}
-
 // NewBuilder returns a builder for the rows of one source file. ids makes their record ids. mem
 // allocates the one-value columns.
 func NewBuilder(mem memory.Allocator, src Source, ids *settlement.RecordIDs) *Builder {
-	b := &Builder{mem: mem, src: src, ids: ids, rate: rateDict{dictIndex: dictIndex{last: -1}, index: map[money.Rate]int32{}}}
+	b := &Builder{mem: mem, src: src, ids: ids, rate: newRateDict()}
 	for i, c := range Columns {
 		switch c.Type.ID() {
 		case arrow.DICTIONARY:
@@ -337,27 +253,14 @@ func (b *Builder) NewRecordBatch() arrow.RecordBatch {
 			*col = intColumn{values: make([]int64, 0, cap(col.values))}
 		case b.strDicts[i] != nil:
 			col := b.strDicts[i]
-			values := array.NewData(arrow.BinaryTypes.String, len(col.offsets)-1, []*memory.Buffer{nil,
-				memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(col.offsets)), memory.NewBufferBytes(col.data)}, nil, 0, 0)
-			cols[i] = b.dictionary(c.Type, n, &col.dictIndex, values)
-			*col = strDict{dictIndex: dictIndex{indices: make([]int32, 0, cap(col.indices)), last: -1}, offsets: []int32{0}, index: col.index}
-			clear(col.index)
+			cols[i] = dictionary(c.Type, indices(n, &col.dictIndex), col.values())
 			continue
 		case b.intDicts[i] != nil:
 			col := b.intDicts[i]
-			vt := c.Type.(*arrow.DictionaryType).ValueType
-			values := array.NewData(vt, len(col.values), []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(col.values))}, nil, 0, 0)
-			cols[i] = b.dictionary(c.Type, n, &col.dictIndex, values)
-			*col = intDict{dictIndex: dictIndex{indices: make([]int32, 0, cap(col.indices)), last: -1}, index: col.index}
-			clear(col.index)
+			cols[i] = dictionary(c.Type, indices(n, &col.dictIndex), col.values(c.Type.(*arrow.DictionaryType).ValueType))
 			continue
 		case i == cRate:
-			col := &b.rate
-			vt := c.Type.(*arrow.DictionaryType).ValueType
-			values := array.NewData(vt, len(col.values)/2, []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Uint64Traits.CastToBytes(col.values))}, nil, 0, 0)
-			cols[i] = b.dictionary(c.Type, n, &col.dictIndex, values)
-			*col = rateDict{dictIndex: dictIndex{indices: make([]int32, 0, cap(col.indices)), last: -1}, index: col.index}
-			clear(col.index)
+			cols[i] = dictionary(c.Type, indices(n, &b.rate.dictIndex), b.rate.values(c.Type.(*arrow.DictionaryType).ValueType))
 			continue
 		}
 		cols[i] = array.MakeFromData(data)
@@ -379,14 +282,18 @@ func trim[T any](s []T) []T {
 	return s
 }
 
-// dictionary makes a dictionary column of n rows from its indices and its values (it releases values).
-func (b *Builder) dictionary(typ arrow.DataType, n int, idx *dictIndex, values arrow.ArrayData) arrow.Array {
-	dict := array.MakeFromData(values)
-	values.Release()
+// indices returns the n indices of a dictionary column as an Arrow array.
+func indices(n int, idx *dictIndex) arrow.Array {
 	data := array.NewData(arrow.PrimitiveTypes.Int32, n, []*memory.Buffer{idx.buffer(),
 		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(trim(idx.indices)))}, nil, idx.nulls, 0)
-	indices := array.MakeFromData(data)
-	data.Release()
+	defer data.Release()
+	return array.MakeFromData(data)
+}
+
+// dictionary makes a dictionary column of its indices and its values (it releases both).
+func dictionary(typ arrow.DataType, indices arrow.Array, values arrow.ArrayData) arrow.Array {
+	dict := array.MakeFromData(values)
+	values.Release()
 	arr := array.NewDictionaryArray(typ, indices, dict)
 	indices.Release()
 	dict.Release()

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/paysettle/settle/internal/money"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
 )
@@ -263,4 +264,68 @@ func TestBuilderDictionaries(t *testing.T) {
 	check("markup", markups, func(d *array.Dictionary, i int) string {
 		return fmt.Sprint(int64(d.Dictionary().(*array.Decimal64).Value(d.GetValueIndex(i))))
 	})
+}
+
+// Thousands of distinct values, in two batches, fill and grow the dictionaries' hash tables: every row
+// still reads back its own value, and each batch's dictionary holds its distinct values once, in order
+// of first appearance.
+func TestBuilderManyDistinctValues(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b := table.NewBuilder(mem, table.Source{Provider: "adyen", Key: "k", ETag: "e"}, settlement.NewRecordIDs("adyen", "M", 1))
+	defer b.Release()
+	method := func(i int) string {
+		switch j := (i * 7919) % 3001; {
+		case j < 4: // values that differ only in trailing zero bytes, or in the 17th
+			return []string{"m", "m\x00", "0123456789abcdef", "0123456789abcdefg"}[j]
+		case j%2 == 0:
+			return fmt.Sprintf("method-%d", j)
+		default:
+			return fmt.Sprintf("a payment method longer than sixteen bytes %d", j)
+		}
+	}
+	markup := func(i int) (int64, bool) { return int64((i * 104729) % 5003), i%11 != 0 }
+	rate := func(i int) money.Rate { return money.Rate{Lo: uint64((i * 31) % 2003), Hi: uint64(i % 2)} }
+	for batch := range 2 {
+		const n = 20_000
+		for i := range n {
+			m, ok := markup(i + batch)
+			r := settlement.Row{Line: int64(i + 2), MerchantAccount: []byte("M"), Type: []byte("Settled"),
+				PaymentMethod: []byte(method(i + batch)), Markup: money.NullAmount{V: money.Amount(m), Valid: ok},
+				ExchangeRate: money.NullRate{V: rate(i + batch), Valid: true}}
+			if err := b.Append(&r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rec := b.NewRecordBatch()
+		methods := rec.Column(indexOf("payment_method")).(*array.Dictionary)
+		markups := rec.Column(indexOf("markup")).(*array.Dictionary)
+		rates := rec.Column(indexOf("exchange_rate")).(*array.Dictionary)
+		seen := map[string]int{}
+		for i := range n {
+			want := method(i + batch)
+			if got := methods.Dictionary().(*array.String).Value(methods.GetValueIndex(i)); got != want {
+				t.Fatalf("batch %d row %d: payment_method %q, want %q", batch, i, got, want)
+			}
+			if _, ok := seen[want]; !ok {
+				seen[want] = len(seen)
+			}
+			if j := methods.GetValueIndex(i); j != seen[want] {
+				t.Fatalf("batch %d row %d: %q at dictionary index %d, want %d (order of first appearance)", batch, i, want, j, seen[want])
+			}
+			m, ok := markup(i + batch)
+			if markups.IsValid(i) != ok || ok && int64(markups.Dictionary().(*array.Decimal64).Value(markups.GetValueIndex(i))) != m {
+				t.Fatalf("batch %d row %d: markup wrong, want %d (valid %v)", batch, i, m, ok)
+			}
+			got := rates.Dictionary().(*array.Decimal128).Value(rates.GetValueIndex(i))
+			if want := rate(i + batch); got.LowBits() != want.Lo || uint64(got.HighBits()) != want.Hi {
+				t.Fatalf("batch %d row %d: exchange rate %v, want %v", batch, i, got, want)
+			}
+		}
+		if methods.Dictionary().Len() != len(seen) || markups.Dictionary().Len() != 5003 || rates.Dictionary().Len() != 2*2003 {
+			t.Errorf("batch %d: dictionaries of %d methods, %d markups, %d rates; want %d, 5003, %d",
+				batch, methods.Dictionary().Len(), markups.Dictionary().Len(), rates.Dictionary().Len(), len(seen), 2*2003)
+		}
+		rec.Release()
+	}
 }
