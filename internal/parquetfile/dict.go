@@ -3,6 +3,7 @@ package parquetfile
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -124,49 +125,42 @@ func (d *dictChunk) add(col *array.Dictionary) {
 	for range dict.Len() {
 		d.remap = append(d.remap, -1)
 	}
-	n := col.Len()
-	start := len(d.indices)
+	n, start, nulls := col.Len(), len(d.indices), col.NullN()
+	bits, off := col.NullBitmapBytes(), col.Data().Offset()
 	switch idx := col.Indices().(type) {
 	case *array.Int8: // a one-value column
-		d.indices = appendIndices(d, col, dict, idx.Int8Values())
+		d.indices = appendIndices(d, dict, idx.Int8Values(), bits, off, nulls)
 	case *array.Int32:
-		d.indices = appendIndices(d, col, dict, idx.Int32Values())
+		d.indices = appendIndices(d, dict, idx.Int32Values(), bits, off, nulls)
 	default:
 		panic(fmt.Sprintf("parquetfile: dictionary indices of %s", idx.DataType()))
 	}
 	if !d.nullable {
 		return
 	}
-	for r := range n {
-		ok := col.IsValid(r)
-		if (start+r)&7 == 0 {
-			d.valid = append(d.valid, 0)
-		}
-		if ok {
-			d.valid[(start+r)>>3] |= 1 << ((start + r) & 7)
+	d.valid = slices.Grow(d.valid, int(bitutil.BytesForBits(int64(start+n)))-len(d.valid))
+	d.valid = d.valid[:bitutil.BytesForBits(int64(start+n))]
+	d.defs = slices.Grow(d.defs, n)
+	if nulls == 0 {
+		bitutil.SetBitsTo(d.valid, int64(start), int64(n), true)
+		for range n {
 			d.defs = append(d.defs, 1)
-		} else {
-			d.defs = append(d.defs, 0)
-			d.nulls++
 		}
+		return
 	}
+	bitutil.CopyBitmap(bits, off, n, d.valid, start)
+	for r := off; r < off+n; r++ {
+		d.defs = append(d.defs, int16(bits[r>>3]>>(r&7)&1))
+	}
+	d.nulls += nulls
 }
 
-func appendIndices[T int8 | int32](d *dictChunk, col *array.Dictionary, dict arrow.Array, values []T) []int32 {
+// appendIndices appends the row group's index of each of a batch's rows, given by values, indices into
+// the batch's dictionary dict, and the batch's validity bits (when it has nulls).
+func appendIndices[T int8 | int32](d *dictChunk, dict arrow.Array, values []T, bits []byte, off, nulls int) []int32 {
 	out := d.indices
-	if col.NullN() == 0 {
-		for _, j := range values {
-			i := d.remap[j]
-			if i < 0 {
-				i = d.insert(dict, int(j))
-				d.remap[j] = i
-			}
-			out = append(out, i)
-		}
-		return out
-	}
 	for r, j := range values {
-		if !col.IsValid(r) {
+		if nulls > 0 && bits[(off+r)>>3]>>((off+r)&7)&1 == 0 {
 			out = append(out, 0)
 			continue
 		}
