@@ -103,6 +103,11 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	props = append(props,
 		parquet.WithEncodingFor("source_line", parquet.Encodings.DeltaBinaryPacked),
 		parquet.WithEncodingFor("record_id", parquet.Encodings.DeltaByteArray))
+	for _, name := range deltaPacked {
+		props = append(props,
+			parquet.WithEncodingFor(name, parquet.Encodings.DeltaBinaryPacked),
+			parquet.WithCompressionFor(name, compress.Codecs.Uncompressed))
+	}
 	for _, name := range noStatistics {
 		props = append(props, parquet.WithStatsFor(name, false))
 	}
@@ -131,6 +136,13 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	}
 	return pqw, nil
 }
+
+// deltaPacked are the columns of times and payment amounts, written DELTA_BINARY_PACKED and not
+// compressed: bit-packing their differences takes a few nanoseconds a value and, on a generated
+// million-row report, makes 4.9 MB of creation times where PLAIN and zstd made 5.9 MB, and the amounts
+// a little smaller too; zstd finds nothing more in the packed bits, and it cost about 15% of the
+// encoding to compress them as plain values.
+var deltaPacked = []string{"creation_time", "booking_time", "gross_debit", "gross_credit", "net_debit", "net_credit", "net_amount"}
 
 // noStatistics are the columns written without minimum and maximum: free text no query ranges over
 // (the merchant's references, the extra columns' JSON), and the record id, whose range is the batch's
