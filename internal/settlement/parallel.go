@@ -2,9 +2,11 @@ package settlement
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -137,21 +139,43 @@ func (cr *ChunkRows) count(r *Row) *Row {
 // splitComma appends the fields of a line without quotes to f and returns the line's number of fields.
 // It keeps at most limit fields: a record wider than its header is rejected for its width, so the rest
 // are only counted, and a line of a million commas costs no memory per comma.
+//
+// It looks at eight bytes at a time: a settlement line's fields are short, and finding each comma with
+// IndexByte cost a call per field, twice the time of the whole split done this way.
 func splitComma(f [][]byte, line []byte, limit int) ([][]byte, int) {
-	for n := 1; ; n++ {
-		i := bytes.IndexByte(line, ',')
-		if i < 0 {
-			return append(f, line), n
+	n, start, i := 1, 0, 0
+	for ; i+8 <= len(line); i += 8 {
+		x := binary.LittleEndian.Uint64(line[i:]) ^ commas // a comma's byte is zero in x
+		m := ^(((x & low7) + low7) | x | low7)             // the top bit of each zero byte of x
+		for ; m != 0; m &= m - 1 {
+			j := i + bits.TrailingZeros64(m)>>3
+			if n >= limit {
+				return f, n + 1 + bytes.Count(line[j+1:], comma)
+			}
+			f = append(f, line[start:j:j])
+			start = j + 1
+			n++
 		}
-		if n >= limit {
-			return f, n + 1 + bytes.Count(line[i+1:], comma)
-		}
-		f = append(f, line[:i:i])
-		line = line[i+1:]
 	}
+	for ; i < len(line); i++ {
+		if line[i] == ',' {
+			if n >= limit {
+				return f, n + 1 + bytes.Count(line[i+1:], comma)
+			}
+			f = append(f, line[start:i:i])
+			start = i + 1
+			n++
+		}
+	}
+	return append(f, line[start:]), n
 }
 
 var comma = []byte{','}
+
+const (
+	commas = 0x2c2c2c2c2c2c2c2c // eight commas
+	low7   = 0x7f7f7f7f7f7f7f7f
+)
 
 // chunk holds copies of consecutive records: their text, and for quoted records their unquoted fields.
 type chunk struct {
