@@ -215,7 +215,9 @@ func (b *Builder) Append(r *settlement.Row) error {
 	b.amount(cNetAmount, r.NetAmount())
 	b.dictAmount(cTotalFees, r.TotalFees())
 	b.str(cExtra, r.Extra)
-	b.str(cRecordID, b.ids.ID(r.Line))
+	ids := b.strs[cRecordID] // never null
+	ids.data = b.ids.AppendID(ids.data, r.Line)
+	ids.offsets = append(ids.offsets, int32(len(ids.data)))
 	b.int(cSourceLine, r.Line, true)
 	b.rows++
 	return nil

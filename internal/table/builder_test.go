@@ -276,8 +276,8 @@ func TestBuilderManyDistinctValues(t *testing.T) {
 	defer b.Release()
 	method := func(i int) string {
 		switch j := (i * 7919) % 3001; {
-		case j < 4: // values that differ only in trailing zero bytes, or in the 17th
-			return []string{"m", "m\x00", "0123456789abcdef", "0123456789abcdefg"}[j]
+		case j < 6: // values that differ only in trailing zero bytes, or in the 17th or 25th
+			return []string{"m", "m\x00", "0123456789abcdef", "0123456789abcdefg", "0123456789abcdefghijklmn", "0123456789abcdefghijklmno"}[j]
 		case j%2 == 0:
 			return fmt.Sprintf("method-%d", j)
 		default:

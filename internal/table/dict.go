@@ -71,8 +71,8 @@ func (d *dictIndex) grow(hash func(int32) uint64) {
 }
 
 // strDict is a string column built as a dictionary of its distinct values, in order of first appearance.
-// A value of up to 16 bytes (currencies, zones, types, most payment methods and accounts) is also kept
-// as two words and its length, so that comparing it is three integer compares.
+// A value of up to 24 bytes (currencies, zones, types, payment methods and their variants, accounts) is
+// also kept as three words and its length, so that comparing it is four integer compares.
 type strDict struct {
 	dictIndex
 	offsets []int32
@@ -80,16 +80,16 @@ type strDict struct {
 	keys    []strKey // of each value
 }
 
-// strKey is a value's hash and, for a value of up to 16 bytes, its bytes as two little-endian words.
+// strKey is a value's hash and, for a value of up to 24 bytes, its bytes as three little-endian words.
 type strKey struct {
-	a, b uint64
-	n    int // length
-	hash uint64
+	a, b, c uint64
+	n       int // length
+	hash    uint64
 }
 
-func (k *strKey) short() bool { return k.n <= 16 }
+func (k *strKey) short() bool { return k.n <= 24 }
 
-// seed hashes dictionary strings longer than 16 bytes; it can differ between runs, since the hashes
+// seed hashes dictionary strings longer than 24 bytes; it can differ between runs, since the hashes
 // decide no order.
 var seed = maphash.MakeSeed()
 
@@ -97,17 +97,19 @@ func keyOf(v []byte) strKey {
 	n := len(v)
 	k := strKey{n: n}
 	switch {
-	case n > 16:
+	case n > 24:
 		k.hash = maphash.Bytes(seed, v)
 		return k
-	case n >= 8: // the first and the last 8 bytes (overlapping) are the value, given its length
+	case n > 16: // 8 bytes, 8 more and the last 8 (overlapping) are the value, given its length
+		k.a, k.b, k.c = binary.LittleEndian.Uint64(v), binary.LittleEndian.Uint64(v[8:]), binary.LittleEndian.Uint64(v[n-8:])
+	case n >= 8: // the first and the last 8 bytes (overlapping)
 		k.a, k.b = binary.LittleEndian.Uint64(v), binary.LittleEndian.Uint64(v[n-8:])
 	case n >= 4:
 		k.a = uint64(binary.LittleEndian.Uint32(v)) | uint64(binary.LittleEndian.Uint32(v[n-4:]))<<32
 	case n > 0:
 		k.a = uint64(v[0]) | uint64(v[n/2])<<8 | uint64(v[n-1])<<16
 	}
-	k.hash = hashInt(k.a ^ bits.RotateLeft64(k.b, 29) ^ uint64(n))
+	k.hash = hashInt(k.a ^ bits.RotateLeft64(k.b, 21) ^ bits.RotateLeft64(k.c, 42) ^ uint64(n))
 	return k
 }
 
@@ -123,7 +125,7 @@ func (d *strDict) value(i int32) []byte { return d.data[d.offsets[i]:d.offsets[i
 func (d *strDict) is(i int32, k *strKey, v []byte) bool {
 	e := &d.keys[i]
 	if k.short() {
-		return e.a == k.a && e.b == k.b && e.n == k.n
+		return e.a == k.a && e.b == k.b && e.c == k.c && e.n == k.n
 	}
 	return e.hash == k.hash && bytes.Equal(d.value(i), v)
 }

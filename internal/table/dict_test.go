@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// Two values of up to 16 bytes have the same key only if they are equal: the dictionaries compare the
+// Two values of up to 24 bytes have the same key only if they are equal: the dictionaries compare the
 // keys instead of the bytes.
 func TestStrKeyTellsValuesApart(t *testing.T) {
 	var values [][]byte
-	for n := 0; n <= 17; n++ {
+	for n := 0; n <= 25; n++ {
 		base := bytes.Repeat([]byte{'a'}, n)
 		values = append(values, base, bytes.Repeat([]byte{0}, n))
 		for i := range n { // each position changed alone
@@ -21,7 +21,7 @@ func TestStrKeyTellsValuesApart(t *testing.T) {
 	for i, v := range values {
 		for _, w := range values[i+1:] {
 			kv, kw := keyOf(v), keyOf(w)
-			if kv.short() && kw.short() && kv.a == kw.a && kv.b == kw.b && kv.n == kw.n && !bytes.Equal(v, w) {
+			if kv.short() && kw.short() && kv.a == kw.a && kv.b == kw.b && kv.c == kw.c && kv.n == kw.n && !bytes.Equal(v, w) {
 				t.Errorf("%q and %q have the same key", v, w)
 			}
 		}
