@@ -6,7 +6,7 @@ MODULE := $(shell $(GO) list -m)
 PKGS = $(filter-out $(patsubst ./%/,$(MODULE)/%,$(RACE_PKGS)),$(shell $(GO) list ./...))
 
 # The Lambda functions: functions/<dir> is the template's <Dir>Function (a test keeps the three in step).
-FUNCTIONS := starter check validate transform write
+FUNCTIONS := starter check validate transform write batches
 # How every bootstrap is built, by `make build` and by `sam build` (BuildMethod: makefile) alike:
 # static, arm64, without the RPC mode provided.al2023 does not use, reproducible.
 # TAGS=settle_noxray builds the functions without the X-Ray SDK (about 10 MB less each; see internal/obs/xraytrace).
@@ -37,7 +37,7 @@ lint: ## go.mod and go.sum tidy, and staticcheck clean
 	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	$(GO) run $(STATICCHECK) ./...
 
-build: ## build/<function>/bootstrap for all five functions, exactly as sam build makes them
+build: ## build/<function>/bootstrap for every function, exactly as sam build makes them
 	@for fn in $(FUNCTIONS); do \
 		echo "build/$$fn/bootstrap"; \
 		$(LAMBDA_BUILD) -o build/$$fn/bootstrap ./functions/$$fn || exit 1; \
@@ -65,3 +65,8 @@ build-TransformFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/transform
 build-WriteFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/write
+
+# The scheduled batch check (template.yaml's batch ledger section).
+.PHONY: build-BatchesFunction
+build-BatchesFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/batches

@@ -23,6 +23,7 @@ import (
 var (
 	stepEnv    = []string{"BALANCE_CHECK", "MAX_FILE_BYTES", "MAX_REJECTED_ROWS", "METRICS_NAMESPACE", "PROCESSED_BUCKET", "RAW_BUCKET", "SETTLE_TIMEZONES"}
 	starterEnv = []string{"METRICS_NAMESPACE", "RAW_BUCKET", "STATE_MACHINE_ARN"}
+	batchesEnv = []string{"ALERT_TOPIC_ARN", "BATCH_CADENCES", "BATCH_GRACE_HOURS", "METRICS_NAMESPACE", "PROCESSED_BUCKET"}
 )
 
 // functionDirs lists functions/<dir> folders holding a main.go.
@@ -187,8 +188,11 @@ func TestFunctions(t *testing.T) {
 		}
 
 		want := stepEnv
-		if dir == "starter" {
+		switch dir {
+		case "starter":
 			want = starterEnv
+		case "batches":
+			want = batchesEnv
 		}
 		vars := asMap(path(p, "Environment", "Variables"))
 		var got []string
@@ -203,6 +207,7 @@ func TestFunctions(t *testing.T) {
 			"RAW_BUCKET": "{RawBucket}", "PROCESSED_BUCKET": "{ProcessedBucket}", "STATE_MACHINE_ARN": "{SettlementStateMachine}",
 			"MAX_REJECTED_ROWS": "{MaxRejectedRows}", "BALANCE_CHECK": "{BalanceCheck}", "MAX_FILE_BYTES": "{MaxFileBytes}",
 			"SETTLE_TIMEZONES": "{SettleTimezones}", "METRICS_NAMESPACE": "{MetricsNamespace}",
+			"ALERT_TOPIC_ARN": "{AlertTopic}", "BATCH_GRACE_HOURS": "{BatchGraceHours}", "BATCH_CADENCES": "{BatchCadences}",
 		}
 		for k, v := range vars {
 			if got := render(v, nil); got != refs[k] {
@@ -221,6 +226,8 @@ func TestFunctions(t *testing.T) {
 		events := asMap(p["Events"])
 		if dir == "starter" {
 			checkStarterEvent(t, tpl, p)
+		} else if dir == "batches" {
+			checkScheduleEvent(t, tpl, p)
 		} else if len(events) > 0 {
 			t.Errorf("%s has Events %v; only the state machine invokes a step", id, events)
 		}
@@ -543,9 +550,13 @@ func TestLeastPrivilege(t *testing.T) {
 			cross([]string{"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.RejectedPrefix), obj(proc, workflow.ReportPrefix))...),
 		"TransformFunction": append(append([]string{}, readRaw...),
 			cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.StagingPrefix))...),
-		"WriteFunction": append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
+		"WriteFunction": append(append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
 			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix), obj(proc, workflow.ClaimPrefix))...),
 			"s3:GetObject "+obj(proc, workflow.ReportPrefix)), "s3:ListBucket "+proc),
+			cross([]string{"s3:GetObject", "s3:PutObject"}, proc+"/"+workflow.LedgerPrefix+"*/"+workflow.LedgerObject)...),
+		// The batch check reads the ledger folders and writes only the alert state.
+		"BatchesFunction": {"s3:GetObject " + obj(proc, workflow.LedgerPrefix), "s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.AlertsObject,
+			"s3:ListBucket " + proc, "sns:Publish {AlertTopic}"},
 		"SettlementStateMachine": append(append(
 			cross([]string{"lambda:InvokeFunction"}, "{CheckFunction.Arn}", "{ValidateFunction.Arn}", "{TransformFunction.Arn}", "{WriteFunction.Arn}"),
 			"sqs:SendMessage {FailedFilesQueue.Arn}", "sns:Publish {AlertTopic}"),
@@ -900,6 +911,9 @@ func TestParameters(t *testing.T) {
 		"MetricsNamespace":      {[]string{"Settle", "Acme/Settle"}, []string{"", "a b", "/Settle"}},
 		"PartitionStartDate":    {[]string{"2020-01-01", "2024-12-31"}, []string{"2020-13-01", "20200101", "2020-1-1"}},
 		"StarterMaxConcurrency": {[]string{"2", "5"}, []string{"1", "0", "1001"}},
+		"BatchGraceHours":       {[]string{"1", "48", "2160"}, []string{"0", "2161", "2d"}},
+		"BatchCadences":         {[]string{"", "ShopEU=1d", "ShopEU=24h,Shop US=168h"}, []string{"ShopEU", "ShopEU=1w", "ShopEU=1d,", "=1d", "ShopEU=1.5d"}},
+		"BatchCheckSchedule":    {[]string{"rate(1 hour)", "rate(15 minutes)", "cron(0 * * * ? *)"}, []string{"", "hourly", "rate(0 hours)", "rate(1 week)"}},
 	}
 	for name, c := range cases {
 		p, ok := tpl.Parameters[name]
@@ -948,6 +962,8 @@ var customMetrics = map[string][]string{
 	"RowsRejected": {""}, "BytesProcessed": {""}, "FileAge": {""},
 	"FilesFailed":  {"", "ErrorName"},
 	"StepDuration": {"Step"},
+	// The batch check: the aggregate and per merchant account.
+	"MissingBatches": {"", "MerchantAccount,Provider"}, "HoursSinceLastBatch": {"", "MerchantAccount,Provider"},
 }
 
 var stepNames = map[string]bool{"Check": true, "Validate": true, "Transform": true, "Write": true}
@@ -1007,6 +1023,9 @@ func TestMetricsContract(t *testing.T) {
 		for _, v := range dims {
 			covered[ns+" "+name+" "+v] = true
 		}
+		if len(dims) == 0 {
+			covered[ns+" "+name+" "] = true
+		}
 	}
 	// The alarms: messages in either DLQ, executions failed or timed out, Lambda errors of each
 	// function, age of the oldest ingest message.
@@ -1016,6 +1035,7 @@ func TestMetricsContract(t *testing.T) {
 		"AWS/States ExecutionsFailed {SettlementStateMachine}",
 		"AWS/States ExecutionsTimedOut {SettlementStateMachine}",
 		"AWS/SQS ApproximateAgeOfOldestMessage {IngestQueue.QueueName}",
+		"CUSTOM MissingBatches ", // the batch ledger's aggregate, without dimensions
 	}
 	for _, dir := range functionDirs(t) {
 		need = append(need, "AWS/Lambda Errors {"+functionID(dir)+"}")

@@ -21,7 +21,7 @@ func functionDeps(t *testing.T, tags string) map[string][]string {
 		fn := fields[0][strings.LastIndex(fields[0], "/")+1:]
 		deps[fn] = fields[1:]
 	}
-	if len(deps) != 5 {
+	if len(deps) != 6 {
 		t.Fatalf("go list found functions %v", deps)
 	}
 	return deps
@@ -37,7 +37,7 @@ func links(deps []string, prefix string) bool {
 }
 
 // TestFunctionsLinkOnlyTheirLibraries: Arrow and Parquet are in the transform bootstrap only, which keeps
-// the other four small; with the settle_noxray tag no bootstrap links the X-Ray SDK.
+// the others small; with the settle_noxray tag no bootstrap links the X-Ray SDK.
 func TestFunctionsLinkOnlyTheirLibraries(t *testing.T) {
 	for fn, deps := range functionDeps(t, "lambda.norpc") {
 		if got, want := links(deps, "github.com/apache/arrow-go/"), fn == "transform"; got != want {

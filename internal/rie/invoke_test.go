@@ -341,6 +341,8 @@ var emittedMetrics = map[string][]string{
 	"RowsRejected": {""}, "BytesProcessed": {""}, "FileAge": {""},
 	"FilesFailed":  {"", "ErrorName"},
 	"StepDuration": {"Step"},
+	// The batches function: the aggregate, and per merchant account.
+	"MissingBatches": {"", "Provider,MerchantAccount"}, "HoursSinceLastBatch": {"", "Provider,MerchantAccount"},
 }
 
 // checkMetrics reads the Embedded Metric Format lines a function wrote and checks that they use the

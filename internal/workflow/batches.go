@@ -81,7 +81,7 @@ func (c *BatchCheck) log() *slog.Logger {
 // accounts already handled have nothing left to send).
 func (c *BatchCheck) Handle(ctx context.Context, in BatchCheckInput) (*BatchCheckResult, error) {
 	now := c.now()
-	log := c.log().With(obs.KeyStep, "batches")
+	log := c.log().With(obs.KeyStep, "batches", obs.KeyBucket, c.Processed.Name())
 	log.InfoContext(ctx, "batch check", "scheduled_time", in.ScheduledTime, "scheduler_execution", in.ExecutionID, "attempt", in.Attempt)
 	accounts, err := LoadAccounts(ctx, c.Processed, "")
 	if err != nil {
@@ -102,7 +102,7 @@ func (c *BatchCheck) Handle(ctx context.Context, in BatchCheckInput) (*BatchChec
 			Put(obs.MissingBatches, float64(st.MissingBatches), obs.Count).
 			Put(obs.HoursSinceLastBatch, st.Age.Hours(), obs.None).
 			Property("late", st.Late).Property("pending_batches", st.PendingBatches).Emit(ctx)
-		alerts, resolutions, err := c.announce(ctx, st, now)
+		alerts, resolutions, err := c.announce(ctx, log, st, now)
 		res.Alerts += alerts
 		res.Resolutions += resolutions
 		if err != nil {
@@ -123,7 +123,7 @@ func (c *BatchCheck) Handle(ctx context.Context, in BatchCheckInput) (*BatchChec
 
 // announce claims, publishes and confirms an account's messages; it returns how many alerts and
 // resolutions it published.
-func (c *BatchCheck) announce(ctx context.Context, st ledger.Status, now time.Time) (int, int, error) {
+func (c *BatchCheck) announce(ctx context.Context, log *slog.Logger, st ledger.Status, now time.Time) (int, int, error) {
 	resend := c.ResendAfter
 	if resend <= 0 {
 		resend = ledger.ResendAfter
@@ -167,7 +167,7 @@ func (c *BatchCheck) announce(ctx context.Context, st ledger.Status, now time.Ti
 		} else {
 			resolutions++
 		}
-		c.log().InfoContext(ctx, "batch alert published", obs.KeyMerchant, st.MerchantAccount, "kind", m.Kind, "first", m.First, "last", m.Last)
+		log.InfoContext(ctx, "batch alert published", obs.KeyMerchant, st.MerchantAccount, "kind", m.Kind, "first", m.First, "last", m.Last)
 	}
 	if len(sent) == 0 {
 		return alerts, resolutions, pubErr
