@@ -187,16 +187,22 @@ func Analyze(l *Ledger, acks *Acks, p Policy, now time.Time) Status {
 	return st
 }
 
+// minInterval is the shortest arrival interval that says something about a cadence: reports uploaded
+// together (a backfill, a folder run) arrive seconds apart, which is no schedule.
+const minInterval = time.Hour
+
 // learnCadence is the median interval between consecutive arrivals of the CadenceWindow most recent
-// batches (sorted by arrival), or 0 when there are too few.
+// batches (sorted by arrival), leaving out intervals under minInterval, or 0 when too few are left.
 func learnCadence(byArrival []Batch) time.Duration {
 	recent := byArrival[max(0, len(byArrival)-CadenceWindow):]
-	if len(recent)-1 < minIntervals {
-		return 0
-	}
-	iv := make([]time.Duration, 0, len(recent)-1)
+	iv := make([]time.Duration, 0, len(recent))
 	for i := 1; i < len(recent); i++ {
-		iv = append(iv, recent[i].Arrived.Sub(recent[i-1].Arrived))
+		if d := recent[i].Arrived.Sub(recent[i-1].Arrived); d >= minInterval {
+			iv = append(iv, d)
+		}
+	}
+	if len(iv) < minIntervals {
+		return 0
 	}
 	sort.Slice(iv, func(i, j int) bool { return iv[i] < iv[j] })
 	n := len(iv)

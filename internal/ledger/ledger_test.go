@@ -192,6 +192,14 @@ func TestLearnedCadence(t *testing.T) {
 	if st := analyze(l, nil, at); st.Cadence != 24*hour {
 		t.Errorf("cadence %s, want 24h from the last 20 batches", st.Cadence)
 	}
+	// Reports uploaded together are no cadence: intervals under an hour do not count.
+	l = ledger.New("adyen", "ShopEU")
+	for n := int64(1); n <= 10; n++ {
+		l.Record(batch(n, t0.Add(time.Duration(n)*time.Second), "e"))
+	}
+	if st := analyze(l, nil, t0.Add(1000*hour)); st.Cadence != 0 || st.Late {
+		t.Errorf("a backfill: cadence %s, late %v", st.Cadence, st.Late)
+	}
 	// An even number of intervals: the mean of the middle two.
 	l = ledger.New("adyen", "ShopEU")
 	for i, d := range []time.Duration{0, 10 * hour, 30 * hour, 60 * hour, 100 * hour} {
@@ -244,7 +252,7 @@ func TestGapWarning(t *testing.T) {
 	}
 	st := analyze(l, nil, t0)
 	if w := ledger.GapWarning([]ledger.Status{st}, map[string][]int64{"adyen/ShopEU": {4}}); w !=
-		"warning: the batch sequence has gaps next to these files: adyen/ShopEU batch 3; adyen/ShopEU batches 5-8 not here yet (missing once 2d pass after a later batch; see settle batches)" {
+		"warning: these files leave gaps in the batch sequence: adyen/ShopEU batch 3; adyen/ShopEU batches 5-8 not here yet; a gap counts as missing 2d after a later batch arrived (settle batches lists them)" {
 		t.Errorf("warning %q", w)
 	}
 	if w := ledger.GapWarning([]ledger.Status{st}, map[string][]int64{"adyen/ShopEU": {10}}); w != "" {

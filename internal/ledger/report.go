@@ -99,6 +99,6 @@ func GapWarning(sts []Status, processed map[string][]int64) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("warning: the batch sequence has gaps next to these files: %s not here yet (missing once %s pass after a later batch; see settle batches)",
+	return fmt.Sprintf("warning: these files leave gaps in the batch sequence: %s not here yet; a gap counts as missing %s after a later batch arrived (settle batches lists them)",
 		strings.Join(parts, "; "), Duration(sts[0].Grace))
 }
