@@ -26,6 +26,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 test: vet lint build asl ## format, vet, lint, the bootstraps, the definition check and all tests
 	$(GO) test -race $(RACE_PKGS)
 	$(GO) test -run TestCrashedRunsRecover ./internal/local/ # every kill point; -race runs a quarter of them
+	$(GO) test -run '^TestBurstOfFiles$$' ./internal/local/ # 500 files; -race runs a fifth of them
 	$(GO) test $(PKGS)
 
 vet:
@@ -33,9 +34,10 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags settle_noxray ./internal/obs/xraytrace/ ./functions/...
 
-lint: ## go.mod and go.sum tidy, and staticcheck clean
+lint: ## go.mod and go.sum tidy, staticcheck clean, and cfn-lint on template.yaml (SAM transform included; required in CI)
 	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	$(GO) run $(STATICCHECK) ./...
+	@.ci/cfn-lint template.yaml
 
 build: ## build/<function>/bootstrap for every function, exactly as sam build makes them
 	@for fn in $(FUNCTIONS); do \

@@ -20,18 +20,20 @@ credentials) and the stack's outputs.
   settle aws executions [--status FAILED] [--since 24h] [--limit N]
   settle aws show NAME                                  an execution's history, failed step, error, cause, what to do
   settle aws redrive NAME [--force] [--dry-run]         RedriveExecution, or a new NAME-rN when no longer redrivable
-  settle aws redrive --all-failed [--since 24h] [--dry-run]
-  settle aws replay --from T --to T [--dry-run]         replay archived raw-bucket events to the ingest rule
+  settle aws redrive --all-failed [--since 24h] [--dry-run] [--yes]
+  settle aws replay --from T --to T [--dry-run] [--yes] replay archived raw-bucket events to the ingest rule
   settle aws dlq list [ingest|failed]                   dead-letter messages, without consuming them
   settle aws dlq show ID
-  settle aws dlq redrive ingest|failed [ID...] [--dry-run]
-  settle aws reprocess s3://BUCKET/KEY [--replace] [--dry-run]
+  settle aws dlq redrive ingest|failed [ID...] [--dry-run] [--yes]
+  settle aws reprocess s3://BUCKET/KEY [--replace] [--dry-run] [--yes]
   settle aws batches [--merchant M] [--json]            each merchant account's batches: gaps, cadence, lateness
   settle aws batches ack --merchant M --batch N|--closed --by WHO --reason WHY
 
 Every command takes --stack NAME (default settle), --profile NAME and --region REGION (default: the
 AWS_PROFILE, AWS_REGION and ~/.aws configuration). Times are RFC 3339 (2024-05-07T09:00:00Z), a date
-(2024-05-07, UTC) or a duration ago (6h, 7d).
+(2024-05-07, UTC) or a duration ago (6h, 7d). The commands that change many things or replace data
+(redrive --all-failed, dlq redrive without message ids, reprocess --replace, replay) show their plan and
+ask on a terminal; elsewhere they need --yes.
 `
 
 // awsFlags are the flags every aws command takes.
@@ -216,6 +218,7 @@ func awsRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	since := f.fs.String("since", "24h", "with --all-failed: failed since (duration ago or time)")
 	dry := f.fs.Bool("dry-run", false, "say what would be done, do nothing")
 	force := f.fs.Bool("force", false, "redrive a rejected file's execution anyway (it re-enters the Fail state)")
+	yes := f.fs.Bool("yes", false, "with --all-failed: go ahead without asking (required when not on a terminal)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -233,6 +236,15 @@ func awsRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var actions []ops.Action
 	if *all {
+		if !*dry && !*yes {
+			planned, err := o.RedriveFailed(ctx, from, true)
+			if err != nil {
+				return err
+			}
+			if ok, err := confirmActions(stdout, stderr, "aws redrive --all-failed", "Restart them?", planned); !ok {
+				return err
+			}
+		}
 		actions, err = o.RedriveFailed(ctx, from, *dry)
 	} else {
 		var a ops.Action
@@ -242,12 +254,28 @@ func awsRedrive(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	if len(actions) > 0 || err == nil {
-		printActions(stdout, actions, *dry)
+		printActions(stdout, actions, viewOf(*dry))
 	}
 	if err != nil {
 		return err
 	}
 	return actionsExit(actions)
+}
+
+// confirmActions shows planned restarts and asks whether to go ahead. It returns false when the
+// command must stop: with the error to return, or nil when nothing would change (the plan, printed,
+// is the answer).
+func confirmActions(stdout, stderr io.Writer, command, question string, planned []ops.Action) (bool, error) {
+	if changes(planned) == 0 { // nothing to confirm: what there is to say is said
+		printActions(stdout, planned, done)
+		return false, actionsExit(planned)
+	}
+	printActions(stdout, planned, plan)
+	if err := confirm(stderr, command, question); err != nil {
+		return false, err
+	}
+	fmt.Fprintln(stdout)
+	return true, nil
 }
 
 // actionsExit fails the command when a restart failed, or when the only one asked for was skipped.
@@ -272,6 +300,7 @@ func awsReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fromS := f.fs.String("from", "", "start of the window (time or duration ago)")
 	toS := f.fs.String("to", "now", "end of the window (time or duration ago)")
 	dry := f.fs.Bool("dry-run", false, "check the window, start nothing")
+	yes := f.fs.Bool("yes", false, "go ahead without asking (required when not on a terminal)")
 	if _, err := f.parse(args); err != nil {
 		return err
 	}
@@ -291,11 +320,28 @@ func awsReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if !*dry && !*yes {
+		planned, err := o.Replay(ctx, from, to, true)
+		if err != nil {
+			return err
+		}
+		printReplayPlan(stdout, planned)
+		if err := confirm(stderr, "aws replay", "Start the replay?"); err != nil {
+			return err
+		}
+		r, err := o.Replay(ctx, from, to, false)
+		if err != nil {
+			return err
+		}
+		printReplayResult(stdout, r, false)
+		return nil
+	}
 	r, err := o.Replay(ctx, from, to, *dry)
 	if err != nil {
 		return err
 	}
-	printReplay(stdout, r, *dry)
+	printReplayPlan(stdout, r)
+	printReplayResult(stdout, r, *dry)
 	return nil
 }
 
@@ -306,6 +352,7 @@ func awsDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sub, rest := args[0], args[1:]
 	f := newAWSFlags("dlq "+sub, stderr)
 	dry := f.fs.Bool("dry-run", false, "say what would be done, do nothing")
+	yes := f.fs.Bool("yes", false, "redrive without message ids: go ahead without asking (required when not on a terminal)")
 	max := f.fs.Int("max", 100, "list: at most this many messages per queue")
 	pos, err := f.parse(rest)
 	if err != nil {
@@ -370,15 +417,37 @@ func awsDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if len(pos) > 1 {
 				return usageError("aws dlq redrive ingest: the ingest DLQ is moved whole; it takes no message ids")
 			}
+			if !*dry && !*yes {
+				planned, err := o.DLQRedriveIngest(ctx, true)
+				if err != nil {
+					return err
+				}
+				printMove(stdout, planned, plan)
+				if planned.Messages == 0 {
+					return nil
+				}
+				if err := confirm(stderr, "aws dlq redrive ingest", "Move them?"); err != nil {
+					return err
+				}
+			}
 			t, err := o.DLQRedriveIngest(ctx, *dry)
 			if err != nil {
 				return err
 			}
-			printMove(stdout, t, *dry)
+			printMove(stdout, t, viewOf(*dry))
 			return nil
 		}
+		if len(pos) == 1 && !*dry && !*yes { // every message of the queue
+			planned, err := o.DLQRedriveFailed(ctx, nil, true)
+			if err != nil {
+				return err
+			}
+			if ok, err := confirmActions(stdout, stderr, "aws dlq redrive failed", "Restart them and delete their messages?", planned); !ok {
+				return err
+			}
+		}
 		actions, err := o.DLQRedriveFailed(ctx, pos[1:], *dry)
-		printActions(stdout, actions, *dry)
+		printActions(stdout, actions, viewOf(*dry))
 		if err != nil {
 			return err
 		}
@@ -391,6 +460,7 @@ func awsReprocess(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	f := newAWSFlags("reprocess", stderr)
 	replace := f.fs.Bool("replace", false, "replace the batch's committed file with this one")
 	dry := f.fs.Bool("dry-run", false, "say what would be done, do nothing")
+	yes := f.fs.Bool("yes", false, "with --replace: go ahead without asking (required when not on a terminal)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -402,10 +472,19 @@ func awsReprocess(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if *replace && !*dry && !*yes {
+		planned, err := o.Reprocess(ctx, pos[0], true, true)
+		if err != nil {
+			return err
+		}
+		if ok, err := confirmActions(stdout, stderr, "aws reprocess --replace", "Replace the batch's committed file with this one?", []ops.Action{planned}); !ok {
+			return err
+		}
+	}
 	a, err := o.Reprocess(ctx, pos[0], *replace, *dry)
 	if err != nil {
 		return err
 	}
-	printActions(stdout, []ops.Action{a}, *dry)
+	printActions(stdout, []ops.Action{a}, viewOf(*dry))
 	return nil
 }

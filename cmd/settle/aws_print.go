@@ -147,9 +147,29 @@ func printDetail(w io.Writer, d *ops.Detail) {
 	tw.Flush()
 }
 
-func printActions(w io.Writer, actions []ops.Action, dry bool) {
+// view is what a list of actions (or a replay) stands for.
+type view int
+
+const (
+	done   view = iota // what was done
+	dryRun             // --dry-run: what would be done; nothing was changed
+	plan               // what will be done once confirmed
+)
+
+func viewOf(dry bool) view {
 	if dry {
+		return dryRun
+	}
+	return done
+}
+
+func printActions(w io.Writer, actions []ops.Action, v view) {
+	dry := v != done
+	switch v {
+	case dryRun:
 		fmt.Fprintln(w, "Dry run: nothing was changed.")
+	case plan:
+		fmt.Fprintln(w, "Plan (nothing is changed until you confirm):")
 	}
 	tw := table(w)
 	fmt.Fprintln(tw, "EXECUTION\tFILE\tOUTCOME\tRUNS AS\tNOTE")
@@ -172,7 +192,20 @@ func printActions(w io.Writer, actions []ops.Action, dry bool) {
 	}
 }
 
-func printReplay(w io.Writer, r *ops.Replay, dry bool) {
+// changes counts the actions that start or redrive an execution.
+func changes(actions []ops.Action) int {
+	n := 0
+	for _, a := range actions {
+		switch a.Outcome {
+		case string(workflow.Started), string(workflow.Redriven), string(workflow.Restarted):
+			n++
+		}
+	}
+	return n
+}
+
+// printReplayPlan prints a replay's window and what its events will meet.
+func printReplayPlan(w io.Writer, r *ops.Replay) {
 	retention := "forever"
 	if r.Retention > 0 {
 		retention = fmt.Sprintf("%d days", r.Retention)
@@ -180,12 +213,37 @@ func printReplay(w io.Writer, r *ops.Replay, dry bool) {
 	fmt.Fprintf(w, "Archive  %s (keeps events %s; has events from %s)\n", r.Archive, retention, ts(r.ArchiveFrom))
 	fmt.Fprintf(w, "Window   %s to %s\n", ts(r.From), ts(r.To))
 	fmt.Fprintf(w, "Target   %s, rule %s only\n", r.Bus, r.Rule)
-	if dry {
-		fmt.Fprintf(w, "Dry run: the window is replayable; settle aws replay without --dry-run starts %s.\n", r.Name)
+	n := len(r.Duplicates) + len(r.Restarts) + len(r.Rejected)
+	fmt.Fprintf(w, "\nFiles with an execution started in the window: %d. The replayed events of files without one start it.\n", n)
+	fmt.Fprintf(w, "  %s: duplicate deliveries, nothing runs again\n", plural(len(r.Duplicates), "running or succeeded", "running or succeeded"))
+	fmt.Fprintf(w, "  %s on an infrastructure error: redriven from the failed step (or restarted as -rN)\n", plural(len(r.Restarts), "failed", "failed"))
+	fmt.Fprintf(w, "  %s on a data error: skipped, they stay rejected (not redriven)\n", plural(len(r.Rejected), "rejected", "rejected"))
+	if len(r.Restarts)+len(r.Rejected) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "Replay   %s: %s\n", r.Name, r.State)
-	fmt.Fprintln(w, "\nEach replayed event reaches the starter again: files never started start now, the others count as duplicate deliveries. Follow with settle aws status.")
+	tw := table(w)
+	fmt.Fprintln(tw, "\nEXECUTION\tFILE\tERROR\tREPLAY\tTO RUN IT AGAIN")
+	for _, f := range r.Restarts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Execution, f.File.URL(), orDash(f.Error), "redrives it", "-")
+	}
+	for _, f := range r.Rejected {
+		again := f.Reprocess()
+		if f.ProcessedBy != "" {
+			again = "nothing to do: processed by " + f.ProcessedBy
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Execution, f.File.URL(), f.Error, "skips it", again)
+	}
+	tw.Flush()
+}
+
+// printReplayResult prints what became of the replay (or, in a dry run, that nothing was started).
+func printReplayResult(w io.Writer, r *ops.Replay, dry bool) {
+	if dry {
+		fmt.Fprintf(w, "\nDry run: the window is replayable; settle aws replay without --dry-run starts %s.\n", r.Name)
+		return
+	}
+	fmt.Fprintf(w, "\nReplay   %s: %s\n", r.Name, r.State)
+	fmt.Fprintln(w, "Each replayed event reaches the starter again: files never started start now, the others count as duplicate deliveries, rejected files stay rejected. Follow with settle aws status.")
 }
 
 func printDLQ(w io.Writer, msgs []ops.DLQMessage, now time.Time) {
@@ -237,11 +295,13 @@ func printDLQMessage(w io.Writer, m ops.DLQMessage) {
 	}
 }
 
-func printMove(w io.Writer, t ops.MoveTask, dry bool) {
+func printMove(w io.Writer, t ops.MoveTask, v view) {
 	switch {
 	case t.Messages == 0:
 		fmt.Fprintln(w, "The ingest DLQ is empty: nothing to move.")
-	case dry:
+	case v == plan:
+		fmt.Fprintf(w, "Plan (nothing is changed until you confirm): move %s from %s to %s.\n", plural(int(t.Messages), "message", "messages"), t.From, t.To)
+	case v == dryRun:
 		fmt.Fprintf(w, "Dry run: would move %s from %s to %s.\n", plural(int(t.Messages), "message", "messages"), t.From, t.To)
 	default:
 		fmt.Fprintf(w, "Moving %s from %s to %s (task %s).\nThe starter handles each as a new delivery; follow with settle aws status.\n", plural(int(t.Messages), "message", "messages"), t.From, t.To, t.Handle)

@@ -20,9 +20,17 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// cli runs the settle command line as main does, with the aws commands' clock at the world's time.
+// cli runs the settle command line as main does, with the aws commands' clock at the world's time and
+// standard input not a terminal (as in a script).
 func cli(w *awsfake.World, args ...string) (stdout, stderr string, code int) {
+	return cliInput(w, false, "", args...)
+}
+
+// cliInput runs the command line with terminal input (onTerminal) that holds input.
+func cliInput(w *awsfake.World, onTerminal bool, input string, args ...string) (stdout, stderr string, code int) {
 	var out, errb bytes.Buffer
+	awsIsTerminal = func() bool { return onTerminal }
+	awsStdin = strings.NewReader(input)
 	awsNow = func() time.Time { return w.Clock.Now().Truncate(time.Second) }
 	code = report(run(context.Background(), args, &out, &errb), &errb)
 	return out.String(), errb.String(), code
@@ -85,7 +93,7 @@ func TestAWSWalkthrough(t *testing.T) {
 		t.Fatalf("batch 61: %s", stuck.Status)
 	}
 	w.Fake.Send(w.Stack["FailedFilesQueueUrl"], statusChange(t, w, stuck.Execution))
-	// An event the starter gave up on (its messages went to the ingest DLQ after 5 receives).
+	// An event the starter gave up on (its messages went to the ingest DLQ after 10 receives).
 	lost := w.Upload(t, "incoming/settlement_detail_report_batch_62.csv", func() []byte {
 		var b bytes.Buffer
 		gen.Write(&b, gen.Config{Rows: 30, Seed: 9, Batch: 62, SettlementDate: "2024-05-06"})
@@ -149,7 +157,7 @@ func TestAWSWalkthrough(t *testing.T) {
 	// deployed, and the failed-files queue is redriven (the stale status-change message is cleared too).
 	mustOK(step("Batch 91 was rejected for 13 bad rows:", "aws", "dlq", "show", firstID(t, w, "rejected")))
 	w.Env.Steps.Conf.Policy.MaxRejected = 20
-	out = mustOK(step("MAX_REJECTED_ROWS=20 is deployed; restart what the failed-files queue holds:", "aws", "dlq", "redrive", "failed"))
+	out = mustOK(step("MAX_REJECTED_ROWS=20 is deployed; restart what the failed-files queue holds:", "aws", "dlq", "redrive", "failed", "--yes"))
 	if !strings.Contains(out, "-p1") || !strings.Contains(out, "duplicate") {
 		t.Errorf("dlq redrive failed:\n%s", out)
 	}
@@ -157,7 +165,7 @@ func TestAWSWalkthrough(t *testing.T) {
 		t.Errorf("%d messages left in the failed-files queue", n)
 	}
 	// The ingest DLQ goes back to the ingest queue, where the starter picks it up.
-	mustOK(step("The event of batch 62 never started an execution:", "aws", "dlq", "redrive", "ingest"))
+	mustOK(step("The event of batch 62 never started an execution:", "aws", "dlq", "redrive", "ingest", "--yes"))
 	if got := w.Fake.Messages(w.Stack["IngestQueueUrl"]); len(got) != 1 {
 		t.Errorf("ingest queue after the move: %d messages", len(got))
 	}
@@ -165,14 +173,14 @@ func TestAWSWalkthrough(t *testing.T) {
 		t.Errorf("the starter did %+v with the moved message", r)
 	}
 	// A window of events replayed from the archive, and a regenerated report replacing its batch.
-	mustOK(step("Replay the morning's raw-bucket events (their executions exist: duplicates, harmless):", "aws", "replay", "--from", "2024-05-07T08:00:00Z", "--to", "2024-05-07T09:00:00Z"))
+	mustOK(step("Replay the morning's raw-bucket events (files that ran count as duplicates; the rejected one stays rejected):", "aws", "replay", "--from", "2024-05-07T08:00:00Z", "--to", "2024-05-07T10:00:00Z", "--yes"))
 	if r := w.Fake.Replays(); len(r) != 1 || r[0].FilterArns[0] != w.Stack["IngestRuleArn"] || r[0].EventSourceArn != w.Stack["EventArchiveArn"] {
 		t.Errorf("replays = %+v", r)
 	}
 	var regen bytes.Buffer
 	gen.Write(&regen, gen.Config{Rows: 410, Seed: 8, Batch: 61, SettlementDate: "2024-05-06"})
 	w.Upload(t, "incoming/settlement_detail_report_batch_61_v2.csv", regen.Bytes())
-	out = mustOK(step("Adyen regenerated batch 61; replace the committed one:", "aws", "reprocess", "s3://raw/incoming/settlement_detail_report_batch_61_v2.csv", "--replace"))
+	out = mustOK(step("Adyen regenerated batch 61; replace the committed one:", "aws", "reprocess", "s3://raw/incoming/settlement_detail_report_batch_61_v2.csv", "--replace", "--yes"))
 	if !strings.Contains(out, "-p1") {
 		t.Errorf("reprocess:\n%s", out)
 	}

@@ -69,7 +69,8 @@ func (x Executions) Describe(ctx context.Context, name string) (workflow.Executi
 	if err != nil {
 		return workflow.ExecutionInfo{}, fmt.Errorf("describe execution %s: %w", name, err)
 	}
-	return workflow.ExecutionInfo{Name: name, Status: string(out.Status), Redrivable: out.RedriveStatus == sfntypes.ExecutionRedriveStatusRedrivable}, nil
+	return workflow.ExecutionInfo{Name: name, Status: string(out.Status), Redrivable: out.RedriveStatus == sfntypes.ExecutionRedriveStatusRedrivable,
+		Error: aws.ToString(out.Error)}, nil
 }
 
 // Redrive redrives a failed execution from the step that failed.

@@ -277,8 +277,8 @@ func checkStarterEvent(t *testing.T, tpl *template, p map[string]any) {
 	if vt, _ := q["VisibilityTimeout"].(int); vt < 6*timeout {
 		t.Errorf("IngestQueue VisibilityTimeout %d < 6 x the starter's Timeout %d", vt, timeout)
 	}
-	if render(path(q, "RedrivePolicy", "deadLetterTargetArn"), nil) != "{IngestDeadLetterQueue.Arn}" || path(q, "RedrivePolicy", "maxReceiveCount") != 5 {
-		t.Errorf("IngestQueue RedrivePolicy = %v, want the IngestDeadLetterQueue after 5 receives", q["RedrivePolicy"])
+	if render(path(q, "RedrivePolicy", "deadLetterTargetArn"), nil) != "{IngestDeadLetterQueue.Arn}" || path(q, "RedrivePolicy", "maxReceiveCount") != 10 {
+		t.Errorf("IngestQueue RedrivePolicy = %v, want the IngestDeadLetterQueue after 10 receives", q["RedrivePolicy"])
 	}
 }
 
@@ -740,10 +740,74 @@ func TestBuckets(t *testing.T) {
 	if !staging {
 		t.Errorf("ProcessedBucket has no rule expiring %s after 7 days", workflow.StagingPrefix)
 	}
+	checkProcessedVersions(t, tpl)
+	// What holds files not yet handled, and the record of what ran, outlives the stack.
+	for _, typ := range []string{"AWS::SQS::Queue", "AWS::Logs::LogGroup"} {
+		for _, id := range tpl.resourcesOfType(typ) {
+			r := tpl.Resources[id]
+			if id == "IngestQueue" {
+				continue // a plain buffer: its messages go to the retained IngestDeadLetterQueue
+			}
+			if r.raw["DeletionPolicy"] != "Retain" || r.raw["UpdateReplacePolicy"] != "Retain" {
+				t.Errorf("%s: deleting the stack would delete it; want DeletionPolicy and UpdateReplacePolicy Retain", id)
+			}
+		}
+	}
 	for _, id := range tpl.resourcesOfType("AWS::SQS::Queue") {
 		p := tpl.Resources[id].Properties
 		if p["SqsManagedSseEnabled"] != true && p["KmsMasterKeyId"] == nil {
 			t.Errorf("queue %s is not encrypted", id)
+		}
+	}
+}
+
+// checkProcessedVersions: the processed bucket is versioned so that a mistaken replace or delete can be
+// undone for ProcessedVersionDays; the raw lines under rejected/ and _reports/ expire after
+// RejectedRowsDays; prefixes of derived or temporary objects keep no old version beyond a day (S3 applies
+// the shorter of overlapping expiries).
+func checkProcessedVersions(t *testing.T, tpl *template) {
+	t.Helper()
+	p := tpl.Resources["ProcessedBucket"].Properties
+	if path(p, "VersioningConfiguration", "Status") != "Enabled" {
+		t.Error("ProcessedBucket is not versioned: a mistaken replace or delete could not be undone")
+	}
+	// byPrefix merges the enabled rules of each prefix ("" for the whole bucket): key → value.
+	byPrefix := map[string]map[string]any{}
+	for _, rule := range asList(path(p, "LifecycleConfiguration", "Rules")) {
+		if path(rule, "Status") != "Enabled" {
+			continue
+		}
+		prefix, _ := path(rule, "Prefix").(string)
+		if byPrefix[prefix] == nil {
+			byPrefix[prefix] = map[string]any{}
+		}
+		for k, v := range asMap(rule) {
+			if _, dup := byPrefix[prefix][k]; dup && k != "Id" && k != "Status" && k != "Prefix" {
+				t.Errorf("ProcessedBucket: two rules set %s for prefix %q", k, prefix)
+			}
+			byPrefix[prefix][k] = v
+		}
+	}
+	all := byPrefix[""]
+	if got := render(path(all, "NoncurrentVersionExpiration", "NoncurrentDays"), nil); got != "{ProcessedVersionDays}" {
+		t.Errorf("ProcessedBucket keeps old versions %q days, want the ProcessedVersionDays parameter", got)
+	}
+	if path(all, "ExpiredObjectDeleteMarker") != true {
+		t.Error("ProcessedBucket leaves delete markers behind once their versions expire")
+	}
+	for _, prefix := range []string{workflow.RejectedPrefix, workflow.ReportPrefix} {
+		if got := render(path(byPrefix[prefix], "ExpirationInDays"), nil); got != "{RejectedRowsDays}" {
+			t.Errorf("ProcessedBucket expires %s after %q days, want the RejectedRowsDays parameter", prefix, got)
+		}
+	}
+	for _, prefix := range []string{workflow.RejectedPrefix, workflow.ReportPrefix, workflow.StagingPrefix, "_athena_results/"} {
+		if d := path(byPrefix[prefix], "NoncurrentVersionExpiration", "NoncurrentDays"); d != 1 {
+			t.Errorf("ProcessedBucket keeps old versions under %s for %v days, want 1", prefix, d)
+		}
+	}
+	for _, prefix := range []string{workflow.LinesPrefix, workflow.ManifestPrefix} {
+		if r, ok := byPrefix[prefix]; ok {
+			t.Errorf("ProcessedBucket has a rule for %s (%v): committed output must follow the bucket's version rule only", prefix, r)
 		}
 	}
 }
@@ -900,20 +964,24 @@ func TestParameters(t *testing.T) {
 		}
 	}
 	cases := map[string]struct{ good, bad []string }{
-		"EnvironmentName":       {[]string{"dev", "prod2"}, []string{"", "d", "Prod", "dev-eu", "averyveryverylongname"}},
-		"AlertEmail":            {[]string{"", "ops@example.com"}, []string{"ops", "ops@example", "a b@example.com"}},
-		"MaxRejectedRows":       {[]string{"0", "25"}, []string{"-1", "x", "1000001"}},
-		"BalanceCheck":          {[]string{"on", "off"}, []string{"yes", "ON", ""}},
-		"MaxFileBytes":          {[]string{"1024", "2147483648"}, []string{"0", "1023", "5368709120"}},
-		"SettleTimezones":       {[]string{"", "CST=-06:00", "CST=-06:00,IST=+05:30"}, []string{"CST", "CST=6", "CST=-06:00,", "CST=-0600"}},
-		"LogRetentionDays":      {[]string{"1", "30", "3653"}, []string{"0", "2", "31"}},
-		"ArchiveRetentionDays":  {[]string{"0", "90"}, []string{"-1", "3651"}},
-		"MetricsNamespace":      {[]string{"Settle", "Acme/Settle"}, []string{"", "a b", "/Settle"}},
-		"PartitionStartDate":    {[]string{"2020-01-01", "2024-12-31"}, []string{"2020-13-01", "20200101", "2020-1-1"}},
-		"StarterMaxConcurrency": {[]string{"2", "5"}, []string{"1", "0", "1001"}},
-		"BatchGraceHours":       {[]string{"1", "48", "2160"}, []string{"0", "2161", "2d"}},
-		"BatchCadences":         {[]string{"", "ShopEU=1d", "ShopEU=24h,Shop US=168h"}, []string{"ShopEU", "ShopEU=1w", "ShopEU=1d,", "=1d", "ShopEU=1.5d"}},
-		"BatchCheckSchedule":    {[]string{"rate(1 hour)", "rate(15 minutes)", "cron(0 * * * ? *)"}, []string{"", "hourly", "rate(0 hours)", "rate(1 week)"}},
+		"EnvironmentName":              {[]string{"dev", "prod2"}, []string{"", "d", "Prod", "dev-eu", "averyveryverylongname"}},
+		"AlertEmail":                   {[]string{"", "ops@example.com"}, []string{"ops", "ops@example", "a b@example.com"}},
+		"MaxRejectedRows":              {[]string{"0", "25"}, []string{"-1", "x", "1000001"}},
+		"BalanceCheck":                 {[]string{"on", "off"}, []string{"yes", "ON", ""}},
+		"MaxFileBytes":                 {[]string{"1024", "2147483648"}, []string{"0", "1023", "5368709120"}},
+		"SettleTimezones":              {[]string{"", "CST=-06:00", "CST=-06:00,IST=+05:30"}, []string{"CST", "CST=6", "CST=-06:00,", "CST=-0600"}},
+		"LogRetentionDays":             {[]string{"1", "30", "3653"}, []string{"0", "2", "31"}},
+		"ArchiveRetentionDays":         {[]string{"0", "90"}, []string{"-1", "3651"}},
+		"MetricsNamespace":             {[]string{"Settle", "Acme/Settle"}, []string{"", "a b", "/Settle"}},
+		"PartitionStartDate":           {[]string{"2020-01-01", "2024-12-31"}, []string{"2020-13-01", "20200101", "2020-1-1"}},
+		"StarterMaxConcurrency":        {[]string{"2", "5"}, []string{"1", "0", "1001"}},
+		"ValidateReservedConcurrency":  {[]string{"0", "10", "900"}, []string{"-1", "901", "x"}},
+		"ProcessedVersionDays":         {[]string{"1", "30", "3650"}, []string{"0", "-1", "3651"}},
+		"RejectedRowsDays":             {[]string{"1", "90", "3650"}, []string{"0", "-1", "3651"}},
+		"TransformReservedConcurrency": {[]string{"0", "10", "900"}, []string{"-1", "901", "x"}},
+		"BatchGraceHours":              {[]string{"1", "48", "2160"}, []string{"0", "2161", "2d"}},
+		"BatchCadences":                {[]string{"", "ShopEU=1d", "ShopEU=24h,Shop US=168h"}, []string{"ShopEU", "ShopEU=1w", "ShopEU=1d,", "=1d", "ShopEU=1.5d"}},
+		"BatchCheckSchedule":           {[]string{"rate(1 hour)", "rate(15 minutes)", "cron(0 * * * ? *)"}, []string{"", "hourly", "rate(0 hours)", "rate(1 week)"}},
 	}
 	for name, c := range cases {
 		p, ok := tpl.Parameters[name]
@@ -959,6 +1027,7 @@ func TestParameters(t *testing.T) {
 // the alarms may use these and nothing else in the custom namespace.
 var customMetrics = map[string][]string{
 	"FilesStarted": {""}, "DuplicateDeliveries": {""}, "FilesSucceeded": {""}, "RowsWritten": {""},
+	"IgnoredMessages": {""}, "RetriedMessages": {""}, "DeferredMessages": {""},
 	"RowsRejected": {""}, "BytesProcessed": {""}, "FileAge": {""},
 	"FilesFailed":  {"", "ErrorName"},
 	"StepDuration": {"Step"},

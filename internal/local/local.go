@@ -268,7 +268,7 @@ func (x Executions) Describe(ctx context.Context, name string) (workflow.Executi
 	if err != nil {
 		return workflow.ExecutionInfo{}, err
 	}
-	return workflow.ExecutionInfo{Name: d.Name, Status: string(d.Status), Redrivable: d.RedriveStatus == sfn.Redrivable}, nil
+	return workflow.ExecutionInfo{Name: d.Name, Status: string(d.Status), Redrivable: d.RedriveStatus == sfn.Redrivable, Error: d.Error}, nil
 }
 
 // Redrive redrives a failed execution and runs it to its end.

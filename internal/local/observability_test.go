@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/paysettle/settle/internal/gen"
@@ -50,6 +52,21 @@ type observed struct {
 	metrics []*emftest.Document
 	dataDir string // the data folder (for the rejects files)
 	files   []string
+}
+
+// failingExecutions is a Step Functions that refuses every call, as when StartExecution is throttled.
+type failingExecutions struct{}
+
+func (failingExecutions) Start(context.Context, string, []byte) error {
+	return errors.New("api error ThrottlingException: Rate exceeded")
+}
+
+func (failingExecutions) Describe(context.Context, string) (workflow.ExecutionInfo, error) {
+	return workflow.ExecutionInfo{}, errors.New("api error ThrottlingException: Rate exceeded")
+}
+
+func (failingExecutions) Redrive(context.Context, string) error {
+	return errors.New("api error ThrottlingException: Rate exceeded")
 }
 
 // runEveryOutcome runs files that end in every outcome the metrics distinguish: started, duplicate,
@@ -113,6 +130,26 @@ func runOutcomes(t *testing.T) (observed, error) {
 	e.clock.mu.Unlock()
 	if _, err := e.CheckBatches(invoke()); err != nil {
 		return observed{}, err
+	}
+
+	// The starter's own outcomes: a message that is no raw-bucket event (ignored), a StartExecution that
+	// fails (retried), and a message left for a later invocation when the deadline is near (deferred).
+	st := *e.Starter
+	junk := events.SQSMessage{MessageId: "junk", Body: `{"hello":"world"}`}
+	b8 := e.report("batch8.csv", gen.Config{Rows: 10, Seed: 8, Batch: 8})
+	obj, err := e.Upload(context.Background(), b8, local.RawKey(b8))
+	if err != nil {
+		return observed{}, err
+	}
+	msg := local.ObjectCreatedMessage(obj, e.clock.Now(), 8)
+	st.Exec = failingExecutions{}
+	if _, err := st.Handle(invoke(), events.SQSEvent{Records: []events.SQSMessage{junk, msg}}); err != nil {
+		return observed{}, err
+	}
+	short, cancel := context.WithTimeout(invoke(), workflow.StartMargin/2)
+	defer cancel()
+	if resp, err := st.Handle(short, events.SQSEvent{Records: []events.SQSMessage{msg}}); err != nil || len(resp.BatchItemFailures) != 1 {
+		t.Errorf("Handle with %v left = %+v, %v; want the message deferred", workflow.StartMargin/2, resp, err)
 	}
 
 	docs, err := emftest.Collect(strings.NewReader(metrics.String()))
@@ -215,7 +252,9 @@ func TestLogsCarryContextAndNoRowData(t *testing.T) {
 		}
 		for _, k := range need {
 			if v, ok := m[k]; !ok || v == "" {
-				if step == "starter" && (m["msg"] == "message ignored: not an S3 Object Created event") {
+				// Lines about a message that names no file, or about the rest of a batch.
+				if step == "starter" && (m["msg"] == "message ignored: not an S3 Object Created event" ||
+					m["msg"] == "deadline near: messages deferred to a later invocation") {
 					continue
 				}
 				t.Errorf("no %s in %s", k, l)

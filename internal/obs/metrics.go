@@ -16,6 +16,9 @@ import (
 const (
 	FilesStarted        = "FilesStarted"        // starter: an execution started, restarted (-rN) or redriven; property outcome
 	DuplicateDeliveries = "DuplicateDeliveries" // starter: the content is already processed or being processed
+	IgnoredMessages     = "IgnoredMessages"     // starter: not an Object Created event of the raw bucket; acknowledged, not retried
+	RetriedMessages     = "RetriedMessages"     // starter: a call failed (Step Functions throttling, S3): back to the queue
+	DeferredMessages    = "DeferredMessages"    // starter: not attempted, the invocation's deadline was near: back to the queue
 	FilesSucceeded      = "FilesSucceeded"      // write: a batch committed
 	FilesFailed         = "FilesFailed"         // any step returning a data error; dimension sets [] and [ErrorName]
 	RowsWritten         = "RowsWritten"         // write

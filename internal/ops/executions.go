@@ -51,10 +51,10 @@ func isFailed(status string) bool {
 
 // DataErrors are the errors the definition catches: the file is rejected, and a redrive re-enters the
 // Fail state without running any step again.
-var DataErrors = []string{"InvalidFileError", "ValidationError", "ConflictError"}
+var DataErrors = workflow.DataErrors
 
 // IsDataError reports whether an execution error name is one of DataErrors.
-func IsDataError(name string) bool { return slices.Contains(DataErrors, name) }
+func IsDataError(name string) bool { return workflow.IsDataError(name) }
 
 func causeMessage(cause string) string {
 	var c struct {

@@ -281,3 +281,85 @@ func TestDLQRedriveFailedKeepsWhatItCannotRestart(t *testing.T) {
 		t.Errorf("left in the queue: %q", kept)
 	}
 }
+
+// A replay leaves a rejected file rejected: the plan lists it as skipped with the command that runs it
+// again, and when the replayed event reaches the starter the execution is neither redriven nor
+// followed by a new one. A file that failed on an infrastructure error is listed to be redriven, and is.
+func TestReplayLeavesRejectedFilesRejected(t *testing.T) {
+	w := awsfake.NewWorld(t, workflow.Config{})
+	from := w.Clock.Now().Truncate(time.Second)
+	okFile := w.Arrive(t, "incoming/ok.csv", report(t, 1, 1))
+	bad := w.Arrive(t, "incoming/bad.csv", []byte("not,a,report\n1,2,3\n"))
+	w.Faults.Set("settlement_lines/", -1)
+	stuck := w.Arrive(t, "incoming/stuck.csv", report(t, 2, 2))
+	w.Faults.Set("settlement_lines/", 0)
+	if okFile.Status != local.Succeeded || bad.Status != local.Failed || stuck.Status != local.Failed {
+		t.Fatalf("setup: %s %s %s", okFile.Status, bad.Status, stuck.Status)
+	}
+	w.Clock.Advance(time.Hour)
+	o := connect(t, w)
+	r, err := o.Replay(context.Background(), from, from.Add(30*time.Minute), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Duplicates) != 1 || r.Duplicates[0].Execution != okFile.Execution ||
+		len(r.Restarts) != 1 || r.Restarts[0].Execution != stuck.Execution ||
+		len(r.Rejected) != 1 || r.Rejected[0].Execution != bad.Execution || r.Rejected[0].Error != "InvalidFileError" {
+		t.Fatalf("plan: duplicates %+v, restarts %+v, rejected %+v", r.Duplicates, r.Restarts, r.Rejected)
+	}
+	if got, want := r.Rejected[0].Reprocess(), "settle aws reprocess s3://raw/incoming/bad.csv"; got != want {
+		t.Errorf("reprocess command %q, want %q", got, want)
+	}
+	// EventBridge delivers the window's events again; the starter handles them.
+	for i, name := range []string{"incoming/ok.csv", "incoming/bad.csv", "incoming/stuck.csv"} {
+		obj, err := w.Env.Raw.Head(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Fake.Send(w.Stack["IngestQueueUrl"], local.ObjectCreatedMessage(obj, w.Clock.Now(), 200+i).Body)
+	}
+	outcomes := map[string]workflow.Outcome{}
+	for _, res := range w.RunStarter(t) {
+		outcomes[res.Execution] = res.Outcome
+	}
+	if outcomes[okFile.Execution] != workflow.Duplicate || outcomes[bad.Execution] != workflow.Rejected || outcomes[stuck.Execution] != workflow.Redriven {
+		t.Errorf("the starter did %v", outcomes)
+	}
+	x, err := o.Describe(context.Background(), bad.Execution)
+	if err != nil || x.RedriveCount != 0 || x.Status != workflow.StatusFailed {
+		t.Errorf("the rejected file's execution after the replay: %+v %v", x, err)
+	}
+	list, _ := w.Env.Engine.List()
+	if len(list) != 3 {
+		t.Errorf("%d executions after the replay, want the same 3", len(list))
+	}
+}
+
+// A restart (-r1) that was rejected for a data error ends the content's chain: redriving the original
+// again skips it instead of redriving the rejection or starting -r2.
+func TestRedriveStopsAtARejectedRestart(t *testing.T) {
+	w := awsfake.NewWorld(t, workflow.Config{})
+	w.Faults.Set("_manifests/", -1)
+	r := w.Arrive(t, "incoming/b1.csv", report(t, 1, 1))
+	w.Faults.Set("_manifests/", 0)
+	w.Clock.Advance(15 * 24 * time.Hour)
+	w.Env.Steps.Conf.MaxFileBytes = 100 // meanwhile the limit went down: the file is now too large
+	o := connect(t, w)
+	a, err := o.Redrive(context.Background(), r.Execution, false, false)
+	if err != nil || a.Target != r.Execution+"-r1" {
+		t.Fatalf("first restart: %+v %v", a, err)
+	}
+	if x, _ := o.Describe(context.Background(), r.Execution+"-r1"); x.Error != "InvalidFileError" {
+		t.Fatalf("-r1: %s %s, want rejected as InvalidFileError", x.Status, x.Error)
+	}
+	a, err = o.Redrive(context.Background(), r.Execution, false, false)
+	if err != nil || a.Outcome != ops.Skipped || a.Target != r.Execution+"-r1" || !strings.Contains(a.Note, "reprocess") {
+		t.Errorf("second restart: %+v %v; want skipped at the rejected -r1", a, err)
+	}
+	// StartExecution was asked (and answered "already exists"); nothing new ran.
+	list, _ := w.Env.Engine.List()
+	x, _ := o.Describe(context.Background(), r.Execution+"-r1")
+	if len(list) != 2 || x.RedriveCount != 0 {
+		t.Errorf("%d executions, -r1 redriven %d times; want 2 and 0", len(list), x.RedriveCount)
+	}
+}

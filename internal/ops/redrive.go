@@ -90,6 +90,18 @@ func (o *Ops) restart(ctx context.Context, x Execution, dry, force bool) Action 
 	case IsDataError(x.Error) && !force:
 		a.Outcome, a.Note = Skipped, "rejected ("+x.Error+"): a redrive fails again; fix the file and reprocess it"
 		return a
+	case IsDataError(x.Error):
+		// Forced: this very execution, redriven (Launch leaves a rejected content alone).
+		if x.RedriveStatus != string(sfntypes.ExecutionRedriveStatusRedrivable) {
+			a.Outcome, a.Err = Failed, fmt.Errorf("execution %s is not redrivable (%s); reprocess the file instead", x.Name, orDash(x.RedriveReason))
+			return a
+		}
+		if err := o.executions(dry).Redrive(ctx, x.Name); err != nil {
+			a.Outcome, a.Err = Failed, explain("redrive "+x.Name, o.Stack.Region, err)
+			return a
+		}
+		a.Outcome, a.Note = string(workflow.Redriven), "forced: re-enters the Fail state, runs no step"
+		return a
 	}
 	// Launch from the content's first name, so that -rN successors are found and numbered as the starter does.
 	base := restartSuffix.ReplaceAllString(x.Name, "")
@@ -104,6 +116,8 @@ func (o *Ops) restart(ctx context.Context, x Execution, dry, force bool) Action 
 		a.Outcome, a.Note = string(outcome), "reruns the step that failed, same input"
 	case outcome == workflow.Restarted:
 		a.Outcome, a.Note = string(outcome), "not redrivable ("+orDash(x.RedriveReason)+"): new execution, original input"
+	case outcome == workflow.Rejected: // a later -rN of this content was rejected
+		a.Outcome, a.Note = Skipped, "its restart "+target+" was rejected for a data error; fix the file and reprocess it"
 	default:
 		a.Outcome = string(outcome)
 	}

@@ -338,6 +338,7 @@ func functionID(dir string) string { return strings.ToUpper(dir[:1]) + dir[1:] +
 // with their dimension sets.
 var emittedMetrics = map[string][]string{
 	"FilesStarted": {""}, "DuplicateDeliveries": {""}, "FilesSucceeded": {""}, "RowsWritten": {""},
+	"IgnoredMessages": {""}, "RetriedMessages": {""}, "DeferredMessages": {""},
 	"RowsRejected": {""}, "BytesProcessed": {""}, "FileAge": {""},
 	"FilesFailed":  {"", "ErrorName"},
 	"StepDuration": {"Step"},

@@ -24,7 +24,6 @@ const twoTaskDef = `{"StartAt":"A","States":{
 type stepCalls struct {
 	mu      sync.Mutex
 	calls   map[string]int
-	holdB   chan struct{} // when set, B signals inB and waits for it to be closed
 	inB     chan struct{}
 	release chan struct{}
 }

@@ -338,15 +338,24 @@ func TestSettlementInfrastructureError(t *testing.T) {
 	}
 }
 
+// TestSettlementRetriesLambdaServiceErrors: a Lambda service error uses the transient retrier, and
+// throttling its own, longer one, each with its own counter: ten throttles in a row (more than the
+// transient retrier's six attempts) still end in success.
 func TestSettlementRetriesLambdaServiceErrors(t *testing.T) {
 	e, p, clock := newSettlement(t)
-	p.fail["write"] = []error{&TaskError{Name: "Lambda.ServiceException"}, &TaskError{Name: "Lambda.TooManyRequestsException"}}
+	p.fail["write"] = []error{&TaskError{Name: "Lambda.ServiceException"}}
+	for range 10 {
+		p.fail["write"] = append(p.fail["write"], &TaskError{Name: "Lambda.TooManyRequestsException"})
+	}
 	x, err := e.Start(context.Background(), "svc", []byte(fileInput))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Status != StatusSucceeded || !slices.Equal(clock.Sleeps(), secs(1, 2)) {
-		t.Errorf("status %s, sleeps %v; want SUCCEEDED after waits [1s 2s]", x.Status, clock.Sleeps())
+	// Rand 0.5: half of IntervalSeconds 2 for the service error; half of 5, 10, 20, … capped at 300 for
+	// the throttles.
+	want := secs(1, 2.5, 5, 10, 20, 40, 80, 150, 150, 150, 150)
+	if x.Status != StatusSucceeded || !slices.Equal(clock.Sleeps(), want) {
+		t.Errorf("status %s, sleeps %v; want SUCCEEDED after waits %v", x.Status, clock.Sleeps(), want)
 	}
 }
 

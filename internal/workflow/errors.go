@@ -3,6 +3,7 @@ package workflow
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/paysettle/settle/internal/settlement"
@@ -90,6 +91,15 @@ func (e *StorageError) Error() string { return e.Op + ": " + e.Err }
 
 // ErrorNames are the error types the handlers return, by the name Step Functions sees.
 var ErrorNames = []string{"InvalidFileError", "ValidationError", "ConflictError", "TransientError", "StorageError"}
+
+// DataErrors are the errors the definition catches: the file is rejected (failed-files DLQ, one alert,
+// the Fail state). A redrive re-enters the Fail state without running a step, and a new execution of the
+// same bytes is rejected again: nothing but an operator's reprocess (with a changed policy, or replace)
+// runs them again.
+var DataErrors = []string{"InvalidFileError", "ValidationError", "ConflictError"}
+
+// IsDataError reports whether an execution's error name is one of DataErrors.
+func IsDataError(name string) bool { return slices.Contains(DataErrors, name) }
 
 // storageError turns a storage failure into the error a handler returns: a missing or changed source
 // object is a data problem of that file, anything else is transient.

@@ -29,7 +29,8 @@ const (
 type ExecutionInfo struct {
 	Name       string
 	Status     string
-	Redrivable bool // Step Functions' redriveStatus is REDRIVABLE
+	Redrivable bool   // Step Functions' redriveStatus is REDRIVABLE
+	Error      string // the error a closed execution failed with
 }
 
 // ErrExecutionExists is returned (wrapped) by Executions.Start when the name is taken by a closed
@@ -55,6 +56,8 @@ const (
 	Restarted Outcome = "restarted" // a failed, no longer redrivable execution got a -rN successor
 	Ignored   Outcome = "ignored"   // not an S3 Object Created event of the raw bucket: acknowledged, not retried
 	Retry     Outcome = "retry"     // a transient failure: the message goes back to the queue
+	Deferred  Outcome = "deferred"  // not attempted before the invocation's deadline: back to the queue
+	Rejected  Outcome = "rejected"  // the content was rejected for a data error: it stays rejected until reprocessed
 )
 
 // StartResult reports one message.
@@ -74,19 +77,44 @@ type Starter struct {
 	Log  *slog.Logger
 	// OnResult, when set, is called for every message (the CLI prints them).
 	OnResult func(StartResult)
-	// Metrics counts the files started and the duplicate deliveries (nil: none).
+	// Metrics counts the files started, the duplicate deliveries and the messages ignored, retried or
+	// deferred (nil: none).
 	Metrics *obs.Metrics
+	// Now is the clock the invocation's deadline is compared with (nil: time.Now).
+	Now func() time.Time
 }
 
 // maxRestarts bounds the -rN successors of a content's failed executions.
 const maxRestarts = 50
 
+// The starter's deadline budget. Lambda stops an invocation at its deadline and then retries the WHOLE
+// batch, so the starter must return first. A message costs one or two S3 HEADs and a StartExecution,
+// tens of milliseconds, but the SDK's own retries of a throttled call can take seconds: no message is
+// begun with less than StartMargin left (the rest are deferred: reported as batch item failures without
+// being attempted), and every call of a message is cut ResponseReserve before the deadline, so that a
+// slow call makes its message a retry instead of timing out the batch.
+const (
+	StartMargin     = 5 * time.Second
+	ResponseReserve = 1 * time.Second
+)
+
 // Handle processes a batch and reports the messages to retry (ReportBatchItemFailures): a transient
-// failure of one message does not make the others run again.
+// failure of one message does not make the others run again, and the messages the invocation had no
+// time for go back to the queue unattempted.
 func (s *Starter) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
-	for _, m := range ev.Records {
-		r := s.handleMessage(ctx, m)
+	deadline, bounded := ctx.Deadline()
+	for i, m := range ev.Records {
+		if bounded && deadline.Sub(s.now()) < StartMargin {
+			s.deferRest(ctx, ev.Records[i:], deadline, &resp)
+			break
+		}
+		mctx, cancel := ctx, context.CancelFunc(func() {})
+		if bounded {
+			mctx, cancel = context.WithDeadline(ctx, deadline.Add(-ResponseReserve))
+		}
+		r := s.handleMessage(mctx, m)
+		cancel()
 		s.count(ctx, r)
 		if r.Outcome == Retry {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
@@ -96,6 +124,28 @@ func (s *Starter) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 	}
 	return resp, nil
+}
+
+// deferRest hands back the messages there is no time left for, unattempted.
+func (s *Starter) deferRest(ctx context.Context, rest []events.SQSMessage, deadline time.Time, resp *events.SQSEventResponse) {
+	ids := make([]string, 0, len(rest))
+	for _, m := range rest {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		ids = append(ids, m.MessageId)
+		if s.OnResult != nil {
+			s.OnResult(StartResult{MessageID: m.MessageId, Outcome: Deferred})
+		}
+	}
+	s.log().WarnContext(ctx, "deadline near: messages deferred to a later invocation", "deferred", len(rest),
+		"remaining_ms", deadline.Sub(s.now()).Milliseconds(), "message_ids", ids)
+	s.Metrics.Entry().Put(obs.DeferredMessages, float64(len(rest)), obs.Count).Emit(ctx)
+}
+
+func (s *Starter) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 func (s *Starter) log() *slog.Logger {
@@ -112,12 +162,16 @@ func (s *Starter) count(ctx context.Context, r StartResult) {
 	switch r.Outcome {
 	case Started, Restarted, Redriven:
 		e = s.Metrics.Entry().Put(obs.FilesStarted, 1, obs.Count)
-	case Duplicate:
+	case Duplicate, Rejected:
 		e = s.Metrics.Entry().Put(obs.DuplicateDeliveries, 1, obs.Count)
+	case Ignored:
+		e = s.Metrics.Entry().Put(obs.IgnoredMessages, 1, obs.Count)
+	case Retry:
+		e = s.Metrics.Entry().Put(obs.RetriedMessages, 1, obs.Count)
 	default:
 		return
 	}
-	e.Property("outcome", string(r.Outcome)).Property(obs.KeyExecution, r.Execution).Property(obs.KeyETag, r.File.ETag).Emit(ctx)
+	e.Property("outcome", string(r.Outcome)).Property("message_id", r.MessageID).Property(obs.KeyExecution, r.Execution).Property(obs.KeyETag, r.File.ETag).Emit(ctx)
 }
 
 // S3Event is the EventBridge event S3 sends for an object created in a bucket with EventBridge
@@ -219,9 +273,11 @@ func (s *Starter) resolveKey(ctx context.Context, key string) (string, store.Obj
 
 // Launch starts the execution of one file content, as the starter does for every delivery and
 // `settle aws redrive` does for an operator. An existing execution of the same name is a duplicate
-// delivery while it runs or once it succeeded; a failed one is redriven, or succeeded by "<name>-rN" when
-// Step Functions no longer redrives it. It returns what it did and the execution's name; the outcome is
-// Retry, with the error, when a call failed.
+// delivery while it runs or once it succeeded; one that failed on a data error (DataErrors) leaves the
+// content Rejected, untouched: the same bytes would be rejected again, and only an operator's reprocess
+// runs them again; any other failed one is redriven, or succeeded by "<name>-rN" when Step Functions no
+// longer redrives it. It returns what it did and the execution's name; the outcome is Retry, with the
+// error, when a call failed.
 func Launch(ctx context.Context, exec Executions, name string, input []byte, log *slog.Logger) (Outcome, string, error) {
 	if log == nil {
 		log = obs.Discard()
@@ -254,6 +310,10 @@ func Launch(ctx context.Context, exec Executions, name string, input []byte, log
 			log.InfoContext(ctx, "duplicate delivery", "execution", try, "status", info.Status)
 			return Duplicate, try, nil
 		case StatusFailed, StatusTimedOut, StatusAborted:
+			if IsDataError(info.Error) {
+				log.InfoContext(ctx, "content already rejected; not redriven (reprocess it to run it again)", "execution", try, "error_type", info.Error)
+				return Rejected, try, nil
+			}
 			if info.Redrivable {
 				if err := exec.Redrive(ctx, try); err != nil {
 					log.WarnContext(ctx, "redrive failed; the message will be retried", "execution", try, "error", err)
