@@ -49,3 +49,25 @@ func awsBatchesAck(ctx context.Context, args []string, stdout, stderr io.Writer)
 	printAck(stdout, *a.provider, *a.merchant, ack, added)
 	return nil
 }
+
+// awsLedger is `settle aws ledger --rebuild`: the stack's ledgers written again from its manifests.
+func awsLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newAWSFlags("ledger", stderr)
+	rebuild := f.fs.Bool("rebuild", false, "write every merchant account's ledger again from the manifests")
+	if _, err := f.parse(args); err != nil {
+		return err
+	}
+	if !*rebuild {
+		return usageError("aws ledger: pass --rebuild (settle aws batches shows the ledgers)")
+	}
+	o, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := o.RebuildLedgers(ctx)
+	if err != nil {
+		return err
+	}
+	printRebuild(stdout, res)
+	return nil
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/workflow"
 )
 
 // cmdBatches is `settle batches [--merchant M] [--json]`, `settle batches ack …` and `settle batches
@@ -181,7 +182,11 @@ func cmdLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Rebuilt the ledgers of %d merchant accounts from %d manifests: %d differed and were rewritten, %d without manifests removed.\n",
-		res.Accounts, res.Batches, res.Rewritten, res.Removed)
+	printRebuild(stdout, res)
 	return nil
+}
+
+func printRebuild(w io.Writer, res workflow.RebuildResult) {
+	fmt.Fprintf(w, "Rebuilt the ledgers of %d merchant accounts from %d manifests: %d differed and were rewritten, %d without manifests removed.\n",
+		res.Accounts, res.Batches, res.Rewritten, res.Removed)
 }

@@ -108,4 +108,9 @@ func TestAWSBatchCommands(t *testing.T) {
 	if !strings.Contains(stdout, `"missing_batches":0`) || !strings.Contains(stdout, `"acknowledged":{"first":6,"last":6`) {
 		t.Errorf("aws batches --json after the acknowledgement: %s", stdout)
 	}
+	// No manifest in the stack's bucket here: the rebuild removes the ledger it cannot derive.
+	stdout, stderr, code = cli(w, "aws", "ledger", "--rebuild")
+	if code != 0 || !strings.Contains(stdout, "Rebuilt the ledgers of 0 merchant accounts from 0 manifests: 0 differed and were rewritten, 1 without manifests removed.") {
+		t.Errorf("aws ledger --rebuild: %d %s%s", code, stdout, stderr)
+	}
 }

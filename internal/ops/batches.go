@@ -77,3 +77,17 @@ func (o *Ops) Acknowledge(ctx context.Context, provider, merchant string, ack le
 	}
 	return added, nil
 }
+
+// RebuildLedgers writes every ledger in the stack's processed bucket again from the manifests: after a
+// manifest was restored by hand (an undone replace), or a commit whose ledger update never completed.
+func (o *Ops) RebuildLedgers(ctx context.Context) (workflow.RebuildResult, error) {
+	b, err := o.processed()
+	if err != nil {
+		return workflow.RebuildResult{}, err
+	}
+	res, err := workflow.RebuildLedgers(ctx, b)
+	if err != nil {
+		return res, explain("rebuild the batch ledgers in s3://"+b.Name()+"/"+workflow.LedgerPrefix, o.Stack.Region, err)
+	}
+	return res, nil
+}

@@ -3,6 +3,7 @@ package ops_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +74,26 @@ func TestAWSBatches(t *testing.T) {
 	}
 	if _, err := o.Acknowledge(context.Background(), "adyen", "PaySettleShopEU", ledger.Ack{First: 2, Last: 2, Reason: "x"}); err == nil || !strings.Contains(err.Error(), "--by") {
 		t.Errorf("an acknowledgement without --by: %v", err)
+	}
+
+	// The ledger lost a batch (a manifest restored by hand, say): the rebuild reads the stack's manifests.
+	manifests, _ := w.Env.Processed.List(context.Background(), workflow.ManifestPrefix)
+	for _, m := range manifests {
+		data, _, _ := w.Env.Processed.Get(context.Background(), m.Key)
+		if _, err := w.Fake.S3.PutObject(local.ProcessedBucket, m.Key, map[string]string{}, bytes.NewReader(data), int64(len(data)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := ledger.New("adyen", "PaySettleShopEU")
+	body, _ := json.Marshal(l)
+	if _, err := w.Fake.S3.PutObject(local.ProcessedBucket, workflow.LedgerKey("adyen", "PaySettleShopEU"), map[string]string{}, bytes.NewReader(body), int64(len(body)), nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := o.RebuildLedgers(context.Background())
+	if err != nil || res.Accounts != 1 || res.Batches != 2 || res.Rewritten != 1 {
+		t.Errorf("RebuildLedgers = %+v, %v", res, err)
+	}
+	if sts, _ := o.Batches(context.Background(), ""); len(sts) != 1 || sts[0].Batches != 2 || sts[0].Gaps[0].Acknowledged == nil {
+		t.Errorf("after the rebuild: %+v", sts)
 	}
 }
