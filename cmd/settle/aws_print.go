@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/ops"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -46,6 +47,8 @@ var queueMeaning = map[string]string{
 	ops.QueueIngest:    "raw-bucket events waiting for the starter",
 	ops.QueueIngestDLQ: "events the starter gave up on: settle aws dlq list ingest",
 	ops.QueueFailed:    "failed files, one message each: settle aws dlq list failed",
+	ops.QueueWebhook:   "reports Adyen announced, waiting to be downloaded",
+	ops.QueueFetchDLQ:  "reports that could not be downloaded, each with its reason",
 }
 
 func printStatus(w io.Writer, st *ops.Status) {
@@ -58,11 +61,11 @@ func printStatus(w io.Writer, st *ops.Status) {
 	tw.Flush()
 	var counts []string
 	for _, s := range ops.Statuses {
-		if s != workflow.StatusRunning {
+		if s != states.Running {
 			counts = append(counts, fmt.Sprintf("%s %d", s, st.Counts[s]))
 		}
 	}
-	fmt.Fprintf(w, "\nExecutions since %s: %s; RUNNING now %d\n", ts(st.Since), strings.Join(counts, ", "), st.Counts[workflow.StatusRunning])
+	fmt.Fprintf(w, "\nExecutions since %s: %s; RUNNING now %d\n", ts(st.Since), strings.Join(counts, ", "), st.Counts[states.Running])
 	if n := len(st.Resolved); n > 0 {
 		fmt.Fprintf(w, "%s since processed by a later execution of the same file.\n", plural(n, "failure was", "failures were"))
 	}
@@ -87,7 +90,11 @@ func printStatus(w io.Writer, st *ops.Status) {
 	}
 	var todo []string
 	for _, q := range st.Queues {
-		if q.Name != ops.QueueIngest && q.Visible > 0 {
+		if q.Name == ops.QueueFetchDLQ && q.Visible > 0 {
+			todo = append(todo, fmt.Sprintf("%s in the %s queue (read them in the SQS console: each names the report, the reason and what to do)", plural(int(q.Visible), "message", "messages"), q.Name))
+			continue
+		}
+		if q.Name != ops.QueueIngest && q.Name != ops.QueueWebhook && q.Visible > 0 {
 			arg := "failed"
 			if q.Name == ops.QueueIngestDLQ {
 				arg = "ingest"

@@ -190,19 +190,26 @@ func TestAWSWalkthrough(t *testing.T) {
 		t.Errorf("final status:\n%s", out)
 	}
 
-	golden := filepath.Join("testdata", "aws-walkthrough.txt")
+	golden(t, filepath.Join("testdata", "aws-walkthrough.txt"), transcript.String())
+}
+
+// golden compares a transcript with its golden file, or writes the file with -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
 	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(golden, []byte(transcript.String()), 0o644); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want, err := os.ReadFile(golden)
+	want, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("%v (run with -update to write it)", err)
 	}
-	if string(want) != transcript.String() {
-		t.Errorf("the transcript differs from %s (rerun with -update if intended):\n%s", golden, transcript.String())
+	if string(want) != got {
+		t.Errorf("the transcript differs from %s (rerun with -update if intended):\n%s", path, got)
 	}
 }
 

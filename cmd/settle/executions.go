@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/states"
 )
 
 func dataFlag(name string, args []string) (string, []string, error) {
@@ -47,7 +48,7 @@ func cmdExecutions(args []string, stdout io.Writer) error {
 			dur = x.StopDate.Sub(x.StartDate).Round(time.Millisecond).String()
 		}
 		why := x.Error
-		if why == "" && x.Status == sfn.StatusAborted { // no error name: the cause says why
+		if why == "" && x.Status == states.Aborted { // no error name: the cause says why
 			why = x.Cause
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Status, x.StartDate.UTC().Format(time.RFC3339), dur, in.File.Key, orDash(why))
@@ -80,7 +81,7 @@ func cmdShow(args []string, stdout io.Writer) error {
 	if !x.StopDate.IsZero() {
 		fmt.Fprintf(stdout, "  Stopped  %s (%s)\n", x.StopDate.UTC().Format(time.RFC3339Nano), x.StopDate.Sub(x.StartDate).Round(time.Millisecond))
 	}
-	if x.Status != sfn.StatusSucceeded && x.Status != sfn.StatusRunning {
+	if x.Status != states.Succeeded && x.Status != states.Running {
 		fmt.Fprintf(stdout, "  Failed at  %s\n  Error    %s\n  Cause    %s\n  Redrive  %s %s\n", x.FailedState, orDash(x.Error), x.Cause, x.RedriveStatus, x.RedriveStatusReason)
 	}
 	fmt.Fprintf(stdout, "  Input    %s\n\n", x.Input)

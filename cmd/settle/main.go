@@ -23,6 +23,11 @@ Local pipeline (no AWS account; the same state machine and handlers as the deplo
   settle batches check                           run the hourly batch check once (alerts to notifications.jsonl)
   settle ledger --rebuild                        write the batch ledgers again from the manifests
 
+Reports from Adyen, locally (the same receiver and fetch handler as the deployed stack):
+  settle fetch [--report-user FILE] URL...       download reports into the local raw bucket and run them
+  settle webhook replay --secret FILE BODY.json  post a saved REPORT_AVAILABLE notification to the receiver
+  settle webhook sign --secret FILE URL          print a signed REPORT_AVAILABLE notification for a report
+
 Deployed stack (see settle aws help):
   settle aws status|executions|show|redrive|replay|dlq|reprocess|batches …
 
@@ -92,6 +97,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdShow(rest, stdout)
 	case "redrive":
 		return cmdRedrive(ctx, rest, stdout)
+	case "fetch":
+		return cmdFetch(ctx, rest, stdout, stderr)
+	case "webhook":
+		return cmdWebhook(ctx, rest, stdout, stderr)
 	case "aws":
 		return cmdAWS(ctx, rest, stdout, stderr)
 	case "batches":

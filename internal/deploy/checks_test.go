@@ -13,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysettle/settle/internal/adyen"
+	"github.com/paysettle/settle/internal/fetch"
+	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
+	"github.com/paysettle/settle/internal/webhook"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
 )
@@ -24,7 +28,31 @@ var (
 	stepEnv    = []string{"BALANCE_CHECK", "MAX_FILE_BYTES", "MAX_REJECTED_ROWS", "METRICS_NAMESPACE", "PROCESSED_BUCKET", "RAW_BUCKET", "SETTLE_TIMEZONES"}
 	starterEnv = []string{"METRICS_NAMESPACE", "RAW_BUCKET", "STATE_MACHINE_ARN"}
 	batchesEnv = []string{"ALERT_TOPIC_ARN", "BATCH_CADENCES", "BATCH_GRACE_HOURS", "METRICS_NAMESPACE", "PROCESSED_BUCKET"}
+	webhookEnv = []string{"METRICS_NAMESPACE", "REPORT_FILE_PATTERN", "REPORT_HOSTS", "WEBHOOK_QUEUE_URL", "WEBHOOK_SECRET_ARN"}
+	fetchEnv   = []string{"FETCH_ATTEMPTS", "FETCH_DLQ_URL", "MAX_FILE_BYTES", "METRICS_NAMESPACE", "RAW_BUCKET", "REPORT_HOSTS", "REPORT_USER_SECRET_ARN"}
+	// functionEnv is the environment of each function that is not a step.
+	functionEnv = map[string][]string{"starter": starterEnv, "webhook": webhookEnv, "fetch": fetchEnv, "batches": batchesEnv}
 )
+
+// loadFunctionConfig loads a function's configuration the way its main does, from env.
+func loadFunctionConfig(dir string, env map[string]string) error {
+	getenv := func(k string) string { return env[k] }
+	if _, err := workflow.LoadConfig(getenv); err != nil {
+		return err
+	}
+	switch dir {
+	case "webhook":
+		_, err := webhook.LoadConfig(getenv)
+		return err
+	case "fetch":
+		_, err := fetch.LoadConfig(getenv)
+		return err
+	case "batches":
+		_, err := ledger.PolicyFromEnv(getenv)
+		return err
+	}
+	return nil
+}
 
 // functionDirs lists functions/<dir> folders holding a main.go.
 func functionDirs(t testing.TB) []string {
@@ -187,12 +215,9 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("%s: MemorySize %v, Timeout %v out of Lambda's range", id, p["MemorySize"], p["Timeout"])
 		}
 
-		want := stepEnv
-		switch dir {
-		case "starter":
-			want = starterEnv
-		case "batches":
-			want = batchesEnv
+		want, ok := functionEnv[dir]
+		if !ok {
+			want = stepEnv
 		}
 		vars := asMap(path(p, "Environment", "Variables"))
 		var got []string
@@ -208,6 +233,10 @@ func TestFunctions(t *testing.T) {
 			"MAX_REJECTED_ROWS": "{MaxRejectedRows}", "BALANCE_CHECK": "{BalanceCheck}", "MAX_FILE_BYTES": "{MaxFileBytes}",
 			"SETTLE_TIMEZONES": "{SettleTimezones}", "METRICS_NAMESPACE": "{MetricsNamespace}",
 			"ALERT_TOPIC_ARN": "{AlertTopic}", "BATCH_GRACE_HOURS": "{BatchGraceHours}", "BATCH_CADENCES": "{BatchCadences}",
+			"WEBHOOK_SECRET_ARN": "if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "WEBHOOK_QUEUE_URL": "{WebhookQueue}",
+			"REPORT_FILE_PATTERN": "{ReportFilePattern}", "REPORT_HOSTS": "{ReportHosts}",
+			"REPORT_USER_SECRET_ARN": "if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})",
+			"FETCH_DLQ_URL":          "{FetchDeadLetterQueue}", "FETCH_ATTEMPTS": "4",
 		}
 		for k, v := range vars {
 			if got := render(v, nil); got != refs[k] {
@@ -220,15 +249,20 @@ func TestFunctions(t *testing.T) {
 		for k, v := range vars {
 			env[k] = render(v, defaults)
 		}
-		if _, err := workflow.LoadConfig(func(k string) string { return env[k] }); err != nil {
+		if err := loadFunctionConfig(dir, env); err != nil {
 			t.Errorf("%s: the default environment is refused: %v", id, err)
 		}
 		events := asMap(p["Events"])
-		if dir == "starter" {
+		switch {
+		case dir == "starter":
 			checkStarterEvent(t, tpl, p)
-		} else if dir == "batches" {
+		case dir == "batches":
 			checkScheduleEvent(t, tpl, p)
-		} else if len(events) > 0 {
+		case dir == "fetch":
+			checkFetchEvent(t, tpl, p)
+		case dir == "webhook":
+			checkWebhookURL(t, tpl, p)
+		case len(events) > 0:
 			t.Errorf("%s has Events %v; only the state machine invokes a step", id, events)
 		}
 	}
@@ -282,6 +316,54 @@ func checkStarterEvent(t *testing.T, tpl *template, p map[string]any) {
 	}
 }
 
+// checkFetchEvent: the fetch function takes one report request at a time from the webhook queue,
+// returns only the failed message, and the queue outlasts its timeout and ends in the fetch DLQ.
+func checkFetchEvent(t *testing.T, tpl *template, p map[string]any) {
+	t.Helper()
+	events := asMap(p["Events"])
+	if len(events) != 1 {
+		t.Fatalf("FetchFunction events %v, want one SQS event", events)
+	}
+	for _, ev := range events {
+		props := asMap(path(ev, "Properties"))
+		if path(ev, "Type") != "SQS" || render(props["Queue"], nil) != "{WebhookQueue.Arn}" || props["BatchSize"] != 1 {
+			t.Errorf("fetch event %v, want SQS from the WebhookQueue, one message at a time", ev)
+		}
+		if types := asList(props["FunctionResponseTypes"]); len(types) != 1 || types[0] != "ReportBatchItemFailures" {
+			t.Errorf("FunctionResponseTypes = %v, want [ReportBatchItemFailures] (the handler returns events.SQSEventResponse)", types)
+		}
+		if mc, _ := path(props, "ScalingConfig", "MaximumConcurrency").(int); mc < 2 {
+			t.Errorf("ScalingConfig.MaximumConcurrency = %v, want at least 2", mc)
+		}
+	}
+	timeout, _ := p["Timeout"].(int)
+	q := tpl.Resources["WebhookQueue"].Properties
+	if vt, _ := q["VisibilityTimeout"].(int); vt < 6*timeout {
+		t.Errorf("WebhookQueue VisibilityTimeout %d < 6 x the fetch function's Timeout %d", vt, timeout)
+	}
+	if render(path(q, "RedrivePolicy", "deadLetterTargetArn"), nil) != "{FetchDeadLetterQueue.Arn}" {
+		t.Errorf("WebhookQueue RedrivePolicy = %v, want the FetchDeadLetterQueue", q["RedrivePolicy"])
+	}
+}
+
+// checkWebhookURL: the webhook function has a public function URL (Adyen cannot sign AWS requests; the
+// function checks basic auth and HMAC), answers within Adyen's 10 seconds, and the URL is an output.
+func checkWebhookURL(t *testing.T, tpl *template, p map[string]any) {
+	t.Helper()
+	if path(p, "FunctionUrlConfig", "AuthType") != "NONE" {
+		t.Errorf("WebhookFunction FunctionUrlConfig = %v, want AuthType NONE", p["FunctionUrlConfig"])
+	}
+	if timeout, _ := p["Timeout"].(int); timeout > 10 {
+		t.Errorf("WebhookFunction Timeout %d s: Adyen waits 10 s for an answer", timeout)
+	}
+	if len(asMap(p["Events"])) > 0 {
+		t.Errorf("WebhookFunction has Events %v; only its URL invokes it", p["Events"])
+	}
+	if got := render(tpl.Outputs["WebhookUrl"]["Value"], nil); got != "{WebhookFunctionUrl.FunctionUrl}" {
+		t.Errorf("output WebhookUrl = %s, want the function URL", got)
+	}
+}
+
 // pseudo are CloudFormation's pseudo parameters.
 var pseudo = map[string]bool{
 	"AWS::AccountId": true, "AWS::NotificationARNs": true, "AWS::NoValue": true, "AWS::Partition": true,
@@ -300,6 +382,7 @@ var attributes = map[string][]string{
 	"AWS::Serverless::Function":     {"Arn"},
 	"AWS::Serverless::StateMachine": {"Arn", "Name"},
 	"AWS::Athena::WorkGroup":        {"CreationTime"},
+	"AWS::Lambda::Url":              {"FunctionArn", "FunctionUrl"},
 }
 
 // TestReferences checks that every Ref, Fn::GetAtt, ${} of Fn::Sub and condition names something
@@ -314,6 +397,9 @@ func TestReferences(t *testing.T) {
 		case "AWS::Serverless::Function", "AWS::Serverless::StateMachine":
 			if r.Properties["Role"] == nil {
 				types[id+"Role"] = "AWS::IAM::Role" // SAM's generated role, referenceable by this name
+			}
+			if r.Properties["FunctionUrlConfig"] != nil {
+				types[id+"Url"] = "AWS::Lambda::Url" // SAM's generated function URL
 			}
 		}
 	}
@@ -557,6 +643,9 @@ func TestLeastPrivilege(t *testing.T) {
 		// The batch check reads the ledger folders and writes only the alert state.
 		"BatchesFunction": {"s3:GetObject " + obj(proc, workflow.LedgerPrefix), "s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.AlertsObject,
 			"s3:ListBucket " + proc, "sns:Publish {AlertTopic}"},
+		"WebhookFunction": {"secretsmanager:GetSecretValue if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "sqs:SendMessage {WebhookQueue.Arn}"},
+		"FetchFunction": append(cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(raw, fetch.RawPrefix)),
+			"secretsmanager:GetSecretValue if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})", "sqs:SendMessage {FetchDeadLetterQueue.Arn}"),
 		"SettlementStateMachine": append(append(
 			cross([]string{"lambda:InvokeFunction"}, "{CheckFunction.Arn}", "{ValidateFunction.Arn}", "{TransformFunction.Arn}", "{WriteFunction.Arn}"),
 			"sqs:SendMessage {FailedFilesQueue.Arn}", "sns:Publish {AlertTopic}"),
@@ -851,7 +940,7 @@ func caughtErrors(t testing.TB) []string {
 	return out
 }
 
-// HappyPathStates is how many states a file that is committed passes through; the README's cost
+// HappyPathStates is how many states a file that is committed passes through; docs/performance.md's cost
 // arithmetic counts one state transition for each.
 const HappyPathStates = 6
 
@@ -871,11 +960,10 @@ func TestHappyPathTransitions(t *testing.T) {
 		}
 	}
 	if n != HappyPathStates {
-		t.Errorf("the happy path has %d states, the README's cost counts %d", n, HappyPathStates)
+		t.Errorf("the happy path has %d states, docs/performance.md's cost counts %d", n, HappyPathStates)
 	}
-	readme := string(readFile(t, "README.md"))
-	if !strings.Contains(readme, strconv.Itoa(HappyPathStates)+" state transitions") {
-		t.Errorf("README.md does not price %d state transitions per file", HappyPathStates)
+	if !strings.Contains(string(readFile(t, "docs/performance.md")), strconv.Itoa(HappyPathStates)+" state transitions") {
+		t.Errorf("docs/performance.md does not price %d state transitions per file", HappyPathStates)
 	}
 }
 
@@ -889,6 +977,10 @@ func TestOutputs(t *testing.T) {
 		"EventBusArn":     "arn:{AWS::Partition}:events:{AWS::Region}:{AWS::AccountId}:event-bus/default",
 		"EventArchiveArn": "{IngestArchive.Arn}", "IngestRuleArn": "{IngestRule.Arn}", "GlueDatabase": "{GlueDatabase}",
 		"MetricsNamespace": "{MetricsNamespace}",
+		"WebhookUrl":       "{WebhookFunctionUrl.FunctionUrl}", "WebhookQueueUrl": "{WebhookQueue}", "WebhookQueueArn": "{WebhookQueue.Arn}",
+		"FetchDeadLetterQueueUrl": "{FetchDeadLetterQueue}", "FetchDeadLetterQueueArn": "{FetchDeadLetterQueue.Arn}",
+		"WebhookSecretArn":    "if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})",
+		"ReportUserSecretArn": "if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})",
 	}
 	for name, v := range want {
 		if got := render(tpl.Outputs[name]["Value"], nil); got != v {
@@ -982,6 +1074,12 @@ func TestParameters(t *testing.T) {
 		"BatchGraceHours":              {[]string{"1", "48", "2160"}, []string{"0", "2161", "2d"}},
 		"BatchCadences":                {[]string{"", "ShopEU=1d", "ShopEU=24h,Shop US=168h"}, []string{"ShopEU", "ShopEU=1w", "ShopEU=1d,", "=1d", "ShopEU=1.5d"}},
 		"BatchCheckSchedule":           {[]string{"rate(1 hour)", "rate(15 minutes)", "cron(0 * * * ? *)"}, []string{"", "hourly", "rate(0 hours)", "rate(1 week)"}},
+		"WebhookSecretArn": {[]string{"", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:settle/webhook-AbC123"},
+			[]string{"settle/webhook", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:settle/webhook", "arn:aws:s3:::bucket"}},
+		"ReportUserSecretArn": {[]string{"", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:report-user-x1Y2z3"},
+			[]string{"report-user", "arn:aws:secretsmanager:eu-west-1:1234:secret:r-x1Y2z3"}},
+		"ReportHosts":       {[]string{"ca-test.adyen.com", "ca-test.adyen.com,ca-live.adyen.com", "reports.example.com:8443"}, []string{"", "https://ca-test.adyen.com", "CA-TEST.adyen.com", "a,,b", "a b"}},
+		"ReportFilePattern": {[]string{"settlement_detail_report_batch_*.csv", "*.csv"}, []string{"", "../*.csv", "a/b.csv", "[abc].csv"}},
 	}
 	for name, c := range cases {
 		p, ok := tpl.Parameters[name]
@@ -1018,6 +1116,22 @@ func TestParameters(t *testing.T) {
 	if got := toFloat(tpl.Parameters["MaxRejectedRows"]["Default"]); got != float64(pol.MaxRejected) {
 		t.Errorf("MaxRejectedRows default %v, settlement.DefaultPolicy %d", got, pol.MaxRejected)
 	}
+	if h, err := fetch.ParseHosts(fmt.Sprint(tpl.Parameters["ReportHosts"]["Default"])); err != nil || !reflect.DeepEqual(h, fetch.DefaultHosts) {
+		t.Errorf("ReportHosts default %v, fetch.DefaultHosts %v (%v)", tpl.Parameters["ReportHosts"]["Default"], fetch.DefaultHosts, err)
+	}
+	for _, h := range cases["ReportHosts"].good {
+		if _, err := fetch.ParseHosts(h); err != nil {
+			t.Errorf("ReportHosts %q passes the template but not fetch.ParseHosts: %v", h, err)
+		}
+	}
+	if got := tpl.Parameters["ReportFilePattern"]["Default"]; got != adyen.DefaultReportPattern {
+		t.Errorf("ReportFilePattern default %v, adyen.DefaultReportPattern %s", got, adyen.DefaultReportPattern)
+	}
+	for _, p := range cases["ReportFilePattern"].good {
+		if err := adyen.CheckPattern(p); err != nil {
+			t.Errorf("ReportFilePattern %q passes the template but not adyen.CheckPattern: %v", p, err)
+		}
+	}
 	if got := tpl.Parameters["BalanceCheck"]["Default"]; (got == "on") != pol.BalanceCheck {
 		t.Errorf("BalanceCheck default %v, settlement.DefaultPolicy %v", got, pol.BalanceCheck)
 	}
@@ -1033,6 +1147,9 @@ var customMetrics = map[string][]string{
 	"StepDuration": {"Step"},
 	// The batch check: the aggregate and per merchant account.
 	"MissingBatches": {"", "MerchantAccount,Provider"}, "HoursSinceLastBatch": {"", "MerchantAccount,Provider"},
+	// The report intake (internal/obs/reports.go).
+	"WebhookRejected": {"", "Reason"}, "ReportsQueued": {""}, "NotificationsSkipped": {"", "Reason"},
+	"ReportsFetched": {""}, "ReportBytes": {""}, "FetchFailed": {"", "Reason"},
 }
 
 var stepNames = map[string]bool{"Check": true, "Validate": true, "Transform": true, "Write": true}
@@ -1089,11 +1206,9 @@ func TestMetricsContract(t *testing.T) {
 		}
 		ns, name := render(p["Namespace"], vars), fmt.Sprint(p["MetricName"])
 		checkMetric(t, "alarm "+id, ns, name, dims)
+		covered[ns+" "+name] = true
 		for _, v := range dims {
 			covered[ns+" "+name+" "+v] = true
-		}
-		if len(dims) == 0 {
-			covered[ns+" "+name+" "] = true
 		}
 	}
 	// The issue's alarms: messages in either DLQ, executions failed or timed out, Lambda errors of each
@@ -1104,7 +1219,10 @@ func TestMetricsContract(t *testing.T) {
 		"AWS/States ExecutionsFailed {SettlementStateMachine}",
 		"AWS/States ExecutionsTimedOut {SettlementStateMachine}",
 		"AWS/SQS ApproximateAgeOfOldestMessage {IngestQueue.QueueName}",
-		"CUSTOM MissingBatches ", // the batch ledger's aggregate, without dimensions
+		"CUSTOM MissingBatches", // the batch ledger's aggregate, without dimensions
+		// The report intake: reports that could not be downloaded, refused webhook requests.
+		"AWS/SQS ApproximateNumberOfMessagesVisible {FetchDeadLetterQueue.QueueName}",
+		"CUSTOM WebhookRejected",
 	}
 	for _, dir := range functionDirs(t) {
 		need = append(need, "AWS/Lambda Errors {"+functionID(dir)+"}")
@@ -1184,5 +1302,34 @@ func TestClaimLeaseOutlivesWrite(t *testing.T) {
 	timeout := toFloat(path(tpl.effective(tpl.Resources["WriteFunction"]), "Timeout"))
 	if timeout <= 0 || time.Duration(timeout)*time.Second >= workflow.ClaimLease {
 		t.Errorf("WriteFunction's Timeout is %vs; it must be shorter than the claim lease (%s)", timeout, workflow.ClaimLease)
+	}
+}
+
+// TestReadmeDeployEndsWithTheWebhookURL: the README's deploy commands end with the WebhookUrl output to
+// paste into Adyen, and docs/deployment.md shows a signed webhook turning into a committed batch locally.
+func TestReadmeDeployEndsWithTheWebhookURL(t *testing.T) {
+	readme := string(readFile(t, "README.md"))
+	start := strings.Index(readme, "\n## Deploy to AWS\n")
+	if start < 0 {
+		t.Fatal("README.md has no ## Deploy to AWS section")
+	}
+	section := readme[start+1:]
+	if end := strings.Index(section[1:], "\n## "); end >= 0 {
+		section = section[:end+1]
+	}
+	block := section[strings.Index(section, "```sh\n")+6:]
+	block = strings.TrimSpace(block[:strings.Index(block, "```")])
+	lines := strings.Split(block, "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "out WebhookUrl") || !strings.Contains(last, "paste this URL into Adyen") {
+		t.Errorf("the deploy commands end with %q, want the WebhookUrl output to paste into Adyen", last)
+	}
+	doc := string(readFile(t, "docs/deployment.md"))
+	for _, want := range []string{"settle webhook replay", "HTTP 200 [accepted]", "SUCCEEDED", "DUPLICATE", "HTTP 403"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("docs/deployment.md's local webhook transcript lacks %q", want)
+		}
+	}
+	if _, ok := loadTemplate(t).Outputs["WebhookUrl"]; !ok {
+		t.Error("the template has no WebhookUrl output")
 	}
 }

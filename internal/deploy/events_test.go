@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -12,12 +13,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/paysettle/settle/internal/adyen"
+	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/webhook"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -73,7 +78,8 @@ func TestEnvFile(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("events/env.json %s sets %v; the template declares %v", id, got, want)
 		}
-		if _, err := workflow.LoadConfig(func(k string) string { return vars[k] }); err != nil {
+		dir := strings.ToLower(strings.TrimSuffix(id, "Function"))
+		if err := loadFunctionConfig(dir, vars); err != nil {
 			t.Errorf("events/env.json %s: %v", id, err)
 		}
 	}
@@ -251,5 +257,143 @@ func TestStepEvents(t *testing.T) {
 		if got.Execution != workflow.ExecutionName(got.File.ETag) {
 			t.Errorf("%s: execution %s is not the name the starter gives etag %s", name, got.Execution, got.File.ETag)
 		}
+	}
+}
+
+// The report intake's events: events/webhook.json is the function URL request Adyen's REPORT_AVAILABLE
+// notification of the sample report makes, signed with the example secret (testdata/webhook/secret.json)
+// and carrying its basic-auth credentials; events/fetch.json is the SQS event of the message the receiver
+// queues for it. go test -update rewrites both.
+const (
+	webhookMessageID = "7b3e9c41-2f0a-4d6b-8e15-9a0c4f7d2b68"
+	webhookRequestID = "c1a7f3e2-5b9d-4e60-8f21-3d4a5b6c7d8e"
+)
+
+// exampleWebhookSecret is testdata/webhook/secret.json.
+func exampleWebhookSecret(t *testing.T) webhook.Secret {
+	t.Helper()
+	s, err := webhook.ParseSecret(string(readFile(t, "testdata/webhook/secret.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// sampleReportNotification is Adyen's notification for the sample report (merchant account AcmeShopNL,
+// batch 57, on the test Customer Area).
+func sampleReportNotification(t *testing.T, sec webhook.Secret) []byte {
+	t.Helper()
+	key, err := adyen.ParseKey(sec.HMACKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Base(sampleReport)
+	return webhook.ReportNotification(key, adyen.Report{MerchantAccount: "AcmeShopNL", FileName: name, EventDate: "2024-05-03T06:00:00+02:00",
+		URL: "https://ca-test.adyen.com/reports/download/MerchantAccount/AcmeShopNL/" + name})
+}
+
+func wantWebhookEvent(t *testing.T, sec webhook.Secret, body []byte) events.LambdaFunctionURLRequest {
+	t.Helper()
+	var ev events.LambdaFunctionURLRequest
+	ev.Version, ev.RawPath = "2.0", "/"
+	ev.Headers = map[string]string{
+		"authorization":  "Basic " + base64.StdEncoding.EncodeToString([]byte(sec.Username+":"+sec.Password)),
+		"content-type":   "application/json; charset=utf-8",
+		"content-length": strconv.Itoa(len(body)),
+		"host":           "abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws",
+		"user-agent":     "Adyen HttpClient 1.0",
+	}
+	rc := &ev.RequestContext
+	rc.AccountID, rc.APIID, rc.RequestID = "anonymous", "abcdefghijklmnopqrstuvwxyz012345", webhookRequestID
+	rc.DomainName, rc.DomainPrefix = ev.Headers["host"], "abcdefghijklmnopqrstuvwxyz012345"
+	rc.Time, rc.TimeEpoch = "03/May/2024:04:00:01 +0000", 1714708801000
+	rc.HTTP.Method, rc.HTTP.Path, rc.HTTP.Protocol, rc.HTTP.SourceIP, rc.HTTP.UserAgent = "POST", "/", "HTTP/1.1", "198.51.100.17", "Adyen HttpClient 1.0"
+	ev.Body = string(body)
+	return ev
+}
+
+func wantFetchEvent(t *testing.T, queueURL, body string) events.SQSEvent {
+	t.Helper()
+	sum := md5.Sum([]byte(body))
+	queue := queueURL[strings.LastIndex(queueURL, "/")+1:]
+	return events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: webhookMessageID, ReceiptHandle: "AQEBexampleReceiptHandleOfTheWebhookQueue==", Body: body,
+		Md5OfBody: hex.EncodeToString(sum[:]), EventSource: "aws:sqs", AWSRegion: "eu-west-1",
+		EventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:" + queue,
+		Attributes: map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": "1714708801234", "SenderId": "AROAEXAMPLEWEBHOOKROLE:settle-webhook",
+			"ApproximateFirstReceiveTimestamp": "1714708801300"},
+	}}}
+}
+
+func indented(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+type memQueue struct{ msgs []string }
+
+func (q *memQueue) Send(_ context.Context, b []byte) error {
+	q.msgs = append(q.msgs, string(b))
+	return nil
+}
+
+func TestReportIntakeEvents(t *testing.T) {
+	env := envFile(t)
+	sec := exampleWebhookSecret(t)
+	body := sampleReportNotification(t, sec)
+
+	// The receiver, as the function builds it with events/env.json, answers the webhook event.
+	conf, err := webhook.LoadConfig(func(k string) string { return env["WebhookFunction"][k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &memQueue{}
+	recv := &webhook.Receiver{Secret: func(context.Context) (webhook.Secret, error) { return sec, nil }, Queue: q,
+		Policy: fetch.Policy{Hosts: conf.Hosts}, Pattern: conf.Pattern}
+	wantWebhook := indented(t, wantWebhookEvent(t, sec, body))
+	if *update {
+		if err := os.WriteFile(filepath.Join(root(t), "events/webhook.json"), wantWebhook, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ev events.LambdaFunctionURLRequest
+	if err := strictDecode(readFile(t, "events/webhook.json"), &ev); err != nil {
+		t.Fatalf("events/webhook.json is not an events.LambdaFunctionURLRequest: %v", err)
+	}
+	if got := readFile(t, "events/webhook.json"); !bytes.Equal(got, wantWebhook) {
+		t.Errorf("events/webhook.json is not the sample report's signed notification (go test ./internal/deploy -run TestReportIntakeEvents -update)")
+	}
+	resp, err := recv.HandleURL(context.Background(), ev)
+	if err != nil || resp.StatusCode != 200 || resp.Body != webhook.Accepted || len(q.msgs) != 1 {
+		t.Fatalf("the receiver answers events/webhook.json with %+v, %v and queues %d messages; want [accepted] and one", resp, err, len(q.msgs))
+	}
+
+	// events/fetch.json carries exactly the message the receiver queued.
+	wantFetch := indented(t, wantFetchEvent(t, env["WebhookFunction"]["WEBHOOK_QUEUE_URL"], q.msgs[0]))
+	if *update {
+		if err := os.WriteFile(filepath.Join(root(t), "events/fetch.json"), wantFetch, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sqs events.SQSEvent
+	if err := strictDecode(readFile(t, "events/fetch.json"), &sqs); err != nil {
+		t.Fatalf("events/fetch.json is not an events.SQSEvent: %v", err)
+	}
+	if got := readFile(t, "events/fetch.json"); !bytes.Equal(got, wantFetch) {
+		t.Errorf("events/fetch.json is not the message the receiver queues for events/webhook.json (go test ./internal/deploy -run TestReportIntakeEvents -update)")
+	}
+	var req fetch.Request
+	if err := strictDecode([]byte(sqs.Records[0].Body), &req); err != nil {
+		t.Fatalf("the fetch event's body is not a fetch.Request: %v", err)
+	}
+	if req.Key() != "incoming/AcmeShopNL/"+filepath.Base(sampleReport) || req.Check() != nil {
+		t.Errorf("fetch request %+v: key %s, check %v", req, req.Key(), req.Check())
+	}
+	if _, err := (fetch.Policy{Hosts: strings.Split(env["FetchFunction"]["REPORT_HOSTS"], ",")}).CheckURL(req.URL); err != nil {
+		t.Errorf("the fetch function's REPORT_HOSTS refuse the event's URL: %v", err)
 	}
 }

@@ -64,10 +64,12 @@ func TestDependencyRules(t *testing.T) {
 	for _, domain := range []string{"internal/money", "internal/settlement", "internal/gen", "internal/table", "internal/parquetfile", "internal/ledger"} {
 		forbid(domain, append([]string{aws}, upper...)...)
 	}
-	for _, p := range []string{"internal/store", "internal/store/storetest", "internal/store/storefault", "internal/sfn"} {
+	for _, p := range []string{"internal/store", "internal/store/storetest", "internal/store/storefault", "internal/sfn", "internal/states"} {
 		forbid(p, aws)
 	}
 	forbid("internal/sfn", module+"internal/workflow", module+"internal/store")
+	forbid("internal/states", module)
+	forbid("internal/jsontext", module)
 	forbid("internal/obs", sdk, xray)
 	forbid("internal/workflow", sdk, xray, arrow, module+"internal/sfn", module+"internal/local")
 	forbid("internal/cloud", arrow)

@@ -263,6 +263,11 @@ func render(v any, vars map[string]string) string {
 					}
 				case "Fn::Sub":
 					return renderSub(arg, vars)
+				case "Fn::If":
+					l := asList(arg)
+					if len(l) == 3 {
+						return "if(" + fmt.Sprint(l[0]) + "," + render(l[1], vars) + "," + render(l[2], vars) + ")"
+					}
 				case "Fn::Join":
 					l := asList(arg)
 					if len(l) == 2 {
@@ -340,6 +345,7 @@ func TestRenderReferences(t *testing.T) {
 		{map[string]any{"Fn::Sub": "x=${!literal}"}, "x=${literal}"},
 		{map[string]any{"Fn::Sub": []any{"${A}-${B}", map[string]any{"A": "a"}}}, "a-{B}"},
 		{map[string]any{"Fn::Join": []any{":", []any{"a", map[string]any{"Ref": "B"}}}}, "a:{B}"},
+		{map[string]any{"Fn::If": []any{"C", map[string]any{"Ref": "A"}, map[string]any{"Ref": "B"}}}, "if(C,{A},{B})"},
 	} {
 		if got := render(c.in, nil); got != c.want {
 			t.Errorf("render(%v) = %q, want %q", c.in, got, c.want)

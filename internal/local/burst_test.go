@@ -27,7 +27,7 @@ import (
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/obs/emftest"
 	"github.com/paysettle/settle/internal/sfn"
-	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store/storefault"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
@@ -310,7 +310,7 @@ func TestBurstOfFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want[workflow.ExecutionName(store.UnquoteETag(obj.ETag))] = true
+		want[workflow.ExecutionName(obj.ETag)] = true
 		queue = append(queue, &pending{msg: local.ObjectCreatedMessage(obj, clock.Now(), i)})
 		if i%(burstFiles/burstDuplicates) == 0 {
 			dup := local.ObjectCreatedMessage(obj, clock.Now(), files+i)
@@ -390,7 +390,7 @@ func TestBurstOfFiles(t *testing.T) {
 			t.Errorf("execution %s listed twice", x.Name)
 		}
 		got[x.Name] = true
-		if !want[x.Name] || x.Status != sfn.StatusSucceeded || x.RedriveCount != 0 {
+		if !want[x.Name] || x.Status != states.Succeeded || x.RedriveCount != 0 {
 			t.Errorf("execution %s: %s %s, redriven %d; want a SUCCEEDED execution of an uploaded file", x.Name, x.Status, x.Error, x.RedriveCount)
 		}
 	}

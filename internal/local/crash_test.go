@@ -18,6 +18,7 @@ import (
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -327,18 +328,18 @@ func checkRecovers(t *testing.T, dir, report, name, point string, pid, rows int)
 		}
 	case err != nil:
 		t.Fatal(err)
-	case before.Status == sfn.StatusSucceeded:
+	case before.Status == states.Succeeded:
 		if !strings.Contains(point, "ExecutionSucceeded") {
 			t.Fatalf("killed at %q, the execution SUCCEEDED", point)
 		}
 	default:
 		want := fmt.Sprintf("(pid %d) ended without finishing it", pid)
-		if before.Status != sfn.StatusAborted || !strings.Contains(before.Cause, want) || before.RedriveStatus != sfn.Redrivable {
+		if before.Status != states.Aborted || !strings.Contains(before.Cause, want) || before.RedriveStatus != states.Redrivable {
 			t.Fatalf("killed: %s %q %s; want ABORTED, cause naming pid %d, REDRIVABLE", before.Status, before.Cause, before.RedriveStatus, pid)
 		}
 		killedIn = before.FailedState
 		list, err := env.Engine.List() // what `settle executions` shows
-		if err != nil || len(list) != 1 || list[0].Status != sfn.StatusAborted {
+		if err != nil || len(list) != 1 || list[0].Status != states.Aborted {
 			t.Fatalf("List = %v, %v; want the execution ABORTED", list, err)
 		}
 	}
@@ -352,7 +353,7 @@ func checkRecovers(t *testing.T, dir, report, name, point string, pid, rows int)
 		t.Fatalf("rerun: %s %s; want %s", r.Status, r.Error, wantStatus)
 	}
 	after, err := env.Engine.Describe(name)
-	if err != nil || after.Status != sfn.StatusSucceeded {
+	if err != nil || after.Status != states.Succeeded {
 		t.Fatalf("after the rerun: %v, %v; want SUCCEEDED", after, err)
 	}
 	h, _ := env.Engine.History(name)

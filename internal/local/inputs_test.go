@@ -14,7 +14,6 @@ import (
 
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/local"
-	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -52,7 +51,7 @@ func (e *env) rawETag(key string) string {
 	if err != nil {
 		e.t.Fatalf("raw %s: %v", key, err)
 	}
-	return store.UnquoteETag(obj.ETag)
+	return obj.ETag
 }
 
 // TestInputsOfAFolder: a folder stands for its files, subfolders included, each under its path inside

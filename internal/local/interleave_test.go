@@ -21,6 +21,7 @@ import (
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -281,7 +282,7 @@ func makeVersions(t *testing.T, cfgs []gen.Config) []*version {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v.parquet = store.UnquoteETag(obj.ETag)
+		v.parquet = obj.ETag
 		vs = append(vs, v)
 	}
 	return vs
@@ -301,7 +302,7 @@ func checkOneCommit(t *testing.T, b store.Bucket, vs []*version) *version {
 	var manifests, lines, ledgers, other []string
 	etags := map[string]string{}
 	for _, o := range objs {
-		etags[o.Key] = store.UnquoteETag(o.ETag)
+		etags[o.Key] = o.ETag
 		switch {
 		case strings.HasPrefix(o.Key, workflow.ManifestPrefix):
 			manifests = append(manifests, o.Key)
@@ -389,7 +390,7 @@ func TestTwoVersionsEveryStepInterleaving(t *testing.T) {
 					}
 					name := workflow.ExecutionName(obj.ETag)
 					names = append(names, name)
-					input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Size: obj.Size}})
+					input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: obj.ETag, Size: obj.Size}})
 					actors = append(actors, func(ctx context.Context) {
 						if _, err := e.Engine.Start(ctx, name, input); err != nil {
 							t.Error(err)
@@ -407,13 +408,13 @@ func TestTwoVersionsEveryStepInterleaving(t *testing.T) {
 						t.Fatal(err)
 					}
 					if v == win {
-						if x.Status != sfn.StatusSucceeded {
+						if x.Status != states.Succeeded {
 							t.Errorf("the winner %s ended %s: %s %s", v.name, x.Status, x.Error, x.Cause)
 						}
 						continue
 					}
 					loser := v
-					if x.Status != sfn.StatusFailed || x.Error != "ConflictError" || !strings.Contains(x.Cause, loser.name) || !strings.Contains(x.Cause, "/"+win.name) {
+					if x.Status != states.Failed || x.Error != "ConflictError" || !strings.Contains(x.Cause, loser.name) || !strings.Contains(x.Cause, "/"+win.name) {
 						t.Errorf("the loser %s ended %s: %s %s", v.name, x.Status, x.Error, x.Cause)
 					}
 				}
@@ -454,7 +455,7 @@ func newWriteFixture(t *testing.T, vs []*version, replace []bool) *writeFixture 
 	for i, v := range vs {
 		obj := mustPutObject(t, raw, "incoming/"+v.name, v.data)
 		in := workflow.StepInput{Execution: workflow.ExecutionName(obj.ETag), Replace: replace[i],
-			File: workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Size: obj.Size}}
+			File: workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: obj.ETag, Size: obj.Size}}
 		if in.Check, err = steps.Check(ctx, in); err != nil {
 			t.Fatal(err)
 		}
@@ -834,9 +835,9 @@ func TestVersionsRaceForOneBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			switch {
-			case v == win && x.Status != sfn.StatusSucceeded:
+			case v == win && x.Status != states.Succeeded:
 				t.Errorf("round %d: the committed version's execution is %s %s", round, x.Status, x.Error)
-			case v != win && (x.Status != sfn.StatusFailed || x.Error != "ConflictError"):
+			case v != win && (x.Status != states.Failed || x.Error != "ConflictError"):
 				t.Errorf("round %d: %s ended %s %s, want FAILED ConflictError", round, v.name, x.Status, x.Error)
 			}
 		}

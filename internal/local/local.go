@@ -36,6 +36,7 @@ import (
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
@@ -252,7 +253,7 @@ type Executions struct{ E *sfn.Engine }
 // another delivery, and is reported as existing so that the starter counts a duplicate.
 func (x Executions) Start(ctx context.Context, name string, input []byte) error {
 	ex, err := x.E.Start(ctx, name, input)
-	if err == nil && ex.Status == sfn.StatusRunning {
+	if err == nil && ex.Status == states.Running {
 		return fmt.Errorf("%w: %s is running", workflow.ErrExecutionExists, name)
 	}
 	var exists *sfn.ExecutionAlreadyExistsError
@@ -268,7 +269,7 @@ func (x Executions) Describe(ctx context.Context, name string) (workflow.Executi
 	if err != nil {
 		return workflow.ExecutionInfo{}, err
 	}
-	return workflow.ExecutionInfo{Name: d.Name, Status: string(d.Status), Redrivable: d.RedriveStatus == sfn.Redrivable, Error: d.Error}, nil
+	return workflow.ExecutionInfo{Name: d.Name, Status: string(d.Status), Redrivable: d.RedriveStatus == states.Redrivable, Error: d.Error}, nil
 }
 
 // Redrive redrives a failed execution and runs it to its end.
@@ -288,7 +289,7 @@ func ObjectCreatedMessage(obj store.Object, now time.Time, n int) events.SQSMess
 	ev.Detail.Bucket.Name = RawBucket
 	ev.Detail.Object.Key = obj.Key
 	ev.Detail.Object.Size = obj.Size
-	ev.Detail.Object.ETag = store.UnquoteETag(obj.ETag)
+	ev.Detail.Object.ETag = obj.ETag
 	ev.Detail.Object.Sequencer = fmt.Sprintf("%016X", now.UnixNano())
 	ev.Detail.Reason = "PutObject"
 	ev.Detail.Requester = Account

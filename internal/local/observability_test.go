@@ -3,10 +3,12 @@ package local_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,6 +26,7 @@ import (
 	"github.com/paysettle/settle/internal/obs/emftest"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/store/storefault"
+	"github.com/paysettle/settle/internal/webhook"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -150,6 +153,16 @@ func runOutcomes(t *testing.T) (observed, error) {
 	defer cancel()
 	if resp, err := st.Handle(short, events.SQSEvent{Records: []events.SQSMessage{msg}}); err != nil || len(resp.BatchItemFailures) != 1 {
 		t.Errorf("Handle with %v left = %+v, %v; want the message deferred", workflow.StartMargin/2, resp, err)
+	}
+
+	// The report intake: a webhook request with wrong credentials is refused and counted (its log lines,
+	// which concern no file, are checked in internal/webhook).
+	in := e.NewIntake(local.IntakeOptions{Secret: webhook.Secret{Username: "adyen-webhook", Password: "right", HMACKey: strings.Repeat("AB", 32)},
+		Metrics: obs.NewMetrics(&metrics, "SettleTest").WithClock(e.clock.Now), Log: obs.Discard()})
+	auth := http.Header{}
+	auth.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("adyen-webhook:wrong")))
+	if resp, _, err := in.Receive(invoke(), webhook.Request{Method: http.MethodPost, Header: auth, Body: []byte("{}")}); err != nil || resp.Status != http.StatusUnauthorized {
+		t.Errorf("webhook with wrong credentials: %d, %v; want 401", resp.Status, err)
 	}
 
 	docs, err := emftest.Collect(strings.NewReader(metrics.String()))

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/paysettle/settle/internal/settlement"
-	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -64,7 +64,7 @@ func (e *Env) Upload(ctx context.Context, path, key string) (store.Object, error
 	if err != nil {
 		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
 	}
-	if store.UnquoteETag(obj.ETag) == sum {
+	if obj.ETag == sum {
 		return obj, nil
 	}
 	alt := variantKey(key, sum)
@@ -74,7 +74,7 @@ func (e *Env) Upload(ctx context.Context, path, key string) (store.Object, error
 		return e.put(ctx, path, alt)
 	case err != nil:
 		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
-	case store.UnquoteETag(obj.ETag) == sum:
+	case obj.ETag == sum:
 		return obj, nil
 	}
 	return store.Object{}, fmt.Errorf("upload %s: %s and %s already hold other bytes", path, key, alt)
@@ -150,7 +150,7 @@ func (e *Env) Deliver(ctx context.Context, obj store.Object) FileResult {
 	starter := *e.Starter
 	starter.OnResult = func(r workflow.StartResult) { res = r }
 	if _, err := starter.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{msg}}); err != nil {
-		return FileResult{File: obj.Key, Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Status: Failed, Error: err.Error()}
+		return FileResult{File: obj.Key, Key: obj.Key, ETag: obj.ETag, Status: Failed, Error: err.Error()}
 	}
 	out := FileResult{File: obj.Key, Key: obj.Key, ETag: res.File.ETag, Execution: res.Execution}
 	switch res.Outcome {
@@ -182,7 +182,7 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 		Write    *workflow.WriteResult    `json:"write"`
 	}
 	switch x.Status {
-	case sfn.StatusSucceeded:
+	case states.Succeeded:
 		_ = json.Unmarshal(x.Output, &state)
 		out.Status = Succeeded
 		if state.Check != nil && state.Check.AlreadyProcessed {
@@ -197,7 +197,7 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 		if state.Validate != nil && out.Status != Duplicate {
 			out.RowsRejected = state.Validate.Counts.Rejected
 		}
-	case sfn.StatusRunning:
+	case states.Running:
 		out.Status = Running
 	default:
 		out.Status = Failed

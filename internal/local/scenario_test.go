@@ -278,7 +278,7 @@ func TestRegeneratedBatchConflicts(t *testing.T) {
 	}
 	dlq := e.dlq()
 	if len(dlq) != 1 || dlq[0]["error"] != "ConflictError" || dlq[0]["step"] != "Check" || !strings.Contains(dlq[0]["cause"].(string), "incoming/batch5.csv") ||
-		!strings.Contains(dlq[0]["action"].(string), "--replace") {
+		!strings.Contains(dlq[0]["action"].(string), "reprocess it with replace") {
 		t.Errorf("dlq = %v", dlq)
 	}
 	if n := e.notifications(); len(n) != 1 || n[0]["subject"] != "Settlement file rejected at Check: ConflictError" {
@@ -294,7 +294,7 @@ func TestReplaceRegeneratedBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Size: obj.Size}, Replace: true})
+	input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: obj.ETag, Size: obj.Size}, Replace: true})
 	if _, err := e.Engine.Start(context.Background(), "replace-batch5", input); err != nil {
 		t.Fatal(err)
 	}

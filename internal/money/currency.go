@@ -66,7 +66,14 @@ type CurrencyError struct {
 
 func (e *CurrencyError) Error() string { return "currency " + quote(e.Code) + " " + e.Reason }
 
-func quote(s string) string { return fmt.Sprintf("%q", s) }
+// quote quotes a code, clipped: a "code" can be a whole field of garbage, and the message goes into
+// reports and errors of bounded size.
+func quote(s string) string {
+	if len(s) > 16 {
+		return fmt.Sprintf("%q…(%d bytes)", s[:16], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
 
 // MinorUnits returns the number of fraction digits an amount in code may carry, capped at Scale (the
 // output's decimal(18,3)). Unknown codes and codes without a minor unit are errors.

@@ -21,6 +21,13 @@ const MaxIntDigits = 15
 // Every value of decimal(18,3) fits in an int64.
 type Amount int64
 
+// MaxAmount is the largest value of decimal(18,3): 999999999999999.999. A parsed amount never passes
+// it; a sum or difference of amounts may, and must then be checked with InRange before it is written.
+const MaxAmount Amount = 999_999_999_999_999_999
+
+// InRange reports whether a fits decimal(18,3).
+func (a Amount) InRange() bool { return a >= -MaxAmount && a <= MaxAmount }
+
 // Errors of ParseAmount and ParseRate. They are values so a hot loop can compare them without allocating.
 var (
 	ErrSyntax       = errors.New("not a decimal number")
@@ -28,7 +35,7 @@ var (
 	ErrTooPrecise   = errors.New("more fraction digits than allowed")
 	ErrOutOfRange   = errors.New("too many integer digits")
 	ErrZeroRate     = errors.New("exchange rate is zero")
-	ErrSumOverflows = errors.New("sum overflows 64-bit thousandths")
+	ErrSumOverflows = errors.New("sum does not fit decimal(18,3)")
 )
 
 // ScaleError reports a value with more fraction digits than its currency allows.
@@ -171,11 +178,12 @@ func (a Amount) Format(digits int) string {
 
 var pow10 = [...]uint64{1, 10, 100, 1000}
 
-// Add returns a+b, or ErrSumOverflows. Sums over millions of rows stay far inside int64 for any real
-// settlement batch, but an overflow must be an error, not a wrapped number.
+// Add returns a+b, or ErrSumOverflows when the sum does not fit decimal(18,3). Sums over millions of
+// rows stay far inside it for any real settlement batch, but an overflow must be an error, not a wrapped
+// or 19-digit number.
 func Add(a, b Amount) (Amount, error) {
 	s := a + b
-	if (b > 0 && s < a) || (b < 0 && s > a) {
+	if (b > 0 && s < a) || (b < 0 && s > a) || !s.InRange() {
 		return 0, ErrSumOverflows
 	}
 	return s, nil

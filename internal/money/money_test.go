@@ -1,6 +1,7 @@
 package money
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/big"
@@ -88,6 +89,27 @@ func TestAddOverflow(t *testing.T) {
 	}
 	if s, err := Add(5, -7); err != nil || s != -2 {
 		t.Errorf("Add(5,-7) = %d, %v", s, err)
+	}
+	// decimal(18,3) is the bound, not int64: a 19-digit sum is an error too.
+	if s, err := Add(MaxAmount-1, 1); err != nil || s != MaxAmount || !s.InRange() {
+		t.Errorf("Add up to MaxAmount = %s, %v", s, err)
+	}
+	if _, err := Add(MaxAmount, 1); !errors.Is(err, ErrSumOverflows) {
+		t.Errorf("Add past MaxAmount: err = %v", err)
+	}
+	if _, err := Add(-MaxAmount, -1); !errors.Is(err, ErrSumOverflows) {
+		t.Errorf("Add past -MaxAmount: err = %v", err)
+	}
+	if a, err := ParseAmount([]byte("999999999999999.999"), 3, false); err != nil || a != MaxAmount {
+		t.Errorf("the largest amount parses to %d, %v; MaxAmount is %d", a, err, MaxAmount)
+	}
+}
+
+// TestCurrencyErrorClipped: a "code" that is a whole field of garbage is named by its start and length.
+func TestCurrencyErrorClipped(t *testing.T) {
+	_, err := MinorUnits(bytes.Repeat([]byte("E"), 1<<20))
+	if want := `currency "EEEEEEEEEEEEEEEE"…(1048576 bytes) is not an ISO 4217 code`; err == nil || err.Error() != want {
+		t.Errorf("err = %.200v, want %q", err, want)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/paysettle/settle/internal/proof"
 )
 
 // Version is the moto release the proofs were written against.
@@ -46,7 +47,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
-		missing(t, "moto_server not found on PATH: install moto %s (pip install 'moto[server]==%s')", Version, Version)
+		proof.Missing(t, "moto_server not found on PATH: install moto %s (pip install 'moto[server]==%s')", Version, Version)
 	}
 	port, err := freePort()
 	if err != nil {
@@ -63,7 +64,7 @@ func Start(t testing.TB) *Server {
 	}
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
-		missing(t, "moto_server does not start: %v", err)
+		proof.Missing(t, "moto_server does not start: %v", err)
 	}
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -127,14 +128,6 @@ func (s *Server) Reset(ctx context.Context) error {
 		return fmt.Errorf("moto reset: %s", resp.Status)
 	}
 	return nil
-}
-
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: "+format, args...)
-	}
-	t.Skipf(format+" (CI runs this proof)", args...)
 }
 
 func freePort() (int, error) {

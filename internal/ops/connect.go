@@ -45,6 +45,14 @@ const (
 	OutMetricsNamespace         = "MetricsNamespace"
 )
 
+// Outputs of the report intake (Adyen's webhook and the report fetcher). A stack deployed before it
+// lacks them; the commands then leave those queues out.
+const (
+	OutWebhookURL              = "WebhookUrl"
+	OutWebhookQueueURL         = "WebhookQueueUrl"
+	OutFetchDeadLetterQueueURL = "FetchDeadLetterQueueUrl"
+)
+
 // RequiredOutputs are the outputs without which the commands cannot work.
 var RequiredOutputs = []string{
 	OutRawBucket, OutStateMachineArn, OutIngestQueueURL, OutIngestQueueArn, OutIngestDeadLetterQueueURL,

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/paysettle/settle/internal/cloud"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -46,7 +47,7 @@ func (x Execution) Message() string { return causeMessage(x.Cause) }
 func (x Execution) Failed() bool { return isFailed(x.Status) }
 
 func isFailed(status string) bool {
-	return status == workflow.StatusFailed || status == workflow.StatusTimedOut || status == workflow.StatusAborted
+	return status == states.Failed || status == states.TimedOut || status == states.Aborted
 }
 
 // DataErrors are the errors the definition catches: the file is rejected, and a redrive re-enters the
@@ -135,7 +136,7 @@ func (o *Ops) list(ctx context.Context, status string, since time.Time, limit in
 }
 
 // Statuses lists the execution statuses in the order the commands print them.
-var Statuses = []string{workflow.StatusRunning, workflow.StatusSucceeded, workflow.StatusFailed, workflow.StatusTimedOut, workflow.StatusAborted}
+var Statuses = []string{states.Running, states.Succeeded, states.Failed, states.TimedOut, states.Aborted}
 
 // Executions lists executions (status "" for all) started since, newest first, with their files and
 // errors.
@@ -184,7 +185,7 @@ type Status struct {
 // Unresolved counts the failed executions without a successful successor.
 func (s *Status) Unresolved() int {
 	n := 0
-	for _, st := range []string{workflow.StatusFailed, workflow.StatusTimedOut, workflow.StatusAborted} {
+	for _, st := range []string{states.Failed, states.TimedOut, states.Aborted} {
 		n += s.Counts[st]
 	}
 	return n - len(s.Resolved)
@@ -202,6 +203,10 @@ const (
 	QueueIngest    = "ingest"
 	QueueIngestDLQ = "ingest-dlq"
 	QueueFailed    = "failed"
+	// The report intake's queues: reports announced by Adyen waiting to be downloaded, and those that
+	// could not be.
+	QueueWebhook  = "webhook"
+	QueueFetchDLQ = "fetch-dlq"
 )
 
 // Status reports queue depths, executions since since by status, and the running ones.
@@ -211,7 +216,12 @@ func (o *Ops) Status(ctx context.Context, since time.Time) (*Status, error) {
 		{QueueIngest, o.Stack.Out(OutIngestQueueURL)},
 		{QueueIngestDLQ, o.Stack.Out(OutIngestDeadLetterQueueURL)},
 		{QueueFailed, o.Stack.Out(OutFailedFilesQueueURL)},
+		{QueueWebhook, o.Stack.Out(OutWebhookQueueURL)},
+		{QueueFetchDLQ, o.Stack.Out(OutFetchDeadLetterQueueURL)},
 	} {
+		if q.url == "" && (q.name == QueueWebhook || q.name == QueueFetchDLQ) {
+			continue // a stack deployed without the report intake
+		}
 		d, err := o.depth(ctx, q.name, q.url)
 		if err != nil {
 			return nil, err
@@ -244,7 +254,7 @@ func (o *Ops) Status(ctx context.Context, since time.Time) (*Status, error) {
 			st.Failed = append(st.Failed, x)
 		}
 	}
-	running, err := o.list(ctx, workflow.StatusRunning, time.Time{}, 0)
+	running, err := o.list(ctx, states.Running, time.Time{}, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +269,7 @@ func (o *Ops) Status(ctx context.Context, since time.Time) (*Status, error) {
 		}
 		st.Running = append(st.Running, x)
 	}
-	st.Counts[workflow.StatusRunning] = len(running)
+	st.Counts[states.Running] = len(running)
 	return st, nil
 }
 
@@ -372,19 +382,17 @@ func historyEvent(h sfntypes.HistoryEvent) Event {
 // advice says what to do about an execution.
 func advice(d *Detail) string {
 	switch {
-	case d.Status == workflow.StatusSucceeded:
+	case d.Status == states.Succeeded:
 		return "nothing: the file is processed."
-	case d.Status == workflow.StatusRunning:
+	case d.Status == states.Running:
 		return "wait: the execution is running (steps retry transient errors with backoff)."
 	case IsDataError(d.Error):
-		a := "the file was rejected for a data reason (" + d.Error + "); a redrive would fail again. "
+		a := "the file was rejected for a data reason (" + d.Error + "); a redrive would fail again. " + workflow.Advice(d.Error)
 		switch d.Error {
-		case "ValidationError":
-			a += "Read the rejected rows named in the cause; upload a corrected file, or raise MAX_REJECTED_ROWS and run settle aws reprocess " + d.File.URL() + "."
-		case "ConflictError":
-			a += "Another file was committed for this batch; if this one is the provider's regenerated report, run settle aws reprocess " + d.File.URL() + " --replace."
-		default:
-			a += "Ask the provider for a readable copy and upload it; nothing was published for this file."
+		case workflow.DataErrors[1]: // ValidationError
+			a += " To reprocess: settle aws reprocess " + d.File.URL() + "."
+		case workflow.DataErrors[2]: // ConflictError
+			a += " To replace: settle aws reprocess " + d.File.URL() + " --replace."
 		}
 		return a
 	case d.RedriveStatus == "REDRIVABLE":

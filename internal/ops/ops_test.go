@@ -12,6 +12,7 @@ import (
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/ops/awsfake"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -78,7 +79,7 @@ func TestRedriveAfterFourteenDaysRestarts(t *testing.T) {
 		t.Fatalf("redrive: %+v %v", a, err)
 	}
 	x, err := o.Describe(context.Background(), r.Execution+"-r1")
-	if err != nil || x.Status != workflow.StatusFailed || x.File.Key != "incoming/b1.csv" {
+	if err != nil || x.Status != states.Failed || x.File.Key != "incoming/b1.csv" {
 		t.Fatalf("-r1: %+v %v", x, err) // the fault is still there: it fails the same way
 	}
 	orig, _ := o.Describe(context.Background(), r.Execution)
@@ -91,7 +92,7 @@ func TestRedriveAfterFourteenDaysRestarts(t *testing.T) {
 	if err != nil || a.Outcome != string(workflow.Redriven) || a.Target != r.Execution+"-r1" {
 		t.Fatalf("second redrive: %+v %v", a, err)
 	}
-	if x, _ := o.Describe(context.Background(), r.Execution+"-r1"); x.Status != workflow.StatusSucceeded {
+	if x, _ := o.Describe(context.Background(), r.Execution+"-r1"); x.Status != states.Succeeded {
 		t.Errorf("-r1 after redrive: %s", x.Status)
 	}
 	// Now the content is processed: one more redrive finds -r1 succeeded and does nothing.
@@ -120,7 +121,7 @@ func TestRedriveRefusesRejectedFiles(t *testing.T) {
 	if err != nil || a.Outcome != string(workflow.Redriven) {
 		t.Fatalf("forced: %+v %v", a, err)
 	}
-	if x, _ := o.Describe(context.Background(), r.Execution); x.Status != workflow.StatusFailed || x.RedriveCount != 1 {
+	if x, _ := o.Describe(context.Background(), r.Execution); x.Status != states.Failed || x.RedriveCount != 1 {
 		t.Errorf("after a forced redrive: %s, %d redrives", x.Status, x.RedriveCount)
 	}
 	// A succeeded execution is not redriven.
@@ -159,7 +160,7 @@ func TestRedriveAllFailed(t *testing.T) {
 		t.Errorf("actions = %v", got)
 	}
 	for _, n := range []string{a1.Execution, a2.Execution} {
-		if x, _ := o.Describe(context.Background(), n); x.Status != workflow.StatusSucceeded {
+		if x, _ := o.Describe(context.Background(), n); x.Status != states.Succeeded {
 			t.Errorf("%s: %s", n, x.Status)
 		}
 	}
@@ -193,7 +194,7 @@ func TestReprocessNames(t *testing.T) {
 		x, _ := o.Describe(context.Background(), a.Target)
 		var in workflow.ExecutionInput
 		_ = json.Unmarshal([]byte(x.Input), &in)
-		if x.Status != workflow.StatusSucceeded || !in.Replace || in.File.ETag != regen.ETag {
+		if x.Status != states.Succeeded || !in.Replace || in.File.ETag != regen.ETag {
 			t.Errorf("%s: %s, input %s", a.Target, x.Status, x.Input)
 		}
 	}
@@ -326,7 +327,7 @@ func TestReplayLeavesRejectedFilesRejected(t *testing.T) {
 		t.Errorf("the starter did %v", outcomes)
 	}
 	x, err := o.Describe(context.Background(), bad.Execution)
-	if err != nil || x.RedriveCount != 0 || x.Status != workflow.StatusFailed {
+	if err != nil || x.RedriveCount != 0 || x.Status != states.Failed {
 		t.Errorf("the rejected file's execution after the replay: %+v %v", x, err)
 	}
 	list, _ := w.Env.Engine.List()

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/paysettle/settle/internal/cloud"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -136,7 +137,7 @@ func orDash(s string) string {
 func (o *Ops) RedriveFailed(ctx context.Context, since time.Time, dry bool) ([]Action, error) {
 	var out []Action
 	done := map[string]bool{}
-	for _, status := range []string{workflow.StatusFailed, workflow.StatusTimedOut, workflow.StatusAborted} {
+	for _, status := range []string{states.Failed, states.TimedOut, states.Aborted} {
 		list, err := o.Executions(ctx, status, since, 0)
 		if err != nil {
 			return nil, err
@@ -209,7 +210,7 @@ func (o *Ops) fresh(ctx context.Context, file workflow.FileRef, input []byte, us
 			return a, nil
 		case err != nil:
 			return a, explain("describe "+name, o.Stack.Region, err)
-		case info.Status == workflow.StatusRunning:
+		case info.Status == states.Running:
 			a.Outcome, a.Target, a.Note = string(workflow.Duplicate), name, "this file is being processed now"
 			return a, nil
 		}

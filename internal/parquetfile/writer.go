@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -29,11 +30,17 @@ import (
 // transform step's memory; Athena skips row groups by their statistics either way.
 const DefaultRowGroupRows = 128 * 1024
 
+// DefaultRowGroupBytes bounds a row group's text (the bytes of its string values) as well: 128Ki
+// settlement lines hold about 17 MB, but rows can be up to the record limit long, and a row group of
+// 128Ki such rows would be held in memory whole. A row group ends at whichever limit comes first.
+const DefaultRowGroupBytes = 64 << 20
+
 // Options tune the Parquet writer.
 type Options struct {
-	RowGroupRows int64            // DefaultRowGroupRows when 0
-	Allocator    memory.Allocator // memory.DefaultAllocator when nil
-	Workers      int              // columns encoded at once; GOMAXPROCS when 0
+	RowGroupRows  int64            // DefaultRowGroupRows when 0
+	RowGroupBytes int64            // DefaultRowGroupBytes when 0
+	Allocator     memory.Allocator // memory.DefaultAllocator when nil
+	Workers       int              // columns encoded at once; GOMAXPROCS when 0
 }
 
 // Writer writes settlement_lines Parquet: zstd, dictionary encoding only on low-cardinality string
@@ -50,6 +57,7 @@ type Writer struct {
 	workers []worker
 	rgw     file.BufferedRowGroupWriter // the row group being filled, nil when none is open
 	rgRows  int64
+	rgBytes int64 // text of the row group being filled
 	rows    int64
 	closed  bool
 }
@@ -65,6 +73,9 @@ type worker struct {
 func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	if opts.RowGroupRows <= 0 {
 		opts.RowGroupRows = DefaultRowGroupRows
+	}
+	if opts.RowGroupBytes <= 0 {
+		opts.RowGroupBytes = DefaultRowGroupBytes
 	}
 	if opts.Allocator == nil {
 		opts.Allocator = memory.DefaultAllocator
@@ -127,8 +138,9 @@ type nopCloser struct{ io.Writer }
 func (nopCloser) Close() error { return nil }
 
 // Write encodes a record batch of settlement_lines into the current row group; a row group is written
-// out once it holds Options.RowGroupRows rows, so row groups do not depend on how rows were batched.
-// Write does not keep rec.
+// out once it holds Options.RowGroupRows rows or the next row would take its text past
+// Options.RowGroupBytes (a row group has at least one row), row by row, so row groups do not depend on
+// how rows were batched. Write does not keep rec.
 func (w *Writer) Write(rec arrow.RecordBatch) error {
 	if w.closed {
 		return errors.New("parquet write: writer is closed")
@@ -136,8 +148,22 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 	if !rec.Schema().Equal(table.Schema) {
 		return fmt.Errorf("parquet write: record is not settlement_lines: %s", rec.Schema())
 	}
+	text := textOffsets(rec)
 	for off, n := int64(0), rec.NumRows(); off < n; {
 		part := min(n-off, w.opts.RowGroupRows-w.rgRows)
+		fit, size := fitText(text, off, part, w.opts.RowGroupBytes-w.rgBytes)
+		if fit == 0 && w.rgRows > 0 { // the next row does not fit: it starts the next row group
+			if err := w.endRowGroup(); err != nil {
+				return err
+			}
+			continue
+		}
+		full := fit < part
+		if fit == 0 { // a row alone over the limit is a row group of its own
+			fit, size = fitText(text, off, 1, math.MaxInt64)
+		}
+		part = fit
+		w.rgBytes += size
 		if off == 0 && part == n {
 			if err := w.encode(rec); err != nil {
 				return err
@@ -151,8 +177,49 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 			}
 		}
 		off += part
+		if full && w.rgw != nil {
+			if err := w.endRowGroup(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// textOffsets returns the value offsets of rec's string columns.
+func textOffsets(rec arrow.RecordBatch) [][]int32 {
+	var out [][]int32
+	for i, c := range table.Columns {
+		if c.Type.ID() == arrow.STRING {
+			out = append(out, rec.Column(i).(*array.String).ValueOffsets())
+		}
+	}
+	return out
+}
+
+// fitText returns how many of the n rows from off fit in budget bytes of text, and their text: the
+// text of rows off…off+k is a difference of offsets per column, so a binary search finds k.
+func fitText(text [][]int32, off, n, budget int64) (int64, int64) {
+	size := func(k int64) int64 {
+		var s int64
+		for _, o := range text {
+			s += int64(o[off+k] - o[off])
+		}
+		return s
+	}
+	if s := size(n); s <= budget {
+		return n, s
+	}
+	lo, hi := int64(0), n // size(lo) <= budget < size(hi)
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if size(mid) <= budget {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, size(lo)
 }
 
 // encode writes rec, which fits in the current row group, and ends the row group when it is full.
@@ -224,7 +291,7 @@ func (w *Writer) endRowGroup() error {
 		return fmt.Errorf("parquet write: %w", err)
 	}
 	w.rows += w.rgRows
-	w.rgRows = 0
+	w.rgRows, w.rgBytes = 0, 0
 	return nil
 }
 

@@ -344,6 +344,9 @@ var emittedMetrics = map[string][]string{
 	"StepDuration": {"Step"},
 	// The batches function: the aggregate, and per merchant account.
 	"MissingBatches": {"", "Provider,MerchantAccount"}, "HoursSinceLastBatch": {"", "Provider,MerchantAccount"},
+	// The report intake.
+	"WebhookRejected": {"", "Reason"}, "ReportsQueued": {""}, "NotificationsSkipped": {"", "Reason"},
+	"ReportsFetched": {""}, "ReportBytes": {""}, "FetchFailed": {"", "Reason"},
 }
 
 // checkMetrics reads the Embedded Metric Format lines a function wrote and checks that they use the

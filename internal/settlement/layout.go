@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/paysettle/settle/internal/jsontext"
 )
 
 // Column identifies a column of the Adyen Settlement details report that the pipeline reads into a typed
@@ -77,10 +79,14 @@ type Layout struct {
 }
 
 type extraColumn struct {
-	pos  int
-	key  []byte // the header name, JSON-encoded with its quotes
-	name string
+	pos   int
+	key   []byte // the header name, JSON-encoded with its quotes
+	label string // the header name for reasons
 }
+
+// MaxColumnNameBytes bounds a header name. Adyen's are under 40 bytes; an added column's name is the key
+// of its values in every row's extra JSON, so a long name would be repeated in every row of the output.
+const MaxColumnNameBytes = 128
 
 // HeaderError says why a header is not one the pipeline can read. The file is then invalid as a whole.
 type HeaderError struct {
@@ -103,7 +109,7 @@ func (e *HeaderError) Error() string {
 		parts = append(parts, "missing required columns: "+strings.Join(e.Missing, ", "))
 	}
 	if len(e.Duplicate) > 0 {
-		parts = append(parts, "duplicate columns: "+strings.Join(e.Duplicate, ", "))
+		parts = append(parts, "duplicate columns: "+strings.Join(first(e.Duplicate, 8), ", "))
 	}
 	return "not an Adyen settlement details report: " + strings.Join(parts, "; ")
 }
@@ -133,6 +139,10 @@ func DetectLayout(fields [][]byte) (*Layout, error) {
 			return nil, &HeaderError{Reason: "the first line is binary, not a CSV header"}
 		}
 		name := strings.TrimSpace(string(f))
+		if len(name) > MaxColumnNameBytes {
+			return nil, &HeaderError{Reason: fmt.Sprintf("column %d's name is %d bytes long, more than the %d a column name may have: %s",
+				pos+1, len(name), MaxColumnNameBytes, quoteValue(name))}
+		}
 		l.Header = append(l.Header, name)
 		norm := normalizeName(name)
 		if seen[norm] {
@@ -144,8 +154,8 @@ func DetectLayout(fields [][]byte) (*Layout, error) {
 			l.index[c] = pos
 			continue
 		}
-		key, _ := jsonString(nil, name)
-		l.extra = append(l.extra, extraColumn{pos: pos, key: key, name: name})
+		key, _ := jsontext.AppendString(nil, name, true)
+		l.extra = append(l.extra, extraColumn{pos: pos, key: key, label: name})
 	}
 	var missing []string
 	for c := Column(0); c < numColumns; c++ {
@@ -164,43 +174,4 @@ func DetectLayout(fields [][]byte) (*Layout, error) {
 		return nil, &HeaderError{Missing: missing, Duplicate: dup, Found: l.Header, required: required}
 	}
 	return l, nil
-}
-
-// jsonString appends s as a JSON string literal. It reports whether s was valid UTF-8.
-func jsonString[T string | []byte](dst []byte, s T) ([]byte, bool) {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	valid := true
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError && size == 1 {
-			valid = false
-			dst = append(dst, `\ufffd`...)
-		} else if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, fmt.Sprintf(`\u%04x`, r)...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"'), valid
 }

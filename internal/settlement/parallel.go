@@ -29,6 +29,36 @@ type ChunkRows struct {
 	row    Row
 	fields [][]byte
 	counts Counts // lines and blank lines of a block; data rows, valid and rejected of any chunk
+	turns  *turns
+}
+
+// turns tells a chunk when every chunk before it has been delivered.
+type turns struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	next int  // chunks before next are delivered
+	stop bool // reading stopped: nobody's turn will come
+}
+
+func (t *turns) advance(next int, stop bool) {
+	t.mu.Lock()
+	t.next, t.stop = next, t.stop || stop
+	t.mu.Unlock()
+	t.cond.Broadcast()
+}
+
+// WaitTurn blocks until every earlier chunk has been delivered, so that work may write its output to a
+// shared, ordered sink itself, as it goes, instead of holding it for deliver: a chunk whose output
+// outgrows a buffer streams the rest in file order. It returns false when reading has stopped (an
+// earlier chunk failed); work should then return an error.
+func (cr *ChunkRows) WaitTurn() bool {
+	t := cr.turns
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.next < cr.Seq && !t.stop {
+		t.cond.Wait()
+	}
+	return !t.stop
 }
 
 // Layout returns the report's layout.
@@ -52,7 +82,9 @@ func (cr *ChunkRows) Next() *Row {
 		r.Reasons = append(r.reasonsScratch[:0], m.err.Error())
 		r.reasonsScratch = r.Reasons
 	case m.plain:
-		r.decode(cr.layout, splitComma(cr.fields[:0], r.Raw), cr.zones)
+		var n int
+		cr.fields, n = splitComma(cr.fields[:0], r.Raw, len(cr.layout.Header))
+		r.decode(cr.layout, cr.fields, n, cr.zones)
 	default:
 		f := cr.fields[:0]
 		prev := m.fieldsStart
@@ -61,7 +93,7 @@ func (cr *ChunkRows) Next() *Row {
 			prev = end
 		}
 		cr.fields = f
-		r.decode(cr.layout, f, cr.zones)
+		r.decode(cr.layout, f, m.nfields, cr.zones)
 	}
 	return cr.count(r)
 }
@@ -83,10 +115,11 @@ func (cr *ChunkRows) nextScanned() *Row {
 		r.Reasons = append(r.reasonsScratch[:0], rec.Err.Error())
 		r.reasonsScratch = r.Reasons
 	case rec.Plain:
-		cr.fields = splitComma(cr.fields[:0], rec.Raw)
-		r.decode(cr.layout, cr.fields, cr.zones)
+		var n int
+		cr.fields, n = splitComma(cr.fields[:0], rec.Raw, len(cr.layout.Header))
+		r.decode(cr.layout, cr.fields, n, cr.zones)
 	default:
-		r.decode(cr.layout, rec.Fields, cr.zones)
+		r.decode(cr.layout, rec.Fields, rec.NFields, cr.zones)
 	}
 	return cr.count(r)
 }
@@ -101,17 +134,24 @@ func (cr *ChunkRows) count(r *Row) *Row {
 	return r
 }
 
-// splitComma appends the fields of a line without quotes to f.
-func splitComma(f [][]byte, line []byte) [][]byte {
-	for {
+// splitComma appends the fields of a line without quotes to f and returns the line's number of fields.
+// It keeps at most limit fields: a record wider than its header is rejected for its width, so the rest
+// are only counted, and a line of a million commas costs no memory per comma.
+func splitComma(f [][]byte, line []byte, limit int) ([][]byte, int) {
+	for n := 1; ; n++ {
 		i := bytes.IndexByte(line, ',')
 		if i < 0 {
-			return append(f, line)
+			return append(f, line), n
+		}
+		if n >= limit {
+			return f, n + 1 + bytes.Count(line[i+1:], comma)
 		}
 		f = append(f, line[:i:i])
 		line = line[i+1:]
 	}
 }
+
+var comma = []byte{','}
 
 // chunk holds copies of consecutive records: their text, and for quoted records their unquoted fields.
 type chunk struct {
@@ -124,6 +164,7 @@ type recMeta struct {
 	line             int64
 	rawStart, rawEnd int
 	plain            bool
+	nfields          int // quoted records: the number of fields (the first ones kept, see scanner)
 	fieldsStart      int // quoted records: buf offset of the first field
 	endsStart        int // quoted records: ends[endsStart:endsEnd] are the field ends in buf
 	endsEnd          int
@@ -131,7 +172,7 @@ type recMeta struct {
 }
 
 func (c *chunk) add(rec *csvRecord) {
-	m := recMeta{line: rec.Line, rawStart: len(c.buf), plain: rec.Plain, err: rec.Err}
+	m := recMeta{line: rec.Line, rawStart: len(c.buf), plain: rec.Plain, nfields: rec.NFields, err: rec.Err}
 	c.buf = append(c.buf, rec.Raw...)
 	m.rawEnd = len(c.buf)
 	if !rec.Plain && rec.Err == nil {
@@ -164,8 +205,9 @@ const DefaultBlockBytes = 4 << 20
 // file. A header that is not a settlement report is an *InvalidFileError.
 //
 // A record that runs past a block and the record limit (an unterminated quote, a file without line
-// breaks) sends the rest of the file through the sequential splitter, which copies records into chunks;
-// memory stays bounded either way.
+// breaks) sends the rest of the file through the sequential splitter, which copies records into chunks
+// of at most about a block's bytes; memory stays bounded either way. At most 2×Workers+2 chunks are in
+// flight (sent and not yet delivered), however slow one of them is.
 func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows) (T, error), deliver func(T) error) (*Layout, Counts, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
@@ -187,6 +229,9 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 	}
 	jobs := make(chan *ChunkRows)
 	results := make(chan result, opts.Workers)
+	window := 2*opts.Workers + 2
+	tn := &turns{}
+	tn.cond.L = &tn.mu
 	free := make(chan []byte, opts.Workers+2) // block buffers to reuse
 	var wg sync.WaitGroup
 	for range opts.Workers {
@@ -241,10 +286,15 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 			if firstErr == nil {
 				firstErr = deliver(p.v)
 			}
+			tn.advance(nextSeq, firstErr != nil)
 		}
 	}
 	send := func(cr *ChunkRows) {
-		cr.Seq, cr.layout, cr.zones = sent, rd.layout, rd.zones
+		cr.Seq, cr.layout, cr.zones, cr.turns = sent, rd.layout, rd.zones, tn
+		for sent-nextSeq >= window { // the next chunk's turn comes first: wait for results only
+			windowFull()
+			handle(<-results)
+		}
 		for {
 			select {
 			case jobs <- cr:
@@ -264,11 +314,14 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 		case data = <-free:
 		default:
 		}
-		// carry may lie in the buffer just taken back: copy moves it to the front first.
-		data = append(slices.Grow(data, len(carry)+opts.BlockBytes)[:0], carry...)
 		// Exactly BlockBytes more, whatever the reused buffer's capacity: where blocks are cut must depend
-		// on the file alone, or the Parquet pages (and bytes) would depend on timing.
-		n, err := io.ReadFull(sc.br, data[len(data):len(carry)+opts.BlockBytes])
+		// on the file alone, or the Parquet pages (and bytes) would depend on timing. A carry longer than
+		// that is a record that has not ended yet: read as much again, so that a long record is looked at
+		// a few times, not once per block.
+		more := max(opts.BlockBytes, len(carry))
+		// carry may lie in the buffer just taken back: copy moves it to the front first.
+		data = append(slices.Grow(data, len(carry)+more)[:0], carry...)
+		n, err := io.ReadFull(sc.br, data[len(data):len(carry)+more])
 		data = data[:len(data)+n]
 		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		if err != nil && !eof {
@@ -283,8 +336,11 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 			if len(data) > sc.maxRecord+opts.BlockBytes {
 				// No record ends within reach: the sequential splitter takes the rest.
 				seq := newScanner(io.MultiReader(bytes.NewReader(data), sc.br), sc.maxRecord)
-				seq.started, seq.line = true, base
-				lines, blank, err := splitSequential(seq, max(opts.BlockBytes/256, 1), &firstErr, send)
+				seq.started, seq.line, seq.maxFields = true, base, sc.maxFields
+				for len(free) > 0 { // the pool's blocks, grown for this record, are not needed any more
+					<-free
+				}
+				lines, blank, err := splitSequential(seq, max(opts.BlockBytes/256, 1), opts.BlockBytes, &firstErr, send)
 				counts.Lines += lines
 				counts.Blank += blank
 				readErr = err
@@ -296,7 +352,7 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 		if cut > 0 {
 			block := data[:cut]
 			bsc := newScanner(bytes.NewReader(block), sc.maxRecord)
-			bsc.started, bsc.line, bsc.lazySplit = true, base, true
+			bsc.started, bsc.line, bsc.lazySplit, bsc.maxFields = true, base, true, sc.maxFields
 			send(&ChunkRows{sc: bsc, buf: data, base: base, last: eof})
 			base += int64(bytes.Count(block, []byte{'\n'}))
 		}
@@ -315,9 +371,12 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 	return rd.layout, counts, firstErr
 }
 
-// splitSequential finds the records of seq one by one and sends them, copied, in chunks of chunkRows. It
-// returns the lines and blank lines it read.
-func splitSequential(seq *scanner, chunkRows int, stop *error, send func(*ChunkRows)) (int64, int64, error) {
+// windowFull is called when ReadParallel waits for a result before sending more: a test hook.
+var windowFull = func() {}
+
+// splitSequential finds the records of seq one by one and sends them, copied, in chunks of chunkRows
+// records or about chunkBytes bytes, whichever comes first. It returns the lines and blank lines it read.
+func splitSequential(seq *scanner, chunkRows, chunkBytes int, stop *error, send func(*ChunkRows)) (int64, int64, error) {
 	seq.lazySplit = true
 	start := seq.line
 	c := &chunk{}
@@ -332,7 +391,7 @@ func splitSequential(seq *scanner, chunkRows int, stop *error, send func(*ChunkR
 			break
 		}
 		c.add(rec)
-		if len(c.recs) == chunkRows {
+		if len(c.recs) == chunkRows || len(c.buf) >= chunkBytes {
 			send(&ChunkRows{c: c})
 			c = &chunk{buf: make([]byte, 0, cap(c.buf)), recs: make([]recMeta, 0, chunkRows)}
 		}

@@ -67,11 +67,15 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	if rec.Err != nil {
 		return nil, &InvalidFileError{Reason: fmt.Sprintf("line %d: the header cannot be read: %v", rec.Line, rec.Err)}
 	}
+	if rec.NFields > MaxColumns {
+		return nil, &InvalidFileError{Reason: fmt.Sprintf("line %d: the header has %d columns, more than the %d a report may have", rec.Line, rec.NFields, MaxColumns)}
+	}
 	l, err := DetectLayout(rec.Fields)
 	if err != nil {
 		return nil, &InvalidFileError{Reason: fmt.Sprintf("line %d: %v", rec.Line, err)}
 	}
 	rd.layout = l
+	sc.maxFields = len(l.Header) // a wider record is rejected: its extra fields are only counted
 	rd.counts.Header = 1
 	return rd, nil
 }
@@ -94,7 +98,7 @@ func (rd *Reader) Next() (*Row, error) {
 		r.Reasons = append(r.reasonsScratch[:0], rec.Err.Error())
 		r.reasonsScratch = r.Reasons
 	} else {
-		r.decode(rd.layout, rec.Fields, rd.zones)
+		r.decode(rd.layout, rec.Fields, rec.NFields, rd.zones)
 	}
 	if r.Valid() {
 		rd.counts.Valid++

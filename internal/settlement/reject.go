@@ -14,10 +14,11 @@ import (
 // Reject is a rejected line as written to the rejects file: JSON Lines, never CSV, so that no spreadsheet
 // evaluates a formula hidden in a reference.
 type Reject struct {
-	Line    int64    `json:"line"`
-	Raw     string   `json:"raw,omitempty"`
-	RawB64  string   `json:"raw_base64,omitempty"` // the raw bytes when they are not valid UTF-8
-	Reasons []string `json:"reasons"`
+	Line     int64    `json:"line"`
+	Raw      string   `json:"raw,omitempty"`
+	RawB64   string   `json:"raw_base64,omitempty"` // the raw bytes when they are not valid UTF-8
+	RawBytes int      `json:"raw_bytes,omitempty"`  // in the report's sample: the length of the raw text when only its start is shown
+	Reasons  []string `json:"reasons"`
 }
 
 // NewReject copies what the rejects file needs from a row.
@@ -52,8 +53,11 @@ func (rw *RejectWriter) Write(r *Row) error {
 		rw.err = err
 		return err
 	}
-	b = append(b, '\n')
 	if _, err := rw.w.Write(b); err != nil {
+		rw.err = err
+		return err
+	}
+	if err := rw.w.WriteByte('\n'); err != nil {
 		rw.err = err
 		return err
 	}

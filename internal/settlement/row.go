@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/paysettle/settle/internal/jsontext"
 	"github.com/paysettle/settle/internal/money"
 )
 
@@ -85,14 +86,20 @@ func (r *Row) SettlementLocalDate() Date {
 	return r.CreationDate
 }
 
-// decode fills r from the fields of one record. Every failing rule adds a reason; none stops the others,
-// so the rejects file lists everything wrong with a line at once. Amount checks stay within int64, and
-// the totals derived later cannot overflow: each amount is below 10^18 thousandths and a row adds at most
-// four fees.
-func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
+// MaxAccountBytes bounds the Company Account and Merchant Account of a row. Adyen's account names are
+// short codes; these two travel in every step's state (limited to 256 KiB), in the manifest and, escaped,
+// in the object keys of the batch (limited to 1024 bytes), so a longer one is a row error.
+const MaxAccountBytes = 128
+
+// decode fills r from the n fields of one record (f holds them all when n is the header's width).
+// Every failing rule adds a reason; none stops the others, so the rejects file lists everything wrong
+// with a line at once. Values quoted in reasons are clipped (quoteValue). Amount checks stay within
+// int64: each amount is below 10^18 thousandths, so the derived net amount and total fees (a row adds at
+// most four fees) cannot overflow it, and are checked against decimal(18,3) like the amounts.
+func (r *Row) decode(l *Layout, f [][]byte, n int, zones map[string]int) {
 	r.Reasons = r.reasonsScratch[:0]
-	if len(f) != len(l.Header) {
-		r.reason("has " + strconv.Itoa(len(f)) + " fields, the header has " + strconv.Itoa(len(l.Header)))
+	if n != len(l.Header) || len(f) != n {
+		r.reason("has " + strconv.Itoa(n) + " fields, the header has " + strconv.Itoa(len(l.Header)))
 		r.reasonsScratch = r.Reasons
 		return
 	}
@@ -117,6 +124,12 @@ func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
 	}
 	r.CompanyAccount = text(ColCompanyAccount, true)
 	r.MerchantAccount = text(ColMerchantAccount, true)
+	if len(r.CompanyAccount) > MaxAccountBytes {
+		r.reason("Company Account: " + quoteValue(r.CompanyAccount) + " is longer than " + strconv.Itoa(MaxAccountBytes) + " bytes")
+	}
+	if len(r.MerchantAccount) > MaxAccountBytes {
+		r.reason("Merchant Account: " + quoteValue(r.MerchantAccount) + " is longer than " + strconv.Itoa(MaxAccountBytes) + " bytes")
+	}
 	r.PspReference = text(ColPspReference, false)
 	r.MerchantReference = text(ColMerchantReference, false)
 	r.PaymentMethod = text(ColPaymentMethod, false)
@@ -128,7 +141,7 @@ func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
 	if b := get(ColBatchNumber); len(b) == 0 {
 		r.reason("Batch Number: empty")
 	} else if n, ok := parseBatch(b); !ok {
-		r.reason("Batch Number: " + strconv.Quote(string(b)) + " is not a positive whole number")
+		r.reason("Batch Number: " + quoteValue(b) + " is not a positive whole number")
 	} else {
 		r.BatchNumber = n
 	}
@@ -137,7 +150,7 @@ func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
 	r.CreationZone = get(ColTimeZone)
 	creation, okC := parseLocal(get(ColCreationDate), false)
 	if !okC {
-		r.reason("Creation Date: " + strconv.Quote(string(get(ColCreationDate))) + " is not YYYY-MM-DD HH:MM:SS")
+		r.reason("Creation Date: " + quoteValue(get(ColCreationDate)) + " is not YYYY-MM-DD HH:MM:SS")
 	}
 	offC, okZ := r.zone(zones, r.CreationZone)
 	if !okZ {
@@ -151,7 +164,7 @@ func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
 	if b := get(ColBookingDate); len(b) > 0 {
 		booking, okB := parseLocal(b, true)
 		if !okB {
-			r.reason("Booking Date: " + strconv.Quote(string(b)) + " is not YYYY-MM-DD[ HH:MM:SS]")
+			r.reason("Booking Date: " + quoteValue(b) + " is not YYYY-MM-DD[ HH:MM:SS]")
 		}
 		zone := get(ColBookingDateTimeZone)
 		if len(zone) == 0 {
@@ -183,11 +196,17 @@ func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
 	r.Markup = r.amount(ColMarkup, get(ColMarkup), nScale, true)
 	r.SchemeFees = r.amount(ColSchemeFees, get(ColSchemeFees), nScale, true)
 	r.Interchange = r.amount(ColInterchange, get(ColInterchange), nScale, true)
+	if net := r.NetAmount(); !net.V.InRange() {
+		r.reason("net amount (Net Credit (NC) − Net Debit (NC)) " + net.V.String() + " does not fit decimal(18,3)")
+	}
+	if fees := r.TotalFees(); !fees.V.InRange() {
+		r.reason("total fees (Commission + Markup + Scheme Fees + Interchange) " + fees.V.String() + " does not fit decimal(18,3)")
+	}
 	r.ExchangeRate = money.NullRate{}
 	if b := get(ColExchangeRate); len(b) > 0 {
 		rate, err := money.ParseRate(b)
 		if err != nil {
-			r.reason("Exchange Rate: " + strconv.Quote(string(b)) + " " + err.Error())
+			r.reason("Exchange Rate: " + quoteValue(b) + " " + err.Error())
 		} else {
 			r.ExchangeRate = money.NullRate{V: rate, Valid: true}
 		}
@@ -210,8 +229,8 @@ func (r *Row) decode(l *Layout, f [][]byte, zones map[string]int) {
 			buf = append(buf, e.key...)
 			buf = append(buf, ':')
 			var ok bool
-			if buf, ok = jsonString(buf, v); !ok {
-				r.reason(e.name + ": not valid UTF-8")
+			if buf, ok = jsontext.AppendString(buf, v, true); !ok {
+				r.reason(e.label + ": not valid UTF-8")
 			}
 		}
 		if len(buf) > 0 {
@@ -272,9 +291,9 @@ func (r *Row) amount(c Column, b []byte, scale int, signed bool) money.NullAmoun
 	}
 	v, err := money.ParseAmount(b, scale, signed)
 	if err != nil {
-		msg := c.String() + ": " + strconv.Quote(string(b)) + " " + err.Error()
+		msg := c.String() + ": " + quoteValue(b) + " " + err.Error()
 		if se, ok := err.(*money.ScaleError); ok {
-			msg = c.String() + ": " + strconv.Quote(string(b)) + " has " + strconv.Itoa(se.Digits) + " fraction digits; its currency allows " + strconv.Itoa(se.Max)
+			msg = c.String() + ": " + quoteValue(b) + " has " + strconv.Itoa(se.Digits) + " fraction digits; its currency allows " + strconv.Itoa(se.Max)
 		}
 		r.reason(msg)
 		return money.NullAmount{}

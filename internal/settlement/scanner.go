@@ -15,6 +15,11 @@ const DefaultMaxRecordBytes = 1 << 20
 // rawKeep is how much of an over-long record is kept for the rejects file.
 const rawKeep = 4096
 
+// MaxColumns bounds a report's header: Adyen's layouts have 30 to about 50 columns, so a thousand leaves
+// room for any added column while a line of commas cannot become a header of a million columns. Data
+// records are bounded by their header's width: the fields past it are counted, not kept.
+const MaxColumns = 1000
+
 // Record errors: a malformed record is still a record (it has a line number and raw text) so it can be
 // rejected and counted; only I/O errors stop the scanner.
 var (
@@ -22,30 +27,44 @@ var (
 	errAfterQuote   = errors.New("text after a closing quote; quotes inside a quoted field must be doubled")
 )
 
-// TooLongError is the error of a record longer than the scanner's limit.
-type TooLongError struct{ Limit int }
+// TooLongError is the error of a record longer than the scanner's limit. Lines is how many physical
+// lines the record spans (more than one when a quoted field holds line breaks), so that the lines it
+// swallowed are visible in the rejects file.
+type TooLongError struct {
+	Limit int
+	Lines int64
+}
 
 func (e *TooLongError) Error() string {
-	return "record longer than " + strconv.Itoa(e.Limit) + " bytes; only its first " + strconv.Itoa(rawKeep) + " bytes are kept"
+	s := "record longer than " + strconv.Itoa(e.Limit) + " bytes"
+	if e.Lines > 1 {
+		s += " over " + strconv.FormatInt(e.Lines, 10) + " lines (a quoted field holds line breaks)"
+	}
+	return s + "; only its first " + strconv.Itoa(rawKeep) + " bytes are kept"
 }
 
 // csvRecord is one CSV record. Fields and Raw point into the scanner's buffers and are valid until the
 // next call to Next.
 type csvRecord struct {
-	Line   int64    // physical line the record starts on (1-based)
-	Fields [][]byte // nil when Err is set
-	Raw    []byte   // the record's text without its final line break (truncated when too long)
-	Err    error    // malformed record
-	Plain  bool     // no quotes: the fields are Raw cut at its commas (left to the caller with lazySplit)
+	Line    int64    // physical line the record starts on (1-based)
+	Fields  [][]byte // nil when Err is set; only the first maxFields when NFields is over that
+	NFields int      // the record's number of fields
+	Raw     []byte   // the record's text without its final line break (truncated when too long)
+	Err     error    // malformed record
+	Plain   bool     // no quotes: the fields are Raw cut at its commas (left to the caller with lazySplit)
 }
 
 // scanner reads RFC 4180 CSV one record at a time: quoted fields with commas, doubled quotes and line
 // breaks; CRLF or LF; a UTF-8 byte-order mark; blank lines skipped and counted. A quote inside an
 // unquoted field is kept as text (bare quotes appear in merchant references), so one stray quote cannot
 // swallow the lines after it. Lines are counted physically, as an editor shows them.
+//
+// Memory is bounded whatever the input: a record's bytes by maxRecord (past it the record is only
+// scanned for its end) and its fields by maxFields (past it they are only counted).
 type scanner struct {
 	br        *bufio.Reader
 	maxRecord int
+	maxFields int   // fields kept per record: MaxColumns for the header, then the header's width
 	line      int64 // physical lines consumed
 	blank     int64 // blank lines skipped
 	started   bool
@@ -62,7 +81,7 @@ func newScanner(r io.Reader, maxRecord int) *scanner {
 	if maxRecord <= 0 {
 		maxRecord = DefaultMaxRecordBytes
 	}
-	return &scanner{br: bufio.NewReaderSize(r, 256<<10), maxRecord: maxRecord}
+	return &scanner{br: bufio.NewReaderSize(r, 256<<10), maxRecord: maxRecord, maxFields: MaxColumns}
 }
 
 // next returns the next record, or io.EOF after the last one. Any other error is an I/O error.
@@ -95,7 +114,9 @@ func (s *scanner) next() (*csvRecord, error) {
 				if s.lazySplit {
 					s.rec = csvRecord{Line: start, Raw: line, Plain: true}
 				} else {
-					s.rec = csvRecord{Line: start, Fields: s.split(line), Raw: line, Plain: true}
+					var n int
+					s.fields, n = splitComma(s.fields[:0], line, s.maxFields)
+					s.rec = csvRecord{Line: start, Fields: s.fields, NFields: n, Raw: line, Plain: true}
 				}
 				return &s.rec, nil
 			}
@@ -123,12 +144,6 @@ func (s *scanner) read() ([]byte, bool, error) {
 	}
 }
 
-// split cuts a line without quotes at its commas.
-func (s *scanner) split(line []byte) [][]byte {
-	s.fields = splitComma(s.fields[:0], line)
-	return s.fields
-}
-
 const (
 	fieldStart = iota
 	unquoted
@@ -143,6 +158,12 @@ func (s *scanner) slow(chunk []byte, full bool, start int64) (*csvRecord, error)
 	var recErr error
 	size := 0
 	discard := false // over the limit: keep scanning to find the record's end, store nothing more
+	nf := 0          // fields ended so far; only the first maxFields ends are kept
+	endField := func() {
+		if nf++; nf <= s.maxFields && !discard {
+			s.ends = append(s.ends, len(s.buf))
+		}
+	}
 	state := fieldStart
 	for {
 		data := chunk
@@ -170,7 +191,7 @@ func (s *scanner) slow(chunk []byte, full bool, start int64) (*csvRecord, error)
 					state = quoted
 					i++
 				case ',':
-					s.ends = append(s.ends, len(s.buf))
+					endField()
 					i++
 				default:
 					state = unquoted
@@ -186,7 +207,7 @@ func (s *scanner) slow(chunk []byte, full bool, start int64) (*csvRecord, error)
 					s.buf = append(s.buf, data[i:i+j]...)
 				}
 				if state == fieldStart {
-					s.ends = append(s.ends, len(s.buf))
+					endField()
 					j++
 				}
 				i += j
@@ -213,7 +234,7 @@ func (s *scanner) slow(chunk []byte, full bool, start int64) (*csvRecord, error)
 					}
 					i++
 				case ',':
-					s.ends = append(s.ends, len(s.buf))
+					endField()
 					state = fieldStart
 					i++
 				default:
@@ -256,8 +277,11 @@ func (s *scanner) slow(chunk []byte, full bool, start int64) (*csvRecord, error)
 		}
 		size++
 	}
-	s.ends = append(s.ends, len(s.buf))
-	s.rec = csvRecord{Line: start, Raw: s.raw, Err: recErr}
+	endField()
+	if tl, ok := recErr.(*TooLongError); ok {
+		tl.Lines = s.line - start + 1
+	}
+	s.rec = csvRecord{Line: start, Raw: s.raw, Err: recErr, NFields: nf}
 	if recErr == nil {
 		f := s.fields[:0]
 		prev := 0

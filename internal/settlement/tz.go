@@ -107,7 +107,7 @@ func zoneError(col Column, abbr []byte) string {
 	if len(abbr) == 0 {
 		return fmt.Sprintf("%s: empty time zone", col)
 	}
-	return fmt.Sprintf("%s: unknown time zone abbreviation %q; add it to SETTLE_TIMEZONES if it is right", col, abbr)
+	return fmt.Sprintf("%s: unknown time zone abbreviation %s; add it to SETTLE_TIMEZONES if it is right", col, quoteValue(abbr))
 }
 
 // localTime is a wall-clock time as written in the report.

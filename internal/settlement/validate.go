@@ -87,11 +87,11 @@ type Report struct {
 	Counts             Counts           `json:"counts"`
 	Policy             Policy           `json:"policy"`
 	Currencies         []Totals         `json:"currencies"`
-	Types              map[string]int64 `json:"types"`
-	UnknownTypes       []string         `json:"unknown_types,omitempty"`
+	Types              map[string]int64 `json:"types"`                   // valid rows by record type; OtherTypes counts the types not listed
+	UnknownTypes       []string         `json:"unknown_types,omitempty"` // the listed types that are not KnownTypes
 	FileErrors         []FileError      `json:"file_errors,omitempty"`
 	Warnings           []Warning        `json:"warnings,omitempty"`
-	RejectSample       []Reject         `json:"reject_sample,omitempty"` // the first rejected rows; all are in the rejects file
+	RejectSample       []Reject         `json:"reject_sample,omitempty"` // the first rejected rows, raw text clipped; all are in the rejects file
 }
 
 // OK reports whether the file may be published: no file errors and no more rejected rows than allowed.
@@ -122,6 +122,14 @@ func (r *Report) Problem() string { return strings.Join(r.Problems(), "; ") }
 
 const sampleLines = 10
 
+// sampleRawBytes and sampleReasons are how much of a rejected line and of its reasons the report's
+// sample shows: a settlement line is a few hundred bytes with a reason or two; the rejects file has
+// every line whole, with all its reasons.
+const (
+	sampleRawBytes = 1024
+	sampleReasons  = 10
+)
+
 type sums struct {
 	grossRows, netRows                           int64
 	grossDebit, grossCredit, netDebit, netCredit money.Amount
@@ -131,17 +139,18 @@ type sums struct {
 	scale                                        int
 }
 
-// Validator applies the file rules to the valid rows of one file. Its memory is bounded by the number of
-// distinct currencies, types and batch numbers, not by the number of rows.
+// Validator applies the file rules to the valid rows of one file. Its memory is bounded whatever the
+// file: currencies by the ISO 4217 table (an unknown code is a row error), record types and merchant
+// accounts by nameCounts, batch numbers and samples by small constants.
 type Validator struct {
 	policy      Policy
 	provider    string
 	company     string
 	merchant    string
-	merchants   map[string]*int64
+	merchants   nameCounts
 	batches     map[int64]int64
 	firstBatch  int64
-	types       map[string]*int64
+	types       nameCounts
 	currencies  map[string]*sums
 	overflow    bool
 	maxDate     Date
@@ -153,10 +162,8 @@ type Validator struct {
 	feeLines    []int64
 	samples     []Reject
 	seenRow     bool
-	// The last map entries used: a file's rows mostly repeat their merchant, type and currencies.
-	lastMerchant, lastType   []byte
-	lastMerchantN, lastTypeN *int64
-	lastCur                  [2]struct {
+	// The last currencies used: a file's rows mostly repeat them.
+	lastCur [2]struct {
 		code []byte
 		s    *sums
 	}
@@ -166,15 +173,24 @@ type Validator struct {
 func NewValidator(provider string, p Policy) *Validator {
 	return &Validator{
 		policy: p, provider: provider,
-		merchants: map[string]*int64{}, batches: map[int64]int64{},
-		types: map[string]*int64{}, currencies: map[string]*sums{},
+		merchants: newNameCounts(MaxListedMerchants, 0, nil, ""), batches: map[int64]int64{},
+		types: newNameCounts(MaxListedTypes, MaxTypeBytes, knownType, OtherTypes), currencies: map[string]*sums{},
 	}
 }
 
-// Reject records a rejected row for the report's sample. The full list goes to the rejects file.
+// Reject records a rejected row for the report's sample, clipped to sampleRawBytes of its text and
+// sampleReasons of its reasons. The full list goes to the rejects file.
 func (v *Validator) Reject(r *Row) {
 	if len(v.samples) < sampleLines {
-		v.samples = append(v.samples, NewReject(r))
+		reasons := r.Reasons
+		if len(reasons) > sampleReasons {
+			reasons = append(reasons[:sampleReasons:sampleReasons], fmt.Sprintf("and %d more reasons", len(r.Reasons)-sampleReasons))
+		}
+		rj := NewReject(&Row{Line: r.Line, Raw: clipUTF8(r.Raw, sampleRawBytes), Reasons: reasons})
+		if len(r.Raw) > sampleRawBytes {
+			rj.RawBytes = len(r.Raw)
+		}
+		v.samples = append(v.samples, rj)
 	}
 }
 
@@ -186,27 +202,11 @@ func (v *Validator) Add(r *Row) {
 		v.merchant = string(r.MerchantAccount)
 		v.firstBatch = r.BatchNumber
 	}
-	if v.lastMerchantN != nil && bytes.Equal(r.MerchantAccount, v.lastMerchant) {
-		*v.lastMerchantN++
-	} else if p, ok := v.merchants[string(r.MerchantAccount)]; ok {
-		*p++
-		v.lastMerchant, v.lastMerchantN = append(v.lastMerchant[:0], r.MerchantAccount...), p
-	} else if len(v.merchants) < 100 {
-		n := int64(1)
-		v.merchants[string(r.MerchantAccount)] = &n
-	}
+	v.merchants.inc(r.MerchantAccount)
 	if len(v.batches) < 100 || v.batches[r.BatchNumber] > 0 {
 		v.batches[r.BatchNumber]++
 	}
-	if v.lastTypeN != nil && bytes.Equal(r.Type, v.lastType) {
-		*v.lastTypeN++
-	} else if p, ok := v.types[string(r.Type)]; ok {
-		*p++
-		v.lastType, v.lastTypeN = append(v.lastType[:0], r.Type...), p
-	} else {
-		n := int64(1)
-		v.types[string(r.Type)] = &n
-	}
+	v.types.inc(r.Type)
 
 	d := r.SettlementLocalDate()
 	if d > v.maxDate || v.maxDateLine == 0 {
@@ -263,27 +263,13 @@ func (v *Validator) Merge(o *Validator) {
 	if !v.seenRow && o.seenRow {
 		v.seenRow, v.company, v.merchant, v.firstBatch = true, o.company, o.merchant, o.firstBatch
 	}
-	for k, n := range o.merchants {
-		if p, ok := v.merchants[k]; ok {
-			*p += *n
-		} else if len(v.merchants) < 100 {
-			c := *n
-			v.merchants[k] = &c
-		}
-	}
+	v.merchants.merge(&o.merchants)
 	for k, n := range o.batches {
 		if len(v.batches) < 100 || v.batches[k] > 0 {
 			v.batches[k] += n
 		}
 	}
-	for k, n := range o.types {
-		if p, ok := v.types[k]; ok {
-			*p += *n
-		} else {
-			c := *n
-			v.types[k] = &c
-		}
-	}
+	v.types.merge(&o.types)
 	for code, os := range o.currencies {
 		s, ok := v.currencies[code]
 		if !ok {
@@ -357,19 +343,26 @@ func (v *Validator) Report(counts Counts) *Report {
 		Provider: v.provider, CompanyAccount: v.company, BatchNumber: v.firstBatch,
 		Counts: counts, Policy: v.policy, Types: map[string]int64{}, RejectSample: v.samples,
 	}
-	for t, n := range v.types {
+	for t, n := range v.types.counts {
 		rep.Types[t] = *n
 		if !knownType[t] {
 			rep.UnknownTypes = append(rep.UnknownTypes, t)
 		}
 	}
+	if v.types.other > 0 {
+		rep.Types[OtherTypes] = v.types.other
+	}
 	sort.Strings(rep.UnknownTypes)
 
 	rep.MerchantAccount = v.merchant
-	merchants := sortedKeys(v.merchants)
+	merchants := sortedKeys(v.merchants.counts)
 	if len(merchants) > 1 {
+		n := strconv.Itoa(len(merchants))
+		if v.merchants.dropped {
+			n = "more than " + n
+		}
 		rep.FileErrors = append(rep.FileErrors, FileError{Rule: "merchant_account",
-			Message: fmt.Sprintf("the file has %d merchant accounts (%s); a settlement batch belongs to one", len(merchants), strings.Join(first(merchants, 5), ", "))})
+			Message: fmt.Sprintf("the file has %s merchant accounts (%s); a settlement batch belongs to one", n, strings.Join(first(merchants, 5), ", "))})
 	}
 	if len(v.batches) > 1 {
 		var bs []string

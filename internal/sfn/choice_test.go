@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/paysettle/settle/internal/states"
 )
 
 func TestChoiceRules(t *testing.T) {
@@ -52,7 +54,7 @@ func TestChoiceRules(t *testing.T) {
 				"Yes":{"Type":"Pass","Result":true,"End":true},"No":{"Type":"Pass","Result":false,"End":true}}}`, tt.rule)
 			e, _ := newTestEngine(t, def, nil)
 			x, _ := runOnce(t, e, input)
-			if x.Status != StatusSucceeded || string(x.Output) != fmt.Sprint(tt.want) {
+			if x.Status != states.Succeeded || string(x.Output) != fmt.Sprint(tt.want) {
 				t.Errorf("rule {%s}: %s %s %s, want %v", tt.rule, x.Status, x.Cause, x.Output, tt.want)
 			}
 		})
@@ -69,7 +71,7 @@ func TestChoiceFailures(t *testing.T) {
 			def := fmt.Sprintf(`{"StartAt":"Pick","States":{"Pick":{"Type":"Choice","Choices":[{%s,"Next":"Yes"}]},"Yes":{"Type":"Succeed"}}}`, tt.rule)
 			e, _ := newTestEngine(t, def, nil)
 			x, h := runOnce(t, e, `{"a":"b"}`)
-			if x.Status != StatusFailed || x.Error != tt.wantError || !strings.Contains(x.Cause, tt.wantCause) || x.FailedState != "Pick" {
+			if x.Status != states.Failed || x.Error != tt.wantError || !strings.Contains(x.Cause, tt.wantCause) || x.FailedState != "Pick" {
 				t.Errorf("execution = %s %s %q at %q, want FAILED %s containing %q at Pick", x.Status, x.Error, x.Cause, x.FailedState, tt.wantError, tt.wantCause)
 			}
 			want := "ExecutionStarted ChoiceStateEntered ExecutionFailed"
@@ -96,7 +98,7 @@ func TestFailState(t *testing.T) {
 			def := fmt.Sprintf(`{"StartAt":"F","States":{"F":{"Type":"Fail",%s}}}`, tt.fields)
 			e, _ := newTestEngine(t, def, nil)
 			x, h := runOnce(t, e, tt.input)
-			if x.Status != StatusFailed || x.Error != tt.wantError || !strings.Contains(x.Cause, tt.wantCause) {
+			if x.Status != states.Failed || x.Error != tt.wantError || !strings.Contains(x.Cause, tt.wantCause) {
 				t.Errorf("execution = %s %s %q, want FAILED %s %q", x.Status, x.Error, x.Cause, tt.wantError, tt.wantCause)
 			}
 			want := "ExecutionStarted FailStateEntered ExecutionFailed"

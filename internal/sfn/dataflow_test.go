@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/paysettle/settle/internal/states"
 )
 
 // taskDef is a one-Task machine; fields is spliced into the Task state.
@@ -65,12 +67,12 @@ func TestTaskDataFlow(t *testing.T) {
 				t.Errorf("task input = %q, want %s", got, tt.wantTask)
 			}
 			if tt.wantError != "" {
-				if x.Status != StatusFailed || x.Error != tt.wantError {
+				if x.Status != states.Failed || x.Error != tt.wantError {
 					t.Errorf("execution = %s %s (%s), want FAILED %s", x.Status, x.Error, x.Cause, tt.wantError)
 				}
 				return
 			}
-			if x.Status != StatusSucceeded || string(x.Output) != tt.wantOut {
+			if x.Status != states.Succeeded || string(x.Output) != tt.wantOut {
 				t.Errorf("execution = %s %s %s, output %s; want SUCCEEDED with %s", x.Status, x.Error, x.Cause, x.Output, tt.wantOut)
 			}
 		})
@@ -93,7 +95,7 @@ func TestPassDataFlow(t *testing.T) {
 			def := fmt.Sprintf(`{"StartAt":"P","States":{"P":{"Type":"Pass",%s"End":true}}}`, tt.fields)
 			e, _ := newTestEngine(t, def, nil)
 			x, h := runOnce(t, e, input)
-			if x.Status != StatusSucceeded || string(x.Output) != tt.want {
+			if x.Status != states.Succeeded || string(x.Output) != tt.want {
 				t.Errorf("output = %s %s %s, want %s", x.Status, x.Cause, x.Output, tt.want)
 			}
 			want := "ExecutionStarted PassStateEntered PassStateExited ExecutionSucceeded"
@@ -110,7 +112,7 @@ func TestChoiceAndSucceedPaths(t *testing.T) {
 		"S":{"Type":"Succeed","InputPath":"$.x","OutputPath":"$.y"}}}`
 	e, _ := newTestEngine(t, def, nil)
 	x, h := runOnce(t, e, `{"in":{"v":{"x":{"y":"done"}}}}`)
-	if x.Status != StatusSucceeded || string(x.Output) != `"done"` {
+	if x.Status != states.Succeeded || string(x.Output) != `"done"` {
 		t.Errorf("execution = %s %s, output %s; want SUCCEEDED \"done\"", x.Status, x.Cause, x.Output)
 	}
 	want := "ExecutionStarted ChoiceStateEntered ChoiceStateExited SucceedStateEntered SucceedStateExited ExecutionSucceeded"
@@ -124,7 +126,7 @@ func TestMissingParameterPathCause(t *testing.T) {
 	e, _ := newTestEngine(t, def, nil)
 	x, _ := runOnce(t, e, `{"other":1}`)
 	want := `The JSONPath '$.nope.deep' specified for the field 'missing.$' could not be found in the input '{"other":1}'`
-	if x.Status != StatusFailed || x.Error != "States.Runtime" || !strings.Contains(x.Cause, want) || x.FailedState != "Pick" {
+	if x.Status != states.Failed || x.Error != "States.Runtime" || !strings.Contains(x.Cause, want) || x.FailedState != "Pick" {
 		t.Errorf("execution = %s %s %q at %s; want FAILED States.Runtime containing %q", x.Status, x.Error, x.Cause, x.FailedState, want)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/paysettle/settle/internal/states"
 )
 
 // Config configures an Engine.
@@ -203,7 +205,7 @@ func (e *Engine) Start(ctx context.Context, name string, input []byte) (*Executi
 			Name:            name,
 			ExecutionArn:    e.executionArn(name),
 			StateMachineArn: e.machineArn,
-			Status:          StatusRunning,
+			Status:          states.Running,
 			Input:           json.RawMessage(encodeJSON(val)),
 			StartDate:       now,
 		},
@@ -232,7 +234,7 @@ func (e *Engine) Start(ctx context.Context, name string, input []byte) (*Executi
 		if err != nil {
 			return nil, err
 		}
-		if existing.Execution.StateMachineArn == e.machineArn && existing.Execution.Status == StatusRunning && existing.InputText == string(input) {
+		if existing.Execution.StateMachineArn == e.machineArn && existing.Execution.Status == states.Running && existing.InputText == string(input) {
 			return e.describe(existing), nil
 		}
 		return nil, &ExecutionAlreadyExistsError{ExecutionArn: e.executionArn(name)}
@@ -242,7 +244,7 @@ func (e *Engine) Start(ctx context.Context, name string, input []byte) (*Executi
 		var ended *Event
 		if err == nil {
 			var existing *record
-			if existing, err = e.store.load(name); err == nil && existing.Execution.Status == StatusRunning && existing.Execution.StateMachineArn == e.machineArn {
+			if existing, err = e.store.load(name); err == nil && existing.Execution.Status == states.Running && existing.Execution.StateMachineArn == e.machineArn {
 				ended, err = e.endOrphan(existing)
 			}
 		}
@@ -342,7 +344,7 @@ func (e *Engine) load(name string) (*record, error) {
 // to run, or its file would count as a duplicate forever and refuse every redrive. A reader that cannot
 // take the locks (no write access to the store) gets the record as stored.
 func (e *Engine) current(rec *record) (*record, error) {
-	if rec.Execution.Status != StatusRunning {
+	if rec.Execution.Status != states.Running {
 		return rec, nil
 	}
 	name := rec.Execution.Name
@@ -359,7 +361,7 @@ func (e *Engine) current(rec *record) (*record, error) {
 	if rec, err = e.store.load(name); err != nil { // it may have ended, or been ended, since it was read
 		return nil, err
 	}
-	if rec.Execution.Status == StatusRunning {
+	if rec.Execution.Status == states.Running {
 		if _, err := e.endOrphan(rec); err != nil {
 			return nil, err
 		}
@@ -383,7 +385,7 @@ func (e *Engine) endOrphan(rec *record) (*Event, error) {
 		cause = fmt.Sprintf("the %s process running it (pid %d) ended without finishing it", o.Command, o.PID)
 	}
 	x := &rec.Execution
-	x.Status, x.Error, x.Cause = StatusAborted, "", cause
+	x.Status, x.Error, x.Cause = states.Aborted, "", cause
 	x.StopDate = e.clock.Now().UTC()
 	x.FailedState, x.FailedStateInput = from, json.RawMessage(input)
 	r := &runner{e: e, rec: rec}
@@ -398,9 +400,9 @@ func (e *Engine) endOrphan(rec *record) (*Event, error) {
 func (e *Engine) describe(rec *record) *Execution {
 	x := rec.Execution
 	if reason := e.notRedrivable(&x); reason != "" {
-		x.RedriveStatus, x.RedriveStatusReason = NotRedrivable, reason
+		x.RedriveStatus, x.RedriveStatusReason = states.NotRedrivable, reason
 	} else {
-		x.RedriveStatus, x.RedriveStatusReason = Redrivable, ""
+		x.RedriveStatus, x.RedriveStatusReason = states.Redrivable, ""
 	}
 	return &x
 }
@@ -408,7 +410,7 @@ func (e *Engine) describe(rec *record) *Execution {
 // notRedrivable returns why the execution cannot be redriven now, or "".
 func (e *Engine) notRedrivable(x *Execution) string {
 	switch x.Status {
-	case StatusFailed, StatusTimedOut, StatusAborted:
+	case states.Failed, states.TimedOut, states.Aborted:
 	default:
 		return fmt.Sprintf("Execution is %s and cannot be redriven", x.Status)
 	}
@@ -491,7 +493,7 @@ func (e *Engine) recordRedrive(name string, seen int) (*redrive, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec.Execution.Status == StatusRunning { // we hold its lease: its process is gone
+	if rec.Execution.Status == states.Running { // we hold its lease: its process is gone
 		if _, err := e.endOrphan(rec); err != nil {
 			return nil, err
 		}
@@ -513,7 +515,7 @@ func (e *Engine) recordRedrive(name string, seen int) (*redrive, error) {
 	x := &rec.Execution
 	from := x.FailedState
 	n := x.RedriveCount + 1
-	x.Status = StatusRunning
+	x.Status = states.Running
 	x.RedriveCount = n
 	x.RedriveDate = e.clock.Now().UTC()
 	x.StopDate, x.Error, x.Cause, x.Output = time.Time{}, "", "", nil

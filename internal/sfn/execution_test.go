@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/paysettle/settle/internal/states"
 )
 
 const oneTaskDef = `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"` + lambdaArn + `","ResultPath":"$.r","End":true}}}`
@@ -74,8 +76,8 @@ func TestDescribeListHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if x.ExecutionArn != "arn:aws:states:local:000000000000:execution:test:second" || x.StateMachineArn != testMachineArn ||
-		x.Status != StatusSucceeded || string(x.Input) != `{"in":"second"}` || string(x.Output) != `{"in":"second","r":{"v":1}}` ||
-		x.RedriveStatus != NotRedrivable || x.StopDate.IsZero() {
+		x.Status != states.Succeeded || string(x.Input) != `{"in":"second"}` || string(x.Output) != `{"in":"second","r":{"v":1}}` ||
+		x.RedriveStatus != states.NotRedrivable || x.StopDate.IsZero() {
 		t.Errorf("Describe = %+v", x)
 	}
 	h, _ := e.History("second")
@@ -130,14 +132,14 @@ func TestIdempotentStart(t *testing.T) {
 	<-entered // the execution is RUNNING inside its task
 
 	x, err := e.Start(ctx, "exec", []byte(`{"a": 1}`))
-	if err != nil || x.Status != StatusRunning {
+	if err != nil || x.Status != states.Running {
 		t.Errorf("same name and input while RUNNING = %v, %v; want the running execution", x, err)
 	}
 	if _, err := e.Start(ctx, "exec", []byte(`{"a":1}`)); !errors.As(err, new(*ExecutionAlreadyExistsError)) {
 		t.Errorf("same name, different input bytes while RUNNING = %v, want *ExecutionAlreadyExistsError", err)
 	}
 	close(release)
-	if x := <-done; x.Status != StatusSucceeded {
+	if x := <-done; x.Status != states.Succeeded {
 		t.Errorf("first Start = %s, want SUCCEEDED", x.Status)
 	}
 	_, err = e.Start(ctx, "exec", []byte(`{"a": 1}`))
@@ -170,7 +172,7 @@ func TestConcurrentStarts(t *testing.T) {
 	names := []string{"n0", "n1", "n2", "n3", "n4"}
 	var wg sync.WaitGroup
 	results := make(chan error, 20)
-	statuses := make(chan Status, 20)
+	statuses := make(chan states.Status, 20)
 	for i := range 20 {
 		wg.Add(1)
 		go func() {
@@ -190,7 +192,7 @@ func TestConcurrentStarts(t *testing.T) {
 		if err := <-results; err != nil {
 			t.Errorf("Start of a RUNNING name with the same input = %v", err)
 		}
-		if s := <-statuses; s != StatusRunning {
+		if s := <-statuses; s != states.Running {
 			t.Errorf("duplicate Start returned %s, want RUNNING", s)
 		}
 	}
@@ -206,7 +208,7 @@ func TestConcurrentStarts(t *testing.T) {
 		if runs[n] != 1 {
 			t.Errorf("execution %s ran %d times, want 1", n, runs[n])
 		}
-		if x, _ := e.Describe(n); x.Status != StatusSucceeded {
+		if x, _ := e.Describe(n); x.Status != states.Succeeded {
 			t.Errorf("%s = %s, want SUCCEEDED", n, x.Status)
 		}
 	}
@@ -251,7 +253,7 @@ func TestCrossProcessStarts(t *testing.T) {
 		if len(runs) != 1 {
 			t.Errorf("%s ran %d times across processes, want 1", name, len(runs))
 		}
-		if x, err := e.Describe(name); err != nil || x.Status != StatusSucceeded {
+		if x, err := e.Describe(name); err != nil || x.Status != states.Succeeded {
 			t.Errorf("Describe(%s) = %v, %v; want SUCCEEDED", name, x, err)
 		}
 	}
@@ -311,8 +313,8 @@ func TestRedriveFromTheFailedTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Status != StatusFailed || x.Error != "Flaky" || x.Cause != "still broken" || x.FailedState != "Work" ||
-		string(x.FailedStateInput) != `{"id":1,"p":"prepared"}` || x.RedriveStatus != Redrivable {
+	if x.Status != states.Failed || x.Error != "Flaky" || x.Cause != "still broken" || x.FailedState != "Work" ||
+		string(x.FailedStateInput) != `{"id":1,"p":"prepared"}` || x.RedriveStatus != states.Redrivable {
 		t.Fatalf("after the first run: %+v", x)
 	}
 	if len(inputs) != 3 || !slices.Equal(clock.Sleeps(), secs(1, 2)) {
@@ -324,7 +326,7 @@ func TestRedriveFromTheFailedTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Status != StatusFailed || x.RedriveCount != 1 || len(inputs) != 6 || !slices.Equal(clock.Sleeps(), secs(1, 2, 1, 2)) {
+	if x.Status != states.Failed || x.RedriveCount != 1 || len(inputs) != 6 || !slices.Equal(clock.Sleeps(), secs(1, 2, 1, 2)) {
 		t.Fatalf("first redrive: %s, redrive count %d, %d calls, sleeps %v", x.Status, x.RedriveCount, len(inputs), clock.Sleeps())
 	}
 
@@ -333,8 +335,8 @@ func TestRedriveFromTheFailedTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Status != StatusSucceeded || x.RedriveCount != 2 || x.RedriveDate.IsZero() || x.Error != "" ||
-		string(x.Output) != `{"id":1,"p":"prepared","w":"ok"}` || x.RedriveStatus != NotRedrivable {
+	if x.Status != states.Succeeded || x.RedriveCount != 2 || x.RedriveDate.IsZero() || x.Error != "" ||
+		string(x.Output) != `{"id":1,"p":"prepared","w":"ok"}` || x.RedriveStatus != states.NotRedrivable {
 		t.Fatalf("second redrive: %+v", x)
 	}
 	if last := inputs[len(inputs)-1]; last != `{"p":"prepared","redrives":2}` {
@@ -370,7 +372,7 @@ func TestRedriveOfAFailState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Status != StatusFailed || x.FailedState != "Rejected" || x.Error != "DataError" {
+	if x.Status != states.Failed || x.FailedState != "Rejected" || x.Error != "DataError" {
 		t.Fatalf("first run: %+v", x)
 	}
 	// The task would succeed now, but the execution failed in the Fail state: a redrive re-enters it.
@@ -378,7 +380,7 @@ func TestRedriveOfAFailState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Status != StatusFailed || x.FailedState != "Rejected" || x.Error != "DataError" || x.Cause != "cause DataError" || x.RedriveCount != 1 || calls != 1 {
+	if x.Status != states.Failed || x.FailedState != "Rejected" || x.Error != "DataError" || x.Cause != "cause DataError" || x.RedriveCount != 1 || calls != 1 {
 		t.Errorf("after redrive: %+v, %d task calls; want FAILED again in Rejected without running the task", x, calls)
 	}
 	h, _ := e.History("job")
@@ -398,7 +400,7 @@ func TestRedriveRefusals(t *testing.T) {
 	clock.Advance(15 * 24 * time.Hour)
 	x, _ := e.Describe("job")
 	_, err := e.Redrive(ctx, "job")
-	if !errors.As(err, new(*ExecutionNotRedrivableError)) || x.RedriveStatus != NotRedrivable || !strings.Contains(x.RedriveStatusReason, "14 days") {
+	if !errors.As(err, new(*ExecutionNotRedrivableError)) || x.RedriveStatus != states.NotRedrivable || !strings.Contains(x.RedriveStatusReason, "14 days") {
 		t.Errorf("redrive after 15 days = %v (status %s %q), want *ExecutionNotRedrivableError", err, x.RedriveStatus, x.RedriveStatusReason)
 	}
 }
@@ -421,11 +423,11 @@ func TestCancelledContextAbortsAndRedrives(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := e.History("job")
-	if x.Status != StatusAborted || x.FailedState != "T" || h[len(h)-1].Type != EventExecutionAborted || x.RedriveStatus != Redrivable {
+	if x.Status != states.Aborted || x.FailedState != "T" || h[len(h)-1].Type != EventExecutionAborted || x.RedriveStatus != states.Redrivable {
 		t.Fatalf("cancelled execution: %+v, last event %s", x, h[len(h)-1].Type)
 	}
 	x, err = e.Redrive(context.Background(), "job")
-	if err != nil || x.Status != StatusSucceeded {
+	if err != nil || x.Status != states.Succeeded {
 		t.Errorf("redrive after abort = %v, %v; want SUCCEEDED", x, err)
 	}
 }
@@ -451,7 +453,7 @@ func TestPersistedWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "ExecutionStarted TaskStateEntered LambdaFunctionScheduled LambdaFunctionStarted"
-	if seen == nil || seen.Status != StatusRunning || strings.Join(eventTypes(seenHistory), " ") != want {
+	if seen == nil || seen.Status != states.Running || strings.Join(eventTypes(seenHistory), " ") != want {
 		t.Errorf("mid-run: %+v, history %v", seen, eventTypes(seenHistory))
 	}
 	entries, _ := os.ReadDir(e.store.dir)
@@ -481,7 +483,7 @@ func TestConcurrentRedrivesRunOnce(t *testing.T) {
 	}
 	e, _ := newTestEngine(t, oneTaskDef, map[string]TaskFunc{lambdaArn: task})
 	ctx := context.Background()
-	if x, err := e.Start(ctx, "job", nil); err != nil || x.Status != StatusFailed {
+	if x, err := e.Start(ctx, "job", nil); err != nil || x.Status != states.Failed {
 		t.Fatalf("Start = %v, %v; want FAILED", x, err)
 	}
 	done := make(chan error)
@@ -499,7 +501,7 @@ func TestConcurrentRedrivesRunOnce(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if x, _ := e.Describe("job"); x.Status != StatusSucceeded || x.RedriveCount != 1 || calls != 2 {
+	if x, _ := e.Describe("job"); x.Status != states.Succeeded || x.RedriveCount != 1 || calls != 2 {
 		t.Errorf("after redrive: %s, redrive count %d, %d calls; want SUCCEEDED, 1, 2", x.Status, x.RedriveCount, calls)
 	}
 }

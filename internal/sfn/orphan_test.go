@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/paysettle/settle/internal/states"
 )
 
 // twoTaskDef runs A then B, both on lambdaArn; the tasks tell them apart by their input.
@@ -103,12 +105,12 @@ func TestStaleReadOfAFinishedExecution(t *testing.T) {
 	dir, running := snapshot(t)
 	e := newEngineIn(t, dir, (&stepCalls{}).task)
 	var stale record
-	if err := json.Unmarshal(running, &stale); err != nil || stale.Execution.Status != StatusRunning {
+	if err := json.Unmarshal(running, &stale); err != nil || stale.Execution.Status != states.Running {
 		t.Fatalf("snapshot: %v, %s", err, stale.Execution.Status)
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, "job.json"))
 	rec, err := e.current(&stale)
-	if err != nil || rec.Execution.Status != StatusSucceeded {
+	if err != nil || rec.Execution.Status != states.Succeeded {
 		t.Fatalf("current(stale RUNNING copy) = %v, %v; want the SUCCEEDED record", rec.Execution.Status, err)
 	}
 	if after, _ := os.ReadFile(filepath.Join(dir, "job.json")); string(after) != string(before) {
@@ -156,7 +158,7 @@ func TestOrphanIsAbortedOnce(t *testing.T) {
 			t.Fatalf("reader %d: %v, %v", i, x, errs[i])
 		}
 		want := fmt.Sprintf("the %s process running it (pid %d) ended without finishing it", filepath.Base(os.Args[0]), os.Getpid())
-		if x.Status != StatusAborted || x.Cause != want || x.FailedState != "B" || x.RedriveStatus != Redrivable {
+		if x.Status != states.Aborted || x.Cause != want || x.FailedState != "B" || x.RedriveStatus != states.Redrivable {
 			t.Errorf("reader %d sees %s at %q, cause %q, %s; want ABORTED at B, cause %q, REDRIVABLE", i, x.Status, x.FailedState, x.Cause, x.RedriveStatus, want)
 		}
 		if !sameJSON(t, string(x.FailedStateInput), `{"file":"a.csv","a":"A done"}`) {
@@ -186,11 +188,11 @@ func TestOrphanRedrivesFromTheStateItWasIn(t *testing.T) {
 	if !errors.As(err, new(*ExecutionAlreadyExistsError)) {
 		t.Fatalf("Start over an orphan = %v, want *ExecutionAlreadyExistsError", err)
 	}
-	if x, _ := e.Describe("job"); x.Status != StatusAborted {
+	if x, _ := e.Describe("job"); x.Status != states.Aborted {
 		t.Fatalf("after Start: %s, want ABORTED", x.Status)
 	}
 	x, err := e.Redrive(ctx, "job")
-	if err != nil || x.Status != StatusSucceeded || x.RedriveCount != 1 {
+	if err != nil || x.Status != states.Succeeded || x.RedriveCount != 1 {
 		t.Fatalf("Redrive = %+v, %v; want SUCCEEDED, redrive count 1", x, err)
 	}
 	if !sameJSON(t, string(x.Output), `{"file":"a.csv","a":"A done","b":"B done"}`) {
@@ -214,7 +216,7 @@ func TestRedriveOfAnOrphan(t *testing.T) {
 	dir := orphan(t)
 	s := &stepCalls{}
 	x, err := newEngineIn(t, dir, s.task).Redrive(context.Background(), "job")
-	if err != nil || x.Status != StatusSucceeded || s.count("A") != 0 || s.count("B") != 1 {
+	if err != nil || x.Status != states.Succeeded || s.count("A") != 0 || s.count("B") != 1 {
 		t.Fatalf("Redrive = %v, %v, A %d B %d; want SUCCEEDED running B only", x, err, s.count("A"), s.count("B"))
 	}
 }
@@ -233,10 +235,10 @@ func TestLiveExecutionIsNotAnOrphan(t *testing.T) {
 	<-s.inB
 	other := newEngineIn(t, dir, s.task)
 	x, err := other.Describe("job")
-	if err != nil || x.Status != StatusRunning {
+	if err != nil || x.Status != states.Running {
 		t.Errorf("Describe while running = %v, %v; want RUNNING", x, err)
 	}
-	if x, err := other.Start(context.Background(), "job", []byte(`{}`)); err != nil || x.Status != StatusRunning {
+	if x, err := other.Start(context.Background(), "job", []byte(`{}`)); err != nil || x.Status != states.Running {
 		t.Errorf("Start while running = %v, %v; want the running execution", x, err)
 	}
 	var nre *ExecutionNotRedrivableError
@@ -247,7 +249,7 @@ func TestLiveExecutionIsNotAnOrphan(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if x, _ := other.Describe("job"); x.Status != StatusSucceeded || s.count("B") != 1 {
+	if x, _ := other.Describe("job"); x.Status != states.Succeeded || s.count("B") != 1 {
 		t.Errorf("after the run: %s, B ran %d times", x.Status, s.count("B"))
 	}
 }
@@ -302,7 +304,7 @@ func TestKilledProcess(t *testing.T) {
 	}
 	s := &stepCalls{}
 	e := newEngineIn(t, dir, s.task)
-	if x, err := e.Describe("job"); err != nil || x.Status != StatusRunning {
+	if x, err := e.Describe("job"); err != nil || x.Status != states.Running {
 		t.Fatalf("while the child runs it: %v, %v; want RUNNING", x, err)
 	}
 	if err := cmd.Process.Kill(); err != nil {
@@ -310,10 +312,10 @@ func TestKilledProcess(t *testing.T) {
 	}
 	cmd.Wait()
 	x, err := e.Describe("job")
-	if err != nil || x.Status != StatusAborted || !strings.Contains(x.Cause, fmt.Sprintf("(pid %d) ended without finishing it", cmd.Process.Pid)) || x.FailedState != "B" {
+	if err != nil || x.Status != states.Aborted || !strings.Contains(x.Cause, fmt.Sprintf("(pid %d) ended without finishing it", cmd.Process.Pid)) || x.FailedState != "B" {
 		t.Fatalf("after the kill: %+v, %v; want ABORTED at B naming pid %d", x, err, cmd.Process.Pid)
 	}
-	if x, err := e.Redrive(context.Background(), "job"); err != nil || x.Status != StatusSucceeded || s.count("B") != 1 || s.count("A") != 0 {
+	if x, err := e.Redrive(context.Background(), "job"); err != nil || x.Status != states.Succeeded || s.count("B") != 1 || s.count("A") != 0 {
 		t.Errorf("redrive = %v, %v; want SUCCEEDED running only B", x, err)
 	}
 }
@@ -327,7 +329,7 @@ func TestReaderWithoutLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	x, err := newEngineIn(t, dir, (&stepCalls{}).task).Describe("job")
-	if err != nil || x.Status != StatusRunning {
+	if err != nil || x.Status != states.Running {
 		t.Errorf("Describe without the locks = %v, %v; want the stored RUNNING record", x, err)
 	}
 }

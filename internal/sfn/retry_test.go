@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paysettle/settle/internal/states"
 )
 
 func secs(fs ...float64) []time.Duration {
@@ -25,27 +27,27 @@ func TestRetryDelays(t *testing.T) {
 		rand       float64
 		errors     int // consecutive failures of error "E"
 		wantSleeps []time.Duration
-		wantStatus Status
+		wantStatus states.Status
 		wantCalls  int
 	}{
 		{name: "defaults: 1s, x2, 3 attempts", retry: `{"ErrorEquals":["E"]}`, errors: 10,
-			wantSleeps: secs(1, 2, 4), wantStatus: StatusFailed, wantCalls: 4},
+			wantSleeps: secs(1, 2, 4), wantStatus: states.Failed, wantCalls: 4},
 		{name: "BackoffRate 1.5 and MaxDelaySeconds cap", retry: `{"ErrorEquals":["E"],"IntervalSeconds":3,"MaxAttempts":4,"BackoffRate":1.5,"MaxDelaySeconds":6}`, errors: 10,
-			wantSleeps: secs(3, 4.5, 6, 6), wantStatus: StatusFailed, wantCalls: 5},
+			wantSleeps: secs(3, 4.5, 6, 6), wantStatus: states.Failed, wantCalls: 5},
 		{name: "success after two retries", retry: `{"ErrorEquals":["E"],"IntervalSeconds":2}`, errors: 2,
-			wantSleeps: secs(2, 4), wantStatus: StatusSucceeded, wantCalls: 3},
+			wantSleeps: secs(2, 4), wantStatus: states.Succeeded, wantCalls: 3},
 		{name: "MaxAttempts 0 never retries", retry: `{"ErrorEquals":["E"],"MaxAttempts":0}`, errors: 10,
-			wantStatus: StatusFailed, wantCalls: 1},
+			wantStatus: states.Failed, wantCalls: 1},
 		{name: "BackoffRate 1 is constant", retry: `{"ErrorEquals":["E"],"IntervalSeconds":5,"BackoffRate":1,"MaxAttempts":2}`, errors: 10,
-			wantSleeps: secs(5, 5), wantStatus: StatusFailed, wantCalls: 3},
+			wantSleeps: secs(5, 5), wantStatus: states.Failed, wantCalls: 3},
 		{name: "FULL jitter scales the capped delay by Rand", retry: `{"ErrorEquals":["E"],"IntervalSeconds":2,"MaxAttempts":6,"MaxDelaySeconds":60,"JitterStrategy":"FULL"}`, rand: 0.5, errors: 10,
-			wantSleeps: secs(1, 2, 4, 8, 16, 30), wantStatus: StatusFailed, wantCalls: 7},
+			wantSleeps: secs(1, 2, 4, 8, 16, 30), wantStatus: states.Failed, wantCalls: 7},
 		{name: "FULL jitter lower bound is 0", retry: `{"ErrorEquals":["E"],"IntervalSeconds":2,"MaxAttempts":2,"JitterStrategy":"FULL"}`, rand: 0, errors: 10,
-			wantSleeps: secs(0, 0), wantStatus: StatusFailed, wantCalls: 3},
+			wantSleeps: secs(0, 0), wantStatus: states.Failed, wantCalls: 3},
 		{name: "FULL jitter stays below the delay", retry: `{"ErrorEquals":["E"],"IntervalSeconds":2,"MaxAttempts":2,"JitterStrategy":"FULL"}`, rand: 0.999999, errors: 10,
-			wantSleeps: secs(1.999998, 3.999996), wantStatus: StatusFailed, wantCalls: 3},
+			wantSleeps: secs(1.999998, 3.999996), wantStatus: states.Failed, wantCalls: 3},
 		{name: "JitterStrategy NONE", retry: `{"ErrorEquals":["E"],"IntervalSeconds":2,"MaxAttempts":2,"JitterStrategy":"NONE"}`, rand: 0.5, errors: 10,
-			wantSleeps: secs(2, 4), wantStatus: StatusFailed, wantCalls: 3},
+			wantSleeps: secs(2, 4), wantStatus: states.Failed, wantCalls: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,42 +84,42 @@ func TestRetryAndCatchMatching(t *testing.T) {
 		errors     []string
 		wantCalls  int
 		wantSleeps []time.Duration
-		wantStatus Status
+		wantStatus states.Status
 		wantError  string // execution error (FAILED) or the caught error's state (SUCCEEDED)
 	}{
 		{name: "only the first matching retrier is used, then Catch",
 			fields:    `"Retry":[{"ErrorEquals":["E"],"MaxAttempts":1},{"ErrorEquals":["States.ALL"],"MaxAttempts":5}],"Catch":[{"ErrorEquals":["E"],"Next":"CaughtA"}],`,
 			errors:    []string{"E", "E", "E", "E"},
-			wantCalls: 2, wantSleeps: secs(1), wantStatus: StatusSucceeded, wantError: "CaughtA"},
+			wantCalls: 2, wantSleeps: secs(1), wantStatus: states.Succeeded, wantError: "CaughtA"},
 		{name: "a later retrier is used for an error the first does not match",
 			fields: `"Retry":[{"ErrorEquals":["E"],"MaxAttempts":1},{"ErrorEquals":["States.ALL"],"MaxAttempts":5,"IntervalSeconds":3}],`,
-			errors: []string{"F", "F"}, wantCalls: 3, wantSleeps: secs(3, 6), wantStatus: StatusSucceeded},
+			errors: []string{"F", "F"}, wantCalls: 3, wantSleeps: secs(3, 6), wantStatus: states.Succeeded},
 		{name: "AWS's complex retry scenario: each retrier counts its own attempts",
 			fields: `"Retry":[{"ErrorEquals":["ErrorA","ErrorB"],"IntervalSeconds":1,"BackoffRate":2.0,"MaxAttempts":2},{"ErrorEquals":["ErrorC"],"IntervalSeconds":5}],` +
 				`"Catch":[{"ErrorEquals":["States.ALL"],"Next":"CaughtB"}],`,
 			errors:    []string{"ErrorA", "ErrorB", "ErrorC", "ErrorB"},
-			wantCalls: 4, wantSleeps: secs(1, 2, 5), wantStatus: StatusSucceeded, wantError: "CaughtB"},
+			wantCalls: 4, wantSleeps: secs(1, 2, 5), wantStatus: states.Succeeded, wantError: "CaughtB"},
 		{name: "catchers are scanned in order",
 			fields: `"Catch":[{"ErrorEquals":["X"],"Next":"CaughtA"},{"ErrorEquals":["Y","E"],"Next":"CaughtB"},{"ErrorEquals":["States.ALL"],"Next":"CaughtC"}],`,
-			errors: []string{"E"}, wantCalls: 1, wantStatus: StatusSucceeded, wantError: "CaughtB"},
+			errors: []string{"E"}, wantCalls: 1, wantStatus: states.Succeeded, wantError: "CaughtB"},
 		{name: "States.ALL catches what nothing else names",
 			fields: `"Catch":[{"ErrorEquals":["X"],"Next":"CaughtA"},{"ErrorEquals":["States.ALL"],"Next":"CaughtC"}],`,
-			errors: []string{"E"}, wantCalls: 1, wantStatus: StatusSucceeded, wantError: "CaughtC"},
+			errors: []string{"E"}, wantCalls: 1, wantStatus: states.Succeeded, wantError: "CaughtC"},
 		{name: "States.TaskFailed matches a task error",
 			fields: `"Retry":[{"ErrorEquals":["States.TaskFailed"],"MaxAttempts":1}],`,
-			errors: []string{"E"}, wantCalls: 2, wantSleeps: secs(1), wantStatus: StatusSucceeded},
+			errors: []string{"E"}, wantCalls: 2, wantSleeps: secs(1), wantStatus: states.Succeeded},
 		{name: "an uncaught error fails the execution at the task",
 			fields: `"Catch":[{"ErrorEquals":["X"],"Next":"CaughtA"}],`,
-			errors: []string{"E"}, wantCalls: 1, wantStatus: StatusFailed, wantError: "E"},
+			errors: []string{"E"}, wantCalls: 1, wantStatus: states.Failed, wantError: "E"},
 		{name: "States.ALL neither retries nor catches States.Runtime",
 			fields: `"Retry":[{"ErrorEquals":["States.ALL"]}],"Catch":[{"ErrorEquals":["States.ALL"],"Next":"CaughtC"}],`,
-			errors: []string{"States.Runtime"}, wantCalls: 1, wantStatus: StatusFailed, wantError: "States.Runtime"},
+			errors: []string{"States.Runtime"}, wantCalls: 1, wantStatus: states.Failed, wantError: "States.Runtime"},
 		{name: "naming States.Runtime does not catch it either",
 			fields: `"Catch":[{"ErrorEquals":["States.Runtime"],"Next":"CaughtA"}],`,
-			errors: []string{"States.Runtime"}, wantCalls: 1, wantStatus: StatusFailed, wantError: "States.Runtime"},
+			errors: []string{"States.Runtime"}, wantCalls: 1, wantStatus: states.Failed, wantError: "States.Runtime"},
 		{name: "a data error before the task is States.Runtime and not caught",
 			fields:    `"Parameters":{"a.$":"$.missing"},"Catch":[{"ErrorEquals":["States.ALL"],"Next":"CaughtC"}],`,
-			wantCalls: 0, wantStatus: StatusFailed, wantError: "States.Runtime"},
+			wantCalls: 0, wantStatus: states.Failed, wantError: "States.Runtime"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,9 +148,9 @@ func TestRetryAndCatchMatching(t *testing.T) {
 				t.Errorf("sleeps = %v, want %v", got, tt.wantSleeps)
 			}
 			switch {
-			case x.Status == StatusFailed && x.Error != tt.wantError:
+			case x.Status == states.Failed && x.Error != tt.wantError:
 				t.Errorf("error = %s, want %s", x.Error, tt.wantError)
-			case x.Status == StatusSucceeded && tt.wantError != "" && string(x.Output) != `"`+tt.wantError+`"`:
+			case x.Status == states.Succeeded && tt.wantError != "" && string(x.Output) != `"`+tt.wantError+`"`:
 				t.Errorf("caught by %s, want %s", x.Output, tt.wantError)
 			}
 		})
@@ -164,7 +166,7 @@ func TestCatchResultPath(t *testing.T) {
 	x, h := runOnce(t, e, `{"a":1,"sub":{"b":2}}`)
 	// The error output goes into the state's RAW input, not its effective input.
 	want := `{"a":1,"sub":{"b":2},"error":{"Error":"E","Cause":"cause E"}}`
-	if x.Status != StatusSucceeded || string(x.Output) != want {
+	if x.Status != states.Succeeded || string(x.Output) != want {
 		t.Errorf("output = %s %s, want %s", x.Status, x.Output, want)
 	}
 	wantTypes := "ExecutionStarted TaskStateEntered LambdaFunctionScheduled LambdaFunctionStarted LambdaFunctionFailed TaskStateExited PassStateEntered PassStateExited ExecutionSucceeded"
@@ -194,7 +196,7 @@ func TestRetryCountersResetWhenTheStateIsLeft(t *testing.T) {
 	}
 	e, clock := newTestEngine(t, def, map[string]TaskFunc{lambdaArn: task})
 	x, _ := runOnce(t, e, `{}`)
-	if x.Status != StatusSucceeded {
+	if x.Status != states.Succeeded {
 		t.Fatalf("status %s (%s %s), want SUCCEEDED: the retrier's counter must restart on re-entry", x.Status, x.Error, x.Cause)
 	}
 	if want := []string{`{"retry":0}`, `{"retry":1}`, `{"retry":0}`, `{"retry":1}`}; !slices.Equal(inputs, want) {
@@ -221,7 +223,7 @@ func TestTaskTimeout(t *testing.T) {
 	}
 	e, clock := newTestEngine(t, def, map[string]TaskFunc{lambdaArn: slow})
 	x, h := runOnce(t, e, `{}`)
-	if x.Status != StatusSucceeded || calls != 1 {
+	if x.Status != states.Succeeded || calls != 1 {
 		t.Fatalf("status %s after %d calls, want SUCCEEDED via the States.Timeout catcher after 1 (States.TaskFailed must not match States.Timeout)", x.Status, calls)
 	}
 	if !strings.Contains(string(x.Output), `"Error":"States.Timeout"`) {
@@ -239,7 +241,7 @@ func TestDataLimitExceeded(t *testing.T) {
 		"C":{"Type":"Pass","End":true}}}`, lambdaArn)
 	e, _ := newTestEngine(t, def, map[string]TaskFunc{lambdaArn: fixed(big, nil)})
 	x, _ := runOnce(t, e, `{}`)
-	if x.Status != StatusFailed || x.Error != "States.DataLimitExceeded" {
+	if x.Status != states.Failed || x.Error != "States.DataLimitExceeded" {
 		t.Errorf("execution = %s %s, want FAILED States.DataLimitExceeded (not caught by States.ALL)", x.Status, x.Error)
 	}
 }
@@ -251,7 +253,7 @@ func TestServiceIntegrationEvents(t *testing.T) {
 	e, _ := newTestEngine(t, def, map[string]TaskFunc{res: failing(&calls)})
 	x, h := runOnce(t, e, `{"m":1}`)
 	want := "ExecutionStarted TaskStateEntered TaskScheduled TaskStarted TaskSucceeded TaskStateExited ExecutionSucceeded"
-	if got := strings.Join(eventTypes(h), " "); x.Status != StatusSucceeded || got != want {
+	if got := strings.Join(eventTypes(h), " "); x.Status != states.Succeeded || got != want {
 		t.Fatalf("status %s, history %s; want SUCCEEDED, %s", x.Status, got, want)
 	}
 	d := h[2].TaskScheduledEventDetails

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/paysettle/settle/internal/states"
 )
 
 // failure is an error raised while running a state: a task error (subject to Retry and Catch) or,
@@ -36,7 +38,7 @@ type runner struct {
 
 // stop is how a state ends the execution.
 type stop struct {
-	status      Status // FAILED or ABORTED
+	status      states.Status // FAILED or ABORTED
 	name, cause string
 }
 
@@ -77,7 +79,7 @@ func (r *runner) run(ctx context.Context, name string, input any) error {
 		}
 		if end {
 			x := &r.rec.Execution
-			x.Status = StatusSucceeded
+			x.Status = states.Succeeded
 			x.Output = json.RawMessage(encodeJSON(output))
 			x.StopDate = r.now()
 			return r.emit(Event{Type: EventExecutionSucceeded, Timestamp: x.StopDate, ExecutionSucceededEventDetails: &ExecutionSucceededEventDetails{Output: encodeJSON(output)}})
@@ -94,7 +96,7 @@ func (r *runner) close(s *stop, stateName string, input any) error {
 	x.FailedState = stateName
 	x.FailedStateInput = json.RawMessage(encodeJSON(input))
 	ev := Event{Type: EventExecutionFailed, Timestamp: x.StopDate, ExecutionFailedEventDetails: &ErrorEventDetails{Error: s.name, Cause: s.cause}}
-	if s.status == StatusAborted {
+	if s.status == states.Aborted {
 		ev = Event{Type: EventExecutionAborted, Timestamp: x.StopDate, ExecutionAbortedEventDetails: &ErrorEventDetails{Error: s.name, Cause: s.cause}}
 	}
 	return r.emit(ev)
@@ -147,7 +149,7 @@ func (r *runner) state(ctx context.Context, st *state, input any) (next string, 
 	}
 	enteredID := int64(len(r.rec.Events))
 	fail := func(f *failure) *stop {
-		return &stop{status: StatusFailed, name: f.name, cause: fmt.Sprintf("An error occurred while executing the state '%s' (entered at the event id #%d). %s", st.name, enteredID, f.cause)}
+		return &stop{status: states.Failed, name: f.name, cause: fmt.Sprintf("An error occurred while executing the state '%s' (entered at the event id #%d). %s", st.name, enteredID, f.cause)}
 	}
 	ctxObj := r.contextObject(st.name, entered, 0)
 
@@ -256,7 +258,7 @@ func (r *runner) failState(st *state, raw, ctxObj any, fail func(*failure) *stop
 	if f != nil {
 		return fail(f)
 	}
-	return &stop{status: StatusFailed, name: name, cause: cause}
+	return &stop{status: states.Failed, name: name, cause: cause}
 }
 
 // task runs a Task state: InputPath → Parameters → resource (with Retry) → ResultSelector →
@@ -280,7 +282,7 @@ func (r *runner) task(ctx context.Context, st *state, raw any, entered time.Time
 			return "", nil, nil, err
 		}
 		if ctx.Err() != nil {
-			return "", nil, &stop{status: StatusAborted, cause: "the execution was stopped: " + ctx.Err().Error()}, nil
+			return "", nil, &stop{status: states.Aborted, cause: "the execution was stopped: " + ctx.Err().Error()}, nil
 		}
 		if taskErr == nil {
 			out := result
@@ -316,7 +318,7 @@ func (r *runner) task(ctx context.Context, st *state, raw any, entered time.Time
 				attempts[i]++
 				retries++
 				if err := r.e.clock.Sleep(ctx, rt.delay(attempts[i], r.e.rand)); err != nil {
-					return "", nil, &stop{status: StatusAborted, cause: "the execution was stopped: " + err.Error()}, nil
+					return "", nil, &stop{status: states.Aborted, cause: "the execution was stopped: " + err.Error()}, nil
 				}
 				taskErr = nil
 			}
@@ -344,7 +346,7 @@ func (r *runner) task(ctx context.Context, st *state, raw any, entered time.Time
 			}
 			return c.next, out, nil, nil
 		}
-		return "", nil, &stop{status: StatusFailed, name: taskErr.name, cause: taskErr.cause}, nil
+		return "", nil, &stop{status: states.Failed, name: taskErr.name, cause: taskErr.cause}, nil
 	}
 }
 
@@ -407,7 +409,7 @@ func (r *runner) invoke(ctx context.Context, st *state, eff any) (any, *failure,
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				done <- taskResult{err: &TaskError{Name: errorTypeName(p), Cause: fmt.Sprintf("%v", p)}}
+				done <- taskResult{err: &TaskError{Name: states.ErrorName(p), Cause: fmt.Sprintf("%v", p)}}
 			}
 		}()
 		out, err := st.fn(taskCtx, json.RawMessage(in))

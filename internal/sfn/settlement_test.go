@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/paysettle/settle/internal/states"
 )
 
 // The pipeline's real definition, run with fake steps that behave like the deployed Go Lambdas
@@ -146,8 +148,8 @@ func newSettlement(t *testing.T) (*Engine, *pipeline, *fakeClock) {
 
 const fileInput = `{"file":{"bucket":"raw","key":"reports/acme 2024-05-01.csv","etag":"9e107d9d372bb6826bd81d3542a419d6"},"replace":false}`
 
-// states lists the states entered, in order.
-func states(h []Event) []string {
+// entered lists the states entered, in order.
+func entered(h []Event) []string {
 	var names []string
 	for _, ev := range h {
 		if ev.StateEnteredEventDetails != nil {
@@ -163,11 +165,11 @@ func TestSettlementHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Status != StatusSucceeded {
+	if x.Status != states.Succeeded {
 		t.Fatalf("status %s (%s: %s), want SUCCEEDED", x.Status, x.Error, x.Cause)
 	}
 	h, _ := e.History(x.Name)
-	if got, want := states(h), []string{"Check", "Already processed?", "Validate", "Transform", "Write", "Done"}; !slices.Equal(got, want) {
+	if got, want := entered(h), []string{"Check", "Already processed?", "Validate", "Transform", "Write", "Done"}; !slices.Equal(got, want) {
 		t.Errorf("states = %v, want %v", got, want)
 	}
 	want := `{"file":{"bucket":"raw","key":"reports/acme 2024-05-01.csv","etag":"9e107d9d372bb6826bd81d3542a419d6"},"replace":false,` +
@@ -194,7 +196,7 @@ func TestSettlementDuplicate(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := e.History("dup")
-	if got, want := states(h), []string{"Check", "Already processed?", "Duplicate"}; x.Status != StatusSucceeded || !slices.Equal(got, want) {
+	if got, want := entered(h), []string{"Check", "Already processed?", "Duplicate"}; x.Status != states.Succeeded || !slices.Equal(got, want) {
 		t.Errorf("status %s, states %v; want SUCCEEDED via %v", x.Status, got, want)
 	}
 	if len(p.calls["validate"]) != 0 {
@@ -227,11 +229,11 @@ func TestSettlementDataErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantCause := lambdaCause(tt.err, tt.wantName)
-			if x.Status != StatusFailed || x.Error != tt.wantName || x.Cause != wantCause || x.FailedState != "Rejected" {
+			if x.Status != states.Failed || x.Error != tt.wantName || x.Cause != wantCause || x.FailedState != "Rejected" {
 				t.Fatalf("execution = %s %s %s at %s; want FAILED %s %s at Rejected", x.Status, x.Error, x.Cause, x.FailedState, tt.wantName, wantCause)
 			}
 			h, _ := e.History("rejected")
-			got := states(h)
+			got := entered(h)
 			tail := []string{tt.wantStep + " failed", "What to do?", tt.wantAdvice, "Describe failure", "Send to failed-files DLQ", "Notify", "Rejected"}
 			if len(got) < len(tail) || !slices.Equal(got[len(got)-len(tail):], tail) {
 				t.Errorf("states = %v, want them to end with %v", got, tail)
@@ -280,7 +282,7 @@ func TestSettlementDataErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if x.Status != StatusFailed || x.FailedState != "Rejected" || x.Error != tt.wantName || x.RedriveCount != 1 ||
+			if x.Status != states.Failed || x.FailedState != "Rejected" || x.Error != tt.wantName || x.RedriveCount != 1 ||
 				len(p.calls[tt.step]) != calls || len(p.sqs) != 1 || len(p.sns) != 1 {
 				t.Errorf("after redrive: %s %s at %s, redrives %d, %d calls, %d/%d messages", x.Status, x.Error, x.FailedState, x.RedriveCount, len(p.calls[tt.step]), len(p.sqs), len(p.sns))
 			}
@@ -301,7 +303,7 @@ func TestSettlementInfrastructureError(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCause := `{"errorMessage":"s3:PutObject: slow down","errorType":"TransientError"}`
-	if x.Status != StatusFailed || x.Error != "TransientError" || x.Cause != wantCause || x.FailedState != "Transform" || x.RedriveStatus != Redrivable {
+	if x.Status != states.Failed || x.Error != "TransientError" || x.Cause != wantCause || x.FailedState != "Transform" || x.RedriveStatus != states.Redrivable {
 		t.Fatalf("execution = %+v, want FAILED TransientError at Transform", x)
 	}
 	// IntervalSeconds 2, BackoffRate 2, MaxDelaySeconds 60, FULL jitter with Rand 0.5: half of 2,4,8,16,32,60.
@@ -321,7 +323,7 @@ func TestSettlementInfrastructureError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.Status != StatusSucceeded || x.RedriveCount != 1 {
+	if x.Status != states.Succeeded || x.RedriveCount != 1 {
 		t.Fatalf("after redrive: %s %s %s, redrives %d; want SUCCEEDED after 1", x.Status, x.Error, x.Cause, x.RedriveCount)
 	}
 	if len(p.calls["check"]) != 1 || len(p.calls["validate"]) != 1 || len(p.calls["transform"]) != 8 || len(p.calls["write"]) != 1 {
@@ -354,7 +356,7 @@ func TestSettlementRetriesLambdaServiceErrors(t *testing.T) {
 	// Rand 0.5: half of IntervalSeconds 2 for the service error; half of 5, 10, 20, … capped at 300 for
 	// the throttles.
 	want := secs(1, 2.5, 5, 10, 20, 40, 80, 150, 150, 150, 150)
-	if x.Status != StatusSucceeded || !slices.Equal(clock.Sleeps(), want) {
+	if x.Status != states.Succeeded || !slices.Equal(clock.Sleeps(), want) {
 		t.Errorf("status %s, sleeps %v; want SUCCEEDED after waits %v", x.Status, clock.Sleeps(), want)
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
+
+	"github.com/paysettle/settle/internal/states"
 )
 
 // TaskFunc runs one Task state's resource with its effective input (after InputPath/Parameters) and
@@ -26,18 +27,6 @@ func (e TaskError) Error() string {
 	return e.Name + ": " + e.Cause
 }
 
-// errorTypeName is aws-lambda-go's rule for the errorType of a returned error or panic value.
-func errorTypeName(v any) string {
-	t := reflect.TypeOf(v)
-	if t == nil {
-		return ""
-	}
-	if t.Kind() == reflect.Pointer {
-		return t.Elem().Name()
-	}
-	return t.Name()
-}
-
 // taskErrorOf names an error returned by a TaskFunc.
 func taskErrorOf(err error) (name, cause string) {
 	var p *TaskError
@@ -48,17 +37,13 @@ func taskErrorOf(err error) (name, cause string) {
 	if errors.As(err, &v) {
 		return v.Name, v.Cause
 	}
-	return errorTypeName(err), err.Error()
+	return states.ErrorName(err), err.Error()
 }
 
 // lambdaError is the error a Lambda function reports to Step Functions: the cause is the runtime's
 // JSON error payload, as a string.
 func lambdaError(errorType, message string) *TaskError {
-	payload, _ := json.Marshal(struct {
-		Message string `json:"errorMessage"`
-		Type    string `json:"errorType"`
-	}{message, errorType})
-	return &TaskError{Name: errorType, Cause: string(payload)}
+	return &TaskError{Name: errorType, Cause: states.LambdaCause(errorType, message)}
 }
 
 // LambdaTask adapts a typed Lambda handler to a TaskFunc through a JSON round trip, as a deployed Go
@@ -71,22 +56,22 @@ func LambdaTask[In, Out any](h func(context.Context, In) (Out, error)) TaskFunc 
 	return func(ctx context.Context, input json.RawMessage) (out json.RawMessage, err error) {
 		defer func() {
 			if p := recover(); p != nil {
-				out, err = nil, lambdaError(errorTypeName(p), fmt.Sprintf("%v", p))
+				out, err = nil, lambdaError(states.ErrorName(p), fmt.Sprintf("%v", p))
 			}
 		}()
 		var in In
 		if err := json.NewDecoder(bytes.NewReader(input)).Decode(&in); err != nil {
-			return nil, lambdaError(errorTypeName(err), err.Error())
+			return nil, lambdaError(states.ErrorName(err), err.Error())
 		}
 		res, err := h(ctx, in)
 		if err != nil {
-			return nil, lambdaError(errorTypeName(err), err.Error())
+			return nil, lambdaError(states.ErrorName(err), err.Error())
 		}
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(res); err != nil {
-			return nil, lambdaError(errorTypeName(err), err.Error())
+			return nil, lambdaError(states.ErrorName(err), err.Error())
 		}
 		return bytes.TrimRight(buf.Bytes(), "\n"), nil
 	}

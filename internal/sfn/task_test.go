@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/paysettle/settle/internal/states"
 )
 
 type ValidationError struct{ Rejected int }
@@ -95,7 +97,7 @@ func TestTaskErrorNames(t *testing.T) {
 		e, _ := newTestEngine(t, def, map[string]TaskFunc{lambdaArn: func(context.Context, json.RawMessage) (json.RawMessage, error) { return nil, tt.err }})
 		x, _ := runOnce(t, e, `{}`)
 		want := encodeJSON(&object{keys: []string{"Error", "Cause"}, vals: map[string]any{"Error": tt.wantName, "Cause": tt.wantCause}})
-		if x.Status != StatusSucceeded || string(x.Output) != want {
+		if x.Status != states.Succeeded || string(x.Output) != want {
 			t.Errorf("%#v: %s %s %s, want caught as %s", tt.err, x.Status, x.Error, x.Output, want)
 		}
 	}

@@ -4,24 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-)
 
-// Status is an execution's status, as DescribeExecution reports it.
-type Status string
-
-// Execution statuses.
-const (
-	StatusRunning   Status = "RUNNING"
-	StatusSucceeded Status = "SUCCEEDED"
-	StatusFailed    Status = "FAILED"
-	StatusTimedOut  Status = "TIMED_OUT"
-	StatusAborted   Status = "ABORTED"
-)
-
-// Redrive statuses, as DescribeExecution reports them.
-const (
-	Redrivable    = "REDRIVABLE"
-	NotRedrivable = "NOT_REDRIVABLE"
+	"github.com/paysettle/settle/internal/states"
 )
 
 // Execution describes one execution, like the DescribeExecution API (JSON names as AWS's).
@@ -29,7 +13,7 @@ type Execution struct {
 	Name            string          `json:"name"`
 	ExecutionArn    string          `json:"executionArn"`
 	StateMachineArn string          `json:"stateMachineArn"`
-	Status          Status          `json:"status"`
+	Status          states.Status   `json:"status"`
 	Input           json.RawMessage `json:"input"`
 	Output          json.RawMessage `json:"output,omitempty"` // SUCCEEDED only
 	Error           string          `json:"error,omitempty"`

@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/paysettle/settle/internal/jsontext"
 )
 
 // JSON values inside the engine are nil, bool, json.Number, string, []any and *object. Objects keep
@@ -113,7 +114,8 @@ func appendJSON(b []byte, v any) []byte {
 	case json.Number:
 		return append(b, t...)
 	case string:
-		return appendString(b, t)
+		b, _ = jsontext.AppendString(b, t, false)
+		return b
 	case []any:
 		b = append(b, '[')
 		for i, e := range t {
@@ -129,7 +131,7 @@ func appendJSON(b []byte, v any) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b, _ = jsontext.AppendString(b, k, false)
 			b = append(b, ':')
 			b = appendJSON(b, t.vals[k])
 		}
@@ -137,44 +139,6 @@ func appendJSON(b []byte, v any) []byte {
 	default:
 		panic(fmt.Sprintf("sfn: unexpected JSON value of type %T", v))
 	}
-}
-
-const hexDigits = "0123456789abcdef"
-
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // cloneValue deep-copies v so that ResultPath can write into a state's input without changing the

@@ -33,7 +33,7 @@ const staleTempAge = 24 * time.Hour
 // Dir is a Bucket backed by a local folder, for `settle run` and tests: key "a/b.csv" is the file
 // root/a/b.csv, so users can read the results with ordinary tools and drop files in by hand.
 //
-// ETags are what S3 reports for a single-part upload (the quoted hex MD5), so the same file gets the
+// ETags are what S3 reports for a single-part upload (the hex MD5), so the same file gets the
 // same execution name locally and in the cloud. They are computed while writing and cached under
 // root/.store/etags, keyed by file size and modification time, so Head does not reread a large file
 // and a file replaced by hand is hashed again.
@@ -232,12 +232,12 @@ func (d *Dir) describeOpen(key string, f *os.File) (Object, error) {
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size())); err != nil {
 		return Object{}, err
 	}
-	obj.ETag = quotedMD5(h)
+	obj.ETag = hexMD5(h)
 	d.cacheETag(key, fi, obj.ETag)
 	return obj, nil
 }
 
-func quotedMD5(h hash.Hash) string { return `"` + hex.EncodeToString(h.Sum(nil)) + `"` }
+func hexMD5(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
 
 // etagPath names a key's cache entry by a hash of the key: a flat folder never meets the file/folder
 // clashes or name-length limits that mirroring the key tree would.
@@ -246,7 +246,7 @@ func (d *Dir) etagPath(key string) string {
 	return filepath.Join(d.etagDir(), hex.EncodeToString(sum[:]))
 }
 
-// A cache entry is one line: size, modification time in Unix nanoseconds, quoted ETag. Size and
+// A cache entry is one line: size, modification time in Unix nanoseconds, ETag. Size and
 // mtime are what a hand copy (cp, an editor, rsync) changes; the remaining hole, a same-size rewrite
 // that also restores the old mtime to the nanosecond, is not worth hashing every file on every Head.
 func (d *Dir) cachedETag(key string, fi fs.FileInfo) (string, bool) {
@@ -259,7 +259,7 @@ func (d *Dir) cachedETag(key string, fi fs.FileInfo) (string, bool) {
 		f[1] != strconv.FormatInt(fi.ModTime().UnixNano(), 10) {
 		return "", false
 	}
-	return f[2], true
+	return UnquoteETag(f[2]), true // entries written before ETags were unquoted have quotes
 }
 
 // cacheETag records etag for the file version described by fi. It is best effort: a failure only
@@ -309,7 +309,7 @@ func (d *Dir) openFile(ctx context.Context, op, key, ifMatch string) (*os.File, 
 		f.Close()
 		return nil, Object{}, d.wrap(op, key, err)
 	}
-	if ifMatch != "" && UnquoteETag(obj.ETag) != UnquoteETag(ifMatch) {
+	if ifMatch != "" && obj.ETag != UnquoteETag(ifMatch) {
 		f.Close()
 		return nil, Object{}, fmt.Errorf("%s %s/%s: %w (want %s, have %s)", op, d.name, key, ErrPreconditionFailed, ifMatch, obj.ETag)
 	}
@@ -474,7 +474,7 @@ func (d *Dir) Get(ctx context.Context, key string) ([]byte, Object, error) {
 		return nil, Object{}, fmt.Errorf("%s %s/%s: larger than the %d bytes Get reads", op, d.name, key, MaxGetBytes)
 	}
 	sum := md5.Sum(data)
-	return data, Object{Key: key, Size: int64(len(data)), ETag: `"` + hex.EncodeToString(sum[:]) + `"`, Modified: fi.ModTime()}, nil
+	return data, Object{Key: key, Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]), Modified: fi.ModTime()}, nil
 }
 
 // checkLocked tells whether pre holds for the object at path; the caller holds key's lock.
@@ -493,13 +493,13 @@ func (d *Dir) checkLocked(path, key string, pre Precondition) error {
 		return err
 	case pre.IfAbsent:
 		return fmt.Errorf("%w (want no object, have %s)", ErrPreconditionFailed, etag)
-	case UnquoteETag(etag) != UnquoteETag(pre.IfMatch):
+	case etag != UnquoteETag(pre.IfMatch):
 		return fmt.Errorf("%w (want %s, have %s)", ErrPreconditionFailed, pre.IfMatch, etag)
 	}
 	return nil
 }
 
-// fileETag is the quoted MD5 of the regular file at path.
+// fileETag is the ETag (hex MD5) of the regular file at path.
 func fileETag(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -517,7 +517,7 @@ func fileETag(path string) (string, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
-	return quotedMD5(h), nil
+	return hexMD5(h), nil
 }
 
 // Delete removes key and then the folders it leaves empty, up to the root, so the tree users browse
@@ -681,7 +681,7 @@ func (u *dirUpload) Commit() (Object, error) {
 	u.done = true
 	obj, err := u.commit()
 	if err != nil {
-		u.h.quotedSum() // ends the hashing goroutine
+		u.h.hexSum() // ends the hashing goroutine
 		u.f.Close()
 		_ = os.Remove(u.f.Name())
 		return Object{}, u.d.wrap(op, u.key, err)
@@ -717,7 +717,7 @@ func (u *dirUpload) commit() (Object, error) {
 	if err := u.install(); err != nil {
 		return Object{}, err
 	}
-	etag := u.h.quotedSum()
+	etag := u.h.hexSum()
 	u.d.cacheETag(u.key, fi, etag)
 	return Object{Key: u.key, Size: u.size, ETag: etag, Modified: fi.ModTime()}, nil
 }
@@ -802,7 +802,7 @@ func (u *dirUpload) Abort() error {
 		return nil
 	}
 	u.done = true
-	u.h.quotedSum() // ends the hashing goroutine
+	u.h.hexSum() // ends the hashing goroutine
 	u.f.Close()
 	if err := os.Remove(u.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return u.d.wrap("abort", u.key, err)
@@ -822,7 +822,7 @@ type backgroundHash struct {
 
 func newBackgroundHash() *backgroundHash {
 	b := &backgroundHash{ch: make(chan []byte, 4), free: make(chan []byte, 4), sum: make(chan string, 1)}
-	ch := b.ch // quotedSum clears the field
+	ch := b.ch // hexSum clears the field
 	go func() {
 		h := md5.New()
 		for p := range ch {
@@ -832,7 +832,7 @@ func newBackgroundHash() *backgroundHash {
 			default:
 			}
 		}
-		b.sum <- quotedMD5(h)
+		b.sum <- hexMD5(h)
 	}()
 	return b
 }
@@ -847,9 +847,9 @@ func (b *backgroundHash) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// quotedSum ends the hashing and returns the quoted MD5 of everything written. Later calls return
+// hexSum ends the hashing and returns the hex MD5 of everything written. Later calls return
 // the same value.
-func (b *backgroundHash) quotedSum() string {
+func (b *backgroundHash) hexSum() string {
 	if b.ch != nil {
 		close(b.ch)
 		b.ch = nil

@@ -12,9 +12,9 @@ import (
 // The helpers of the folder bucket's own tests; the conformance suite (storetest) has its own, which
 // these tests cannot import from inside the package.
 
-func quotedMD5Of(b []byte) string {
+func etagOf(b []byte) string {
 	sum := md5.Sum(b)
-	return `"` + hex.EncodeToString(sum[:]) + `"`
+	return hex.EncodeToString(sum[:])
 }
 
 func payload(n int) []byte {

@@ -3,9 +3,10 @@
 // tests. The Amazon S3 implementation is package s3store, so that nothing but the Lambda wiring links
 // the AWS SDK; storetest is the conformance suite both pass.
 //
-// Keys are S3-style: slash-separated, no leading slash. ETags are reported the way S3 reports them from
-// HeadObject: quoted ("\"9e107d9d372bb6826bd81d3542a419d6\""); use UnquoteETag to compare with the
-// unquoted form S3 puts in its events.
+// Keys are S3-style: slash-separated, no leading slash. ETags are reported unquoted
+// ("9e107d9d372bb6826bd81d3542a419d6"), the form S3 puts in its events and the pipeline keeps everywhere;
+// the quotes HTTP puts around them are removed here, at the boundary. An ETag given to the store (an
+// If-Match) may be quoted or not.
 //
 // Writes can be conditional (PutIf, DeleteIf), with S3's semantics: a write made on a version of an
 // object that another writer has replaced meanwhile fails with ErrPreconditionFailed instead of
@@ -60,7 +61,7 @@ func (p Precondition) String() string {
 type Object struct {
 	Key      string
 	Size     int64
-	ETag     string // quoted, as S3 returns it
+	ETag     string // unquoted, as in S3's events
 	Modified time.Time
 }
 
@@ -108,5 +109,6 @@ type Upload interface {
 	Abort() error
 }
 
-// UnquoteETag strips the quotes S3 puts around an ETag.
+// UnquoteETag strips the quotes HTTP puts around an ETag: for ETags from outside the store (an SDK
+// response, an event, a user).
 func UnquoteETag(etag string) string { return strings.Trim(etag, `"`) }

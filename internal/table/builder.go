@@ -208,14 +208,14 @@ func (b *Builder) NewRecordBatch() arrow.RecordBatch {
 		case b.strs[i] != nil:
 			col := b.strs[i]
 			data = array.NewData(c.Type, n, []*memory.Buffer{col.buffer(),
-				memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(col.offsets)), memory.NewBufferBytes(col.data)}, nil, col.nulls, 0)
+				memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(trim(col.offsets))), memory.NewBufferBytes(col.data)}, nil, col.nulls, 0)
 			*col = strColumn{offsets: make([]int32, 1, cap(col.offsets))}
 		case b.ints[i] != nil:
 			col := b.ints[i]
-			data = array.NewData(c.Type, n, []*memory.Buffer{col.buffer(), memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(col.values))}, nil, col.nulls, 0)
+			data = array.NewData(c.Type, n, []*memory.Buffer{col.buffer(), memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(trim(col.values)))}, nil, col.nulls, 0)
 			*col = intColumn{values: make([]int64, 0, cap(col.values))}
 		case i == cRate:
-			data = array.NewData(c.Type, n, []*memory.Buffer{b.rate.buffer(), memory.NewBufferBytes(arrow.Uint64Traits.CastToBytes(b.rate.values))}, nil, b.rate.nulls, 0)
+			data = array.NewData(c.Type, n, []*memory.Buffer{b.rate.buffer(), memory.NewBufferBytes(arrow.Uint64Traits.CastToBytes(trim(b.rate.values)))}, nil, b.rate.nulls, 0)
 			b.rate = rateColumn{values: make([]uint64, 0, cap(b.rate.values))}
 		}
 		cols[i] = array.MakeFromData(data)
@@ -226,6 +226,15 @@ func (b *Builder) NewRecordBatch() arrow.RecordBatch {
 		c.Release()
 	}
 	return rec
+}
+
+// trim copies a column's values out of a slice reserved for many more rows (a batch handed over early,
+// the last of a file), so that the batch does not keep the reservation alive.
+func trim[T any](s []T) []T {
+	if cap(s) > 2*len(s)+1024 {
+		return slices.Clone(s)
+	}
+	return s
 }
 
 // constant is a one-value column of n rows: a one-entry dictionary and n zero indices.

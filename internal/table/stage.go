@@ -24,7 +24,10 @@ type RecordWriter interface {
 //
 // The work is spread over the cores: the parallel reader's workers decode rows and build a record batch
 // per chunk, and one goroutine hands the batches to sink in file order. At most a few chunks and batches
-// are in flight, which bounds memory.
+// are in flight, which bounds memory. A batch's text is bounded too (4 blocks' worth): the extra
+// columns' JSON repeats their header names in every row, so a chunk of short rows under a wide header
+// can hold many times its own bytes; such a chunk waits for its turn and hands over a batch each time
+// it reaches the bound. A report of settlement lines never does.
 func Stage(r io.Reader, sink RecordWriter, job settlement.Job, mem memory.Allocator) (settlement.Counts, error) {
 	if job.BlockBytes <= 0 {
 		job.BlockBytes = settlement.DefaultBlockBytes
@@ -53,6 +56,26 @@ func Stage(r io.Reader, sink RecordWriter, job settlement.Job, mem memory.Alloca
 		merchant string
 	}
 	var merchant string
+	// hand passes a chunk's batch on, in file order: called by ReadParallel's deliver, or by the chunk's
+	// worker in its turn (when every chunk before it is delivered, so the two never run at once).
+	hand := func(c built) error {
+		if c.rec == nil {
+			return nil
+		}
+		if merchant == "" {
+			merchant = c.merchant
+		} else if c.merchant != merchant {
+			c.rec.Release()
+			return fmt.Errorf("merchant account %q after %q: a file holds one batch", c.merchant, merchant)
+		}
+		if failed.Load() {
+			c.rec.Release()
+			return errors.New("write failed")
+		}
+		batches <- c.rec
+		return nil
+	}
+	maxText := 4 * job.BlockBytes
 	_, counts, err := settlement.ReadParallel(r, job.ParallelOptions,
 		func(cr *settlement.ChunkRows) (built, error) {
 			var b *Builder
@@ -74,29 +97,24 @@ func Stage(r io.Reader, sink RecordWriter, job settlement.Job, mem memory.Alloca
 				if err := b.Append(row); err != nil {
 					return built{}, err
 				}
+				if b.text >= maxText {
+					if !cr.WaitTurn() {
+						return built{}, errors.New("stopped by an earlier chunk's error")
+					}
+					if err := hand(built{b.NewRecordBatch(), string(b.merchant)}); err != nil {
+						return built{}, err
+					}
+				}
 			}
 			if b == nil {
 				return built{}, nil
 			}
+			if b.Len() == 0 { // all handed over already
+				return built{}, nil
+			}
 			return built{b.NewRecordBatch(), string(b.merchant)}, nil
 		},
-		func(c built) error {
-			if c.rec == nil {
-				return nil
-			}
-			if merchant == "" {
-				merchant = c.merchant
-			} else if c.merchant != merchant {
-				c.rec.Release()
-				return fmt.Errorf("merchant account %q after %q: a file holds one batch", c.merchant, merchant)
-			}
-			if failed.Load() {
-				c.rec.Release()
-				return errors.New("write failed")
-			}
-			batches <- c.rec
-			return nil
-		})
+		hand)
 	close(batches)
 	if werr := <-written; werr != nil && (err == nil || failed.Load()) {
 		err = werr

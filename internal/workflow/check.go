@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/paysettle/settle/internal/settlement"
-	"github.com/paysettle/settle/internal/store"
 )
 
 // Check heads the object, enforces the size limit, sniffs the format from its first bytes and looks up
@@ -31,9 +30,9 @@ func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckR
 		read.End(err)
 		return nil, storageError("head "+file, file, err)
 	}
-	if store.UnquoteETag(obj.ETag) != in.File.ETag {
+	if obj.ETag != in.File.ETag {
 		read.End(nil)
-		log.InfoContext(ctx, "object superseded", "current_etag", store.UnquoteETag(obj.ETag))
+		log.InfoContext(ctx, "object superseded", "current_etag", obj.ETag)
 		return &CheckResult{AlreadyProcessed: true, Reason: "superseded: the object was overwritten; the new version has its own execution", Size: obj.Size, Arrived: obj.Modified}, nil
 	}
 	if obj.Size == 0 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 )
 
@@ -67,8 +68,7 @@ func (e *ConflictError) Error() string {
 	if e.Committing {
 		what = "is being committed"
 	}
-	return fmt.Sprintf("%s (etag %s): batch %s %s from %s (etag %s) with different content; "+
-		"compare the two files, and reprocess this one with replace if it supersedes the other",
+	return fmt.Sprintf("%s (etag %s): batch %s %s from %s (etag %s) with different content",
 		e.File, e.ETag, e.Batch, what, e.CommittedFile, e.CommittedETag)
 }
 
@@ -90,13 +90,13 @@ type StorageError struct {
 func (e *StorageError) Error() string { return e.Op + ": " + e.Err }
 
 // ErrorNames are the error types the handlers return, by the name Step Functions sees.
-var ErrorNames = []string{"InvalidFileError", "ValidationError", "ConflictError", "TransientError", "StorageError"}
+var ErrorNames = append(slices.Clone(DataErrors), states.ErrorName(&TransientError{}), states.ErrorName(&StorageError{}))
 
 // DataErrors are the errors the definition catches: the file is rejected (failed-files DLQ, one alert,
 // the Fail state). A redrive re-enters the Fail state without running a step, and a new execution of the
 // same bytes is rejected again: nothing but an operator's reprocess (with a changed policy, or replace)
 // runs them again.
-var DataErrors = []string{"InvalidFileError", "ValidationError", "ConflictError"}
+var DataErrors = []string{states.ErrorName(&InvalidFileError{}), states.ErrorName(&ValidationError{}), states.ErrorName(&ConflictError{})}
 
 // IsDataError reports whether an execution's error name is one of DataErrors.
 func IsDataError(name string) bool { return slices.Contains(DataErrors, name) }

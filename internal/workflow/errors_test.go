@@ -128,3 +128,44 @@ func TestLoadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAdviceIsTheDefinitions: the advice the state machine sends with a rejected file is workflow.Advice,
+// word for word, for every data error.
+func TestAdviceIsTheDefinitions(t *testing.T) {
+	var def struct {
+		States map[string]struct {
+			Type    string
+			Result  any
+			Default string
+			Choices []struct {
+				Variable     string
+				StringEquals string
+				Next         string
+			}
+		}
+	}
+	if err := json.Unmarshal(statemachine.Definition, &def); err != nil {
+		t.Fatal(err)
+	}
+	choice, ok := def.States["What to do?"]
+	if !ok || choice.Type != "Choice" {
+		t.Fatal(`no Choice state "What to do?" in the definition`)
+	}
+	advised := map[string]string{} // error name -> the Pass state that advises on it
+	for _, c := range choice.Choices {
+		if c.Variable != "$.error.Error" {
+			t.Errorf("choice on %s, want $.error.Error", c.Variable)
+		}
+		advised[c.StringEquals] = c.Next
+	}
+	for _, name := range workflow.DataErrors {
+		next, ok := advised[name]
+		if !ok {
+			next = choice.Default
+		}
+		got, _ := def.States[next].Result.(string)
+		if got != workflow.Advice(name) {
+			t.Errorf("%s: the definition's %q advises\n  %q\nwant workflow.Advice:\n  %q", name, next, got, workflow.Advice(name))
+		}
+	}
+}

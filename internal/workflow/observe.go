@@ -5,12 +5,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"reflect"
 	"strings"
 	"time"
 
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/states"
 )
 
 // The steps, as the state machine names them and as the StepDuration metric's Step dimension reports them.
@@ -124,29 +124,20 @@ func describeError(err error) (name string, attrs []any, data bool) {
 	)
 	switch {
 	case errors.As(err, &ve):
-		return "ValidationError", []any{"rows", ve.Rows, "rejected", ve.Rejected, "max_rejected", ve.MaxRejected,
+		return states.ErrorName(ve), []any{"rows", ve.Rows, "rejected", ve.Rejected, "max_rejected", ve.MaxRejected,
 			"problems", len(ve.Problems), "rejects_key", ve.RejectsKey, "report_key", ve.ReportKey}, true
 	case errors.As(err, &ife):
 		// Reasons are the pipeline's own sentences about the file's shape, never cell values.
-		return "InvalidFileError", []any{"reason", ife.Reason}, true
+		return states.ErrorName(ife), []any{"reason", ife.Reason}, true
 	case errors.As(err, &ce):
-		return "ConflictError", []any{"committed_file", ce.CommittedFile, "committed_etag", ce.CommittedETag}, true
+		return states.ErrorName(ce), []any{"committed_file", ce.CommittedFile, "committed_etag", ce.CommittedETag}, true
 	case errors.As(err, &te):
-		return "TransientError", []any{"op", te.Op, "error", te.Err}, false
+		return states.ErrorName(te), []any{"op", te.Op, "error", te.Err}, false
 	case errors.As(err, &se):
-		return "StorageError", []any{"op", se.Op, "error", se.Err}, false
+		return states.ErrorName(se), []any{"op", se.Op, "error", se.Err}, false
 	default:
-		return errorTypeName(err), []any{"error", err.Error()}, false
+		return states.ErrorName(err), []any{"error", err.Error()}, false
 	}
-}
-
-// errorTypeName is the name aws-lambda-go reports for an error: its type, one pointer removed.
-func errorTypeName(err error) string {
-	t := reflect.TypeOf(err)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.Name()
 }
 
 func checkOutcome(res *CheckResult) string {

@@ -13,16 +13,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/paysettle/settle/internal/obs"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
-)
-
-// Execution statuses, as Step Functions reports them.
-const (
-	StatusRunning   = "RUNNING"
-	StatusSucceeded = "SUCCEEDED"
-	StatusFailed    = "FAILED"
-	StatusTimedOut  = "TIMED_OUT"
-	StatusAborted   = "ABORTED"
 )
 
 // ExecutionInfo is what the starter needs to know of an existing execution.
@@ -229,7 +221,7 @@ func (s *Starter) handleMessage(ctx context.Context, m events.SQSMessage) StartR
 	}
 	etag := store.UnquoteETag(ev.Detail.Object.ETag)
 	if etag == "" {
-		etag = store.UnquoteETag(obj.ETag)
+		etag = obj.ETag
 	}
 	size := ev.Detail.Object.Size
 	if size == 0 && obj.Size > 0 {
@@ -306,10 +298,10 @@ func Launch(ctx context.Context, exec Executions, name string, input []byte, log
 			return Retry, try, err
 		}
 		switch info.Status {
-		case StatusRunning, StatusSucceeded:
+		case states.Running, states.Succeeded:
 			log.InfoContext(ctx, "duplicate delivery", "execution", try, "status", info.Status)
 			return Duplicate, try, nil
-		case StatusFailed, StatusTimedOut, StatusAborted:
+		case states.Failed, states.TimedOut, states.Aborted:
 			if IsDataError(info.Error) {
 				log.InfoContext(ctx, "content already rejected; not redriven (reprocess it to run it again)", "execution", try, "error_type", info.Error)
 				return Rejected, try, nil

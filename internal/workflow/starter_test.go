@@ -15,6 +15,7 @@ import (
 
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/obs/emftest"
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -93,7 +94,7 @@ func starterFixture(t *testing.T, n int, exec *fakeExecutions) (*workflow.Starte
 		var ev workflow.S3Event
 		ev.Source, ev.DetailType = "aws.s3", "Object Created"
 		ev.Detail.Bucket.Name = "raw"
-		ev.Detail.Object.Key, ev.Detail.Object.Size, ev.Detail.Object.ETag = obj.Key, obj.Size, store.UnquoteETag(obj.ETag)
+		ev.Detail.Object.Key, ev.Detail.Object.Size, ev.Detail.Object.ETag = obj.Key, obj.Size, obj.ETag
 		body, _ := json.Marshal(ev)
 		msgs = append(msgs, events.SQSMessage{MessageId: fmt.Sprintf("m%02d", i), Body: string(body)})
 	}
@@ -227,8 +228,8 @@ func TestStarterLeavesRejectedContentAlone(t *testing.T) {
 		}
 		names[i] = workflow.ExecutionName(ev.Detail.Object.ETag)
 	}
-	exec.existing[names[0]] = workflow.ExecutionInfo{Name: names[0], Status: workflow.StatusFailed, Redrivable: true, Error: "ValidationError"}
-	exec.existing[names[1]] = workflow.ExecutionInfo{Name: names[1], Status: workflow.StatusFailed, Redrivable: true, Error: "TransientError"}
+	exec.existing[names[0]] = workflow.ExecutionInfo{Name: names[0], Status: states.Failed, Redrivable: true, Error: "ValidationError"}
+	exec.existing[names[1]] = workflow.ExecutionInfo{Name: names[1], Status: states.Failed, Redrivable: true, Error: "TransientError"}
 	var outcomes []workflow.Outcome
 	st.OnResult = func(r workflow.StartResult) { outcomes = append(outcomes, r.Outcome) }
 	resp, err := st.Handle(context.Background(), events.SQSEvent{Records: msgs})

@@ -83,7 +83,7 @@ func (s *Steps) readManifest(ctx context.Context, key string) (*Manifest, string
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, "", &TransientError{Op: "read manifest " + key, Err: "not a manifest: " + err.Error()}
 	}
-	return &m, store.UnquoteETag(obj.ETag), nil
+	return &m, obj.ETag, nil
 }
 
 func (s *Steps) readReport(ctx context.Context, key string) (*settlement.Report, error) {

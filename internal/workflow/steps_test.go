@@ -50,7 +50,7 @@ func (f *fixture) upload(name string, data []byte) workflow.StepInput {
 		f.t.Fatal(err)
 	}
 	return workflow.StepInput{Execution: workflow.ExecutionName(obj.ETag),
-		File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Size: obj.Size}}
+		File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: obj.ETag, Size: obj.Size}}
 }
 
 func report(t *testing.T, cfg gen.Config) []byte {

@@ -268,7 +268,7 @@ func (s *Steps) claim(ctx context.Context, in StepInput, key string, m *Manifest
 	if err != nil {
 		return nil, "", infraError("claim "+key, err)
 	}
-	return next, store.UnquoteETag(obj.ETag), nil
+	return next, obj.ETag, nil
 }
 
 // readClaim reads a batch's claim and its ETag; nil when there is none.
@@ -284,7 +284,7 @@ func (s *Steps) readClaim(ctx context.Context, key string) (*Claim, string, erro
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, "", &TransientError{Op: "read claim " + key, Err: "not a claim: " + err.Error()}
 	}
-	return &c, store.UnquoteETag(obj.ETag), nil
+	return &c, obj.ETag, nil
 }
 
 // release removes the claim this writer holds. A claim that is gone or no longer this writer's needs no

@@ -78,7 +78,7 @@ func NewWorld(t testing.TB, conf workflow.Config) *World {
 	f.Now = w.Clock.Now
 	f.Engine, f.StateMachineArn = w.Env.Engine, local.StateMachineArn
 	f.BadAccessKey = "AKIDREVOKED"
-	for _, q := range []string{"settle-ingest", "settle-ingest-dlq", "settle-failed-files"} {
+	for _, q := range []string{"settle-ingest", "settle-ingest-dlq", "settle-failed-files", "settle-webhook", "settle-fetch-dlq"} {
 		f.CreateQueue(q)
 	}
 	bus := "arn:aws:events:" + Region + ":" + Account + ":event-bus/default"
@@ -104,6 +104,9 @@ func NewWorld(t testing.TB, conf workflow.Config) *World {
 		"GlueDatabase":             "settle_prod",
 		"AthenaExampleQuery":       "SELECT 1",
 		"MetricsNamespace":         "Settle",
+		"WebhookUrl":               "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url." + Region + ".on.aws/",
+		"WebhookQueueUrl":          f.QueueURL("settle-webhook"),
+		"FetchDeadLetterQueueUrl":  f.QueueURL("settle-fetch-dlq"),
 	}
 	f.Stacks["settle"] = w.Stack
 	// What the definition sends to the failed-files DLQ lands as files in the data folder; deliver

@@ -116,6 +116,9 @@ func (s *Bucket) checkKey(op, key string) error {
 	return nil
 }
 
+// etagOf is an ETag as S3 returns it (quoted, as HTTP has it), as the store reports ETags: unquoted.
+func etagOf(quoted *string) string { return store.UnquoteETag(aws.ToString(quoted)) }
+
 // ifMatchHeader returns the If-Match value for etag, quoted as HTTP requires, or nil for none.
 func ifMatchHeader(etag string) *string {
 	if etag == "" {
@@ -137,7 +140,7 @@ func (s *Bucket) Head(ctx context.Context, key string) (store.Object, error) {
 	return store.Object{
 		Key:      key,
 		Size:     aws.ToInt64(out.ContentLength),
-		ETag:     aws.ToString(out.ETag),
+		ETag:     etagOf(out.ETag),
 		Modified: aws.ToTime(out.LastModified),
 	}, nil
 }
@@ -173,7 +176,7 @@ func (s *Bucket) emptyIfMatch(ctx context.Context, op, key, ifMatch string) (io.
 	if err != nil {
 		return nil, err
 	}
-	if ifMatch != "" && store.UnquoteETag(obj.ETag) != store.UnquoteETag(ifMatch) {
+	if ifMatch != "" && obj.ETag != store.UnquoteETag(ifMatch) {
 		return nil, fmt.Errorf("%s %s: %w (want %s, have %s)", op, s.where(key), store.ErrPreconditionFailed, ifMatch, obj.ETag)
 	}
 	return io.NopCloser(strings.NewReader("")), nil
@@ -195,7 +198,7 @@ func (s *Bucket) get(ctx context.Context, op, key, ifMatch, rng string) (io.Read
 	if err != nil {
 		return nil, s.wrap(op, key, err)
 	}
-	if ifMatch != "" && store.UnquoteETag(aws.ToString(out.ETag)) != store.UnquoteETag(ifMatch) {
+	if ifMatch != "" && etagOf(out.ETag) != store.UnquoteETag(ifMatch) {
 		out.Body.Close()
 		return nil, fmt.Errorf("%s %s: %w (want %s, have %s)", op, s.where(key), store.ErrPreconditionFailed, ifMatch, aws.ToString(out.ETag))
 	}
@@ -245,7 +248,7 @@ func (s *Bucket) Copy(ctx context.Context, src, dst string) (store.Object, error
 	}
 	res := store.Object{Key: dst, Size: obj.Size, ETag: obj.ETag, Modified: time.Now().UTC()}
 	if out.CopyObjectResult != nil {
-		if e := aws.ToString(out.CopyObjectResult.ETag); e != "" {
+		if e := etagOf(out.CopyObjectResult.ETag); e != "" {
 			res.ETag = e
 		}
 		if t := aws.ToTime(out.CopyObjectResult.LastModified); !t.IsZero() {
@@ -279,7 +282,7 @@ func (s *Bucket) Put(ctx context.Context, key string, data []byte) (store.Object
 	if err != nil {
 		return store.Object{}, s.wrap(op, key, err)
 	}
-	return store.Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
+	return store.Object{Key: key, Size: int64(len(data)), ETag: etagOf(out.ETag), Modified: time.Now().UTC()}, nil
 }
 
 // PutIf writes data to key with a conditional PutObject (If-None-Match: * or If-Match). S3 answers
@@ -309,7 +312,7 @@ func (s *Bucket) PutIf(ctx context.Context, key string, data []byte, pre store.P
 	if err != nil {
 		return store.Object{}, s.wrapConditional(op, key, pre, err)
 	}
-	return store.Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
+	return store.Object{Key: key, Size: int64(len(data)), ETag: etagOf(out.ETag), Modified: time.Now().UTC()}, nil
 }
 
 // wrapConditional is wrap for a conditional write: a lost race, however S3 words it, is
@@ -339,7 +342,7 @@ func (s *Bucket) Get(ctx context.Context, key string) ([]byte, store.Object, err
 	if len(data) > store.MaxGetBytes {
 		return nil, store.Object{}, fmt.Errorf("%s %s: larger than the %d bytes Get reads", op, s.where(key), store.MaxGetBytes)
 	}
-	return data, store.Object{Key: key, Size: int64(len(data)), ETag: aws.ToString(out.ETag), Modified: aws.ToTime(out.LastModified)}, nil
+	return data, store.Object{Key: key, Size: int64(len(data)), ETag: etagOf(out.ETag), Modified: aws.ToTime(out.LastModified)}, nil
 }
 
 // DeleteIf removes key with a conditional DeleteObject (If-Match). S3 answers 412 when the object has
@@ -387,7 +390,7 @@ func (s *Bucket) List(ctx context.Context, prefix string) ([]store.Object, error
 			objs = append(objs, store.Object{
 				Key:      aws.ToString(o.Key),
 				Size:     aws.ToInt64(o.Size),
-				ETag:     aws.ToString(o.ETag),
+				ETag:     etagOf(o.ETag),
 				Modified: aws.ToTime(o.LastModified),
 			})
 		}

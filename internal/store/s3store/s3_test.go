@@ -122,7 +122,7 @@ func TestS3CreateMultipart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(obj.ETag, `-10"`) {
+	if !strings.HasSuffix(obj.ETag, "-10") {
 		t.Errorf("Commit etag = %s, want a multipart etag of 10 parts", obj.ETag)
 	}
 	if got := parts.Load(); got != 10 {

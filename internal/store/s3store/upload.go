@@ -212,7 +212,7 @@ func (u *s3Upload) Commit() (store.Object, error) {
 		if err != nil {
 			return store.Object{}, u.s.wrap("put", u.key, err)
 		}
-		return store.Object{Key: u.key, Size: u.size, ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
+		return store.Object{Key: u.key, Size: u.size, ETag: etagOf(out.ETag), Modified: time.Now().UTC()}, nil
 	}
 	if len(u.buf) > 0 {
 		if err := u.sendPart(); err != nil {
@@ -235,7 +235,7 @@ func (u *s3Upload) Commit() (store.Object, error) {
 	}
 	u.done = true
 	u.release()
-	return store.Object{Key: u.key, Size: u.size, ETag: aws.ToString(out.ETag), Modified: time.Now().UTC()}, nil
+	return store.Object{Key: u.key, Size: u.size, ETag: etagOf(out.ETag), Modified: time.Now().UTC()}, nil
 }
 
 // Abort stops the parts in flight and aborts the multipart upload; after Commit it does nothing.

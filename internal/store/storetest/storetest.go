@@ -41,10 +41,10 @@ type Conformance struct {
 	Conditional bool
 }
 
-// QuotedMD5 is the quoted hex MD5 of b: the ETag S3 gives a single-part upload of b.
-func QuotedMD5(b []byte) string {
+// ETagOf is the ETag a single-part upload of b gets: its hex MD5.
+func ETagOf(b []byte) string {
 	sum := md5.Sum(b)
-	return `"` + hex.EncodeToString(sum[:]) + `"`
+	return hex.EncodeToString(sum[:])
 }
 
 // Payload returns n deterministic pseudo-random bytes.
@@ -112,7 +112,7 @@ func Run(t *testing.T, c Conformance) {
 	t.Run("PutHeadOpen", func(t *testing.T) {
 		b := c.NewBucket(t)
 		data := []byte("Company Account,Merchant Account\nAcme,AcmeEUR\n")
-		want := QuotedMD5(data)
+		want := ETagOf(data)
 		put := MustPut(t, b, "in/report.csv", data)
 		if put.Key != "in/report.csv" || put.Size != int64(len(data)) || put.ETag != want {
 			t.Errorf("Put = %+v, want key in/report.csv, size %d, etag %s", put, len(data), want)
@@ -136,7 +136,7 @@ func Run(t *testing.T, c Conformance) {
 	t.Run("EmptyObject", func(t *testing.T) {
 		b := c.NewBucket(t)
 		put := MustPut(t, b, "empty", nil)
-		if want := QuotedMD5(nil); put.ETag != want || put.Size != 0 {
+		if want := ETagOf(nil); put.ETag != want || put.Size != 0 {
 			t.Errorf("Put(empty) = %+v, want etag %s, size 0", put, want)
 		}
 		u, err := b.Create(ctx, "empty2")
@@ -147,7 +147,7 @@ func Run(t *testing.T, c Conformance) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := QuotedMD5(nil); obj.ETag != want || obj.Size != 0 {
+		if want := ETagOf(nil); obj.ETag != want || obj.Size != 0 {
 			t.Errorf("Create+Commit of nothing = %+v, want etag %s", obj, want)
 		}
 		rc, err := b.Open(ctx, "empty2", obj.ETag)
@@ -162,7 +162,7 @@ func Run(t *testing.T, c Conformance) {
 	t.Run("IfMatch", func(t *testing.T) {
 		b := c.NewBucket(t)
 		old := MustPut(t, b, "k", []byte("version 1"))
-		for _, etag := range []string{old.ETag, store.UnquoteETag(old.ETag)} {
+		for _, etag := range []string{old.ETag, `"` + old.ETag + `"`} {
 			rc, err := b.Open(ctx, "k", etag)
 			if err != nil {
 				t.Fatalf("Open(ifMatch %s): %v", etag, err)
@@ -200,7 +200,7 @@ func Run(t *testing.T, c Conformance) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, data) || store.UnquoteETag(obj.ETag) != store.UnquoteETag(put.ETag) || obj.Size != int64(len(data)) {
+		if !bytes.Equal(got, data) || obj.ETag != put.ETag || obj.Size != int64(len(data)) {
 			t.Errorf("Get = %q, %+v; want %q with etag %s", got, obj, data, put.ETag)
 		}
 		if _, _, err := b.Get(ctx, "_manifests/none.json"); !errors.Is(err, store.ErrNotFound) {
@@ -339,7 +339,7 @@ func Run(t *testing.T, c Conformance) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := QuotedMD5(data); obj.ETag != want {
+		if want := ETagOf(data); obj.ETag != want {
 			t.Errorf("Commit etag = %s, want the MD5 %s", obj.ETag, want)
 		}
 	})
@@ -399,7 +399,7 @@ func Run(t *testing.T, c Conformance) {
 		if err != nil {
 			t.Fatalf("Copy: %v", err)
 		}
-		if obj.Key != SpecialKey || obj.Size != int64(len(data)) || store.UnquoteETag(obj.ETag) != store.UnquoteETag(src.ETag) {
+		if obj.Key != SpecialKey || obj.Size != int64(len(data)) || obj.ETag != src.ETag {
 			t.Errorf("Copy = %+v; want key %q, size %d, etag %s", obj, SpecialKey, len(data), src.ETag)
 		}
 		rc, err := b.Open(ctx, SpecialKey, src.ETag)
@@ -414,7 +414,7 @@ func Run(t *testing.T, c Conformance) {
 		if err := b.Delete(ctx, "_staging/e/x.parquet"); err != nil {
 			t.Fatal(err)
 		}
-		if h, err := b.Head(ctx, SpecialKey); err != nil || h.Size != int64(len(data)) || store.UnquoteETag(h.ETag) != store.UnquoteETag(src.ETag) {
+		if h, err := b.Head(ctx, SpecialKey); err != nil || h.Size != int64(len(data)) || h.ETag != src.ETag {
 			t.Errorf("Head of the copy after the source changed = %+v, %v", h, err)
 		}
 		if _, err := b.Copy(ctx, "_staging/e/x.parquet", "out/y.parquet"); !errors.Is(err, store.ErrNotFound) {
@@ -460,8 +460,8 @@ func Run(t *testing.T, c Conformance) {
 				t.Errorf("List(%q) = %q, want %q", tc.prefix, got, tc.want)
 			}
 			for _, o := range objs {
-				if o.Size != int64(len(data[o.Key])) || o.ETag != QuotedMD5(data[o.Key]) || o.Modified.IsZero() {
-					t.Errorf("List(%q) entry %+v, want size %d, etag %s", tc.prefix, o, len(data[o.Key]), QuotedMD5(data[o.Key]))
+				if o.Size != int64(len(data[o.Key])) || o.ETag != ETagOf(data[o.Key]) || o.Modified.IsZero() {
+					t.Errorf("List(%q) entry %+v, want size %d, etag %s", tc.prefix, o, len(data[o.Key]), ETagOf(data[o.Key]))
 				}
 			}
 		}
@@ -473,8 +473,8 @@ func Run(t *testing.T, c Conformance) {
 		for _, k := range ks {
 			data := []byte("content of " + k)
 			put := MustPut(t, b, k, data)
-			if put.ETag != QuotedMD5(data) {
-				t.Errorf("Put(%q) etag %s, want %s", k, put.ETag, QuotedMD5(data))
+			if put.ETag != ETagOf(data) {
+				t.Errorf("Put(%q) etag %s, want %s", k, put.ETag, ETagOf(data))
 			}
 			head, err := b.Head(ctx, k)
 			if err != nil || head.ETag != put.ETag {
@@ -560,8 +560,8 @@ func runConditional(t *testing.T, c Conformance) {
 		if err != nil {
 			t.Fatalf("first PutIf(absent) = %v", err)
 		}
-		if first.ETag != QuotedMD5([]byte("A")) {
-			t.Errorf("PutIf etag = %s, want %s", first.ETag, QuotedMD5([]byte("A")))
+		if first.ETag != ETagOf([]byte("A")) {
+			t.Errorf("PutIf etag = %s, want %s", first.ETag, ETagOf([]byte("A")))
 		}
 		if _, err := b.PutIf(ctx, "claim", []byte("B"), store.Precondition{IfAbsent: true}); !errors.Is(err, store.ErrPreconditionFailed) {
 			t.Errorf("second PutIf(absent) = %v, want store.ErrPreconditionFailed", err)
@@ -574,14 +574,14 @@ func runConditional(t *testing.T, c Conformance) {
 	t.Run("PutIfMatch", func(t *testing.T) {
 		b := c.NewBucket(t)
 		v1 := MustPut(t, b, "m.json", []byte("v1"))
-		v2, err := b.PutIf(ctx, "m.json", []byte("v2"), store.Precondition{IfMatch: store.UnquoteETag(v1.ETag)})
+		v2, err := b.PutIf(ctx, "m.json", []byte("v2"), store.Precondition{IfMatch: v1.ETag})
 		if err != nil {
 			t.Fatalf("PutIf(v1's etag) = %v", err)
 		}
 		if _, err := b.PutIf(ctx, "m.json", []byte("v3"), store.Precondition{IfMatch: v1.ETag}); !errors.Is(err, store.ErrPreconditionFailed) {
 			t.Errorf("PutIf(stale etag) = %v, want store.ErrPreconditionFailed", err)
 		}
-		if data, etag := get(t, b, "m.json"); string(data) != "v2" || store.UnquoteETag(etag) != store.UnquoteETag(v2.ETag) {
+		if data, etag := get(t, b, "m.json"); string(data) != "v2" || etag != v2.ETag {
 			t.Errorf("object = %q %s, want v2 %s", data, etag, v2.ETag)
 		}
 		if _, err := b.PutIf(ctx, "none.json", []byte("x"), store.Precondition{IfMatch: v1.ETag}); !errors.Is(err, store.ErrPreconditionFailed) {

@@ -1,0 +1,59 @@
+// Package states is the part of AWS Step Functions' vocabulary that the local engine (package sfn), the
+// step handlers (workflow) and the operator tools (ops) share: execution and redrive statuses, and how
+// a Go Lambda handler's error reaches a state machine as an error name and a cause. It imports nothing
+// of the project, so each of them can use it without depending on another.
+package states
+
+import (
+	"encoding/json"
+	"reflect"
+)
+
+// Status is an execution's status, as DescribeExecution reports it.
+type Status = string
+
+// Execution statuses.
+const (
+	Running   Status = "RUNNING"
+	Succeeded Status = "SUCCEEDED"
+	Failed    Status = "FAILED"
+	TimedOut  Status = "TIMED_OUT"
+	Aborted   Status = "ABORTED"
+)
+
+// Statuses lists every execution status.
+var Statuses = []Status{Running, Succeeded, Failed, TimedOut, Aborted}
+
+// Closed reports whether an execution with status s has ended and may be redriven or restarted (FAILED,
+// TIMED_OUT, ABORTED: what RedriveExecution accepts).
+func Closed(s Status) bool { return s == Failed || s == TimedOut || s == Aborted }
+
+// Redrive statuses, as DescribeExecution reports them.
+const (
+	Redrivable    = "REDRIVABLE"
+	NotRedrivable = "NOT_REDRIVABLE"
+)
+
+// ErrorName is the name aws-lambda-go reports for a handler's returned error or panic value, and so the
+// error name Step Functions' Retry and Catch match: the value's type name with one pointer removed
+// (errors.New gives "errorString", fmt.Errorf with %w "wrapError", *ValidationError "ValidationError").
+func ErrorName(v any) string {
+	t := reflect.TypeOf(v)
+	if t == nil {
+		return ""
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
+}
+
+// LambdaCause is the cause Step Functions records for a Lambda task's error: the runtime's JSON error
+// payload, as a string.
+func LambdaCause(errorType, message string) string {
+	payload, _ := json.Marshal(struct {
+		Message string `json:"errorMessage"`
+		Type    string `json:"errorType"`
+	}{message, errorType})
+	return string(payload)
+}
