@@ -123,7 +123,7 @@ func NewStarter(ctx context.Context, getenv func(string) string) (func(context.C
 	if err != nil {
 		return nil, err
 	}
-	if conf.RawBucket == "" || conf.StateMachineArn == "" {
+	if conf.RawBucket == "" || conf.StateMachineARN == "" {
 		return nil, errors.New("RAW_BUCKET and STATE_MACHINE_ARN must be set")
 	}
 	o := NewObservability(getenv)
@@ -134,7 +134,7 @@ func NewStarter(ctx context.Context, getenv func(string) string) (func(context.C
 	xraytrace.InstrumentAWS(o.Tracer, &cfg)
 	st := &workflow.Starter{
 		Raw:     s3store.New(NewS3(cfg, getenv), conf.RawBucket),
-		Exec:    Executions{Client: sfn.NewFromConfig(cfg), StateMachineArn: conf.StateMachineArn},
+		Exec:    Executions{Client: sfn.NewFromConfig(cfg), StateMachineARN: conf.StateMachineARN},
 		Log:     o.Log,
 		Metrics: o.Metrics,
 	}

@@ -220,7 +220,7 @@ func (o *Ops) DLQRedriveIngest(ctx context.Context, dry bool) (MoveTask, error) 
 	if err != nil {
 		return MoveTask{}, err
 	}
-	t := MoveTask{Messages: d.Visible, From: o.Stack.Out(OutIngestDeadLetterQueueArn), To: o.Stack.Out(OutIngestQueueArn)}
+	t := MoveTask{Messages: d.Visible, From: o.Stack.Out(OutIngestDeadLetterQueueARN), To: o.Stack.Out(OutIngestQueueARN)}
 	if dry || d.Visible == 0 {
 		return t, nil
 	}

@@ -27,7 +27,7 @@ import (
 // Execution is one execution of the state machine, with the file it processes.
 type Execution struct {
 	Name          string
-	Arn           string
+	ARN           string
 	Status        string
 	Start, Stop   time.Time
 	Input         string
@@ -67,8 +67,8 @@ func causeMessage(cause string) string {
 	return cause
 }
 
-func (o *Ops) executionArn(name string) string {
-	return cloud.ExecutionArn(o.Stack.Out(OutStateMachineArn), name)
+func (o *Ops) executionARN(name string) string {
+	return cloud.ExecutionARN(o.Stack.Out(OutStateMachineARN), name)
 }
 
 // NoExecutionError is returned for an unknown execution name.
@@ -80,7 +80,7 @@ func (e *NoExecutionError) Error() string {
 
 // Describe describes an execution by name.
 func (o *Ops) Describe(ctx context.Context, name string) (Execution, error) {
-	out, err := o.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(o.executionArn(name))})
+	out, err := o.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(o.executionARN(name))})
 	var dne *sfntypes.ExecutionDoesNotExist
 	if errors.As(err, &dne) {
 		return Execution{}, &NoExecutionError{Name: name, Machine: o.machineName()}
@@ -89,7 +89,7 @@ func (o *Ops) Describe(ctx context.Context, name string) (Execution, error) {
 		return Execution{}, explain("describe execution "+name, o.Stack.Region, err)
 	}
 	x := Execution{
-		Name: aws.ToString(out.Name), Arn: aws.ToString(out.ExecutionArn), Status: string(out.Status),
+		Name: aws.ToString(out.Name), ARN: aws.ToString(out.ExecutionArn), Status: string(out.Status),
 		Start: aws.ToTime(out.StartDate), Stop: aws.ToTime(out.StopDate), Input: aws.ToString(out.Input),
 		Error: aws.ToString(out.Error), Cause: aws.ToString(out.Cause), RedriveCount: int(aws.ToInt32(out.RedriveCount)),
 		RedriveStatus: string(out.RedriveStatus), RedriveReason: aws.ToString(out.RedriveStatusReason),
@@ -102,14 +102,14 @@ func (o *Ops) Describe(ctx context.Context, name string) (Execution, error) {
 }
 
 func (o *Ops) machineName() string {
-	arn := o.Stack.Out(OutStateMachineArn)
+	arn := o.Stack.Out(OutStateMachineARN)
 	return "state machine " + arn[strings.LastIndex(arn, ":")+1:]
 }
 
 // list lists the executions with a status ("" for all) started at or after since (zero: all), newest
 // first, at most limit (0: no limit).
 func (o *Ops) list(ctx context.Context, status string, since time.Time, limit int) ([]sfntypes.ExecutionListItem, error) {
-	in := &sfn.ListExecutionsInput{StateMachineArn: aws.String(o.Stack.Out(OutStateMachineArn)), MaxResults: 100}
+	in := &sfn.ListExecutionsInput{StateMachineArn: aws.String(o.Stack.Out(OutStateMachineARN)), MaxResults: 100}
 	if status != "" {
 		in.StatusFilter = sfntypes.ExecutionStatus(status)
 	}
@@ -314,7 +314,7 @@ func (o *Ops) Show(ctx context.Context, name string) (*Detail, error) {
 		return nil, err
 	}
 	d := &Detail{Execution: x}
-	p := sfn.NewGetExecutionHistoryPaginator(o.SFN, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x.Arn), MaxResults: 1000})
+	p := sfn.NewGetExecutionHistoryPaginator(o.SFN, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x.ARN), MaxResults: 1000})
 	state := ""
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
