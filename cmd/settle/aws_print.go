@@ -60,7 +60,7 @@ func printStatus(w io.Writer, st *ops.Status) {
 	}
 	tw.Flush()
 	var counts []string
-	for _, s := range ops.Statuses {
+	for _, s := range states.Statuses {
 		if s != states.Running {
 			counts = append(counts, fmt.Sprintf("%s %d", s, st.Counts[s]))
 		}

@@ -41,14 +41,12 @@ type Execution struct {
 }
 
 // Message is the readable part of Cause: a Lambda error's errorMessage, or the cause as it is.
-func (x Execution) Message() string { return causeMessage(x.Cause) }
+func (x Execution) Message() string { return states.CauseMessage(x.Cause) }
 
 // Failed reports whether the execution ended FAILED, TIMED_OUT or ABORTED.
 func (x Execution) Failed() bool { return isFailed(x.Status) }
 
-func isFailed(status string) bool {
-	return status == states.Failed || status == states.TimedOut || status == states.Aborted
-}
+func isFailed(status string) bool { return states.Closed(status) }
 
 // DataErrors are the errors the definition catches: the file is rejected, and a redrive re-enters the
 // Fail state without running any step again.
@@ -56,16 +54,6 @@ var DataErrors = workflow.DataErrors
 
 // IsDataError reports whether an execution error name is one of DataErrors.
 func IsDataError(name string) bool { return workflow.IsDataError(name) }
-
-func causeMessage(cause string) string {
-	var c struct {
-		ErrorMessage string `json:"errorMessage"`
-	}
-	if json.Unmarshal([]byte(cause), &c) == nil && c.ErrorMessage != "" {
-		return c.ErrorMessage
-	}
-	return cause
-}
 
 func (o *Ops) executionARN(name string) string {
 	return cloud.ExecutionARN(o.Stack.Out(OutStateMachineARN), name)
@@ -135,14 +123,11 @@ func (o *Ops) list(ctx context.Context, status string, since time.Time, limit in
 	return out, nil
 }
 
-// Statuses lists the execution statuses in the order the commands print them.
-var Statuses = []string{states.Running, states.Succeeded, states.Failed, states.TimedOut, states.Aborted}
-
 // Executions lists executions (status "" for all) started since, newest first, with their files and
 // errors.
 func (o *Ops) Executions(ctx context.Context, status string, since time.Time, limit int) ([]Execution, error) {
-	if status != "" && !slices.Contains(Statuses, status) {
-		return nil, fmt.Errorf("--status %s is not an execution status; use one of %s", status, strings.Join(Statuses, ", "))
+	if status != "" && !slices.Contains(states.Statuses, status) {
+		return nil, fmt.Errorf("--status %s is not an execution status; use one of %s", status, strings.Join(states.Statuses, ", "))
 	}
 	items, err := o.list(ctx, status, since, limit)
 	if err != nil {
@@ -344,7 +329,7 @@ func historyEvent(h sfntypes.HistoryEvent) Event {
 	ev := Event{ID: h.Id, Time: aws.ToTime(h.Timestamp), Type: string(h.Type)}
 	fail := func(e, c *string) {
 		ev.Error = aws.ToString(e)
-		ev.Message = causeMessage(aws.ToString(c))
+		ev.Message = states.CauseMessage(aws.ToString(c))
 		ev.Detail = ev.Error
 		if ev.Message != "" {
 			ev.Detail += ": " + ev.Message
