@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/ops"
+	"github.com/paysettle/settle/internal/states"
 )
 
 const awsUsage = `settle aws operates a deployed stack, with the standard AWS configuration (profile, region,
@@ -179,8 +180,8 @@ func awsExecutions(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if s := strings.ToUpper(*status); s != "" && !slices.Contains(ops.Statuses, s) {
-		return usageError("--status %s is not an execution status; use one of %s", *status, strings.Join(ops.Statuses, ", "))
+	if s := strings.ToUpper(*status); s != "" && !slices.Contains(states.Statuses, s) {
+		return usageError("--status %s is not an execution status; use one of %s", *status, strings.Join(states.Statuses, ", "))
 	}
 	o, err := f.connect(ctx)
 	if err != nil {

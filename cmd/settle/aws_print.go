@@ -60,7 +60,7 @@ func printStatus(w io.Writer, st *ops.Status) {
 	}
 	tw.Flush()
 	var counts []string
-	for _, s := range ops.Statuses {
+	for _, s := range states.Statuses {
 		if s != states.Running {
 			counts = append(counts, fmt.Sprintf("%s %d", s, st.Counts[s]))
 		}
@@ -130,7 +130,7 @@ func printExecutions(w io.Writer, list []ops.Execution, now time.Time) {
 
 func printDetail(w io.Writer, d *ops.Detail) {
 	fmt.Fprintf(w, "Execution %s  %s\n", d.Name, d.Status)
-	fmt.Fprintf(w, "  ARN       %s\n  File      %s (etag %s, %d bytes)", d.Arn, d.File.URL(), d.File.ETag, d.File.Size)
+	fmt.Fprintf(w, "  ARN       %s\n  File      %s (etag %s, %d bytes)", d.ARN, d.File.URL(), d.File.ETag, d.File.Size)
 	if d.Replace {
 		fmt.Fprint(w, ", replace")
 	}

@@ -55,8 +55,8 @@ func statusChange(t *testing.T, w *awsfake.World, name string) string {
 	ev := map[string]any{
 		"version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "Step Functions Execution Status Change",
 		"source": "aws.states", "account": awsfake.Account, "time": x.StopDate.UTC().Format(time.RFC3339), "region": awsfake.Region,
-		"resources": []string{x.ExecutionArn},
-		"detail": map[string]any{"executionArn": x.ExecutionArn, "stateMachineArn": x.StateMachineArn, "name": x.Name, "status": string(x.Status),
+		"resources": []string{x.ExecutionARN},
+		"detail": map[string]any{"executionArn": x.ExecutionARN, "stateMachineArn": x.StateMachineARN, "name": x.Name, "status": string(x.Status),
 			"startDate": x.StartDate.UnixMilli(), "stopDate": x.StopDate.UnixMilli(), "input": string(x.Input), "error": x.Error, "cause": x.Cause},
 	}
 	b, _ := json.Marshal(ev)

@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/paysettle/settle/internal/ledger"
-	"github.com/paysettle/settle/internal/obs/xraytrace"
 	"github.com/paysettle/settle/internal/store/s3store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -33,15 +32,13 @@ func NewBatches(ctx context.Context, getenv func(string) string) (BatchesHandler
 		return nil, err
 	}
 	policy.AckCommand = AckCommand
-	o := NewObservability(getenv)
-	cfg, err := LoadConfig(ctx)
+	o, cfg, err := setup(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
-	xraytrace.InstrumentAWS(o.Tracer, &cfg)
 	c := &workflow.BatchCheck{
 		Processed: s3store.New(NewS3(cfg, getenv), bucket),
-		Publisher: Topic{Client: sns.NewFromConfig(cfg), Arn: topic},
+		Publisher: Topic{Client: sns.NewFromConfig(cfg), ARN: topic},
 		Policy:    policy,
 		Log:       o.Log,
 		Metrics:   o.Metrics,
@@ -52,14 +49,14 @@ func NewBatches(ctx context.Context, getenv func(string) string) (BatchesHandler
 // Topic publishes to an SNS topic (the stack's alert topic).
 type Topic struct {
 	Client *sns.Client
-	Arn    string
+	ARN    string
 }
 
 // Publish sends one message with its subject.
 func (t Topic) Publish(ctx context.Context, subject, message string) error {
-	_, err := t.Client.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(t.Arn), Subject: aws.String(subject), Message: aws.String(message)})
+	_, err := t.Client.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(t.ARN), Subject: aws.String(subject), Message: aws.String(message)})
 	if err != nil {
-		return fmt.Errorf("publish to %s: %w", t.Arn, err)
+		return fmt.Errorf("publish to %s: %w", t.ARN, err)
 	}
 	return nil
 }

@@ -92,7 +92,7 @@ func TestMissingBatchAlertedOnceAndResolved(t *testing.T) {
 		t.Fatalf("after the grace period: %v", got)
 	}
 	n := e.notifications()
-	if msg := n[len(n)-1]["message"]; !strings.Contains(msg, "ask Adyen for batch 3 of PaySettleShopEU") || n[len(n)-1]["topic"] != local.AlertTopicArn {
+	if msg := n[len(n)-1]["message"]; !strings.Contains(msg, "ask Adyen for batch 3 of PaySettleShopEU") || n[len(n)-1]["topic"] != local.AlertTopicARN {
 		t.Errorf("alert: %v", n[len(n)-1])
 	}
 	if again := append(e.check(), e.check()...); len(again) != 0 {

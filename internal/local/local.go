@@ -48,14 +48,14 @@ const (
 	Region          = "local"
 	RawBucket       = "raw"
 	ProcessedBucket = "processed"
-	StateMachineArn = "arn:aws:states:" + Region + ":" + Account + ":stateMachine:settlement"
-	AlertTopicArn   = "arn:aws:sns:" + Region + ":" + Account + ":settle-alerts"
+	StateMachineARN = "arn:aws:states:" + Region + ":" + Account + ":stateMachine:settlement"
+	AlertTopicARN   = "arn:aws:sns:" + Region + ":" + Account + ":settle-alerts"
 	SQSSendMessage  = "arn:aws:states:::sqs:sendMessage"
 	SNSPublish      = "arn:aws:states:::sns:publish"
 )
 
-// FunctionArn is the local ARN of a step's function.
-func FunctionArn(step string) string {
+// FunctionARN is the local ARN of a step's function.
+func FunctionARN(step string) string {
 	return "arn:aws:lambda:" + Region + ":" + Account + ":function:settle-" + step
 }
 
@@ -127,22 +127,22 @@ func Open(dir string, opts Options) (*Env, error) {
 		proc = opts.WrapProcessed(proc)
 	}
 	conf := opts.Config
-	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineArn = RawBucket, ProcessedBucket, StateMachineArn
+	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineARN = RawBucket, ProcessedBucket, StateMachineARN
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock}
 	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Metrics: opts.Metrics, Now: opts.Clock.Now}
 	subs := map[string]string{
-		"CheckFunctionArn":     FunctionArn("check"),
-		"ValidateFunctionArn":  FunctionArn("validate"),
-		"TransformFunctionArn": FunctionArn("transform"),
-		"WriteFunctionArn":     FunctionArn("write"),
+		"CheckFunctionArn":     FunctionARN("check"),
+		"ValidateFunctionArn":  FunctionARN("validate"),
+		"TransformFunctionArn": FunctionARN("transform"),
+		"WriteFunctionArn":     FunctionARN("write"),
 		"FailedFilesQueueUrl":  "file://" + filepath.Join(dir, "dlq"),
-		"AlertTopicArn":        AlertTopicArn,
+		"AlertTopicArn":        AlertTopicARN,
 	}
 	resources := map[string]sfn.TaskFunc{
-		FunctionArn("check"):     sfn.LambdaTask(env.Steps.Check),
-		FunctionArn("validate"):  sfn.LambdaTask(env.Steps.Validate),
-		FunctionArn("transform"): sfn.LambdaTask(env.Steps.Transform),
-		FunctionArn("write"):     sfn.LambdaTask(env.Steps.Write),
+		FunctionARN("check"):     sfn.LambdaTask(env.Steps.Check),
+		FunctionARN("validate"):  sfn.LambdaTask(env.Steps.Validate),
+		FunctionARN("transform"): sfn.LambdaTask(env.Steps.Transform),
+		FunctionARN("write"):     sfn.LambdaTask(env.Steps.Write),
 		SQSSendMessage:           env.sendMessage,
 		SNSPublish:               env.publish,
 	}
@@ -154,7 +154,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	env.Engine, err = sfn.New(sfn.Config{
 		Definition:      statemachine.Definition,
 		Substitutions:   subs,
-		StateMachineArn: StateMachineArn,
+		StateMachineARN: StateMachineARN,
 		Dir:             filepath.Join(dir, "executions"),
 		Clock:           opts.Clock,
 		Rand:            opts.Rand,
@@ -240,7 +240,7 @@ type topic struct{ e *Env }
 
 // Publish appends the message to notifications.jsonl.
 func (t topic) Publish(ctx context.Context, subject, message string) error {
-	return t.e.notify(AlertTopicArn, subject, message)
+	return t.e.notify(AlertTopicARN, subject, message)
 }
 
 // Executions adapts the local engine to the starter.

@@ -23,6 +23,8 @@ import (
 //
 // Every change is a conditional write on the version read (If-Match, or If-None-Match for a first
 // write), retried on a race: two writers of one object can never lose each other's change.
+
+// LedgerPrefix is the folder of the batch ledgers in the processed bucket.
 const LedgerPrefix = "_ledger/"
 
 // Object names inside a merchant account's ledger folder.
