@@ -266,6 +266,9 @@ func (o *Ops) DLQRedriveFailed(ctx context.Context, ids []string, dry bool) ([]A
 	var out []Action
 	for _, name := range order {
 		a := o.restartMessage(ctx, name, dry)
+		if a.File == (workflow.FileRef{}) {
+			a.File = groups[name][0].File // the execution is gone: the message still names the file
+		}
 		ok := a.Err == nil && a.Outcome != Failed && a.Outcome != Skipped
 		if ok && !dry {
 			for _, m := range groups[name] {

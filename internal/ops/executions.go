@@ -387,6 +387,6 @@ func advice(d *Detail) string {
 		}
 		return "fix the cause above, then settle aws redrive " + d.Name + " (it reruns " + step + " with the same input)."
 	default:
-		return "not redrivable (" + d.RedriveReason + "); settle aws redrive " + d.Name + " starts a new -rN execution with the original input."
+		return "not redrivable (" + orDash(d.RedriveReason) + "); settle aws redrive " + d.Name + " starts a new -rN execution with the original input."
 	}
 }
