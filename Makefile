@@ -9,7 +9,7 @@ MODULE := $(shell $(GO) list -m)
 PKGS = $(filter-out $(patsubst ./%/,$(MODULE)/%,$(RACE_PKGS)),$(shell $(GO) list ./...))
 
 # The Lambda functions: functions/<dir> is the template's <Dir>Function (a test keeps the three in step).
-FUNCTIONS := starter check validate transform write webhook fetch
+FUNCTIONS := starter check validate transform write webhook fetch batches
 # How every bootstrap is built, by `make build` and by `sam build` (BuildMethod: makefile) alike:
 # static, arm64, without the RPC mode provided.al2023 does not use, reproducible.
 # TAGS=settle_noxray builds the functions without the X-Ray SDK (about 10 MB less each; see internal/obs/xraytrace).
@@ -89,3 +89,8 @@ build-WebhookFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/webhook
 build-FetchFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/fetch
+
+# The scheduled batch check (template.yaml's batch ledger section).
+.PHONY: build-BatchesFunction
+build-BatchesFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/batches

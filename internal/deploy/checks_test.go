@@ -15,6 +15,7 @@ import (
 
 	"github.com/paysettle/settle/internal/adyen"
 	"github.com/paysettle/settle/internal/fetch"
+	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
 	"github.com/paysettle/settle/internal/webhook"
@@ -26,10 +27,11 @@ import (
 var (
 	stepEnv    = []string{"BALANCE_CHECK", "MAX_FILE_BYTES", "MAX_REJECTED_ROWS", "METRICS_NAMESPACE", "PROCESSED_BUCKET", "RAW_BUCKET", "SETTLE_TIMEZONES"}
 	starterEnv = []string{"METRICS_NAMESPACE", "RAW_BUCKET", "STATE_MACHINE_ARN"}
+	batchesEnv = []string{"ALERT_TOPIC_ARN", "BATCH_CADENCES", "BATCH_GRACE_HOURS", "METRICS_NAMESPACE", "PROCESSED_BUCKET"}
 	webhookEnv = []string{"METRICS_NAMESPACE", "REPORT_FILE_PATTERN", "REPORT_HOSTS", "WEBHOOK_QUEUE_URL", "WEBHOOK_SECRET_ARN"}
 	fetchEnv   = []string{"FETCH_ATTEMPTS", "FETCH_DLQ_URL", "MAX_FILE_BYTES", "METRICS_NAMESPACE", "RAW_BUCKET", "REPORT_HOSTS", "REPORT_USER_SECRET_ARN"}
 	// functionEnv is the environment of each function that is not a step.
-	functionEnv = map[string][]string{"starter": starterEnv, "webhook": webhookEnv, "fetch": fetchEnv}
+	functionEnv = map[string][]string{"starter": starterEnv, "webhook": webhookEnv, "fetch": fetchEnv, "batches": batchesEnv}
 )
 
 // loadFunctionConfig loads a function's configuration the way its main does, from env.
@@ -44,6 +46,9 @@ func loadFunctionConfig(dir string, env map[string]string) error {
 		return err
 	case "fetch":
 		_, err := fetch.LoadConfig(getenv)
+		return err
+	case "batches":
+		_, err := ledger.PolicyFromEnv(getenv)
 		return err
 	}
 	return nil
@@ -227,6 +232,7 @@ func TestFunctions(t *testing.T) {
 			"RAW_BUCKET": "{RawBucket}", "PROCESSED_BUCKET": "{ProcessedBucket}", "STATE_MACHINE_ARN": "{SettlementStateMachine}",
 			"MAX_REJECTED_ROWS": "{MaxRejectedRows}", "BALANCE_CHECK": "{BalanceCheck}", "MAX_FILE_BYTES": "{MaxFileBytes}",
 			"SETTLE_TIMEZONES": "{SettleTimezones}", "METRICS_NAMESPACE": "{MetricsNamespace}",
+			"ALERT_TOPIC_ARN": "{AlertTopic}", "BATCH_GRACE_HOURS": "{BatchGraceHours}", "BATCH_CADENCES": "{BatchCadences}",
 			"WEBHOOK_SECRET_ARN": "if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "WEBHOOK_QUEUE_URL": "{WebhookQueue}",
 			"REPORT_FILE_PATTERN": "{ReportFilePattern}", "REPORT_HOSTS": "{ReportHosts}",
 			"REPORT_USER_SECRET_ARN": "if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})",
@@ -250,6 +256,8 @@ func TestFunctions(t *testing.T) {
 		switch {
 		case dir == "starter":
 			checkStarterEvent(t, tpl, p)
+		case dir == "batches":
+			checkScheduleEvent(t, tpl, p)
 		case dir == "fetch":
 			checkFetchEvent(t, tpl, p)
 		case dir == "webhook":
@@ -628,9 +636,13 @@ func TestLeastPrivilege(t *testing.T) {
 			cross([]string{"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.RejectedPrefix), obj(proc, workflow.ReportPrefix))...),
 		"TransformFunction": append(append([]string{}, readRaw...),
 			cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.StagingPrefix))...),
-		"WriteFunction": append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
+		"WriteFunction": append(append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
 			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix), obj(proc, workflow.ClaimPrefix))...),
 			"s3:GetObject "+obj(proc, workflow.ReportPrefix)), "s3:ListBucket "+proc),
+			cross([]string{"s3:GetObject", "s3:PutObject"}, proc+"/"+workflow.LedgerPrefix+"*/"+workflow.LedgerObject)...),
+		// The batch check reads the ledger folders and writes only the alert state.
+		"BatchesFunction": {"s3:GetObject " + obj(proc, workflow.LedgerPrefix), "s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.AlertsObject,
+			"s3:ListBucket " + proc, "sns:Publish {AlertTopic}"},
 		"WebhookFunction": {"secretsmanager:GetSecretValue if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "sqs:SendMessage {WebhookQueue.Arn}"},
 		"FetchFunction": append(cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(raw, fetch.RawPrefix)),
 			"secretsmanager:GetSecretValue if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})", "sqs:SendMessage {FetchDeadLetterQueue.Arn}"),
@@ -1059,6 +1071,9 @@ func TestParameters(t *testing.T) {
 		"ProcessedVersionDays":         {[]string{"1", "30", "3650"}, []string{"0", "-1", "3651"}},
 		"RejectedRowsDays":             {[]string{"1", "90", "3650"}, []string{"0", "-1", "3651"}},
 		"TransformReservedConcurrency": {[]string{"0", "10", "900"}, []string{"-1", "901", "x"}},
+		"BatchGraceHours":              {[]string{"1", "48", "2160"}, []string{"0", "2161", "2d"}},
+		"BatchCadences":                {[]string{"", "ShopEU=1d", "ShopEU=24h,Shop US=168h"}, []string{"ShopEU", "ShopEU=1w", "ShopEU=1d,", "=1d", "ShopEU=1.5d"}},
+		"BatchCheckSchedule":           {[]string{"rate(1 hour)", "rate(15 minutes)", "cron(0 * * * ? *)"}, []string{"", "hourly", "rate(0 hours)", "rate(1 week)"}},
 		"WebhookSecretArn": {[]string{"", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:settle/webhook-AbC123"},
 			[]string{"settle/webhook", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:settle/webhook", "arn:aws:s3:::bucket"}},
 		"ReportUserSecretArn": {[]string{"", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:report-user-x1Y2z3"},
@@ -1130,6 +1145,8 @@ var customMetrics = map[string][]string{
 	"RowsRejected": {""}, "BytesProcessed": {""}, "FileAge": {""},
 	"FilesFailed":  {"", "ErrorName"},
 	"StepDuration": {"Step"},
+	// The batch check: the aggregate and per merchant account.
+	"MissingBatches": {"", "MerchantAccount,Provider"}, "HoursSinceLastBatch": {"", "MerchantAccount,Provider"},
 	// The report intake (internal/obs/reports.go).
 	"WebhookRejected": {"", "Reason"}, "ReportsQueued": {""}, "NotificationsSkipped": {"", "Reason"},
 	"ReportsFetched": {""}, "ReportBytes": {""}, "FetchFailed": {"", "Reason"},
@@ -1202,6 +1219,7 @@ func TestMetricsContract(t *testing.T) {
 		"AWS/States ExecutionsFailed {SettlementStateMachine}",
 		"AWS/States ExecutionsTimedOut {SettlementStateMachine}",
 		"AWS/SQS ApproximateAgeOfOldestMessage {IngestQueue.QueueName}",
+		"CUSTOM MissingBatches", // the batch ledger's aggregate, without dimensions
 		// The report intake: reports that could not be downloaded, refused webhook requests.
 		"AWS/SQS ApproximateNumberOfMessagesVisible {FetchDeadLetterQueue.QueueName}",
 		"CUSTOM WebhookRejected",

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/gen"
+	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/sfn"
@@ -289,7 +290,8 @@ func makeVersions(t *testing.T, cfgs []gen.Config) []*version {
 
 // checkOneCommit asserts the state two versions must leave: one manifest, naming one of them; its
 // Parquet and only its Parquet in the partitions, byte for byte what it commits alone; no claim, no
-// staging, nothing else but the versions' reports and rejects. It returns the winner.
+// staging, nothing else but the versions' reports and rejects, and the batch ledger naming the winner.
+// It returns the winner.
 func checkOneCommit(t *testing.T, b store.Bucket, vs []*version) *version {
 	t.Helper()
 	ctx := context.Background()
@@ -297,7 +299,7 @@ func checkOneCommit(t *testing.T, b store.Bucket, vs []*version) *version {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var manifests, lines, other []string
+	var manifests, lines, ledgers, other []string
 	etags := map[string]string{}
 	for _, o := range objs {
 		etags[o.Key] = o.ETag
@@ -307,6 +309,8 @@ func checkOneCommit(t *testing.T, b store.Bucket, vs []*version) *version {
 		case strings.HasPrefix(o.Key, workflow.LinesPrefix):
 			lines = append(lines, o.Key)
 		case strings.HasPrefix(o.Key, workflow.ReportPrefix), strings.HasPrefix(o.Key, workflow.RejectedPrefix):
+		case strings.HasPrefix(o.Key, workflow.LedgerPrefix):
+			ledgers = append(ledgers, o.Key)
 		default:
 			other = append(other, o.Key)
 		}
@@ -339,6 +343,7 @@ func checkOneCommit(t *testing.T, b store.Bucket, vs []*version) *version {
 	if len(m.Partitions) != 1 || m.Partitions[0].Key != win.partition || m.Counts.RowsWritten != int64(win.cfg.Rows) {
 		t.Errorf("manifest partitions %+v, rows %d; want %s with %d rows", m.Partitions, m.Counts.RowsWritten, win.partition, win.cfg.Rows)
 	}
+	checkLedgerNames(t, b, ledgers, m, win.etag)
 	if len(other) != 0 {
 		t.Errorf("left in the bucket: %v", other)
 	}
@@ -839,5 +844,27 @@ func TestVersionsRaceForOneBatch(t *testing.T) {
 		if t.Failed() {
 			t.FailNow()
 		}
+	}
+}
+
+// checkLedgerNames asserts that the only ledger object is the batch's ledger and records the batch as
+// committed from the winner's file, at the manifest's revision.
+func checkLedgerNames(t *testing.T, b store.Bucket, ledgers []string, m workflow.Manifest, etag string) {
+	t.Helper()
+	key := workflow.LedgerKey(m.Provider, m.MerchantAccount)
+	if len(ledgers) != 1 || ledgers[0] != key {
+		t.Errorf("ledger objects %v, want only %s", ledgers, key)
+		return
+	}
+	data, _, err := b.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l ledger.Ledger
+	if err := json.Unmarshal(data, &l); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Batches) != 1 || l.Batches[0].Number != m.BatchNumber || l.Batches[0].Source.ETag != etag || l.Batches[0].Revision != m.Revision {
+		t.Errorf("ledger %+v, want batch %d from %s at revision %d", l.Batches, m.BatchNumber, etag, m.Revision)
 	}
 }

@@ -40,6 +40,8 @@ var missingOutputs = map[string]string{
 	"AthenaWorkGroup":     "AWS::Athena::WorkGroup",
 	"WebhookSecretArn":    "AWS::SecretsManager::Secret",
 	"ReportUserSecretArn": "AWS::SecretsManager::Secret",
+	"MissingBatchesQuery": "AWS::Athena::NamedQuery",
+	"BatchCadences":       "an empty value: the parameter's default configures no cadence",
 }
 
 // TestTemplateDeploysToMoto deploys template.yaml, expanded by aws-sam-translator, to moto's

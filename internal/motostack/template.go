@@ -28,6 +28,7 @@ const (
 // an output reading an attribute of one fails CreateStack with HTTP 500. TestUnmodelledTypes checks
 // the list against the installed moto.
 var Unmodelled = []string{
+	"AWS::Athena::NamedQuery",
 	"AWS::Athena::WorkGroup",
 	"AWS::CloudWatch::Alarm",
 	"AWS::Glue::Database",
@@ -37,6 +38,7 @@ var Unmodelled = []string{
 	"AWS::SNS::Subscription",
 	"AWS::SNS::TopicPolicy",
 	"AWS::SQS::QueuePolicy",
+	"AWS::Scheduler::Schedule",
 	"AWS::SecretsManager::Secret",
 }
 
