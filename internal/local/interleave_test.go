@@ -150,7 +150,7 @@ func (s *sched) order() string {
 }
 
 // sharedPrefixes are the processed bucket's keys that the versions of one batch share.
-var sharedPrefixes = []string{workflow.ManifestPrefix, "_claims/", workflow.LinesPrefix}
+var sharedPrefixes = []string{workflow.ManifestPrefix, workflow.ClaimPrefix, workflow.LinesPrefix, workflow.LedgerPrefix}
 
 func shared(key string) bool {
 	for _, p := range sharedPrefixes {
@@ -161,15 +161,16 @@ func shared(key string) bool {
 	return false
 }
 
-// gatedBucket stops an actor at every call on a shared key.
+// gatedBucket stops an actor at every call on a shared key (but for the prefixes in ungated).
 type gatedBucket struct {
 	store.Bucket
-	s **sched // the current run's scheduler
+	s       **sched // the current run's scheduler
+	ungated []string
 }
 
 func (g gatedBucket) gate(ctx context.Context, keys ...string) {
 	for _, k := range keys {
-		if shared(k) {
+		if shared(k) && !slices.ContainsFunc(g.ungated, func(p string) bool { return strings.HasPrefix(k, p) }) {
 			(*g.s).gate(ctx)
 			return
 		}
@@ -470,8 +471,9 @@ func newWriteFixture(t *testing.T, vs []*version, replace []bool) *writeFixture 
 	return f
 }
 
-// processed copies the fixture's folder and opens it, gated by s, for one schedule.
-func (f *writeFixture) processed(t *testing.T, s **sched) store.Bucket {
+// processed copies the fixture's folder and opens it, gated by s at every shared key but those under
+// ungated, for one schedule.
+func (f *writeFixture) processed(t *testing.T, s **sched, ungated ...string) store.Bucket {
 	t.Helper()
 	dir := scratchDir(t)
 	copyTree(t, f.golden, dir)
@@ -479,7 +481,7 @@ func (f *writeFixture) processed(t *testing.T, s **sched) store.Bucket {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gatedBucket{proc, s}
+	return gatedBucket{proc, s, ungated}
 }
 
 // scratchDir is a temporary folder in memory where the system has one (/dev/shm): the explorations
@@ -568,14 +570,16 @@ func TestTwoVersionsEveryWriteInterleaving(t *testing.T) {
 // TestReplaceEveryWriteInterleaving: a file and a replacement of the same batch (replace set), no commit
 // before. Whatever the interleaving, the replacement ends committed: it wins the claim (the other file
 // then conflicts), or it waits for the other file's commit (a TransientError that Step Functions retries;
-// here the retry runs after the schedule) and replaces it.
+// here the retry runs after the schedule) and replaces it. The ledger's updates, which follow the
+// commit, are not gates here (with them the schedules grow from about 600 to about 9,000):
+// TestTwoVersionsEveryWriteInterleaving interleaves them, and the ledger's own tests race them.
 func TestReplaceEveryWriteInterleaving(t *testing.T) {
 	vs := twoVersions(t, false)
 	f := newWriteFixture(t, vs, []bool{false, true})
 	var cur *sched
 	runs := explore(t, func(s *sched) {
 		cur = s
-		proc := f.processed(t, &cur)
+		proc := f.processed(t, &cur, workflow.LedgerPrefix)
 		steps := newSteps(f.raw, proc)
 		errs := make([]error, len(vs))
 		s.run(
