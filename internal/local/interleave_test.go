@@ -40,6 +40,15 @@ import (
 // steps; level 2 takes both files through Check, Validate and Transform and then interleaves the two
 // Write steps at every shared-key store call.
 
+// skipUnderRace skips an exploration under the race detector: one actor runs at a time between gates,
+// so the detector has nothing to find there and would make the exploration minutes long; make test runs
+// the explorations once more without it.
+func skipUnderRace(t *testing.T) {
+	if raceEnabled {
+		t.Skip("an exploration runs one actor at a time; make test runs it without the race detector")
+	}
+}
+
 // sched drives goroutines ("actors") so that only one runs at a time between gates, in the order a
 // schedule prefix says, and records the choices it made, so explore can enumerate every order.
 type sched struct {
@@ -368,6 +377,7 @@ func wantConflict(t *testing.T, err error, loser, winner *version) {
 // with every interleaving of their Check, Validate, Transform and Write steps: one commits, the other
 // ends as a ConflictError naming both files, with one DLQ message and one alert.
 func TestTwoVersionsEveryStepInterleaving(t *testing.T) {
+	skipUnderRace(t)
 	for _, sameDate := range []bool{true, false} {
 		t.Run(fmt.Sprintf("sameDate=%v", sameDate), func(t *testing.T) {
 			vs := twoVersions(t, sameDate)
@@ -536,6 +546,7 @@ func copyTree(t *testing.T, src, dst string) {
 // every store call on the batch's shared keys: exactly one commits, its Parquet alone is published, and
 // the other ends with a ConflictError naming both files.
 func TestTwoVersionsEveryWriteInterleaving(t *testing.T) {
+	skipUnderRace(t)
 	for _, sameDate := range []bool{true, false} {
 		t.Run(fmt.Sprintf("sameDate=%v", sameDate), func(t *testing.T) {
 			vs := twoVersions(t, sameDate)
@@ -574,6 +585,7 @@ func TestTwoVersionsEveryWriteInterleaving(t *testing.T) {
 // commit, are not gates here (with them the schedules grow from about 600 to about 9,000):
 // TestTwoVersionsEveryWriteInterleaving interleaves them, and the ledger's own tests race them.
 func TestReplaceEveryWriteInterleaving(t *testing.T) {
+	skipUnderRace(t)
 	vs := twoVersions(t, false)
 	f := newWriteFixture(t, vs, []bool{false, true})
 	var cur *sched
