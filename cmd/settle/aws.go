@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/ops"
+	"github.com/paysettle/settle/internal/states"
 )
 
 const awsUsage = `settle aws operates a deployed stack, with the standard AWS configuration (profile, region,
@@ -26,6 +27,9 @@ credentials) and the stack's outputs.
   settle aws dlq show ID
   settle aws dlq redrive ingest|failed [ID...] [--dry-run] [--yes]
   settle aws reprocess s3://BUCKET/KEY [--replace] [--dry-run] [--yes]
+  settle aws batches [--merchant M] [--json]            each merchant account's batches: gaps, cadence, lateness
+  settle aws batches ack --merchant M --batch N|--closed --by WHO --reason WHY
+  settle aws ledger --rebuild                           write the batch ledgers again from the manifests
 
 Every command takes --stack NAME (default settle), --profile NAME and --region REGION (default: the
 AWS_PROFILE, AWS_REGION and ~/.aws configuration). Times are RFC 3339 (2024-05-07T09:00:00Z), a date
@@ -98,6 +102,10 @@ func cmdAWS(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return awsDLQ(ctx, rest, stdout, stderr)
 	case "reprocess":
 		return awsReprocess(ctx, rest, stdout, stderr)
+	case "batches":
+		return awsBatches(ctx, rest, stdout, stderr)
+	case "ledger":
+		return awsLedger(ctx, rest, stdout, stderr)
 	default:
 		return usageError("aws: unknown command %q; see settle aws help", cmd)
 	}
@@ -172,8 +180,8 @@ func awsExecutions(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if s := strings.ToUpper(*status); s != "" && !slices.Contains(ops.Statuses, s) {
-		return usageError("--status %s is not an execution status; use one of %s", *status, strings.Join(ops.Statuses, ", "))
+	if s := strings.ToUpper(*status); s != "" && !slices.Contains(states.Statuses, s) {
+		return usageError("--status %s is not an execution status; use one of %s", *status, strings.Join(states.Statuses, ", "))
 	}
 	o, err := f.connect(ctx)
 	if err != nil {

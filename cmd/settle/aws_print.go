@@ -60,7 +60,7 @@ func printStatus(w io.Writer, st *ops.Status) {
 	}
 	tw.Flush()
 	var counts []string
-	for _, s := range ops.Statuses {
+	for _, s := range states.Statuses {
 		if s != states.Running {
 			counts = append(counts, fmt.Sprintf("%s %d", s, st.Counts[s]))
 		}
@@ -103,7 +103,18 @@ func printStatus(w io.Writer, st *ops.Status) {
 		}
 	}
 	if n := st.Unresolved(); n > 0 {
-		todo = append(todo, fmt.Sprintf("%s (settle aws executions --status FAILED)", plural(n, "failed execution", "failed executions")))
+		// Name the status that lists them: an aborted or timed-out execution is not --status FAILED.
+		var statuses []string
+		for _, status := range []string{states.Failed, states.TimedOut, states.Aborted} {
+			if st.Counts[status] > 0 {
+				statuses = append(statuses, status)
+			}
+		}
+		list := "settle aws executions"
+		if len(statuses) == 1 {
+			list += " --status " + statuses[0]
+		}
+		todo = append(todo, fmt.Sprintf("%s (%s)", plural(n, "failed execution", "failed executions"), list))
 	}
 	if len(todo) == 0 {
 		fmt.Fprintln(w, "\nNothing needs attention.")
@@ -118,7 +129,7 @@ func printExecutions(w io.Writer, list []ops.Execution, now time.Time) {
 	for _, x := range list {
 		redrive := "-"
 		if x.Failed() {
-			redrive = x.RedriveStatus
+			redrive = orDash(x.RedriveStatus)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Status, ts(x.Start), duration(x), x.File.Key, orDash(x.Error), redrive)
 	}
@@ -130,7 +141,7 @@ func printExecutions(w io.Writer, list []ops.Execution, now time.Time) {
 
 func printDetail(w io.Writer, d *ops.Detail) {
 	fmt.Fprintf(w, "Execution %s  %s\n", d.Name, d.Status)
-	fmt.Fprintf(w, "  ARN       %s\n  File      %s (etag %s, %d bytes)", d.Arn, d.File.URL(), d.File.ETag, d.File.Size)
+	fmt.Fprintf(w, "  ARN       %s\n  File      %s (etag %s, %d bytes)", d.ARN, d.File.URL(), d.File.ETag, d.File.Size)
 	if d.Replace {
 		fmt.Fprint(w, ", replace")
 	}
@@ -139,7 +150,8 @@ func printDetail(w io.Writer, d *ops.Detail) {
 		fmt.Fprintf(w, "  Stopped   %s (%s)\n", ts(d.Stop), duration(d.Execution))
 	}
 	if d.Failed() {
-		fmt.Fprintf(w, "  Failed at %s\n  Error     %s\n  Cause     %s\n  Redrive   %s", orDash(d.FailedStep), d.Error, d.Message(), d.RedriveStatus)
+		// An execution stopped by StopExecution has no error or cause.
+		fmt.Fprintf(w, "  Failed at %s\n  Error     %s\n  Cause     %s\n  Redrive   %s", orDash(d.FailedStep), orDash(d.Error), orDash(d.Message()), orDash(d.RedriveStatus))
 		if d.RedriveReason != "" {
 			fmt.Fprintf(w, " (%s)", d.RedriveReason)
 		}

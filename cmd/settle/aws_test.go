@@ -55,8 +55,8 @@ func statusChange(t *testing.T, w *awsfake.World, name string) string {
 	ev := map[string]any{
 		"version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "Step Functions Execution Status Change",
 		"source": "aws.states", "account": awsfake.Account, "time": x.StopDate.UTC().Format(time.RFC3339), "region": awsfake.Region,
-		"resources": []string{x.ExecutionArn},
-		"detail": map[string]any{"executionArn": x.ExecutionArn, "stateMachineArn": x.StateMachineArn, "name": x.Name, "status": string(x.Status),
+		"resources": []string{x.ExecutionARN},
+		"detail": map[string]any{"executionArn": x.ExecutionARN, "stateMachineArn": x.StateMachineARN, "name": x.Name, "status": string(x.Status),
 			"startDate": x.StartDate.UnixMilli(), "stopDate": x.StopDate.UnixMilli(), "input": string(x.Input), "error": x.Error, "cause": x.Cause},
 	}
 	b, _ := json.Marshal(ev)
@@ -190,19 +190,26 @@ func TestAWSWalkthrough(t *testing.T) {
 		t.Errorf("final status:\n%s", out)
 	}
 
-	golden := filepath.Join("testdata", "aws-walkthrough.txt")
+	golden(t, filepath.Join("testdata", "aws-walkthrough.txt"), transcript.String())
+}
+
+// golden compares a transcript with its golden file, or writes the file with -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
 	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(golden, []byte(transcript.String()), 0o644); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want, err := os.ReadFile(golden)
+	want, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("%v (run with -update to write it)", err)
 	}
-	if string(want) != transcript.String() {
-		t.Errorf("the transcript differs from %s (rerun with -update if intended):\n%s", golden, transcript.String())
+	if string(want) != got {
+		t.Errorf("the transcript differs from %s (rerun with -update if intended):\n%s", path, got)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -26,11 +27,16 @@ func cmdGen(args []string, stdout io.Writer) error {
 	merchant := fs.String("merchant", "", "merchant account")
 	batch := fs.Int64("batch", 0, "batch number")
 	date := fs.String("date", "", "settlement date, YYYY-MM-DD")
+	batches := fs.String("batches", "", "a history: one report per batch number of this sequence (1-7,9-20), one a day from --date, into the folder -o")
+	merchants := fs.Int("merchants", 1, "with --batches: this many merchant accounts, each with the whole sequence")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2}
 	}
 	if *rows < 1 {
 		return usageError("gen: --rows must be at least 1")
+	}
+	if *batches != "" {
+		return genHistory(*batches, *merchants, *merchant, *date, *rows, *seed, *out)
 	}
 	w := stdout
 	if *out != "" {
@@ -145,4 +151,41 @@ func (r *progressReader) Close() error {
 	fmt.Fprintf(r.p.w, "\r%s\r", strings.Repeat(" ", 60+len(r.key)))
 	r.p.mu.Unlock()
 	return r.ReadCloser.Close()
+}
+
+// genHistory writes a history of batches into the folder dir: one report per merchant account and
+// batch number, named <merchant>_batch_<n>.csv.
+func genHistory(seq string, merchants int, merchant, start string, rows int, seed uint64, dir string) error {
+	if dir == "" {
+		return usageError("gen --batches: name the folder to write the reports to with -o")
+	}
+	numbers, err := gen.ParseSequence(seq)
+	if err != nil {
+		return usageError("gen: %v", err)
+	}
+	if merchants < 1 {
+		return usageError("gen: --merchants must be at least 1")
+	}
+	plan, err := gen.History(gen.HistoryConfig{Merchants: merchants, Merchant: merchant, Batches: numbers, Start: start, Seed: seed})
+	if err != nil {
+		return usageError("gen: %v", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, p := range plan {
+		f, err := os.Create(filepath.Join(dir, p.FileName()))
+		if err != nil {
+			return err
+		}
+		_, err = gen.Write(f, gen.Config{Rows: rows, Seed: seed + uint64(p.Batch), Merchant: p.Merchant, Batch: p.Batch, SettlementDate: p.SettlementDate})
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("gen %s: %w", p.FileName(), err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "wrote %d reports to %s: %d merchant accounts, batches %s\n", len(plan), dir, merchants, seq)
+	return nil
 }

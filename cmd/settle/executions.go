@@ -77,7 +77,7 @@ func cmdShow(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "Execution %s  %s\n", x.Name, x.Status)
-	fmt.Fprintf(stdout, "  ARN      %s\n  Started  %s\n", x.ExecutionArn, x.StartDate.UTC().Format(time.RFC3339Nano))
+	fmt.Fprintf(stdout, "  ARN      %s\n  Started  %s\n", x.ExecutionARN, x.StartDate.UTC().Format(time.RFC3339Nano))
 	if !x.StopDate.IsZero() {
 		fmt.Fprintf(stdout, "  Stopped  %s (%s)\n", x.StopDate.UTC().Format(time.RFC3339Nano), x.StopDate.Sub(x.StartDate).Round(time.Millisecond))
 	}

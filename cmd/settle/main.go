@@ -18,6 +18,10 @@ Local pipeline (no AWS account; the same state machine and handlers as the deplo
   settle executions [--data DIR]                 list executions, newest first
   settle show [--data DIR] NAME                  an execution's history, like the console's event list
   settle redrive [--data DIR] NAME               rerun a failed execution from the step that failed
+  settle batches [--merchant M] [--json]         each merchant account's batches: gaps, cadence, lateness, what to do
+  settle batches ack --merchant M --batch N|--closed --by WHO --reason WHY   a batch that will never come
+  settle batches check                           run the hourly batch check once (alerts to notifications.jsonl)
+  settle ledger --rebuild                        write the batch ledgers again from the manifests
 
 Reports from Adyen, locally (the same receiver and fetch handler as the deployed stack):
   settle fetch [--report-user FILE] URL...       download reports into the local raw bucket and run them
@@ -25,15 +29,17 @@ Reports from Adyen, locally (the same receiver and fetch handler as the deployed
   settle webhook sign --secret FILE URL          print a signed REPORT_AVAILABLE notification for a report
 
 Deployed stack (see settle aws help):
-  settle aws status|executions|show|redrive|replay|dlq|reprocess …
+  settle aws status|executions|show|redrive|replay|dlq|reprocess|batches …
 
 Data:
   settle gen [--rows N] [--seed S] [-o FILE]     write a realistic, balanced settlement report
+  settle gen --batches 1-7,9-20 [--merchants N] -o DIR   a history: one report per batch and account
   settle dump FILE.parquet                       print a Parquet file of settlement_lines as JSON Lines
   settle zones                                   list the time-zone abbreviations and their offsets
 
 Environment (the same variables the Lambda functions read): MAX_REJECTED_ROWS (default 0),
-BALANCE_CHECK (on|off), MAX_FILE_BYTES, MAX_RECORD_BYTES, SETTLE_TIMEZONES (e.g. CST=-06:00).
+BALANCE_CHECK (on|off), MAX_FILE_BYTES, MAX_RECORD_BYTES, SETTLE_TIMEZONES (e.g. CST=-06:00),
+BATCH_GRACE_HOURS (default 48), BATCH_CADENCES (e.g. ShopEU=24h,ShopUS=7d).
 `
 
 // exitError carries an exit status: 1 for a failed file or command, 2 for bad usage.
@@ -97,6 +103,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdWebhook(ctx, rest, stdout, stderr)
 	case "aws":
 		return cmdAWS(ctx, rest, stdout, stderr)
+	case "batches":
+		return cmdBatches(ctx, rest, stdout, stderr)
+	case "ledger":
+		return cmdLedger(ctx, rest, stdout, stderr)
 	case "gen":
 		return cmdGen(rest, stdout)
 	case "dump":

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -22,7 +23,11 @@ func openEnv(dir string, stderr io.Writer, progress bool) (*local.Env, error) {
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	opts := local.Options{Config: conf, Log: newLogger(stderr), Metrics: newMetrics(stderr)}
+	batches, err := ledger.PolicyFromEnv(os.Getenv)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	opts := local.Options{Config: conf, Log: newLogger(stderr), Metrics: newMetrics(stderr), Batches: batches}
 	if progress {
 		opts.WrapRaw = newProgress(stderr)
 	}
@@ -53,8 +58,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(tw, "FILE\tSTATUS\tEXECUTION\tWRITTEN\tREJECTED\tPARTITIONS\tERROR")
 	}
 	failed, skipped := 0, 0
+	var results []local.FileResult
 	for _, f := range files {
 		r := env.RunInput(ctx, f)
+		results = append(results, r)
 		switch r.Status {
 		case local.Failed:
 			failed++
@@ -75,6 +82,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	tw.Flush()
 	if !*asJSON {
 		fmt.Fprintf(stdout, "\nOutput in %s/processed (Parquet under settlement_lines/), failed files in %s/dlq, alerts in %s/notifications.jsonl.\n", *data, *data, *data)
+	}
+	if w, err := env.GapWarning(ctx, results); err == nil && w != "" {
+		fmt.Fprintln(stderr, "settle:", w)
 	}
 	if failed > 0 {
 		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d files failed", failed, len(files)-skipped)}

@@ -39,11 +39,11 @@ func NewS3(cfg aws.Config, getenv func(string) string) *s3.Client {
 // Executions is Step Functions for the starter.
 type Executions struct {
 	Client          *sfn.Client
-	StateMachineArn string
+	StateMachineARN string
 }
 
-// ExecutionArn is the ARN of the named execution of the state machine.
-func ExecutionArn(stateMachineArn, name string) string {
+// ExecutionARN is the ARN of the named execution of the state machine.
+func ExecutionARN(stateMachineArn, name string) string {
 	return strings.Replace(stateMachineArn, ":stateMachine:", ":execution:", 1) + ":" + name
 }
 
@@ -51,7 +51,7 @@ func ExecutionArn(stateMachineArn, name string) string {
 // execution as the same request; anything else with a taken name is ErrExecutionExists.
 func (x Executions) Start(ctx context.Context, name string, input []byte) error {
 	_, err := x.Client.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(x.StateMachineArn), Name: aws.String(name), Input: aws.String(string(input)),
+		StateMachineArn: aws.String(x.StateMachineARN), Name: aws.String(name), Input: aws.String(string(input)),
 	})
 	var exists *sfntypes.ExecutionAlreadyExists
 	if errors.As(err, &exists) {
@@ -65,7 +65,7 @@ func (x Executions) Start(ctx context.Context, name string, input []byte) error 
 
 // Describe describes an execution.
 func (x Executions) Describe(ctx context.Context, name string) (workflow.ExecutionInfo, error) {
-	out, err := x.Client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(ExecutionArn(x.StateMachineArn, name))})
+	out, err := x.Client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(ExecutionARN(x.StateMachineARN, name))})
 	if err != nil {
 		return workflow.ExecutionInfo{}, fmt.Errorf("describe execution %s: %w", name, err)
 	}
@@ -75,7 +75,7 @@ func (x Executions) Describe(ctx context.Context, name string) (workflow.Executi
 
 // Redrive redrives a failed execution from the step that failed.
 func (x Executions) Redrive(ctx context.Context, name string) error {
-	_, err := x.Client.RedriveExecution(ctx, &sfn.RedriveExecutionInput{ExecutionArn: aws.String(ExecutionArn(x.StateMachineArn, name))})
+	_, err := x.Client.RedriveExecution(ctx, &sfn.RedriveExecutionInput{ExecutionArn: aws.String(ExecutionARN(x.StateMachineARN, name))})
 	if err != nil {
 		return fmt.Errorf("redrive execution %s: %w", name, err)
 	}

@@ -34,7 +34,7 @@ func TestThrottledStartIsARetry(t *testing.T) {
 		Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
 	})
-	x := cloud.Executions{Client: client, StateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:settlement"}
+	x := cloud.Executions{Client: client, StateMachineARN: "arn:aws:states:eu-west-1:123456789012:stateMachine:settlement"}
 
 	err := x.Start(context.Background(), "abc", []byte(`{}`))
 	if err == nil || errors.Is(err, workflow.ErrExecutionExists) {

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/paysettle/settle/internal/fetch"
-	"github.com/paysettle/settle/internal/obs/xraytrace"
 	"github.com/paysettle/settle/internal/store/s3store"
 	"github.com/paysettle/settle/internal/webhook"
 	"github.com/paysettle/settle/internal/workflow"
@@ -41,12 +40,10 @@ func NewReceiver(ctx context.Context, getenv func(string) string) (*webhook.Rece
 	if conf.SecretID == "" || conf.QueueURL == "" {
 		return nil, errors.New("WEBHOOK_SECRET_ARN and WEBHOOK_QUEUE_URL must be set")
 	}
-	o := NewObservability(getenv)
-	cfg, err := LoadConfig(ctx)
+	o, cfg, err := setup(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
-	xraytrace.InstrumentAWS(o.Tracer, &cfg)
 	secrets := NewSecrets(secretsmanager.NewFromConfig(cfg))
 	return &webhook.Receiver{
 		Secret: func(ctx context.Context) (webhook.Secret, error) {
@@ -78,12 +75,10 @@ func NewFetchHandler(ctx context.Context, getenv func(string) string) (*fetch.Ha
 	if wconf.RawBucket == "" || conf.SecretID == "" || conf.DLQURL == "" {
 		return nil, errors.New("RAW_BUCKET, REPORT_USER_SECRET_ARN and FETCH_DLQ_URL must be set")
 	}
-	o := NewObservability(getenv)
-	cfg, err := LoadConfig(ctx)
+	o, cfg, err := setup(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
-	xraytrace.InstrumentAWS(o.Tracer, &cfg)
 	secrets := NewSecrets(secretsmanager.NewFromConfig(cfg))
 	f := &fetch.Fetcher{
 		Raw:    s3store.New(NewS3(cfg, getenv), wconf.RawBucket),

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/paysettle/settle/internal/obs"
@@ -49,20 +50,12 @@ type (
 // NewCheck builds the check function's handler from its environment (RAW_BUCKET, PROCESSED_BUCKET and
 // the policy variables workflow.LoadConfig reads).
 func NewCheck(ctx context.Context, getenv func(string) string) (CheckHandler, error) {
-	s, err := newSteps(ctx, getenv, nil)
-	if err != nil {
-		return nil, err
-	}
-	return s.Check, nil
+	return handler(ctx, getenv, nil, func(s *workflow.Steps) CheckHandler { return s.Check })
 }
 
 // NewValidate builds the validate function's handler from its environment.
 func NewValidate(ctx context.Context, getenv func(string) string) (ValidateHandler, error) {
-	s, err := newSteps(ctx, getenv, nil)
-	if err != nil {
-		return nil, err
-	}
-	return s.Validate, nil
+	return handler(ctx, getenv, nil, func(s *workflow.Steps) ValidateHandler { return s.Validate })
 }
 
 // NewTransform builds the transform function's handler from its environment, with stage doing the
@@ -72,20 +65,22 @@ func NewTransform(ctx context.Context, getenv func(string) string, stage workflo
 	if stage == nil {
 		return nil, errors.New("transform: no StageFunc")
 	}
-	s, err := newSteps(ctx, getenv, stage)
-	if err != nil {
-		return nil, err
-	}
-	return s.Transform, nil
+	return handler(ctx, getenv, stage, func(s *workflow.Steps) TransformHandler { return s.Transform })
 }
 
 // NewWrite builds the write function's handler from its environment.
 func NewWrite(ctx context.Context, getenv func(string) string) (WriteHandler, error) {
-	s, err := newSteps(ctx, getenv, nil)
+	return handler(ctx, getenv, nil, func(s *workflow.Steps) WriteHandler { return s.Write })
+}
+
+// handler builds the steps and returns the one method of them a function runs.
+func handler[H any](ctx context.Context, getenv func(string) string, stage workflow.StageFunc, method func(*workflow.Steps) H) (H, error) {
+	s, err := newSteps(ctx, getenv, stage)
 	if err != nil {
-		return nil, err
+		var none H
+		return none, err
 	}
-	return s.Write, nil
+	return method(s), nil
 }
 
 // newSteps builds the step handlers a function's handler is a method of: configuration, the S3 client
@@ -99,12 +94,10 @@ func newSteps(ctx context.Context, getenv func(string) string, stage workflow.St
 	if conf.RawBucket == "" || conf.ProcessedBucket == "" {
 		return nil, errors.New("RAW_BUCKET and PROCESSED_BUCKET must be set")
 	}
-	o := NewObservability(getenv)
-	cfg, err := LoadConfig(ctx)
+	o, cfg, err := setup(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
-	xraytrace.InstrumentAWS(o.Tracer, &cfg)
 	client := NewS3(cfg, getenv)
 	return &workflow.Steps{
 		Raw:       s3store.New(client, conf.RawBucket),
@@ -117,24 +110,34 @@ func newSteps(ctx context.Context, getenv func(string) string, stage workflow.St
 	}, nil
 }
 
+// setup is what every function starts from: its observability and the AWS configuration, whose
+// clients X-Ray then traces.
+func setup(ctx context.Context, getenv func(string) string) (Observability, aws.Config, error) {
+	o := NewObservability(getenv)
+	cfg, err := LoadConfig(ctx)
+	if err != nil {
+		return Observability{}, aws.Config{}, err
+	}
+	xraytrace.InstrumentAWS(o.Tracer, &cfg)
+	return o, cfg, nil
+}
+
 // NewStarter builds the starter's handler from its environment (RAW_BUCKET, STATE_MACHINE_ARN).
 func NewStarter(ctx context.Context, getenv func(string) string) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
 	conf, err := workflow.LoadConfig(getenv)
 	if err != nil {
 		return nil, err
 	}
-	if conf.RawBucket == "" || conf.StateMachineArn == "" {
+	if conf.RawBucket == "" || conf.StateMachineARN == "" {
 		return nil, errors.New("RAW_BUCKET and STATE_MACHINE_ARN must be set")
 	}
-	o := NewObservability(getenv)
-	cfg, err := LoadConfig(ctx)
+	o, cfg, err := setup(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
-	xraytrace.InstrumentAWS(o.Tracer, &cfg)
 	st := &workflow.Starter{
 		Raw:     s3store.New(NewS3(cfg, getenv), conf.RawBucket),
-		Exec:    Executions{Client: sfn.NewFromConfig(cfg), StateMachineArn: conf.StateMachineArn},
+		Exec:    Executions{Client: sfn.NewFromConfig(cfg), StateMachineARN: conf.StateMachineARN},
 		Log:     o.Log,
 		Metrics: o.Metrics,
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paysettle/settle/internal/adyen"
 	"github.com/paysettle/settle/internal/fetch"
+	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
 	"github.com/paysettle/settle/internal/webhook"
@@ -26,10 +27,11 @@ import (
 var (
 	stepEnv    = []string{"BALANCE_CHECK", "MAX_FILE_BYTES", "MAX_REJECTED_ROWS", "METRICS_NAMESPACE", "PROCESSED_BUCKET", "RAW_BUCKET", "SETTLE_TIMEZONES"}
 	starterEnv = []string{"METRICS_NAMESPACE", "RAW_BUCKET", "STATE_MACHINE_ARN"}
+	batchesEnv = []string{"ALERT_TOPIC_ARN", "BATCH_CADENCES", "BATCH_GRACE_HOURS", "METRICS_NAMESPACE", "PROCESSED_BUCKET"}
 	webhookEnv = []string{"METRICS_NAMESPACE", "REPORT_FILE_PATTERN", "REPORT_HOSTS", "WEBHOOK_QUEUE_URL", "WEBHOOK_SECRET_ARN"}
 	fetchEnv   = []string{"FETCH_ATTEMPTS", "FETCH_DLQ_URL", "MAX_FILE_BYTES", "METRICS_NAMESPACE", "RAW_BUCKET", "REPORT_HOSTS", "REPORT_USER_SECRET_ARN"}
 	// functionEnv is the environment of each function that is not a step.
-	functionEnv = map[string][]string{"starter": starterEnv, "webhook": webhookEnv, "fetch": fetchEnv}
+	functionEnv = map[string][]string{"starter": starterEnv, "webhook": webhookEnv, "fetch": fetchEnv, "batches": batchesEnv}
 )
 
 // loadFunctionConfig loads a function's configuration the way its main does, from env.
@@ -44,6 +46,9 @@ func loadFunctionConfig(dir string, env map[string]string) error {
 		return err
 	case "fetch":
 		_, err := fetch.LoadConfig(getenv)
+		return err
+	case "batches":
+		_, err := ledger.PolicyFromEnv(getenv)
 		return err
 	}
 	return nil
@@ -227,6 +232,7 @@ func TestFunctions(t *testing.T) {
 			"RAW_BUCKET": "{RawBucket}", "PROCESSED_BUCKET": "{ProcessedBucket}", "STATE_MACHINE_ARN": "{SettlementStateMachine}",
 			"MAX_REJECTED_ROWS": "{MaxRejectedRows}", "BALANCE_CHECK": "{BalanceCheck}", "MAX_FILE_BYTES": "{MaxFileBytes}",
 			"SETTLE_TIMEZONES": "{SettleTimezones}", "METRICS_NAMESPACE": "{MetricsNamespace}",
+			"ALERT_TOPIC_ARN": "{AlertTopic}", "BATCH_GRACE_HOURS": "{BatchGraceHours}", "BATCH_CADENCES": "{BatchCadences}",
 			"WEBHOOK_SECRET_ARN": "if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "WEBHOOK_QUEUE_URL": "{WebhookQueue}",
 			"REPORT_FILE_PATTERN": "{ReportFilePattern}", "REPORT_HOSTS": "{ReportHosts}",
 			"REPORT_USER_SECRET_ARN": "if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})",
@@ -250,6 +256,8 @@ func TestFunctions(t *testing.T) {
 		switch {
 		case dir == "starter":
 			checkStarterEvent(t, tpl, p)
+		case dir == "batches":
+			checkScheduleEvent(t, tpl, p)
 		case dir == "fetch":
 			checkFetchEvent(t, tpl, p)
 		case dir == "webhook":
@@ -628,9 +636,13 @@ func TestLeastPrivilege(t *testing.T) {
 			cross([]string{"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.RejectedPrefix), obj(proc, workflow.ReportPrefix))...),
 		"TransformFunction": append(append([]string{}, readRaw...),
 			cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.StagingPrefix))...),
-		"WriteFunction": append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
+		"WriteFunction": append(append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
 			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix), obj(proc, workflow.ClaimPrefix))...),
 			"s3:GetObject "+obj(proc, workflow.ReportPrefix)), "s3:ListBucket "+proc),
+			cross([]string{"s3:GetObject", "s3:PutObject"}, proc+"/"+workflow.LedgerPrefix+"*/"+workflow.LedgerObject)...),
+		// The batch check reads the ledger folders and writes only the alert state.
+		"BatchesFunction": {"s3:GetObject " + obj(proc, workflow.LedgerPrefix), "s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.AlertsObject,
+			"s3:ListBucket " + proc, "sns:Publish {AlertTopic}"},
 		"WebhookFunction": {"secretsmanager:GetSecretValue if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "sqs:SendMessage {WebhookQueue.Arn}"},
 		"FetchFunction": append(cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(raw, fetch.RawPrefix)),
 			"secretsmanager:GetSecretValue if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})", "sqs:SendMessage {FetchDeadLetterQueue.Arn}"),
@@ -928,7 +940,7 @@ func caughtErrors(t testing.TB) []string {
 	return out
 }
 
-// HappyPathStates is how many states a file that is committed passes through; the README's cost
+// HappyPathStates is how many states a file that is committed passes through; docs/performance.md's cost
 // arithmetic counts one state transition for each.
 const HappyPathStates = 6
 
@@ -948,11 +960,10 @@ func TestHappyPathTransitions(t *testing.T) {
 		}
 	}
 	if n != HappyPathStates {
-		t.Errorf("the happy path has %d states, the README's cost counts %d", n, HappyPathStates)
+		t.Errorf("the happy path has %d states, docs/performance.md's cost counts %d", n, HappyPathStates)
 	}
-	readme := string(readFile(t, "README.md"))
-	if !strings.Contains(readme, strconv.Itoa(HappyPathStates)+" state transitions") {
-		t.Errorf("README.md does not price %d state transitions per file", HappyPathStates)
+	if !strings.Contains(string(readFile(t, "docs/performance.md")), strconv.Itoa(HappyPathStates)+" state transitions") {
+		t.Errorf("docs/performance.md does not price %d state transitions per file", HappyPathStates)
 	}
 }
 
@@ -1060,6 +1071,9 @@ func TestParameters(t *testing.T) {
 		"ProcessedVersionDays":         {[]string{"1", "30", "3650"}, []string{"0", "-1", "3651"}},
 		"RejectedRowsDays":             {[]string{"1", "90", "3650"}, []string{"0", "-1", "3651"}},
 		"TransformReservedConcurrency": {[]string{"0", "10", "900"}, []string{"-1", "901", "x"}},
+		"BatchGraceHours":              {[]string{"1", "48", "2160"}, []string{"0", "2161", "2d"}},
+		"BatchCadences":                {[]string{"", "ShopEU=1d", "ShopEU=24h,Shop US=168h"}, []string{"ShopEU", "ShopEU=1w", "ShopEU=1d,", "=1d", "ShopEU=1.5d"}},
+		"BatchCheckSchedule":           {[]string{"rate(1 hour)", "rate(15 minutes)", "cron(0 * * * ? *)"}, []string{"", "hourly", "rate(0 hours)", "rate(1 week)"}},
 		"WebhookSecretArn": {[]string{"", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:settle/webhook-AbC123"},
 			[]string{"settle/webhook", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:settle/webhook", "arn:aws:s3:::bucket"}},
 		"ReportUserSecretArn": {[]string{"", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:report-user-x1Y2z3"},
@@ -1131,6 +1145,8 @@ var customMetrics = map[string][]string{
 	"RowsRejected": {""}, "BytesProcessed": {""}, "FileAge": {""},
 	"FilesFailed":  {"", "ErrorName"},
 	"StepDuration": {"Step"},
+	// The batch check: the aggregate and per merchant account.
+	"MissingBatches": {"", "MerchantAccount,Provider"}, "HoursSinceLastBatch": {"", "MerchantAccount,Provider"},
 	// The report intake (internal/obs/reports.go).
 	"WebhookRejected": {"", "Reason"}, "ReportsQueued": {""}, "NotificationsSkipped": {"", "Reason"},
 	"ReportsFetched": {""}, "ReportBytes": {""}, "FetchFailed": {"", "Reason"},
@@ -1203,6 +1219,7 @@ func TestMetricsContract(t *testing.T) {
 		"AWS/States ExecutionsFailed {SettlementStateMachine}",
 		"AWS/States ExecutionsTimedOut {SettlementStateMachine}",
 		"AWS/SQS ApproximateAgeOfOldestMessage {IngestQueue.QueueName}",
+		"CUSTOM MissingBatches", // the batch ledger's aggregate, without dimensions
 		// The report intake: reports that could not be downloaded, refused webhook requests.
 		"AWS/SQS ApproximateNumberOfMessagesVisible {FetchDeadLetterQueue.QueueName}",
 		"CUSTOM WebhookRejected",
@@ -1288,8 +1305,8 @@ func TestClaimLeaseOutlivesWrite(t *testing.T) {
 	}
 }
 
-// TestReadmeDeployEndsWithTheWebhookURL: the README's deploy section ends with the report intake: the
-// WebhookUrl output to paste into Adyen, then the closing note with a local run of a signed webhook.
+// TestReadmeDeployEndsWithTheWebhookURL: the README's deploy commands end with the WebhookUrl output to
+// paste into Adyen, and docs/deployment.md shows a signed webhook turning into a committed batch locally.
 func TestReadmeDeployEndsWithTheWebhookURL(t *testing.T) {
 	readme := string(readFile(t, "README.md"))
 	start := strings.Index(readme, "\n## Deploy to AWS\n")
@@ -1300,17 +1317,16 @@ func TestReadmeDeployEndsWithTheWebhookURL(t *testing.T) {
 	if end := strings.Index(section[1:], "\n## "); end >= 0 {
 		section = section[:end+1]
 	}
-	paste := strings.LastIndex(section, "paste this URL into Adyen")
-	note := strings.LastIndex(section, "Closing note")
-	if paste < 0 || !strings.Contains(section[:paste+100], `out WebhookUrl`) {
-		t.Error("the deploy section does not say to paste the WebhookUrl output into Adyen")
+	block := section[strings.Index(section, "```sh\n")+6:]
+	block = strings.TrimSpace(block[:strings.Index(block, "```")])
+	lines := strings.Split(block, "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "out WebhookUrl") || !strings.Contains(last, "paste this URL into Adyen") {
+		t.Errorf("the deploy commands end with %q, want the WebhookUrl output to paste into Adyen", last)
 	}
-	if note < paste || strings.Contains(section[paste:], "\n### ") {
-		t.Error("the deploy section does not end with pasting the URL into Adyen and the closing note")
-	}
+	doc := string(readFile(t, "docs/deployment.md"))
 	for _, want := range []string{"settle webhook replay", "HTTP 200 [accepted]", "SUCCEEDED", "DUPLICATE", "HTTP 403"} {
-		if !strings.Contains(section[note:], want) {
-			t.Errorf("the closing note's transcript lacks %q", want)
+		if !strings.Contains(doc, want) {
+			t.Errorf("docs/deployment.md's local webhook transcript lacks %q", want)
 		}
 	}
 	if _, ok := loadTemplate(t).Outputs["WebhookUrl"]; !ok {

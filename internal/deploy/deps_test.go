@@ -21,7 +21,7 @@ func functionDeps(t *testing.T, tags string) map[string][]string {
 		fn := fields[0][strings.LastIndex(fields[0], "/")+1:]
 		deps[fn] = fields[1:]
 	}
-	if len(deps) != 7 {
+	if len(deps) != 8 {
 		t.Fatalf("go list found functions %v", deps)
 	}
 	return deps

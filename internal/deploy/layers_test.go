@@ -61,7 +61,7 @@ func TestDependencyRules(t *testing.T) {
 	sdk, xray, arrow := "github.com/aws/aws-sdk-go-v2", "github.com/aws/aws-xray-sdk-go", "github.com/apache/arrow-go/"
 	upper := []string{module + "internal/workflow", module + "internal/sfn", module + "internal/local", module + "internal/cloud",
 		module + "internal/ops", module + "internal/store", module + "cmd/"}
-	for _, domain := range []string{"internal/money", "internal/settlement", "internal/gen", "internal/table", "internal/parquetfile"} {
+	for _, domain := range []string{"internal/money", "internal/settlement", "internal/gen", "internal/table", "internal/parquetfile", "internal/ledger"} {
 		forbid(domain, append([]string{aws}, upper...)...)
 	}
 	for _, p := range []string{"internal/store", "internal/store/storetest", "internal/store/storefault", "internal/sfn", "internal/states"} {

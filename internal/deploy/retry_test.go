@@ -102,7 +102,7 @@ var transientErrors = []string{"Lambda.ServiceException", "Lambda.AWSLambdaExcep
 const throttled = "Lambda.TooManyRequestsException"
 
 // ThrottleWaitMinutes is the worst-case total wait of a step that Lambda keeps throttling, rounded
-// down: the README and docs/operations.md state it, and the definition must keep it in tens of
+// down: docs/operations.md states it, and the definition must keep it in tens of
 // minutes (a burst drains) but not hours (a stuck function still fails, alerts and can be redriven).
 const ThrottleWaitMinutes = 45
 
@@ -206,10 +206,11 @@ func TestRetryPolicyChecks(t *testing.T) {
 	}
 }
 
-// TestThrottleWaitDocumented: the README and the runbook state the worst-case wait the definition has.
+// TestThrottleWaitDocumented: the operations guide (limits and runbook) states the worst-case wait the
+// definition has.
 func TestThrottleWaitDocumented(t *testing.T) {
 	want := fmt.Sprintf("%d minutes", ThrottleWaitMinutes)
-	for _, f := range []string{"README.md", "docs/operations.md"} {
+	for _, f := range []string{"docs/operations.md"} {
 		if !strings.Contains(string(readFile(t, f)), want) {
 			t.Errorf("%s does not say that throttling is retried for up to %s", f, want)
 		}

@@ -12,6 +12,7 @@
 //	processed/_manifests/         one manifest per committed batch
 //	processed/_reports/           validation reports
 //	dlq/                          one JSON file per failed-files DLQ message
+//	processed/_ledger/            the batch ledger of each merchant account, its alerts and acknowledgements
 //	notifications.jsonl           alert topic messages
 //	executions/                   execution history
 package local
@@ -31,6 +32,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/sfn"
@@ -46,14 +48,14 @@ const (
 	Region          = "local"
 	RawBucket       = "raw"
 	ProcessedBucket = "processed"
-	StateMachineArn = "arn:aws:states:" + Region + ":" + Account + ":stateMachine:settlement"
-	AlertTopicArn   = "arn:aws:sns:" + Region + ":" + Account + ":settle-alerts"
+	StateMachineARN = "arn:aws:states:" + Region + ":" + Account + ":stateMachine:settlement"
+	AlertTopicARN   = "arn:aws:sns:" + Region + ":" + Account + ":settle-alerts"
 	SQSSendMessage  = "arn:aws:states:::sqs:sendMessage"
 	SNSPublish      = "arn:aws:states:::sns:publish"
 )
 
-// FunctionArn is the local ARN of a step's function.
-func FunctionArn(step string) string {
+// FunctionARN is the local ARN of a step's function.
+func FunctionARN(step string) string {
 	return "arn:aws:lambda:" + Region + ":" + Account + ":function:settle-" + step
 }
 
@@ -75,6 +77,8 @@ type Options struct {
 	WrapTask func(resource string, task sfn.TaskFunc) sfn.TaskFunc
 	// OnEvent, when set, is called after each history event of an execution this process runs is stored.
 	OnEvent func(execution string, ev sfn.Event)
+	// Batches is the batch ledger's policy (grace period, cadences) for the batch check and listings.
+	Batches ledger.Policy
 }
 
 // Env is a data folder with its engine and handlers.
@@ -87,6 +91,9 @@ type Env struct {
 	Starter   *workflow.Starter
 	clock     sfn.Clock
 	mu        sync.Mutex // serialises the DLQ and notification files
+
+	// BatchCheck is the scheduled batches function's handler, publishing to notifications.jsonl.
+	BatchCheck *workflow.BatchCheck
 }
 
 // Open prepares the data folder dir.
@@ -120,22 +127,22 @@ func Open(dir string, opts Options) (*Env, error) {
 		proc = opts.WrapProcessed(proc)
 	}
 	conf := opts.Config
-	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineArn = RawBucket, ProcessedBucket, StateMachineArn
+	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineARN = RawBucket, ProcessedBucket, StateMachineARN
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock}
 	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Metrics: opts.Metrics, Now: opts.Clock.Now}
 	subs := map[string]string{
-		"CheckFunctionArn":     FunctionArn("check"),
-		"ValidateFunctionArn":  FunctionArn("validate"),
-		"TransformFunctionArn": FunctionArn("transform"),
-		"WriteFunctionArn":     FunctionArn("write"),
+		"CheckFunctionArn":     FunctionARN("check"),
+		"ValidateFunctionArn":  FunctionARN("validate"),
+		"TransformFunctionArn": FunctionARN("transform"),
+		"WriteFunctionArn":     FunctionARN("write"),
 		"FailedFilesQueueUrl":  "file://" + filepath.Join(dir, "dlq"),
-		"AlertTopicArn":        AlertTopicArn,
+		"AlertTopicArn":        AlertTopicARN,
 	}
 	resources := map[string]sfn.TaskFunc{
-		FunctionArn("check"):     sfn.LambdaTask(env.Steps.Check),
-		FunctionArn("validate"):  sfn.LambdaTask(env.Steps.Validate),
-		FunctionArn("transform"): sfn.LambdaTask(env.Steps.Transform),
-		FunctionArn("write"):     sfn.LambdaTask(env.Steps.Write),
+		FunctionARN("check"):     sfn.LambdaTask(env.Steps.Check),
+		FunctionARN("validate"):  sfn.LambdaTask(env.Steps.Validate),
+		FunctionARN("transform"): sfn.LambdaTask(env.Steps.Transform),
+		FunctionARN("write"):     sfn.LambdaTask(env.Steps.Write),
 		SQSSendMessage:           env.sendMessage,
 		SNSPublish:               env.publish,
 	}
@@ -147,7 +154,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	env.Engine, err = sfn.New(sfn.Config{
 		Definition:      statemachine.Definition,
 		Substitutions:   subs,
-		StateMachineArn: StateMachineArn,
+		StateMachineARN: StateMachineARN,
 		Dir:             filepath.Join(dir, "executions"),
 		Clock:           opts.Clock,
 		Rand:            opts.Rand,
@@ -158,6 +165,8 @@ func Open(dir string, opts Options) (*Env, error) {
 		return nil, fmt.Errorf("state machine: %w", err)
 	}
 	env.Starter = &workflow.Starter{Raw: raw, Exec: Executions{env.Engine}, Log: opts.Log, Metrics: opts.Metrics}
+	env.BatchCheck = &workflow.BatchCheck{Processed: proc, Publisher: topic{env}, Policy: opts.Batches, Log: opts.Log,
+		Metrics: opts.Metrics, Now: opts.Clock.Now}
 	return env, nil
 }
 
@@ -205,19 +214,33 @@ func (e *Env) publish(ctx context.Context, input json.RawMessage) (json.RawMessa
 	if err := json.Unmarshal(input, &p); err != nil || p.Message == "" {
 		return nil, &sfn.TaskError{Name: "SNS.InvalidParameterException", Cause: "publish needs TopicArn and Message"}
 	}
-	line, _ := json.Marshal(map[string]string{"time": e.clock.Now().UTC().Format(time.RFC3339), "topic": p.TopicArn, "subject": p.Subject, "message": p.Message})
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	f, err := os.OpenFile(filepath.Join(e.Dir, "notifications.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, &sfn.TaskError{Name: "SNS.SdkClientException", Cause: err.Error()}
-	}
-	defer f.Close()
-	if _, err := f.Write(append(line, '\n')); err != nil {
+	if err := e.notify(p.TopicArn, p.Subject, p.Message); err != nil {
 		return nil, &sfn.TaskError{Name: "SNS.SdkClientException", Cause: err.Error()}
 	}
 	out, _ := json.Marshal(map[string]string{"MessageId": e.clock.Now().UTC().Format("20060102T150405.000000000Z")})
 	return out, nil
+}
+
+// notify appends a message of the alert topic to notifications.jsonl.
+func (e *Env) notify(topicArn, subject, message string) error {
+	line, _ := json.Marshal(map[string]string{"time": e.clock.Now().UTC().Format(time.RFC3339), "topic": topicArn, "subject": subject, "message": message})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f, err := os.OpenFile(filepath.Join(e.Dir, "notifications.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.Write(append(line, '\n'))
+	return err
+}
+
+// topic is the alert topic for the batch check: notifications.jsonl.
+type topic struct{ e *Env }
+
+// Publish appends the message to notifications.jsonl.
+func (t topic) Publish(ctx context.Context, subject, message string) error {
+	return t.e.notify(AlertTopicARN, subject, message)
 }
 
 // Executions adapts the local engine to the starter.

@@ -127,6 +127,13 @@ func runOutcomes(t *testing.T) (observed, error) {
 	e.clock.mu.Unlock()
 	e.faults.Set("settlement_lines/", 0)
 	run(b7, local.Succeeded) // -r1
+	// The scheduled batch check, two days on: batch 6 of the generated account is missing.
+	e.clock.mu.Lock()
+	e.clock.now = e.clock.now.Add(49 * time.Hour)
+	e.clock.mu.Unlock()
+	if _, err := e.CheckBatches(invoke()); err != nil {
+		return observed{}, err
+	}
 
 	// The starter's own outcomes: a message that is no raw-bucket event (ignored), a StartExecution that
 	// fails (retried), and a message left for a later invocation when the deadline is near (deferred).
@@ -246,7 +253,11 @@ func TestLogsCarryContextAndNoRowData(t *testing.T) {
 		step, _ := m["step"].(string)
 		steps[step] = true
 		need := []string{"step", "request_id", "bucket", "key", "etag"}
-		if step != "starter" {
+		switch step {
+		case "batches": // the scheduled batch check reads the processed bucket's ledgers, no file
+			need = []string{"step", "request_id", "bucket"}
+		case "starter":
+		default:
 			need = append(need, "execution")
 		}
 		if step == "validate" && m["msg"] == "validated" || step == "transform" || step == "write" {

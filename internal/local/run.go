@@ -202,7 +202,7 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 	default:
 		out.Status = Failed
 		out.Error = x.Error
-		if msg := causeMessage(x.Cause); msg != "" && out.Error != "" {
+		if msg := states.CauseMessage(x.Cause); msg != "" && out.Error != "" {
 			out.Error += ": " + msg
 		} else if msg != "" {
 			out.Error = string(x.Status) + ": " + msg // aborted: no error name, the cause says why
@@ -215,17 +215,6 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 			out.RowsRejected = rep.Counts.Rejected
 		}
 	}
-}
-
-// causeMessage extracts errorMessage from a Lambda error cause.
-func causeMessage(cause string) string {
-	var c struct {
-		ErrorMessage string `json:"errorMessage"`
-	}
-	if json.Unmarshal([]byte(cause), &c) == nil && c.ErrorMessage != "" {
-		return c.ErrorMessage
-	}
-	return cause
 }
 
 func (e *Env) report(check *workflow.CheckResult, etag string) *settlement.Report {

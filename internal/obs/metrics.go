@@ -28,10 +28,21 @@ const (
 	FileAge             = "FileAge"             // validate: arrival time − 00:00 UTC of the settlement date
 )
 
+// The batch ledger's metrics, from the scheduled batches function: dimension sets [] (the aggregate the
+// alarm watches: the sum of missing batches, the largest age) and [Provider, MerchantAccount].
+const (
+	MissingBatches      = "MissingBatches"      // batches of unacknowledged gaps past their grace period
+	HoursSinceLastBatch = "HoursSinceLastBatch" // hours since the newest batch of the account arrived
+)
+
 // Dimension names. Their values come from small closed sets: the four steps, the error type names.
 const (
 	DimStep      = "Step"
 	DimErrorName = "ErrorName"
+	// The batches function's per-account metrics; merchant accounts are a small set chosen by the
+	// business (each account's pair of metrics is billed as two custom metrics).
+	DimProvider        = "Provider"
+	DimMerchantAccount = "MerchantAccount"
 )
 
 // DefaultNamespace is the metrics namespace when METRICS_NAMESPACE is not set.
@@ -46,6 +57,7 @@ const (
 	Seconds      Unit = "Seconds"
 	Milliseconds Unit = "Milliseconds"
 	Bytes        Unit = "Bytes"
+	None         Unit = "None"
 )
 
 // Limits of the Embedded Metric Format.

@@ -28,18 +28,18 @@ import (
 const (
 	OutRawBucket                = "RawBucket"
 	OutProcessedBucket          = "ProcessedBucket"
-	OutStateMachineArn          = "StateMachineArn"
+	OutStateMachineARN          = "StateMachineArn"
 	OutStateMachineConsoleURL   = "StateMachineConsoleUrl"
 	OutIngestQueueURL           = "IngestQueueUrl"
-	OutIngestQueueArn           = "IngestQueueArn"
+	OutIngestQueueARN           = "IngestQueueArn"
 	OutIngestDeadLetterQueueURL = "IngestDeadLetterQueueUrl"
-	OutIngestDeadLetterQueueArn = "IngestDeadLetterQueueArn"
+	OutIngestDeadLetterQueueARN = "IngestDeadLetterQueueArn"
 	OutFailedFilesQueueURL      = "FailedFilesQueueUrl"
-	OutFailedFilesQueueArn      = "FailedFilesQueueArn"
-	OutAlertTopicArn            = "AlertTopicArn"
-	OutEventBusArn              = "EventBusArn"
-	OutEventArchiveArn          = "EventArchiveArn"
-	OutIngestRuleArn            = "IngestRuleArn"
+	OutFailedFilesQueueARN      = "FailedFilesQueueArn"
+	OutAlertTopicARN            = "AlertTopicArn"
+	OutEventBusARN              = "EventBusArn"
+	OutEventArchiveARN          = "EventArchiveArn"
+	OutIngestRuleARN            = "IngestRuleArn"
 	OutGlueDatabase             = "GlueDatabase"
 	OutAthenaExampleQuery       = "AthenaExampleQuery"
 	OutMetricsNamespace         = "MetricsNamespace"
@@ -55,9 +55,9 @@ const (
 
 // RequiredOutputs are the outputs without which the commands cannot work.
 var RequiredOutputs = []string{
-	OutRawBucket, OutStateMachineArn, OutIngestQueueURL, OutIngestQueueArn, OutIngestDeadLetterQueueURL,
-	OutIngestDeadLetterQueueArn, OutFailedFilesQueueURL, OutFailedFilesQueueArn, OutEventBusArn,
-	OutEventArchiveArn, OutIngestRuleArn,
+	OutRawBucket, OutStateMachineARN, OutIngestQueueURL, OutIngestQueueARN, OutIngestDeadLetterQueueURL,
+	OutIngestDeadLetterQueueARN, OutFailedFilesQueueURL, OutFailedFilesQueueARN, OutEventBusARN,
+	OutEventArchiveARN, OutIngestRuleARN,
 }
 
 // DefaultStack is the stack name when none is given (samconfig.toml's).

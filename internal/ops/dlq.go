@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -45,7 +46,7 @@ type DLQMessage struct {
 }
 
 // Message is the readable part of the cause.
-func (m DLQMessage) Message() string { return causeMessage(m.Cause) }
+func (m DLQMessage) Message() string { return states.CauseMessage(m.Cause) }
 
 // peekTimeout is how long a listing keeps messages invisible before giving them back; each is made
 // visible again as soon as it has been read.
@@ -220,7 +221,7 @@ func (o *Ops) DLQRedriveIngest(ctx context.Context, dry bool) (MoveTask, error) 
 	if err != nil {
 		return MoveTask{}, err
 	}
-	t := MoveTask{Messages: d.Visible, From: o.Stack.Out(OutIngestDeadLetterQueueArn), To: o.Stack.Out(OutIngestQueueArn)}
+	t := MoveTask{Messages: d.Visible, From: o.Stack.Out(OutIngestDeadLetterQueueARN), To: o.Stack.Out(OutIngestQueueARN)}
 	if dry || d.Visible == 0 {
 		return t, nil
 	}
@@ -265,6 +266,9 @@ func (o *Ops) DLQRedriveFailed(ctx context.Context, ids []string, dry bool) ([]A
 	var out []Action
 	for _, name := range order {
 		a := o.restartMessage(ctx, name, dry)
+		if a.File == (workflow.FileRef{}) {
+			a.File = groups[name][0].File // the execution is gone: the message still names the file
+		}
 		ok := a.Err == nil && a.Outcome != Failed && a.Outcome != Skipped
 		if ok && !dry {
 			for _, m := range groups[name] {

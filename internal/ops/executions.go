@@ -27,7 +27,7 @@ import (
 // Execution is one execution of the state machine, with the file it processes.
 type Execution struct {
 	Name          string
-	Arn           string
+	ARN           string
 	Status        string
 	Start, Stop   time.Time
 	Input         string
@@ -41,14 +41,12 @@ type Execution struct {
 }
 
 // Message is the readable part of Cause: a Lambda error's errorMessage, or the cause as it is.
-func (x Execution) Message() string { return causeMessage(x.Cause) }
+func (x Execution) Message() string { return states.CauseMessage(x.Cause) }
 
 // Failed reports whether the execution ended FAILED, TIMED_OUT or ABORTED.
 func (x Execution) Failed() bool { return isFailed(x.Status) }
 
-func isFailed(status string) bool {
-	return status == states.Failed || status == states.TimedOut || status == states.Aborted
-}
+func isFailed(status string) bool { return states.Closed(status) }
 
 // DataErrors are the errors the definition catches: the file is rejected, and a redrive re-enters the
 // Fail state without running any step again.
@@ -57,18 +55,8 @@ var DataErrors = workflow.DataErrors
 // IsDataError reports whether an execution error name is one of DataErrors.
 func IsDataError(name string) bool { return workflow.IsDataError(name) }
 
-func causeMessage(cause string) string {
-	var c struct {
-		ErrorMessage string `json:"errorMessage"`
-	}
-	if json.Unmarshal([]byte(cause), &c) == nil && c.ErrorMessage != "" {
-		return c.ErrorMessage
-	}
-	return cause
-}
-
-func (o *Ops) executionArn(name string) string {
-	return cloud.ExecutionArn(o.Stack.Out(OutStateMachineArn), name)
+func (o *Ops) executionARN(name string) string {
+	return cloud.ExecutionARN(o.Stack.Out(OutStateMachineARN), name)
 }
 
 // NoExecutionError is returned for an unknown execution name.
@@ -80,7 +68,7 @@ func (e *NoExecutionError) Error() string {
 
 // Describe describes an execution by name.
 func (o *Ops) Describe(ctx context.Context, name string) (Execution, error) {
-	out, err := o.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(o.executionArn(name))})
+	out, err := o.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(o.executionARN(name))})
 	var dne *sfntypes.ExecutionDoesNotExist
 	if errors.As(err, &dne) {
 		return Execution{}, &NoExecutionError{Name: name, Machine: o.machineName()}
@@ -89,7 +77,7 @@ func (o *Ops) Describe(ctx context.Context, name string) (Execution, error) {
 		return Execution{}, explain("describe execution "+name, o.Stack.Region, err)
 	}
 	x := Execution{
-		Name: aws.ToString(out.Name), Arn: aws.ToString(out.ExecutionArn), Status: string(out.Status),
+		Name: aws.ToString(out.Name), ARN: aws.ToString(out.ExecutionArn), Status: string(out.Status),
 		Start: aws.ToTime(out.StartDate), Stop: aws.ToTime(out.StopDate), Input: aws.ToString(out.Input),
 		Error: aws.ToString(out.Error), Cause: aws.ToString(out.Cause), RedriveCount: int(aws.ToInt32(out.RedriveCount)),
 		RedriveStatus: string(out.RedriveStatus), RedriveReason: aws.ToString(out.RedriveStatusReason),
@@ -102,14 +90,14 @@ func (o *Ops) Describe(ctx context.Context, name string) (Execution, error) {
 }
 
 func (o *Ops) machineName() string {
-	arn := o.Stack.Out(OutStateMachineArn)
+	arn := o.Stack.Out(OutStateMachineARN)
 	return "state machine " + arn[strings.LastIndex(arn, ":")+1:]
 }
 
 // list lists the executions with a status ("" for all) started at or after since (zero: all), newest
 // first, at most limit (0: no limit).
 func (o *Ops) list(ctx context.Context, status string, since time.Time, limit int) ([]sfntypes.ExecutionListItem, error) {
-	in := &sfn.ListExecutionsInput{StateMachineArn: aws.String(o.Stack.Out(OutStateMachineArn)), MaxResults: 100}
+	in := &sfn.ListExecutionsInput{StateMachineArn: aws.String(o.Stack.Out(OutStateMachineARN)), MaxResults: 100}
 	if status != "" {
 		in.StatusFilter = sfntypes.ExecutionStatus(status)
 	}
@@ -135,14 +123,11 @@ func (o *Ops) list(ctx context.Context, status string, since time.Time, limit in
 	return out, nil
 }
 
-// Statuses lists the execution statuses in the order the commands print them.
-var Statuses = []string{states.Running, states.Succeeded, states.Failed, states.TimedOut, states.Aborted}
-
 // Executions lists executions (status "" for all) started since, newest first, with their files and
 // errors.
 func (o *Ops) Executions(ctx context.Context, status string, since time.Time, limit int) ([]Execution, error) {
-	if status != "" && !slices.Contains(Statuses, status) {
-		return nil, fmt.Errorf("--status %s is not an execution status; use one of %s", status, strings.Join(Statuses, ", "))
+	if status != "" && !slices.Contains(states.Statuses, status) {
+		return nil, fmt.Errorf("--status %s is not an execution status; use one of %s", status, strings.Join(states.Statuses, ", "))
 	}
 	items, err := o.list(ctx, status, since, limit)
 	if err != nil {
@@ -314,7 +299,7 @@ func (o *Ops) Show(ctx context.Context, name string) (*Detail, error) {
 		return nil, err
 	}
 	d := &Detail{Execution: x}
-	p := sfn.NewGetExecutionHistoryPaginator(o.SFN, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x.Arn), MaxResults: 1000})
+	p := sfn.NewGetExecutionHistoryPaginator(o.SFN, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x.ARN), MaxResults: 1000})
 	state := ""
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -344,7 +329,7 @@ func historyEvent(h sfntypes.HistoryEvent) Event {
 	ev := Event{ID: h.Id, Time: aws.ToTime(h.Timestamp), Type: string(h.Type)}
 	fail := func(e, c *string) {
 		ev.Error = aws.ToString(e)
-		ev.Message = causeMessage(aws.ToString(c))
+		ev.Message = states.CauseMessage(aws.ToString(c))
 		ev.Detail = ev.Error
 		if ev.Message != "" {
 			ev.Detail += ": " + ev.Message
@@ -402,6 +387,6 @@ func advice(d *Detail) string {
 		}
 		return "fix the cause above, then settle aws redrive " + d.Name + " (it reruns " + step + " with the same input)."
 	default:
-		return "not redrivable (" + d.RedriveReason + "); settle aws redrive " + d.Name + " starts a new -rN execution with the original input."
+		return "not redrivable (" + orDash(d.RedriveReason) + "); settle aws redrive " + d.Name + " starts a new -rN execution with the original input."
 	}
 }

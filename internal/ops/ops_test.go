@@ -49,7 +49,7 @@ func mutations(w *awsfake.World) []string {
 func TestConnectReadsTheStack(t *testing.T) {
 	w := awsfake.NewWorld(t, workflow.Config{})
 	o := connect(t, w)
-	if o.Stack.Region != awsfake.Region || o.Stack.Out(ops.OutStateMachineArn) != local.StateMachineArn || o.Stack.Out(ops.OutMetricsNamespace) != "Settle" {
+	if o.Stack.Region != awsfake.Region || o.Stack.Out(ops.OutStateMachineARN) != local.StateMachineARN || o.Stack.Out(ops.OutMetricsNamespace) != "Settle" {
 		t.Errorf("stack = %+v", o.Stack)
 	}
 }

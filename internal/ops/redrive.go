@@ -40,7 +40,7 @@ const (
 // executions is Step Functions for workflow.Launch; dry makes it describe for real but only pretend to
 // start and redrive.
 func (o *Ops) executions(dry bool) workflow.Executions {
-	x := cloud.Executions{Client: o.SFN, StateMachineArn: o.Stack.Out(OutStateMachineArn)}
+	x := cloud.Executions{Client: o.SFN, StateMachineARN: o.Stack.Out(OutStateMachineARN)}
 	if dry {
 		return dryRun{x}
 	}

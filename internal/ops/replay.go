@@ -19,7 +19,7 @@ import (
 // Replay is an EventBridge replay of archived raw-bucket events.
 type Replay struct {
 	Name        string
-	Arn         string
+	ARN         string
 	State       string
 	From, To    time.Time
 	Archive     string
@@ -60,7 +60,7 @@ func (o *Ops) Replay(ctx context.Context, from, to time.Time, dry bool) (*Replay
 	if to.After(now) {
 		return nil, fmt.Errorf("--to %s is in the future; the archive holds events up to now (%s)", stamp(to), stamp(now))
 	}
-	archiveArn := o.Stack.Out(OutEventArchiveArn)
+	archiveArn := o.Stack.Out(OutEventArchiveARN)
 	name := archiveArn[strings.LastIndex(archiveArn, "/")+1:]
 	ar, err := o.Events.DescribeArchive(ctx, &eventbridge.DescribeArchiveInput{ArchiveName: aws.String(name)})
 	var nf *ebtypes.ResourceNotFoundException
@@ -71,7 +71,7 @@ func (o *Ops) Replay(ctx context.Context, from, to time.Time, dry bool) (*Replay
 		return nil, explain("describe the event archive "+name, o.Stack.Region, err)
 	}
 	r := &Replay{From: from.UTC(), To: to.UTC(), Archive: name, Retention: int(aws.ToInt32(ar.RetentionDays)),
-		ArchiveFrom: aws.ToTime(ar.CreationTime).UTC(), Bus: o.Stack.Out(OutEventBusArn), Rule: o.Stack.Out(OutIngestRuleArn)}
+		ArchiveFrom: aws.ToTime(ar.CreationTime).UTC(), Bus: o.Stack.Out(OutEventBusARN), Rule: o.Stack.Out(OutIngestRuleARN)}
 	oldest := r.ArchiveFrom
 	if r.Retention > 0 {
 		if kept := now.Add(-time.Duration(r.Retention) * 24 * time.Hour); kept.After(oldest) {
@@ -108,7 +108,7 @@ func (o *Ops) Replay(ctx context.Context, from, to time.Time, dry bool) (*Replay
 	if err != nil {
 		return nil, explain("start the replay", o.Stack.Region, err)
 	}
-	r.Arn, r.State = aws.ToString(out.ReplayArn), string(out.State)
+	r.ARN, r.State = aws.ToString(out.ReplayArn), string(out.State)
 	return r, nil
 }
 

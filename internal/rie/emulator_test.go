@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/paysettle/settle/internal/proof"
 )
 
 // root is the repository's root folder (where go.mod is).
@@ -36,15 +38,6 @@ func root(t testing.TB) string {
 		}
 		dir = parent
 	}
-}
-
-// missing skips the test for want of a tool, or fails it in CI, which must run every proof.
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: "+format, args...)
-	}
-	t.Skipf(format, args...)
 }
 
 // tool finds a program on PATH or in .ci/bin, where .ci/run installs aws-lambda-rie.
@@ -73,7 +66,7 @@ func bootstrapCommand(t testing.TB) []string {
 	}
 	qemu := tool(t, "qemu-aarch64")
 	if qemu == "" {
-		missing(t, "qemu-aarch64 not found (Debian: apt-get install qemu-user); .ci/run installs it")
+		proof.Missing(t, "qemu-aarch64 not found (Debian: apt-get install qemu-user); .ci/run installs it")
 	}
 	return []string{qemu, "./bootstrap"}
 }
@@ -124,11 +117,11 @@ func startEmulator(t *testing.T, dir string, env map[string]string) *emulator {
 	t.Helper()
 	rie := tool(t, "aws-lambda-rie")
 	if rie == "" {
-		missing(t, "aws-lambda-rie not found; .ci/run installs it into .ci/bin (go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d)")
+		proof.Missing(t, "aws-lambda-rie not found; .ci/run installs it into .ci/bin (go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d)")
 	}
 	bin := filepath.Join(root(t), "build", dir)
 	if !isExecutable(filepath.Join(bin, "bootstrap")) {
-		missing(t, "build/%s/bootstrap not found: run make build (make test does)", dir)
+		proof.Missing(t, "build/%s/bootstrap not found: run make build (make test does)", dir)
 	}
 	apiPort, port := freePort(t), freePort(t)
 	args := append([]string{

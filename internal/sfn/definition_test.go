@@ -62,7 +62,7 @@ func TestDefinitionRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(Config{Definition: []byte(tt.def), StateMachineArn: testMachineArn, Dir: t.TempDir(),
+			_, err := New(Config{Definition: []byte(tt.def), StateMachineARN: testMachineArn, Dir: t.TempDir(),
 				Resources: map[string]TaskFunc{lambdaArn: fixed(`{}`, nil), "arn:aws:states:::states:startExecution.sync": fixed(`{}`, nil)}})
 			var de *DefinitionError
 			if !errors.As(err, &de) {
@@ -94,7 +94,7 @@ func TestSubstitutions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
 			res[lambdaArn] = fixed(`{}`, &got)
-			e, err := New(Config{Definition: []byte(def), Substitutions: tt.subs, StateMachineArn: testMachineArn, Dir: t.TempDir(), Resources: res, Clock: newFakeClock()})
+			e, err := New(Config{Definition: []byte(def), Substitutions: tt.subs, StateMachineARN: testMachineArn, Dir: t.TempDir(), Resources: res, Clock: newFakeClock()})
 			if tt.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.want) {
 					t.Errorf("New error = %v, want %q", err, tt.want)
@@ -114,10 +114,10 @@ func TestSubstitutions(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	def := []byte(`{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`)
-	if _, err := New(Config{Definition: def, StateMachineArn: "settlement", Dir: t.TempDir()}); err == nil {
+	if _, err := New(Config{Definition: def, StateMachineARN: "settlement", Dir: t.TempDir()}); err == nil {
 		t.Error("New accepted a malformed StateMachineArn")
 	}
-	if _, err := New(Config{Definition: def, StateMachineArn: testMachineArn}); err == nil {
+	if _, err := New(Config{Definition: def, StateMachineARN: testMachineArn}); err == nil {
 		t.Error("New accepted an empty Dir")
 	}
 }

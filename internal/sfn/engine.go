@@ -24,8 +24,8 @@ type Config struct {
 	// Substitutions gives every ${Name} of Definition its value (inserted JSON-escaped). A placeholder
 	// without a value, or a value whose placeholder does not appear, is an error.
 	Substitutions map[string]string
-	// StateMachineArn names the machine, e.g. arn:aws:states:local:000000000000:stateMachine:settlement.
-	StateMachineArn string
+	// StateMachineARN names the machine, e.g. arn:aws:states:local:000000000000:stateMachine:settlement.
+	StateMachineARN string
 	// Resources maps every Task's Resource (after substitution) to the function that runs it.
 	Resources map[string]TaskFunc
 	// Dir is the execution store directory, created if missing. One directory per state machine.
@@ -35,9 +35,9 @@ type Config struct {
 	// Rand returns numbers in [0,1) for FULL jitter; nil means math/rand/v2. It is called from every
 	// running execution, so it must be safe for concurrent use.
 	Rand func() float64
-	// RoleArn is reported as the execution's role ($$.Execution.RoleArn, ExecutionStarted);
+	// RoleARN is reported as the execution's role ($$.Execution.RoleARN, ExecutionStarted);
 	// empty means arn:aws:iam::<account>:role/<state machine name>.
-	RoleArn string
+	RoleARN string
 	// Observe, when set, is called after each history event of an execution this engine runs has been
 	// stored, in the goroutine that runs it (progress displays; crash tests stop the process there).
 	Observe func(execution string, ev Event)
@@ -47,11 +47,11 @@ type Config struct {
 // concurrent use, and several processes may share one Dir.
 type Engine struct {
 	def         *definition
-	machineArn  string
+	machineARN  string
 	machineName string
 	region      string
 	account     string
-	roleArn     string
+	roleARN     string
 	store       fileStore
 	clock       Clock
 	rand        func() float64
@@ -74,9 +74,9 @@ var (
 // New substitutes, parses and validates the definition. Anything this engine does not implement is
 // refused with a *DefinitionError naming the state and the feature.
 func New(cfg Config) (*Engine, error) {
-	m := machineArnRE.FindStringSubmatch(cfg.StateMachineArn)
+	m := machineArnRE.FindStringSubmatch(cfg.StateMachineARN)
 	if m == nil {
-		return nil, fmt.Errorf("sfn: StateMachineArn %q is not of the form arn:aws:states:<region>:<account>:stateMachine:<name>", cfg.StateMachineArn)
+		return nil, fmt.Errorf("sfn: StateMachineArn %q is not of the form arn:aws:states:<region>:<account>:stateMachine:<name>", cfg.StateMachineARN)
 	}
 	if cfg.Dir == "" {
 		return nil, errors.New("sfn: Config.Dir is required")
@@ -94,19 +94,19 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		def:         def,
-		machineArn:  cfg.StateMachineArn,
+		machineARN:  cfg.StateMachineARN,
 		region:      m[1],
 		account:     m[2],
 		machineName: m[3],
-		roleArn:     cfg.RoleArn,
+		roleARN:     cfg.RoleARN,
 		store:       fileStore{dir: cfg.Dir},
 		clock:       cfg.Clock,
 		rand:        cfg.Rand,
 		observe:     cfg.Observe,
 		owner:       thisProcess(),
 	}
-	if e.roleArn == "" {
-		e.roleArn = fmt.Sprintf("arn:aws:iam::%s:role/%s", e.account, e.machineName)
+	if e.roleARN == "" {
+		e.roleARN = fmt.Sprintf("arn:aws:iam::%s:role/%s", e.account, e.machineName)
 	}
 	if e.clock == nil {
 		e.clock = RealClock{}
@@ -160,7 +160,7 @@ func dedupe(list []string) string {
 	return strings.Join(out, ", ")
 }
 
-func (e *Engine) executionArn(name string) string {
+func (e *Engine) executionARN(name string) string {
 	return fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", e.region, e.account, e.machineName, name)
 }
 
@@ -203,8 +203,8 @@ func (e *Engine) Start(ctx context.Context, name string, input []byte) (*Executi
 	rec := &record{
 		Execution: Execution{
 			Name:            name,
-			ExecutionArn:    e.executionArn(name),
-			StateMachineArn: e.machineArn,
+			ExecutionARN:    e.executionARN(name),
+			StateMachineARN: e.machineARN,
 			Status:          states.Running,
 			Input:           json.RawMessage(encodeJSON(val)),
 			StartDate:       now,
@@ -214,7 +214,7 @@ func (e *Engine) Start(ctx context.Context, name string, input []byte) (*Executi
 	}
 	rec.Events = append(rec.Events, Event{
 		ID: 1, Timestamp: now, Type: EventExecutionStarted,
-		ExecutionStartedEventDetails: &ExecutionStartedEventDetails{Input: string(input), RoleArn: e.roleArn},
+		ExecutionStartedEventDetails: &ExecutionStartedEventDetails{Input: string(input), RoleARN: e.roleARN},
 	})
 
 	// Under the gate: take the lease, then reserve the name. A lease held by someone else means a live
@@ -234,17 +234,17 @@ func (e *Engine) Start(ctx context.Context, name string, input []byte) (*Executi
 		if err != nil {
 			return nil, err
 		}
-		if existing.Execution.StateMachineArn == e.machineArn && existing.Execution.Status == states.Running && existing.InputText == string(input) {
+		if existing.Execution.StateMachineARN == e.machineARN && existing.Execution.Status == states.Running && existing.InputText == string(input) {
 			return e.describe(existing), nil
 		}
-		return nil, &ExecutionAlreadyExistsError{ExecutionArn: e.executionArn(name)}
+		return nil, &ExecutionAlreadyExistsError{ExecutionARN: e.executionARN(name)}
 	}
 	created, err := e.store.create(rec)
 	if err != nil || !created {
 		var ended *Event
 		if err == nil {
 			var existing *record
-			if existing, err = e.store.load(name); err == nil && existing.Execution.Status == states.Running && existing.Execution.StateMachineArn == e.machineArn {
+			if existing, err = e.store.load(name); err == nil && existing.Execution.Status == states.Running && existing.Execution.StateMachineARN == e.machineARN {
 				ended, err = e.endOrphan(existing)
 			}
 		}
@@ -254,7 +254,7 @@ func (e *Engine) Start(ctx context.Context, name string, input []byte) (*Executi
 		if err != nil {
 			return nil, err
 		}
-		return nil, &ExecutionAlreadyExistsError{ExecutionArn: e.executionArn(name)}
+		return nil, &ExecutionAlreadyExistsError{ExecutionARN: e.executionARN(name)}
 	}
 	unlock()
 	defer release()
@@ -306,7 +306,7 @@ func (e *Engine) List() ([]*Execution, error) {
 		if err != nil {
 			return nil, err
 		}
-		if rec.Execution.StateMachineArn != e.machineArn {
+		if rec.Execution.StateMachineARN != e.machineARN {
 			continue
 		}
 		if rec, err = e.current(rec); err != nil {
@@ -326,11 +326,11 @@ func (e *Engine) List() ([]*Execution, error) {
 // load reads an execution as it now is: a RUNNING one whose process is gone is ended first.
 func (e *Engine) load(name string) (*record, error) {
 	if validateName(name) != nil {
-		return nil, &ExecutionDoesNotExistError{ExecutionArn: e.executionArn(name)}
+		return nil, &ExecutionDoesNotExistError{ExecutionARN: e.executionARN(name)}
 	}
 	rec, err := e.store.load(name)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && rec.Execution.StateMachineArn != e.machineArn) {
-		return nil, &ExecutionDoesNotExistError{ExecutionArn: e.executionArn(name)}
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && rec.Execution.StateMachineARN != e.machineARN) {
+		return nil, &ExecutionDoesNotExistError{ExecutionARN: e.executionARN(name)}
 	}
 	if err != nil {
 		return nil, err
@@ -434,9 +434,9 @@ func (e *Engine) Redrive(ctx context.Context, name string) (*Execution, error) {
 	if err != nil {
 		return nil, err
 	}
-	arn := e.executionArn(name)
+	arn := e.executionARN(name)
 	if reason := e.notRedrivable(&rec.Execution); reason != "" {
-		return nil, &ExecutionNotRedrivableError{ExecutionArn: arn, Reason: reason}
+		return nil, &ExecutionNotRedrivableError{ExecutionARN: arn, Reason: reason}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -466,7 +466,7 @@ type redrive struct {
 // the gate, so that of two callers in any processes only one redrives; seen is the redrive count the
 // caller judged the execution by. The lease is the caller's to release once the execution has ended.
 func (e *Engine) beginRedrive(name string, seen int) (*redrive, func(), error) {
-	arn := e.executionArn(name)
+	arn := e.executionARN(name)
 	unlock, err := e.store.gate()
 	if err != nil {
 		return nil, nil, err
@@ -477,7 +477,7 @@ func (e *Engine) beginRedrive(name string, seen int) (*redrive, func(), error) {
 		return nil, nil, err
 	}
 	if !free {
-		return nil, nil, &ExecutionNotRedrivableError{ExecutionArn: arn, Reason: "Execution is RUNNING and cannot be redriven"}
+		return nil, nil, &ExecutionNotRedrivableError{ExecutionARN: arn, Reason: "Execution is RUNNING and cannot be redriven"}
 	}
 	r, err := e.recordRedrive(name, seen)
 	if err != nil {
@@ -488,7 +488,7 @@ func (e *Engine) beginRedrive(name string, seen int) (*redrive, func(), error) {
 }
 
 func (e *Engine) recordRedrive(name string, seen int) (*redrive, error) {
-	arn := e.executionArn(name)
+	arn := e.executionARN(name)
 	rec, err := e.store.load(name) // again, under the gate: another caller may have redriven it meanwhile
 	if err != nil {
 		return nil, err
@@ -502,7 +502,7 @@ func (e *Engine) recordRedrive(name string, seen int) (*redrive, error) {
 		if reason == "" {
 			reason = "Execution was redriven by another caller"
 		}
-		return nil, &ExecutionNotRedrivableError{ExecutionArn: arn, Reason: reason}
+		return nil, &ExecutionNotRedrivableError{ExecutionARN: arn, Reason: reason}
 	}
 	execInput, err := decodeJSON([]byte(rec.InputText))
 	if err != nil {

@@ -75,7 +75,7 @@ func TestDescribeListHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if x.ExecutionArn != "arn:aws:states:local:000000000000:execution:test:second" || x.StateMachineArn != testMachineArn ||
+	if x.ExecutionARN != "arn:aws:states:local:000000000000:execution:test:second" || x.StateMachineARN != testMachineArn ||
 		x.Status != states.Succeeded || string(x.Input) != `{"in":"second"}` || string(x.Output) != `{"in":"second","r":{"v":1}}` ||
 		x.RedriveStatus != states.NotRedrivable || x.StopDate.IsZero() {
 		t.Errorf("Describe = %+v", x)
@@ -86,7 +86,7 @@ func TestDescribeListHistory(t *testing.T) {
 			t.Errorf("event %d: id %d previous %d timestamp %v", i, ev.ID, ev.PreviousEventID, ev.Timestamp)
 		}
 	}
-	if d := h[0].ExecutionStartedEventDetails; d == nil || d.Input != `{"in":"second"}` || d.RoleArn == "" {
+	if d := h[0].ExecutionStartedEventDetails; d == nil || d.Input != `{"in":"second"}` || d.RoleARN == "" {
 		t.Errorf("ExecutionStarted details = %+v", d)
 	}
 	if d := h[2].LambdaFunctionScheduledEventDetails; d == nil || d.Resource != lambdaArn || d.Input != `{"in":"second"}` {
@@ -144,7 +144,7 @@ func TestIdempotentStart(t *testing.T) {
 	}
 	_, err = e.Start(ctx, "exec", []byte(`{"a": 1}`))
 	var aee *ExecutionAlreadyExistsError
-	if !errors.As(err, &aee) || aee.ExecutionArn != e.executionArn("exec") || !strings.Contains(err.Error(), "Execution Already Exists") {
+	if !errors.As(err, &aee) || aee.ExecutionARN != e.executionARN("exec") || !strings.Contains(err.Error(), "Execution Already Exists") {
 		t.Errorf("same name and input after it closed = %v, want *ExecutionAlreadyExistsError", err)
 	}
 	if n, _ := calls.Load("n"); *n.(*int) != 1 {
@@ -273,7 +273,7 @@ func helperEngine(t *testing.T, dir string) *Engine {
 		return json.RawMessage(`{}`), nil
 	}
 	def := `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"` + lambdaArn + `","Parameters":{"Name.$":"$$.Execution.Name"},"End":true}}}`
-	e, err := New(Config{Definition: []byte(def), StateMachineArn: testMachineArn, Dir: filepath.Join(dir, "executions"),
+	e, err := New(Config{Definition: []byte(def), StateMachineARN: testMachineArn, Dir: filepath.Join(dir, "executions"),
 		Resources: map[string]TaskFunc{lambdaArn: mark}})
 	if err != nil {
 		t.Fatal(err)
@@ -444,7 +444,7 @@ func TestPersistedWhileRunning(t *testing.T) {
 	}
 	e, _ := newTestEngine(t, oneTaskDef, map[string]TaskFunc{lambdaArn: task})
 	var err error
-	other, err = New(Config{Definition: []byte(oneTaskDef), StateMachineArn: testMachineArn, Dir: e.store.dir,
+	other, err = New(Config{Definition: []byte(oneTaskDef), StateMachineARN: testMachineArn, Dir: e.store.dir,
 		Resources: map[string]TaskFunc{lambdaArn: task}})
 	if err != nil {
 		t.Fatal(err)

@@ -85,7 +85,7 @@ func newTestEngine(t *testing.T, def string, res map[string]TaskFunc) (*Engine, 
 	clock := newFakeClock()
 	e, err := New(Config{
 		Definition:      []byte(def),
-		StateMachineArn: testMachineArn,
+		StateMachineARN: testMachineArn,
 		Resources:       res,
 		Dir:             t.TempDir(),
 		Clock:           clock,

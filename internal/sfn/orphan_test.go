@@ -55,7 +55,7 @@ func (s *stepCalls) count(step string) int {
 
 func newEngineIn(t *testing.T, dir string, res TaskFunc) *Engine {
 	t.Helper()
-	e, err := New(Config{Definition: []byte(twoTaskDef), StateMachineArn: testMachineArn, Dir: dir,
+	e, err := New(Config{Definition: []byte(twoTaskDef), StateMachineARN: testMachineArn, Dir: dir,
 		Resources: map[string]TaskFunc{lambdaArn: res}, Clock: newFakeClock()})
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +273,7 @@ func TestChildProcess(t *testing.T) {
 		}
 		return json.RawMessage(`"` + p.Step + ` done"`), nil
 	}
-	e, err := New(Config{Definition: []byte(twoTaskDef), StateMachineArn: testMachineArn, Dir: dir,
+	e, err := New(Config{Definition: []byte(twoTaskDef), StateMachineARN: testMachineArn, Dir: dir,
 		Resources: map[string]TaskFunc{lambdaArn: task}})
 	if err != nil {
 		t.Fatal(err)

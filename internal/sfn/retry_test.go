@@ -56,7 +56,7 @@ func TestRetryDelays(t *testing.T) {
 			clock := newFakeClock()
 			e, err := New(Config{
 				Definition:      []byte(taskDef(`"Retry":[` + tt.retry + `],`)),
-				StateMachineArn: testMachineArn,
+				StateMachineARN: testMachineArn,
 				Resources:       map[string]TaskFunc{lambdaArn: failing(&calls, names...)},
 				Dir:             t.TempDir(),
 				Clock:           clock,
@@ -134,7 +134,7 @@ func TestRetryAndCatchMatching(t *testing.T) {
 				"CaughtB":{"Type":"Pass","Result":"CaughtB","End":true},
 				"CaughtC":{"Type":"Pass","Result":"CaughtC","End":true}}}`, lambdaArn, tt.fields)
 			calls := 0
-			e, err := New(Config{Definition: []byte(def), StateMachineArn: testMachineArn, Dir: t.TempDir(),
+			e, err := New(Config{Definition: []byte(def), StateMachineARN: testMachineArn, Dir: t.TempDir(),
 				Resources: map[string]TaskFunc{lambdaArn: failing(&calls, tt.errors...)}, Clock: newFakeClock()})
 			if err != nil {
 				t.Fatal(err)

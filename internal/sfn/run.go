@@ -106,10 +106,10 @@ func (r *runner) close(s *stop, stateName string, input any) error {
 func (r *runner) contextObject(stateName string, entered time.Time, retryCount int) any {
 	x := &r.rec.Execution
 	ex := newObject()
-	ex.set("Id", x.ExecutionArn)
+	ex.set("Id", x.ExecutionARN)
 	ex.set("Input", r.execInput)
 	ex.set("Name", x.Name)
-	ex.set("RoleArn", r.e.roleArn)
+	ex.set("RoleArn", r.e.roleARN)
 	ex.set("StartTime", formatTime(x.StartDate))
 	ex.set("RedriveCount", json.Number(fmt.Sprint(x.RedriveCount)))
 	if !x.RedriveDate.IsZero() {
@@ -120,7 +120,7 @@ func (r *runner) contextObject(stateName string, entered time.Time, retryCount i
 	st.set("Name", stateName)
 	st.set("RetryCount", json.Number(fmt.Sprint(retryCount)))
 	sm := newObject()
-	sm.set("Id", r.e.machineArn)
+	sm.set("Id", r.e.machineARN)
 	sm.set("Name", r.e.machineName)
 	c := newObject()
 	c.set("Execution", ex)

@@ -127,7 +127,7 @@ func newSettlement(t *testing.T) (*Engine, *pipeline, *fakeClock) {
 			"FailedFilesQueueUrl":  queueURL,
 			"AlertTopicArn":        topicArn,
 		},
-		StateMachineArn: "arn:aws:states:local:000000000000:stateMachine:settlement",
+		StateMachineARN: "arn:aws:states:local:000000000000:stateMachine:settlement",
 		Resources: map[string]TaskFunc{
 			stepArn("check"):                   p.step("check", nil),
 			stepArn("validate"):                p.step("validate", map[string]any{"rows": 3, "rejected": 0}),

@@ -11,8 +11,8 @@ import (
 // Execution describes one execution, like the DescribeExecution API (JSON names as AWS's).
 type Execution struct {
 	Name            string          `json:"name"`
-	ExecutionArn    string          `json:"executionArn"`
-	StateMachineArn string          `json:"stateMachineArn"`
+	ExecutionARN    string          `json:"executionArn"`
+	StateMachineARN string          `json:"stateMachineArn"`
 	Status          states.Status   `json:"status"`
 	Input           json.RawMessage `json:"input"`
 	Output          json.RawMessage `json:"output,omitempty"` // SUCCEEDED only
@@ -94,7 +94,7 @@ const (
 // ExecutionStartedEventDetails holds the execution's input (a JSON text) and role.
 type ExecutionStartedEventDetails struct {
 	Input   string `json:"input"`
-	RoleArn string `json:"roleArn"`
+	RoleARN string `json:"roleArn"`
 }
 
 // ExecutionSucceededEventDetails holds the execution's output (a JSON text).
@@ -191,28 +191,28 @@ func (e *InvalidExecutionInputError) Error() string {
 // ExecutionAlreadyExistsError is StartExecution's answer when the name is taken by a closed
 // execution, or by a running one with a different input.
 type ExecutionAlreadyExistsError struct {
-	ExecutionArn string
+	ExecutionARN string
 }
 
 func (e *ExecutionAlreadyExistsError) Error() string {
-	return fmt.Sprintf("Execution Already Exists: '%s'", e.ExecutionArn)
+	return fmt.Sprintf("Execution Already Exists: '%s'", e.ExecutionARN)
 }
 
 // ExecutionDoesNotExistError is the answer for an unknown execution name.
 type ExecutionDoesNotExistError struct {
-	ExecutionArn string
+	ExecutionARN string
 }
 
 func (e *ExecutionDoesNotExistError) Error() string {
-	return fmt.Sprintf("Execution Does Not Exist: '%s'", e.ExecutionArn)
+	return fmt.Sprintf("Execution Does Not Exist: '%s'", e.ExecutionARN)
 }
 
 // ExecutionNotRedrivableError is RedriveExecution's answer for an execution that cannot be redriven.
 type ExecutionNotRedrivableError struct {
-	ExecutionArn string
+	ExecutionARN string
 	Reason       string
 }
 
 func (e *ExecutionNotRedrivableError) Error() string {
-	return fmt.Sprintf("Execution '%s' cannot be redriven: %s", e.ExecutionArn, e.Reason)
+	return fmt.Sprintf("Execution '%s' cannot be redriven: %s", e.ExecutionARN, e.Reason)
 }

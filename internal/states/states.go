@@ -21,7 +21,7 @@ const (
 	Aborted   Status = "ABORTED"
 )
 
-// Statuses lists every execution status.
+// Statuses lists every execution status, in the order the operator commands print them.
 var Statuses = []Status{Running, Succeeded, Failed, TimedOut, Aborted}
 
 // Closed reports whether an execution with status s has ended and may be redriven or restarted (FAILED,
@@ -56,4 +56,16 @@ func LambdaCause(errorType, message string) string {
 		Type    string `json:"errorType"`
 	}{message, errorType})
 	return string(payload)
+}
+
+// CauseMessage is the errorMessage of a Lambda task's cause (see LambdaCause), or the cause itself when it
+// is not such a payload.
+func CauseMessage(cause string) string {
+	var c struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if json.Unmarshal([]byte(cause), &c) == nil && c.ErrorMessage != "" {
+		return c.ErrorMessage
+	}
+	return cause
 }

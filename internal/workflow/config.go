@@ -12,7 +12,7 @@ import (
 type Config struct {
 	RawBucket       string // RAW_BUCKET
 	ProcessedBucket string // PROCESSED_BUCKET
-	StateMachineArn string // STATE_MACHINE_ARN (starter only)
+	StateMachineARN string // STATE_MACHINE_ARN (starter only)
 	MaxFileBytes    int64  // MAX_FILE_BYTES, default 2 GiB
 	Policy          settlement.Policy
 	Read            settlement.Options
@@ -35,7 +35,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		RawBucket:       getenv("RAW_BUCKET"),
 		ProcessedBucket: getenv("PROCESSED_BUCKET"),
-		StateMachineArn: getenv("STATE_MACHINE_ARN"),
+		StateMachineARN: getenv("STATE_MACHINE_ARN"),
 		MaxFileBytes:    DefaultMaxFileBytes,
 		Policy:          settlement.DefaultPolicy(),
 	}

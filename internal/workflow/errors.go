@@ -19,7 +19,7 @@ import (
 // the failed-files DLQ and the alert topic: a human must act, retrying cannot help. TransientError is
 // retried with backoff; when retries run out the execution fails at that step, so a redrive reruns it.
 
-// InvalidFileError: the object cannot be processed as a settlement report at all (missing, empty, too
+// InvalidFileError means the object cannot be processed as a settlement report at all (missing, empty, too
 // large, binary, not an Adyen settlement details report, header only, changed while processing).
 type InvalidFileError struct {
 	File   string `json:"file"`
@@ -28,7 +28,7 @@ type InvalidFileError struct {
 
 func (e *InvalidFileError) Error() string { return e.File + ": " + e.Reason }
 
-// ValidationError: the report was read, but it breaks row or file rules beyond the policy. The rejects
+// ValidationError means the report was read but breaks row or file rules beyond the policy. The rejects
 // file and the validation report say exactly which lines and why.
 type ValidationError struct {
 	File        string   `json:"file"`
@@ -50,7 +50,7 @@ func (e *ValidationError) Error() string {
 	return b.String()
 }
 
-// ConflictError: a different file was already committed for the same batch (provider, merchant account,
+// ConflictError means a different file was already committed for the same batch (provider, merchant account,
 // batch number) — typically a regenerated report — or is being committed at this moment. The committed
 // output is kept until an operator reprocesses the new file with replace.
 type ConflictError struct {
@@ -72,7 +72,7 @@ func (e *ConflictError) Error() string {
 		e.File, e.ETag, e.Batch, what, e.CommittedFile, e.CommittedETag)
 }
 
-// TransientError: an infrastructure failure (storage unavailable, throttled, timed out) worth retrying.
+// TransientError is an infrastructure failure (storage unavailable, throttled, timed out) worth retrying.
 type TransientError struct {
 	Op  string `json:"op"`
 	Err string `json:"err"`
@@ -80,7 +80,7 @@ type TransientError struct {
 
 func (e *TransientError) Error() string { return e.Op + ": " + e.Err }
 
-// StorageError: storage refused the request for good (access denied, no such bucket). Not retried, not
+// StorageError means storage refused the request for good (access denied, no such bucket). Not retried, not
 // caught: the execution fails at the step, and once the cause is fixed a redrive reruns it.
 type StorageError struct {
 	Op  string `json:"op"`

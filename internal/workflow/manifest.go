@@ -1,6 +1,8 @@
 package workflow
 
 import (
+	"time"
+
 	"github.com/paysettle/settle/internal/settlement"
 )
 
@@ -8,7 +10,8 @@ import (
 const ManifestVersion = 1
 
 // Manifest is the commit marker of a batch, written last by the write step: while it is absent the batch
-// is not committed, whatever objects exist. Readers that need exactly-committed data list partitions
+// is not committed, whatever objects exist. It is one line of JSON, so that Athena's JSON SerDe reads
+// the manifests as a table (settlement_batches). Readers that need exactly-committed data list partitions
 // from manifests; Athena reads the partitions directly, which hold only committed or converging objects.
 type Manifest struct {
 	Version         int                  `json:"version"`
@@ -29,6 +32,13 @@ type Manifest struct {
 	ReportKey       string               `json:"report_key"`
 	Replaced        *FileRef             `json:"replaced,omitempty"`
 	Policy          settlement.Policy    `json:"policy"`
+
+	// Arrived is when the report arrived: the raw object's Last-Modified, never later than the commit.
+	// The batch ledger's expectations (grace periods, cadence) count from it.
+	Arrived time.Time `json:"arrived,omitzero"`
+	// Revision counts the batch's replaces: 0 for its first commit, the replaced manifest's plus one. The
+	// ledger keeps the highest, so a writer overtaken by a replace cannot put back what it replaced.
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // ManifestCounts prove that every line is accounted for: lines = header + blank + the lines of the data

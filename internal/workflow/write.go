@@ -133,6 +133,9 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	if m != nil && m.Source.ETag == in.File.ETag {
 		// Committed by an earlier attempt whose answer was lost: that commit is the result.
 		log.InfoContext(ctx, "already committed by an earlier attempt", "manifest", manifestKey)
+		if err := s.recordCommitted(ctx, manifestKey, m); err != nil {
+			return nil, err // the next attempt finds the commit again and records it then
+		}
 		if err := s.releaseOwn(ctx, in, claimKey); err != nil {
 			return nil, err
 		}
@@ -202,6 +205,9 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	}
 	if err != nil {
 		return nil, infraError("write "+manifestKey, err)
+	}
+	if err := s.recordCommit(ctx, manifestKey, body); err != nil {
+		return nil, err // committed: the retry finds the commit and records it in the ledger then
 	}
 	if err := s.release(ctx, claimKey, claimTag); err != nil {
 		return nil, err // committed: the retry finds the commit and releases the claim
@@ -334,8 +340,10 @@ func (s *Steps) manifest(ctx context.Context, in StepInput, replaced *Manifest, 
 	if replaced != nil {
 		prev := replaced.Source
 		m.Replaced = &prev
+		m.Revision = replaced.Revision + 1
 	}
-	body, err := json.MarshalIndent(m, "", "  ")
+	m.Arrived = s.arrival(in)
+	body, err := json.Marshal(m)
 	if err != nil {
 		return nil, &StorageError{Op: "encode manifest " + res.ManifestKey, Err: err.Error()}
 	}

@@ -42,7 +42,7 @@ type Fake struct {
 	Stacks map[string]map[string]string
 	// Engine runs the executions of the state machine StateMachineArn.
 	Engine          *sfn.Engine
-	StateMachineArn string
+	StateMachineARN string
 	// Archive is the EventBridge archive.
 	Archive Archive
 	// Now is the fake's clock (SQS timestamps, visibility, replays).
@@ -64,7 +64,7 @@ type Fake struct {
 // Archive is an EventBridge archive.
 type Archive struct {
 	Name          string
-	SourceArn     string
+	SourceARN     string
 	RetentionDays int
 	Created       time.Time
 	State         string // ENABLED by default
@@ -101,8 +101,8 @@ func (f *Fake) QueueURL(name string) string {
 	return "https://sqs." + f.Region + ".amazonaws.com/" + Account + "/" + name
 }
 
-// QueueArn is the ARN of the queue called name.
-func (f *Fake) QueueArn(name string) string {
+// QueueARN is the ARN of the queue called name.
+func (f *Fake) QueueARN(name string) string {
 	return "arn:aws:sqs:" + f.Region + ":" + Account + ":" + name
 }
 
@@ -110,7 +110,7 @@ func (f *Fake) QueueArn(name string) string {
 func (f *Fake) CreateQueue(name string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.queues[f.QueueURL(name)] = &queue{arn: f.QueueArn(name)}
+	f.queues[f.QueueURL(name)] = &queue{arn: f.QueueARN(name)}
 }
 
 // Send puts a message in a queue, as if sent at the fake's now.
@@ -315,7 +315,7 @@ func (f *Fake) sfnError(w http.ResponseWriter, err error) {
 
 func describeJSON(x *sfn.Execution) map[string]any {
 	m := map[string]any{
-		"executionArn": x.ExecutionArn, "stateMachineArn": x.StateMachineArn, "name": x.Name, "status": string(x.Status),
+		"executionArn": x.ExecutionARN, "stateMachineArn": x.StateMachineARN, "name": x.Name, "status": string(x.Status),
 		"startDate": epoch(x.StartDate), "input": string(x.Input), "redriveCount": x.RedriveCount, "redriveStatus": x.RedriveStatus,
 	}
 	if !x.StopDate.IsZero() {
@@ -347,7 +347,7 @@ func (f *Fake) stepFunctions(w http.ResponseWriter, r *http.Request, op string, 
 		return
 	}
 	checkMachine := func(arn string) bool {
-		if arn != f.StateMachineArn {
+		if arn != f.StateMachineARN {
 			jsonError(w, 400, "StateMachineDoesNotExist", "State Machine Does Not Exist: '"+arn+"'")
 			return false
 		}
@@ -375,14 +375,14 @@ func (f *Fake) stepFunctions(w http.ResponseWriter, r *http.Request, op string, 
 			f.sfnError(w, err)
 			return
 		}
-		jsonReply(w, sfnJSON, map[string]any{"executionArn": x.ExecutionArn, "startDate": epoch(x.StartDate)})
+		jsonReply(w, sfnJSON, map[string]any{"executionArn": x.ExecutionARN, "startDate": epoch(x.StartDate)})
 	case "DescribeExecution":
 		x, err := f.Engine.Describe(nameOf(req.ExecutionArn))
 		if err != nil {
 			f.sfnError(w, err)
 			return
 		}
-		if x.ExecutionArn != req.ExecutionArn {
+		if x.ExecutionARN != req.ExecutionArn {
 			jsonError(w, 400, "ExecutionDoesNotExist", "Execution Does Not Exist: '"+req.ExecutionArn+"'")
 			return
 		}
@@ -408,7 +408,7 @@ func (f *Fake) stepFunctions(w http.ResponseWriter, r *http.Request, op string, 
 			if req.StatusFilter != "" && string(x.Status) != req.StatusFilter {
 				continue
 			}
-			it := map[string]any{"executionArn": x.ExecutionArn, "stateMachineArn": x.StateMachineArn, "name": x.Name,
+			it := map[string]any{"executionArn": x.ExecutionARN, "stateMachineArn": x.StateMachineARN, "name": x.Name,
 				"status": string(x.Status), "startDate": epoch(x.StartDate), "redriveCount": x.RedriveCount}
 			if !x.StopDate.IsZero() {
 				it["stopDate"] = epoch(x.StopDate)
@@ -599,7 +599,7 @@ func (f *Fake) events(w http.ResponseWriter, op string, body []byte) {
 			jsonError(w, 400, "ResourceNotFoundException", "Archive "+req.ArchiveName+" does not exist.")
 			return
 		}
-		jsonReply(w, eventsJSON, map[string]any{"ArchiveArn": arn, "ArchiveName": f.Archive.Name, "EventSourceArn": f.Archive.SourceArn,
+		jsonReply(w, eventsJSON, map[string]any{"ArchiveArn": arn, "ArchiveName": f.Archive.Name, "EventSourceArn": f.Archive.SourceARN,
 			"State": state, "RetentionDays": f.Archive.RetentionDays, "SizeBytes": 4096, "EventCount": 3, "CreationTime": epoch(f.Archive.Created)})
 	case "StartReplay":
 		switch {
@@ -609,8 +609,8 @@ func (f *Fake) events(w http.ResponseWriter, op string, body []byte) {
 		case req.EventStartTime == nil || req.EventEndTime == nil || *req.EventStartTime >= *req.EventEndTime:
 			jsonError(w, 400, "ValidationException", "EventStartTime must be before EventEndTime")
 			return
-		case req.Destination.Arn != f.Archive.SourceArn:
-			jsonError(w, 400, "ValidationException", "Destination must be the archive's event bus "+f.Archive.SourceArn)
+		case req.Destination.Arn != f.Archive.SourceARN:
+			jsonError(w, 400, "ValidationException", "Destination must be the archive's event bus "+f.Archive.SourceARN)
 			return
 		}
 		f.mu.Lock()

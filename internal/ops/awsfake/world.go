@@ -76,27 +76,27 @@ func NewWorld(t testing.TB, conf workflow.Config) *World {
 	}
 	f := New(Region)
 	f.Now = w.Clock.Now
-	f.Engine, f.StateMachineArn = w.Env.Engine, local.StateMachineArn
+	f.Engine, f.StateMachineARN = w.Env.Engine, local.StateMachineARN
 	f.BadAccessKey = "AKIDREVOKED"
 	for _, q := range []string{"settle-ingest", "settle-ingest-dlq", "settle-failed-files", "settle-webhook", "settle-fetch-dlq"} {
 		f.CreateQueue(q)
 	}
 	bus := "arn:aws:events:" + Region + ":" + Account + ":event-bus/default"
-	f.Archive = Archive{Name: "settle-raw-events", SourceArn: bus, RetentionDays: 90, Created: time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)}
+	f.Archive = Archive{Name: "settle-raw-events", SourceARN: bus, RetentionDays: 90, Created: time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)}
 	if err := f.S3.CreateBucket(local.RawBucket); err != nil {
 		t.Fatal(err)
 	}
 	w.Fake = f
 	w.Stack = map[string]string{
 		"RawBucket": local.RawBucket, "ProcessedBucket": local.ProcessedBucket,
-		"StateMachineArn":          local.StateMachineArn,
-		"StateMachineConsoleUrl":   "https://" + Region + ".console.aws.amazon.com/states/home?region=" + Region + "#/statemachines/view/" + local.StateMachineArn,
+		"StateMachineArn":          local.StateMachineARN,
+		"StateMachineConsoleUrl":   "https://" + Region + ".console.aws.amazon.com/states/home?region=" + Region + "#/statemachines/view/" + local.StateMachineARN,
 		"IngestQueueUrl":           f.QueueURL("settle-ingest"),
-		"IngestQueueArn":           f.QueueArn("settle-ingest"),
+		"IngestQueueArn":           f.QueueARN("settle-ingest"),
 		"IngestDeadLetterQueueUrl": f.QueueURL("settle-ingest-dlq"),
-		"IngestDeadLetterQueueArn": f.QueueArn("settle-ingest-dlq"),
+		"IngestDeadLetterQueueArn": f.QueueARN("settle-ingest-dlq"),
 		"FailedFilesQueueUrl":      f.QueueURL("settle-failed-files"),
-		"FailedFilesQueueArn":      f.QueueArn("settle-failed-files"),
+		"FailedFilesQueueArn":      f.QueueARN("settle-failed-files"),
 		"AlertTopicArn":            "arn:aws:sns:" + Region + ":" + Account + ":settle-alerts",
 		"EventBusArn":              bus,
 		"EventArchiveArn":          "arn:aws:events:" + Region + ":" + Account + ":archive/settle-raw-events",

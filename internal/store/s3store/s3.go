@@ -78,7 +78,7 @@ func WithConcurrency(n int) Option {
 	return func(s *Bucket) { s.concurrency = max(n, 1) }
 }
 
-// NewS3 returns the bucket called bucket, reached through client.
+// New returns the bucket called bucket, reached through client.
 func New(client *s3.Client, bucket string, opts ...Option) *Bucket {
 	s := &Bucket{client: client, bucket: bucket, partSize: DefaultPartSize, concurrency: DefaultConcurrency}
 	for _, o := range opts {

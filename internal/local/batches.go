@@ -1,0 +1,66 @@
+package local
+
+import (
+	"context"
+
+	"github.com/paysettle/settle/internal/ledger"
+	"github.com/paysettle/settle/internal/workflow"
+)
+
+// CheckBatches runs the scheduled batches function once, as EventBridge Scheduler does hourly in the
+// cloud: metrics to the Env's metrics, alerts and resolutions to notifications.jsonl.
+func (e *Env) CheckBatches(ctx context.Context) (*workflow.BatchCheckResult, error) {
+	return e.BatchCheck.Handle(ctx, workflow.BatchCheckInput{ScheduledTime: e.clock.Now().UTC().Format("2006-01-02T15:04:05Z")})
+}
+
+// Batches is what the ledger says about each merchant account (or only merchant) now.
+func (e *Env) Batches(ctx context.Context, merchant string) ([]ledger.Status, error) {
+	return workflow.Statuses(ctx, e.Processed, e.BatchCheck.Policy, merchant, e.clock.Now())
+}
+
+// Acknowledge records that batches of a merchant account will never come, or that it is closed; it
+// reports whether the acknowledgement was new.
+func (e *Env) Acknowledge(ctx context.Context, provider, merchant string, ack ledger.Ack) (bool, error) {
+	if ack.At.IsZero() {
+		ack.At = e.clock.Now().UTC()
+	}
+	return workflow.Acknowledge(ctx, e.Processed, provider, merchant, ack)
+}
+
+// RebuildLedgers writes every merchant account's ledger again from the manifests.
+func (e *Env) RebuildLedgers(ctx context.Context) (workflow.RebuildResult, error) {
+	return workflow.RebuildLedgers(ctx, e.Processed)
+}
+
+// GapWarning is the line a run ends with when the batches its files committed leave a gap in their
+// merchant account's sequence ("" when none do).
+func (e *Env) GapWarning(ctx context.Context, results []FileResult) (string, error) {
+	etags := map[string]bool{}
+	for _, r := range results {
+		if r.Status == Succeeded && r.ETag != "" {
+			etags[r.ETag] = true
+		}
+	}
+	if len(etags) == 0 {
+		return "", nil
+	}
+	accounts, err := workflow.LoadAccounts(ctx, e.Processed, "")
+	if err != nil {
+		return "", err
+	}
+	processed := map[string][]int64{}
+	var sts []ledger.Status
+	now := e.clock.Now()
+	for _, a := range accounts {
+		st := ledger.Analyze(a.Ledger, a.Acks, e.BatchCheck.Policy, now)
+		for _, b := range a.Ledger.Batches {
+			if etags[b.Source.ETag] {
+				processed[st.Name()] = append(processed[st.Name()], b.Number)
+			}
+		}
+		if len(processed[st.Name()]) > 0 {
+			sts = append(sts, st)
+		}
+	}
+	return ledger.GapWarning(sts, processed), nil
+}
