@@ -38,8 +38,9 @@ const zones = fs.readFileSync(zonesFile, 'utf8').split('\n').filter((l) => l.inc
 });
 const enumOf = (pairs) => `ENUM (${pairs.map(([k]) => lit(k)).join(', ')})`;
 const listOf = (pairs) => `[${pairs.map(([, v]) => v).join(', ')}]`;
-// units(c): the minor units of currency column c (null when empty; the cast fails when not ISO 4217).
-const units = (c) => `${listOf(currencies)}[enum_code(CAST(r.${q(c)} AS iso4217)) + 1]`;
+// step(c): the smallest step, in thousandths, of an amount in currency column c: 10^(3 - minor units)
+// (null when the currency is empty; the cast fails when it is not ISO 4217).
+const step = (c) => `${listOf(currencies.map(([k, u]) => [k, 10 ** (3 - u)]))}[enum_code(CAST(${q(c)} AS iso4217)) + 1]`;
 
 const amount = 'DECIMAL(18,3)';
 const types = {
@@ -56,9 +57,8 @@ for (let i = 4; i <= 10; i++) types[`Reserved${i}`] = 'VARCHAR';
 const columns = '{' + Object.entries(types).map(([k, v]) => `${lit(k)}: ${lit(v)}`).join(', ') + '}';
 
 // An amount with more fraction digits than its currency allows: its thousandths are not a multiple of
-// 10^(3 - minor units).
-const tooPrecise = (col, units) =>
-  `(r.${q(col)} IS NOT NULL AND CAST(r.${q(col)} * 1000 AS BIGINT) % CAST(10 ** (3 - ${units}) AS BIGINT) <> 0)`;
+// the currency's step.
+const tooPrecise = (col, step) => `(r.${q(col)} IS NOT NULL AND CAST(r.${q(col)} * 1000 AS BIGINT) % r.${step} <> 0)`;
 const netAmounts = ['Net Debit (NC)', 'Net Credit (NC)', 'Commission (NC)', 'Markup (NC)', 'Scheme Fees (NC)', 'Interchange (NC)'];
 
 const sql = `
@@ -69,8 +69,7 @@ COPY (
     r."Payment Method" AS payment_method, r."Payment Method Variant" AS payment_method_variant, r."Type" AS record_type,
     r."Modification Reference" AS modification_reference,
     r."Modification Merchant Reference" AS modification_merchant_reference,
-    CAST(r."Creation Date" - to_minutes(${listOf(zones)}[enum_code(CAST(r."TimeZone" AS zone)) + 1]) AS TIMESTAMPTZ)
-      AS creation_time, r."TimeZone" AS creation_time_zone,
+    CAST(r."Creation Date" - to_minutes(r.zone_minutes) AS TIMESTAMPTZ) AS creation_time, r."TimeZone" AS creation_time_zone,
     r."Gross Currency" AS gross_currency, r."Gross Debit (GC)" AS gross_debit, r."Gross Credit (GC)" AS gross_credit,
     r."Exchange Rate" AS exchange_rate, r."Net Currency" AS net_currency,
     r."Net Debit (NC)" AS net_debit, r."Net Credit (NC)" AS net_credit, r."Commission (NC)" AS commission,
@@ -79,12 +78,16 @@ COPY (
     ${['Commission (NC)', 'Markup (NC)', 'Scheme Fees (NC)', 'Interchange (NC)'].map((c) => `coalesce(r.${q(c)}, 0)`).join(' + ')} AS total_fees,
     ${lit(input)} AS source_key,
     DATE ${lit(day)} AS settlement_date
-  FROM read_csv(${lit(input)}, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
-                columns = ${columns}, timestampformat = '%Y-%m-%d %H:%M:%S') r
+  FROM (
+    SELECT *, ${listOf(zones)}[enum_code(CAST("TimeZone" AS zone)) + 1] AS zone_minutes,
+      ${step('Gross Currency')} AS gross_step, ${step('Net Currency')} AS net_step
+    FROM read_csv(${lit(input)}, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                  columns = ${columns}, timestampformat = '%Y-%m-%d %H:%M:%S')
+  ) r
   WHERE CASE
-    WHEN ${tooPrecise('Gross Debit (GC)', units('Gross Currency'))} OR ${tooPrecise('Gross Credit (GC)', units('Gross Currency'))}
+    WHEN ${tooPrecise('Gross Debit (GC)', 'gross_step')} OR ${tooPrecise('Gross Credit (GC)', 'gross_step')}
       THEN error('gross amount with more decimals than ' || r."Gross Currency" || ' has')
-    WHEN ${netAmounts.map((c) => tooPrecise(c, units('Net Currency'))).join(' OR ')}
+    WHEN ${netAmounts.map((c) => tooPrecise(c, 'net_step')).join(' OR ')}
       THEN error('net amount with more decimals than ' || r."Net Currency" || ' has')
     ELSE true END
 ) TO ${lit(out)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (settlement_date), OVERWRITE_OR_IGNORE)`;
