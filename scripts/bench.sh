@@ -75,7 +75,7 @@ for (const e of ev) {
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-: >"$work/settle.txt" >"$work/duckdb.txt" >"$work/steps.txt"
+: >"$work/settle.txt" >"$work/duckdb.txt" >"$work/steps.txt" >"$work/ratios.txt"
 for i in $(seq "$rounds"); do
 	rm -rf "$work/data"
 	/usr/bin/time -f '%e %U %S %M' -o "$work/time" "$work/settle" run --data "$work/data" "$work/report.csv" >"$work/run.txt" ||
@@ -92,19 +92,24 @@ for i in $(seq "$rounds"); do
 		fail "DuckDB failed: $(cat "$work/duckdb.log")"
 	read -r w u s m <"$work/time"
 	echo "$w $(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}') $m $(du -sb "$work/duckdb/out" | cut -f1)" >>"$work/duckdb.txt"
-	printf 'round %d: settle %s s %s CPU-s %s KB | duckdb %s s %s CPU-s %s KB\n' "$i" \
-		$(tail -1 "$work/settle.txt" | cut -d' ' -f1-3) $(tail -1 "$work/duckdb.txt" | cut -d' ' -f1-3)
+	read -r sw sc sr _ < <(tail -1 "$work/settle.txt")
+	read -r dw dc dr _ < <(tail -1 "$work/duckdb.txt")
+	awk -v dw="$dw" -v sw="$sw" -v dc="$dc" -v sc="$sc" 'BEGIN {print dw / sw, dc / sc}' >>"$work/ratios.txt"
+	printf 'round %d: settle %.2f s %.2f CPU-s %d KB | duckdb %.2f s %.2f CPU-s %d KB | ratio %.2fx wall %.2fx CPU\n' \
+		"$i" "$sw" "$sc" "$sr" "$dw" "$dc" "$dr" $(tail -1 "$work/ratios.txt")
 done
 
 col() { cut -d' ' -f"$2" "$1" | median; }
 sw=$(col "$work/settle.txt" 1) sc=$(col "$work/settle.txt" 2) sr=$(col "$work/settle.txt" 3) sb=$(col "$work/settle.txt" 4)
 dw=$(col "$work/duckdb.txt" 1) dc=$(col "$work/duckdb.txt" 2) dr=$(col "$work/duckdb.txt" 3) db=$(col "$work/duckdb.txt" 4)
-awk -v sw="$sw" -v sc="$sc" -v sr="$sr" -v sb="$sb" -v dw="$dw" -v dc="$dc" -v dr="$dr" -v db="$db" -v size="$size" 'BEGIN {
+rw=$(col "$work/ratios.txt" 1) rc=$(col "$work/ratios.txt" 2)
+awk -v sw="$sw" -v sc="$sc" -v sr="$sr" -v sb="$sb" -v dw="$dw" -v dc="$dc" -v dr="$dr" -v db="$db" -v size="$size" -v rw="$rw" -v rc="$rc" 'BEGIN {
   mb = size / 1e6
   printf "\n%-12s %10s %12s %10s %14s %12s %14s\n", "median", "wall s", "MB/s", "CPU-s", "CPU-s per MB", "peak RSS MB", "Parquet bytes"
   printf "%-12s %10.2f %12.0f %10.2f %14.4f %12.0f %14d\n", "settle run", sw, mb / sw, sc, sc / mb, sr / 1024, sb
   printf "%-12s %10.2f %12.0f %10.2f %14.4f %12.0f %14d\n", "duckdb", dw, mb / dw, dc, dc / mb, dr / 1024, db
-  printf "\nthroughput settle/duckdb: %.2fx wall (bar: >= 1.5x), %.2fx CPU-seconds\n", dw / sw, dc / sc
+  printf "\nthroughput settle/duckdb, median of the rounds'"'"' ratios: %.2fx wall (bar: >= 1.5x), %.2fx CPU-seconds\n", rw, rc
+  printf "  (ratio of the medians: %.2fx wall, %.2fx CPU-seconds; on a shared machine the per-round ratios drift less)\n", dw / sw, dc / sc
   printf "Parquet size settle/duckdb: %.2f (bar: <= 1.1); settle writes source_etag, source_line, record_id, booking and extra columns DuckDB does not\n", sb / db
 }'
 
