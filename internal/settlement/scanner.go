@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 )
 
@@ -120,8 +121,75 @@ func (s *scanner) next() (*csvRecord, error) {
 				}
 				return &s.rec, nil
 			}
+			if len(line) <= s.maxRecord && s.splitQuoted(line) {
+				s.line++
+				s.rec = csvRecord{Line: start, Fields: s.fields, NFields: len(s.fields), Raw: line}
+				return &s.rec, nil
+			}
 		}
 		return s.slow(chunk, full, start)
+	}
+}
+
+// splitQuoted splits a whole line with quotes when each of them opens or closes a field, or is doubled
+// inside one, as in a merchant reference with a comma: fields are slices of the line, or of s.buf when
+// they had doubled quotes. It returns false, leaving the line to slow, for anything else: a quoted field
+// running past the line, text after a closing quote, more fields than are kept. It gives the same fields
+// as slow, about three times faster (TestSplitQuotedIsSlow).
+func (s *scanner) splitQuoted(line []byte) bool {
+	f := s.fields[:0]
+	s.buf = slices.Grow(s.buf[:0], len(line)) // unquoted fields are shorter than the line: no reallocation
+	for pos := 0; ; {
+		if len(f) >= s.maxFields {
+			return false
+		}
+		if pos == len(line) || line[pos] != '"' { // an unquoted field, quotes in it are text
+			k := bytes.IndexByte(line[pos:], ',')
+			if k < 0 {
+				s.fields = append(f, line[pos:len(line):len(line)])
+				return true
+			}
+			f = append(f, line[pos:pos+k:pos+k])
+			pos += k + 1
+			continue
+		}
+		start, doubled := pos+1, false
+		j := start
+		for {
+			k := bytes.IndexByte(line[j:], '"')
+			if k < 0 {
+				return false // the field runs past the line
+			}
+			if q := j + k; q+1 < len(line) && line[q+1] == '"' {
+				doubled, j = true, q+2
+				continue
+			}
+			j += k
+			break
+		}
+		if doubled {
+			b := len(s.buf)
+			for v := line[start:j]; len(v) > 0; {
+				k := bytes.IndexByte(v, '"')
+				if k < 0 {
+					s.buf = append(s.buf, v...)
+					break
+				}
+				s.buf = append(s.buf, v[:k+1]...)
+				v = v[k+2:]
+			}
+			f = append(f, s.buf[b:len(s.buf):len(s.buf)])
+		} else {
+			f = append(f, line[start:j:j])
+		}
+		switch pos = j + 1; {
+		case pos == len(line):
+			s.fields = f
+			return true
+		case line[pos] != ',':
+			return false // text after the closing quote: slow says what is wrong
+		}
+		pos++
 	}
 }
 
