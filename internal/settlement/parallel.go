@@ -375,8 +375,8 @@ func ReadParallel[T any](r io.Reader, opts ParallelOptions, work func(*ChunkRows
 		}
 		if cut > 0 {
 			block := data[:cut]
-			bsc := newScanner(bytes.NewReader(block), sc.maxRecord)
-			bsc.started, bsc.line, bsc.lazySplit, bsc.maxFields = true, base, true, sc.maxFields
+			bsc := newBlockScanner(block, sc.maxRecord, sc.maxFields, base)
+			bsc.lazySplit = true
 			send(&ChunkRows{sc: bsc, buf: data, base: base, last: eof})
 			base += int64(bytes.Count(block, []byte{'\n'}))
 		}

@@ -64,6 +64,7 @@ type csvRecord struct {
 // scanned for its end) and its fields by maxFields (past it they are only counted).
 type scanner struct {
 	br        *bufio.Reader
+	mem       []byte // the rest of an in-memory block, read in place when br is nil
 	maxRecord int
 	maxFields int   // fields kept per record: MaxColumns for the header, then the header's width
 	line      int64 // physical lines consumed
@@ -83,6 +84,11 @@ func newScanner(r io.Reader, maxRecord int) *scanner {
 		maxRecord = DefaultMaxRecordBytes
 	}
 	return &scanner{br: bufio.NewReaderSize(r, 256<<10), maxRecord: maxRecord, maxFields: MaxColumns}
+}
+
+// newBlockScanner returns a scanner of a block of whole records in memory, which started at line base.
+func newBlockScanner(block []byte, maxRecord, maxFields int, base int64) *scanner {
+	return &scanner{mem: block, maxRecord: maxRecord, maxFields: maxFields, line: base, started: true}
 }
 
 // next returns the next record, or io.EOF after the last one. Any other error is an I/O error.
@@ -196,6 +202,17 @@ func (s *scanner) splitQuoted(line []byte) bool {
 // read returns the next chunk of input: a whole line (full, with its line break if any) or, for a line
 // longer than the buffer, a part of it. At the end of input it returns io.EOF.
 func (s *scanner) read() ([]byte, bool, error) {
+	if s.br == nil { // a block in memory: its lines, without copying them through a reader's buffer
+		if len(s.mem) == 0 {
+			return nil, false, io.EOF
+		}
+		chunk := s.mem
+		if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+			chunk = chunk[:i+1]
+		}
+		s.mem = s.mem[len(chunk):]
+		return chunk, true, nil
+	}
 	chunk, err := s.br.ReadSlice('\n')
 	switch {
 	case err == nil:
