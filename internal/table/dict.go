@@ -71,8 +71,9 @@ func (d *dictIndex) grow(hash func(int32) uint64) {
 }
 
 // strDict is a string column built as a dictionary of its distinct values, in order of first appearance.
-// A value of up to 24 bytes (currencies, zones, types, payment methods and their variants, accounts) is
-// also kept as three words and its length, so that comparing it is four integer compares.
+// A row is first compared with the last value as bytes (an account or a zone repeats in every row); a
+// value of up to 24 bytes (currencies, zones, types, payment methods and their variants, accounts) is
+// also kept as three words and its length, so that looking it up is four integer compares.
 type strDict struct {
 	dictIndex
 	offsets []int32
@@ -136,11 +137,11 @@ func (d *strDict) add(row int, v []byte, ok bool) {
 		d.indices = append(d.indices, 0)
 		return
 	}
-	k := keyOf(v)
-	if i := d.last; i >= 0 && d.is(i, &k, v) {
+	if i := d.last; i >= 0 && string(d.value(i)) == string(v) {
 		d.indices = append(d.indices, i)
 		return
 	}
+	k := keyOf(v)
 	i := int32(-1)
 	for p, mask := int(k.hash>>d.shift), d.mask(); d.slots[p] != 0; p = (p + 1) & mask {
 		if j := d.slots[p] - 1; d.is(j, &k, v) {
