@@ -122,7 +122,7 @@ func (s *scanner) next() (*csvRecord, error) {
 					s.rec = csvRecord{Line: start, Raw: line, Plain: true}
 				} else {
 					var n int
-					s.fields, n = splitComma(s.fields[:0], line, s.maxFields)
+					s.fields, n, _ = splitComma(s.fields[:0], line, s.maxFields)
 					s.rec = csvRecord{Line: start, Fields: s.fields, NFields: n, Raw: line, Plain: true}
 				}
 				return &s.rec, nil

@@ -37,13 +37,16 @@ func TestSplitComma(t *testing.T) {
 	for _, line := range lines {
 		all := bytes.Split(line, []byte{','})
 		for _, limit := range []int{1, 2, 3, 7, 30, 1000} {
-			got, n := splitComma(nil, line, limit)
+			got, n, ascii := splitComma(nil, line, limit)
 			want := all
 			if len(all) > limit {
 				want = all[:limit-1]
 			}
 			if n != len(all) || !slices.EqualFunc(got, want, bytes.Equal) {
 				t.Fatalf("splitComma(%q, %d) = %q, %d; want %q, %d", line, limit, got, n, want, len(all))
+			}
+			if ascii && !isASCII(line) || !ascii && len(all) <= limit && isASCII(line) {
+				t.Fatalf("splitComma(%q, %d) says ASCII %v", line, limit, ascii)
 			}
 		}
 	}
@@ -53,7 +56,7 @@ func BenchmarkSplitComma(b *testing.B) {
 	line := []byte("PaySettleCompany,PaySettleShopEU,8800000000000000,INV 100000; split,klarna,2024-05-01 00:44:16,CEST,Settled,,EUR,,87.73,1,EUR,,86.68,.10,.52,.17,.26,klarna,,142,,,,,,,")
 	var f [][]byte
 	for b.Loop() {
-		f, _ = splitComma(f[:0], line, 30)
+		f, _, _ = splitComma(f[:0], line, 30)
 	}
 }
 
