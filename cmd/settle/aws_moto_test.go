@@ -122,10 +122,10 @@ func TestAWSWalkthroughMoto(t *testing.T) {
 	if !strings.Contains(out, stuck+"-r1") {
 		t.Errorf("redrive:\n%s", out)
 	}
-	// Step Functions answers a StartExecution of -r1 with its identical input while -r1 runs with that
-	// execution, not an error: the outcome reads "restarted" again, though nothing new started.
+	// Step Functions (moto too) answers a StartExecution of -r1 with its identical input while -r1 runs
+	// with that execution, not an error; the restart describes the name first, so it reads "duplicate".
 	out = step("The failed-files queue: batch 61 again (-r1 runs already); the rejected file's execution is not in this account:", 0, "aws", "dlq", "redrive", "failed", "--yes")
-	if !strings.Contains(out, stuck+"-r1") || !strings.Contains(out, "no longer exists") || !strings.Contains(out, "incoming/settlement_detail_report_batch_91.csv") {
+	if !strings.Contains(out, "duplicate  "+stuck+"-r1") || !strings.Contains(out, "no longer exists") || !strings.Contains(out, "incoming/settlement_detail_report_batch_91.csv") {
 		t.Errorf("dlq redrive failed:\n%s", out)
 	}
 	out = step("moto has no StartMessageMoveTask: the ingest DLQ cannot be moved here (the fake proves the move):", 1, "aws", "dlq", "redrive", "ingest", "--yes")

@@ -221,9 +221,21 @@ func (e *Env) publish(ctx context.Context, input json.RawMessage) (json.RawMessa
 	return out, nil
 }
 
+// Notification is one line of notifications.jsonl: a message of the alert topic. A message that is a
+// JSON document (the definition's rejected-file message, the batch check's alerts) is kept as JSON, and
+// so is each string inside it that holds a JSON object (a Lambda error's cause), so that the file reads
+// as structured JSON rather than JSON inside strings.
+type Notification struct {
+	Time    string          `json:"time"`
+	Topic   string          `json:"topic"`
+	Subject string          `json:"subject"`
+	Message json.RawMessage `json:"message"`
+}
+
 // notify appends a message of the alert topic to notifications.jsonl.
 func (e *Env) notify(topicArn, subject, message string) error {
-	line, _ := json.Marshal(map[string]string{"time": e.clock.Now().UTC().Format(time.RFC3339), "topic": topicArn, "subject": subject, "message": message})
+	msg, _ := json.Marshal(unnest(message))
+	line, _ := json.Marshal(Notification{Time: e.clock.Now().UTC().Format(time.RFC3339), Topic: topicArn, Subject: subject, Message: msg})
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	f, err := os.OpenFile(filepath.Join(e.Dir, "notifications.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -233,6 +245,36 @@ func (e *Env) notify(topicArn, subject, message string) error {
 	defer f.Close()
 	_, err = f.Write(append(line, '\n'))
 	return err
+}
+
+// unnest is a message as a value to encode: a string holding a JSON object or array is that value, with
+// the same done to the strings inside it.
+func unnest(s string) any {
+	t := strings.TrimSpace(s)
+	if t == "" || t[0] != '{' && t[0] != '[' {
+		return s
+	}
+	var v any
+	if json.Unmarshal([]byte(t), &v) != nil {
+		return s
+	}
+	return unnestValue(v)
+}
+
+func unnestValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return unnest(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = unnestValue(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = unnestValue(e)
+		}
+	}
+	return v
 }
 
 // topic is the alert topic for the batch check: notifications.jsonl.

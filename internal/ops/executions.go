@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -176,12 +175,8 @@ func (s *Status) Unresolved() int {
 	return n - len(s.Resolved)
 }
 
-// successorSuffix matches the suffixes that later executions of the same content carry: -rN when a
-// failed execution is restarted, -pN when a file is reprocessed.
-var successorSuffix = regexp.MustCompile(`(-[pr][0-9]+)+$`)
-
 // ContentName is the name of a content's first execution: name without -rN and -pN suffixes.
-func ContentName(name string) string { return successorSuffix.ReplaceAllString(name, "") }
+func ContentName(name string) string { return workflow.ContentName(name) }
 
 // Queue names, as the commands take them.
 const (

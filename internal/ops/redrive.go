@@ -37,32 +37,51 @@ const (
 	Failed  = "failed"
 )
 
-// executions is Step Functions for workflow.Launch; dry makes it describe for real but only pretend to
-// start and redrive.
+// executions is Step Functions for workflow.Launch, starting an execution only when its name is free;
+// dry makes it describe for real but only pretend to start and redrive.
 func (o *Ops) executions(dry bool) workflow.Executions {
 	x := cloud.Executions{Client: o.SFN, StateMachineARN: o.Stack.Out(OutStateMachineARN)}
 	if dry {
-		return dryRun{x}
+		return dryRun{checked{x}}
 	}
-	return x
+	return checked{x}
 }
 
-type dryRun struct{ x cloud.Executions }
+// checked describes a name before starting it. StartExecution answers a start with the name and input
+// of a running execution with that execution, as if it had started it; an operator's restarts are few,
+// and the describe tells the two apart exactly (the starter, which must not spend a describe per file,
+// tells them apart by the start date: cloud.Executions.Start).
+type checked struct{ cloud.Executions }
 
-func (d dryRun) Start(ctx context.Context, name string, input []byte) error {
-	_, err := d.x.Describe(ctx, name)
-	var dne *sfntypes.ExecutionDoesNotExist
-	if errors.As(err, &dne) {
-		return nil // would start
+// Start starts name unless an execution has it: then ErrExecutionExists, as for a closed one.
+func (c checked) Start(ctx context.Context, name string, input []byte) error {
+	if err := c.free(ctx, name); err != nil {
+		return err
 	}
-	if err != nil {
+	return c.Executions.Start(ctx, name, input)
+}
+
+// free is nil when no execution has the name, ErrExecutionExists when one has.
+func (c checked) free(ctx context.Context, name string) error {
+	_, err := c.Executions.Describe(ctx, name)
+	var dne *sfntypes.ExecutionDoesNotExist
+	switch {
+	case errors.As(err, &dne):
+		return nil
+	case err != nil:
 		return err
 	}
 	return fmt.Errorf("%w: %s", workflow.ErrExecutionExists, name)
 }
 
+type dryRun struct{ c checked }
+
+func (d dryRun) Start(ctx context.Context, name string, input []byte) error {
+	return d.c.free(ctx, name)
+}
+
 func (d dryRun) Describe(ctx context.Context, name string) (workflow.ExecutionInfo, error) {
-	return d.x.Describe(ctx, name)
+	return d.c.Describe(ctx, name)
 }
 
 func (d dryRun) Redrive(ctx context.Context, name string) error { return nil }

@@ -36,7 +36,7 @@ func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*Val
 	}
 	defer up.Abort()
 	counted := &countingReader{r: rc}
-	rep, err := settlement.ValidateReport(counted, s.Conf.Read, s.Conf.Policy, up)
+	rep, err := settlement.ValidateReport(counted, s.Conf.Read, in.policy(s.Conf.Policy), up)
 	span.Annotate("bytes", counted.n)
 	if rep != nil {
 		span.Annotate("rows", rep.Counts.DataRows)
@@ -79,4 +79,13 @@ func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*Val
 			in.Check.MerchantAccount, in.Check.BatchNumber, rep.MerchantAccount, rep.BatchNumber)}
 	}
 	return res, nil
+}
+
+// policy is the validation policy for in's file: the configured one, with the override its execution
+// was started with (an operator's reprocess).
+func (in StepInput) policy(configured settlement.Policy) settlement.Policy {
+	if in.Input == nil {
+		return configured
+	}
+	return in.Input.Policy.Apply(configured)
 }
