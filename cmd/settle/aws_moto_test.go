@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -19,6 +18,7 @@ import (
 	"github.com/paysettle/settle/internal/motoserver"
 	"github.com/paysettle/settle/internal/motostack"
 	"github.com/paysettle/settle/internal/ops/awsfake"
+	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -76,15 +76,11 @@ func TestAWSWalkthroughMoto(t *testing.T) {
 	}
 	s.SetEnv(t) // the fake world pointed the SDK at itself
 
-	awsNow = time.Now
-	t.Cleanup(func() { awsNow = time.Now })
 	var transcript strings.Builder
 	step := func(comment string, wantCode int, args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		awsIsTerminal = func() bool { return false }
-		awsStdin = strings.NewReader("")
-		code := report(run(context.Background(), append(args, "--stack", s.Name), &out, &errb), &errb)
+		a, out, errb := testApp(sfn.RealClock{}, false, "")
+		code := execute(context.Background(), append(args, "--stack", s.Name), a)
 		if comment != "" {
 			fmt.Fprintf(&transcript, "# %s\n", comment)
 		}

@@ -2,11 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,33 +14,6 @@ import (
 	"github.com/paysettle/settle/internal/ops/awsfake"
 	"github.com/paysettle/settle/internal/workflow"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// cli runs the settle command line as main does, with the aws commands' clock at the world's time and
-// standard input not a terminal (as in a script).
-func cli(w *awsfake.World, args ...string) (stdout, stderr string, code int) {
-	return cliInput(w, false, "", args...)
-}
-
-// cliInput runs the command line with terminal input (onTerminal) that holds input.
-func cliInput(w *awsfake.World, onTerminal bool, input string, args ...string) (stdout, stderr string, code int) {
-	var out, errb bytes.Buffer
-	awsIsTerminal = func() bool { return onTerminal }
-	awsStdin = strings.NewReader(input)
-	awsNow = func() time.Time { return w.Clock.Now().Truncate(time.Second) }
-	code = report(run(context.Background(), args, &out, &errb), &errb)
-	return out.String(), errb.String(), code
-}
-
-func read(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // statusChange is the event EventBridge sends to the failed-files queue when an execution fails
 // outside the definition's Catch path (template.yaml's FailedExecutionRule).
@@ -191,26 +161,6 @@ func TestAWSWalkthrough(t *testing.T) {
 	}
 
 	golden(t, filepath.Join("testdata", "aws-walkthrough.txt"), transcript.String())
-}
-
-// golden compares a transcript with its golden file, or writes the file with -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to write it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("the transcript differs from %s (rerun with -update if intended):\n%s", path, got)
-	}
 }
 
 func firstID(t *testing.T, w *awsfake.World, kind string) string {

@@ -193,7 +193,7 @@ func (e *Env) Deliver(ctx context.Context, obj store.Object) FileResult {
 // it, the delivery is a duplicate; otherwise the file is still rejected, and the result says how to
 // run it again.
 func (e *Env) rejectedBefore(out *FileResult) {
-	if ok := e.successor(out.Execution); ok != "" {
+	if ok := e.Successor(out.Execution); ok != "" {
 		out.Status, out.Execution = Duplicate, ok
 		return
 	}
@@ -201,8 +201,8 @@ func (e *Env) rejectedBefore(out *FileResult) {
 	out.Error += " (rejected before, not run again: settle reprocess " + out.Execution + " runs it again)"
 }
 
-// successor is the execution of the same content (NAME-rN, NAME-pN) that succeeded, or "".
-func (e *Env) successor(name string) string {
+// Successor is the execution of the same content as name (NAME-rN, NAME-pN) that succeeded, or "".
+func (e *Env) Successor(name string) string {
 	list, err := e.Engine.List()
 	if err != nil {
 		return ""
@@ -283,16 +283,8 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 // committed reads a committed manifest (nil when it cannot be read: the summary then lacks its warnings
 // and totals, nothing else).
 func (e *Env) committed(key string) *workflow.Manifest {
-	rc, err := e.Processed.Open(context.Background(), key, "")
-	if err != nil {
-		return nil
-	}
-	defer rc.Close()
-	var m workflow.Manifest
-	if json.NewDecoder(rc).Decode(&m) != nil {
-		return nil
-	}
-	return &m
+	m, _ := workflow.ReadManifest(context.Background(), e.Processed, key)
+	return m
 }
 
 func (e *Env) report(check *workflow.CheckResult, etag string) *settlement.Report {

@@ -72,7 +72,7 @@ func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*Val
 		"file_errors", len(rep.FileErrors), "warnings", len(rep.Warnings), "settlement_date", rep.SettlementDate)
 	if !rep.OK() {
 		return nil, &ValidationError{File: file, Rows: rep.Counts.DataRows, Rejected: rep.Counts.Rejected, MaxRejected: rep.Policy.MaxRejected,
-			Problems: rep.Problems(), RejectsKey: res.RejectsKey, ReportKey: reportKey}
+			Problems: rep.Problems(), RejectsKey: res.RejectsKey, ReportKey: reportKey, Bucket: s.Processed.Name()}
 	}
 	if in.Check != nil && in.Check.MerchantAccount != "" && (in.Check.MerchantAccount != rep.MerchantAccount || in.Check.BatchNumber != rep.BatchNumber) {
 		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the first rows name batch %s/%d but the file validates as %s/%d",
