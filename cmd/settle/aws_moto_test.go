@@ -132,6 +132,24 @@ func TestAWSWalkthroughMoto(t *testing.T) {
 	if !strings.Contains(out, "started") {
 		t.Errorf("reprocess:\n%s", out)
 	}
+	// A reprocess by execution name, under a policy for this file only: moto stores the input as given.
+	out = step("Batch 57 once more, by its execution's name, allowing 5 rejected rows:", 0, "aws", "reprocess", names["settlement_detail_report_batch_57.csv"], "--max-rejected", "5", "--dry-run")
+	if !strings.Contains(out, "would be started  "+names["settlement_detail_report_batch_57.csv"]+"-p1  allows 5 rejected rows") {
+		t.Errorf("reprocess NAME --dry-run:\n%s", out)
+	}
+	step("", 0, "aws", "reprocess", names["settlement_detail_report_batch_57.csv"], "--max-rejected", "5")
+	out = step("", 0, "aws", "show", names["settlement_detail_report_batch_57.csv"]+"-p1", "--json")
+	if !strings.Contains(out, `"policy":{"maxRejected":5}`) || !strings.Contains(out, `"status":"RUNNING"`) {
+		t.Errorf("show --json of the reprocess:\n%s", out)
+	}
+	out = step("The aborted execution, as JSON:", 0, "aws", "executions", "--status", "ABORTED", "--json")
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, `"name":"`+stuck+`"`) {
+		t.Errorf("executions --status ABORTED --json:\n%s", out)
+	}
+	out = step("", 1, "aws", "show", "no-such-execution")
+	if !strings.Contains(out, `there is no execution named "no-such-execution"`) {
+		t.Errorf("show of an unknown execution:\n%s", out)
+	}
 	step("All clear?", 0, "aws", "executions", "--since", "1h")
 	step("", 0, "aws", "status")
 

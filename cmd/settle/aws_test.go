@@ -12,6 +12,7 @@ import (
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops/awsfake"
+	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -39,7 +40,7 @@ func statusChange(t *testing.T, w *awsfake.World, name string) string {
 // window is replayed; a regenerated file replaces its batch. The transcript is the golden file
 // testdata/aws-walkthrough.txt (go test ./cmd/settle -run Walkthrough -update rewrites it).
 func TestAWSWalkthrough(t *testing.T) {
-	w := awsfake.NewWorld(t, workflow.Config{})
+	w := awsfake.NewWorld(t, workflow.Config{Policy: settlement.DefaultPolicy()})
 	sample := filepath.Join("..", "..", "testdata")
 	for _, f := range []string{"sample/settlement_detail_report_batch_57.csv", "sample/settlement_detail_report_batch_58.csv"} {
 		if r := w.Arrive(t, "incoming/"+filepath.Base(f), read(t, filepath.Join(sample, f))); r.Status != local.Succeeded {
@@ -126,9 +127,22 @@ func TestAWSWalkthrough(t *testing.T) {
 	// The rejected file: finance accepts up to 20 rejected rows for this merchant; the config change is
 	// deployed, and the failed-files queue is redriven (the stale status-change message is cleared too).
 	mustOK(step("Batch 91 was rejected for 13 bad rows:", "aws", "dlq", "show", firstID(t, w, "rejected")))
-	w.Env.Steps.Conf.Policy.MaxRejected = 20
-	out = mustOK(step("MAX_REJECTED_ROWS=20 is deployed; restart what the failed-files queue holds:", "aws", "dlq", "redrive", "failed", "--yes"))
-	if !strings.Contains(out, "-p1") || !strings.Contains(out, "duplicate") {
+	out, code := step("A redrive cannot change a rejection, and says what can:", "aws", "redrive", bad.Execution)
+	if code != 1 || !strings.Contains(out, "cannot change the outcome") || !strings.Contains(out, "settle aws reprocess "+bad.Execution+" --max-rejected 13") {
+		t.Errorf("redrive of the rejected file: exit %d\n%s", code, out)
+	}
+	out = mustOK(step("Finance accepts batch 91 without its 13 bad rows, for this file only:", "aws", "reprocess", bad.Execution, "--max-rejected", "13"))
+	if !strings.Contains(out, "started  "+bad.Execution+"-p1  allows 13 rejected rows") {
+		t.Errorf("reprocess --max-rejected:\n%s", out)
+	}
+	w.ImportDLQ(t)
+	w.MirrorProcessed(t)
+	out = mustOK(step("", "aws", "show", bad.Execution+"-p1"))
+	if !strings.Contains(out, "policy    at most 13 rejected rows") || !strings.Contains(out, "2 written, 13 rejected") || !strings.Contains(out, "s3://processed/settlement_lines/") {
+		t.Errorf("show of the reprocess:\n%s", out)
+	}
+	out = mustOK(step("Clear the failed-files queue: batch 61 is processed, batch 91 too:", "aws", "dlq", "redrive", "failed", "--yes"))
+	if !strings.Contains(out, "processed since by "+bad.Execution+"-p1") || !strings.Contains(out, "already SUCCEEDED") {
 		t.Errorf("dlq redrive failed:\n%s", out)
 	}
 	if n := len(w.Fake.Messages(w.Stack["FailedFilesQueueUrl"])); n != 0 {
@@ -154,6 +168,7 @@ func TestAWSWalkthrough(t *testing.T) {
 	if !strings.Contains(out, "-p1") {
 		t.Errorf("reprocess:\n%s", out)
 	}
+	mustOK(step("", "aws", "executions", "--status", "FAILED", "--json"))
 	mustOK(step("All clear?", "aws", "executions", "--since", "24h"))
 	out = mustOK(step("", "aws", "status"))
 	if !strings.Contains(out, "Nothing needs attention") || !strings.Contains(out, "processed by 3fde3b99a6baa7a1245af073c8edd8b4-p1") {

@@ -282,7 +282,7 @@ func printActions(w io.Writer, op operator, actions []action, v view) {
 			s.add(r)
 		}
 		s.end()
-	default:
+	case changes(actions) > 0:
 		fmt.Fprintf(w, "\nFollow them with %s, or %s.\n", op.command("show NAME"), op.command("status"))
 	}
 }
