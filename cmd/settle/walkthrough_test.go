@@ -60,6 +60,16 @@ func (s *transcript) run(want int, args ...string) string {
 	return out.String() + errb.String()
 }
 
+// quiet runs a command as run does, without recording it (output too wide for the docs).
+func (s *transcript) quiet(want int, args ...string) string {
+	s.t.Helper()
+	a, out, errb := testApp(s.clock, false, "")
+	if code := execute(context.Background(), args, a); code != want {
+		s.t.Errorf("settle %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errb)
+	}
+	return out.String() + errb.String()
+}
+
 func quoteArgs(args []string) []string {
 	out := make([]string, len(args))
 	for i, a := range args {
@@ -193,14 +203,15 @@ func TestLocalOperatorTranscript(t *testing.T) {
 	s.comment("Where do things stand?")
 	s.run(0, "status")
 	s.run(0, "executions", "--since", "90m")
-	out := s.run(0, "executions", "--status", "failed", "--json")
+	out := s.quiet(0, "executions", "--status", "failed", "--json")
 	s.contains(out, `"name":"908263f885fb01d1d1ad04fbddf280e9"`, `"error":"ValidationError"`)
+	s.run(0, "executions", "--status", "failed")
 	s.comment("The failed-files queue holds one message per rejected file, with what to do.")
 	out = s.run(0, "dlq", "list")
 	id := field(out, "failed ", 1)
 	s.run(0, "dlq", "show", id)
 	s.comment("An unbalanced batch the provider confirms: reprocess it with the balance check off.")
-	out = s.run(0, "show", "908263f885fb01d1d1ad04fbddf280e9", "--json")
+	out = s.quiet(0, "show", "908263f885fb01d1d1ad04fbddf280e9", "--json")
 	s.contains(out, `"failed_step":"Validate"`, `--balance-check off`)
 	out = s.run(0, "reprocess", "908263f885fb01d1d1ad04fbddf280e9", "--balance-check", "off")
 	s.contains(out, "balance check off", "1 balance: balance check is off")
