@@ -78,8 +78,12 @@ func (s *summary) add(r local.FileResult) {
 	if file == r.Key && r.Key != "" { // a result of the raw bucket (redrive, reprocess): where it is
 		file = s.op.file(rawRef(r.Key))
 	}
+	msg := s.op.text(r.Error)
+	if r.RejectedBefore {
+		msg += " (rejected before, not run again: " + s.op.command("reprocess "+r.Execution) + " runs it again)"
+	}
 	s.line([]string{file, r.Status, orDash(r.Execution), written, rejected, orDash(strings.Join(r.Partitions, ",")),
-		warningsCell(r.Warnings), orDash(s.op.text(r.Error))})
+		warningsCell(r.Warnings), orDash(msg)})
 	if r.Status == local.Succeeded {
 		s.commit(r)
 	}

@@ -59,6 +59,9 @@ type FileResult struct {
 	// rejected it), and ErrorType that error's name.
 	FailedStep string `json:"failed_step,omitempty"`
 	ErrorType  string `json:"error_type,omitempty"`
+	// RejectedBefore is set when this delivery ran nothing: an earlier execution of the same content
+	// (Execution) rejected it, and only an operator's reprocess runs it again.
+	RejectedBefore bool `json:"rejected_before,omitempty"`
 }
 
 // Failed reports whether the file's execution did not succeed: FAILED, ABORTED or TIMED_OUT.
@@ -198,7 +201,7 @@ func (e *Env) rejectedBefore(out *FileResult) {
 		return
 	}
 	e.summarize(out, false)
-	out.Error += " (rejected before, not run again: settle reprocess " + out.Execution + " runs it again)"
+	out.RejectedBefore = true
 }
 
 // Successor is the execution of the same content as name (NAME-rN, NAME-pN) that succeeded, or "".
