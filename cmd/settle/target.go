@@ -36,7 +36,7 @@ func localTarget(a *app) *target {
 			cmd.Flags().StringVar(&data, "data", DefaultData, "data folder")
 		},
 		open: func(ctx context.Context) (operator, error) {
-			env, err := openData(a, data, io.Discard, nil, local.OpenExisting)
+			env, err := openData(a, data, a.stderr, nil, local.OpenExisting)
 			if err != nil {
 				return nil, err
 			}
