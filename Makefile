@@ -33,12 +33,12 @@ export SETTLE_SKIPPED_LOG := $(CURDIR)/build/skipped-proofs.txt
 test: skips vet lint build asl ## format, vet, lint, the bootstraps, the definition check and all tests
 	$(GO) test -race $(RACE_PKGS)
 	$(GO) test -run TestCrashedRunsRecover ./internal/local/ # every kill point; -race runs a quarter of them
-	$(GO) test -run '^TestBurstOfFiles$$' ./internal/local/ # 500 files; -race runs a fifth of them
+	$(GO) test -run '^TestBurstOfFiles$$|Every(Step|Write)Interleaving|WriteCrashAtEveryCall' ./internal/local/ # 500 files (-race runs a fifth); the explorations (skipped under -race)
 	$(GO) test $(PKGS)
 	$(GO) test -run 'BoundedMemory' $(MEMORY_PKGS)
 	@if [ -s $(SETTLE_SKIPPED_LOG) ]; then \
 		echo "Skipped proofs (a tool is missing; .ci/run installs every tool and runs them all):"; \
-		sort -u $(SETTLE_SKIPPED_LOG) | sed 's/^/  /'; \
+		cut -d: -f2- $(SETTLE_SKIPPED_LOG) | sort | uniq -c | sed 's/^ */  /; s/^  \([0-9]*\) /  \1 proof(s):/'; \
 	else echo "Every proof ran."; fi
 
 skips:
