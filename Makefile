@@ -38,7 +38,7 @@ test: skips vet lint build asl ## format, vet, lint, the bootstraps, the definit
 	$(GO) test -run 'BoundedMemory' $(MEMORY_PKGS)
 	@if [ -s $(SETTLE_SKIPPED_LOG) ]; then \
 		echo "Skipped proofs (a tool is missing; .ci/run installs every tool and runs them all):"; \
-		sort -u $(SETTLE_SKIPPED_LOG) | sed 's/^/  /'; \
+		cut -d: -f2- $(SETTLE_SKIPPED_LOG) | sort | uniq -c | sed 's/^ */  /; s/^  \([0-9]*\) /  \1 proof(s):/'; \
 	else echo "Every proof ran."; fi
 
 skips:

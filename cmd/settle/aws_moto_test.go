@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -19,6 +18,7 @@ import (
 	"github.com/paysettle/settle/internal/motoserver"
 	"github.com/paysettle/settle/internal/motostack"
 	"github.com/paysettle/settle/internal/ops/awsfake"
+	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -76,15 +76,11 @@ func TestAWSWalkthroughMoto(t *testing.T) {
 	}
 	s.SetEnv(t) // the fake world pointed the SDK at itself
 
-	awsNow = time.Now
-	t.Cleanup(func() { awsNow = time.Now })
 	var transcript strings.Builder
 	step := func(comment string, wantCode int, args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		awsIsTerminal = func() bool { return false }
-		awsStdin = strings.NewReader("")
-		code := report(run(context.Background(), append(args, "--stack", s.Name), &out, &errb), &errb)
+		a, out, errb := testApp(sfn.RealClock{}, false, "")
+		code := execute(context.Background(), append(args, "--stack", s.Name), a)
 		if comment != "" {
 			fmt.Fprintf(&transcript, "# %s\n", comment)
 		}
@@ -122,10 +118,10 @@ func TestAWSWalkthroughMoto(t *testing.T) {
 	if !strings.Contains(out, stuck+"-r1") {
 		t.Errorf("redrive:\n%s", out)
 	}
-	// Step Functions answers a StartExecution of -r1 with its identical input while -r1 runs with that
-	// execution, not an error: the outcome reads "restarted" again, though nothing new started.
+	// Step Functions (moto too) answers a StartExecution of -r1 with its identical input while -r1 runs
+	// with that execution, not an error; the restart describes the name first, so it reads "duplicate".
 	out = step("The failed-files queue: batch 61 again (-r1 runs already); the rejected file's execution is not in this account:", 0, "aws", "dlq", "redrive", "failed", "--yes")
-	if !strings.Contains(out, stuck+"-r1") || !strings.Contains(out, "no longer exists") || !strings.Contains(out, "incoming/settlement_detail_report_batch_91.csv") {
+	if !strings.Contains(out, "duplicate  "+stuck+"-r1") || !strings.Contains(out, "no longer exists") || !strings.Contains(out, "incoming/settlement_detail_report_batch_91.csv") {
 		t.Errorf("dlq redrive failed:\n%s", out)
 	}
 	out = step("moto has no StartMessageMoveTask: the ingest DLQ cannot be moved here (the fake proves the move):", 1, "aws", "dlq", "redrive", "ingest", "--yes")
@@ -135,6 +131,24 @@ func TestAWSWalkthroughMoto(t *testing.T) {
 	out = step("Run batch 62 from the raw bucket instead:", 0, "aws", "reprocess", "s3://"+s.Out("RawBucket")+"/incoming/settlement_detail_report_batch_62.csv")
 	if !strings.Contains(out, "started") {
 		t.Errorf("reprocess:\n%s", out)
+	}
+	// A reprocess by execution name, under a policy for this file only: moto stores the input as given.
+	out = step("Batch 57 once more, by its execution's name, allowing 5 rejected rows:", 0, "aws", "reprocess", names["settlement_detail_report_batch_57.csv"], "--max-rejected", "5", "--dry-run")
+	if !strings.Contains(out, "would be started  "+names["settlement_detail_report_batch_57.csv"]+"-p1  allows 5 rejected rows") {
+		t.Errorf("reprocess NAME --dry-run:\n%s", out)
+	}
+	step("", 0, "aws", "reprocess", names["settlement_detail_report_batch_57.csv"], "--max-rejected", "5")
+	out = step("", 0, "aws", "show", names["settlement_detail_report_batch_57.csv"]+"-p1", "--json")
+	if !strings.Contains(out, `"policy":{"maxRejected":5}`) || !strings.Contains(out, `"status":"RUNNING"`) {
+		t.Errorf("show --json of the reprocess:\n%s", out)
+	}
+	out = step("The aborted execution, as JSON:", 0, "aws", "executions", "--status", "ABORTED", "--json")
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, `"name":"`+stuck+`"`) {
+		t.Errorf("executions --status ABORTED --json:\n%s", out)
+	}
+	out = step("", 1, "aws", "show", "no-such-execution")
+	if !strings.Contains(out, `there is no execution named "no-such-execution"`) {
+		t.Errorf("show of an unknown execution:\n%s", out)
 	}
 	step("All clear?", 0, "aws", "executions", "--since", "1h")
 	step("", 0, "aws", "status")

@@ -3,44 +3,56 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/paysettle/settle/internal/ledger"
+	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/settlement"
-	"github.com/paysettle/settle/internal/workflow"
 )
 
-// cmdBatches is `settle batches [--merchant M] [--json]`, `settle batches ack …` and `settle batches
-// check` on the local data folder.
-func cmdBatches(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "ack" {
-		return cmdBatchesAck(ctx, args[1:], stdout, stderr)
+// batchesOptions are the flags of batches.
+type batchesOptions struct {
+	merchant string
+	json     bool
+}
+
+func newBatchesCmd(a *app, t *target) *cobra.Command {
+	var o batchesOptions
+	cmd := &cobra.Command{
+		Use:   "batches",
+		Short: "Each merchant account's batches: last batch, age, cadence, gaps, lateness, what to do",
+		Long: `Batches reads the batch ledger of each merchant account (its committed batches, numbered by Adyen in
+sequence): the last batch and its age, the cadence, the batches missing between committed ones once
+the grace period (BATCH_GRACE_HOURS, 48) has passed, and lateness against the cadence, with what to
+do. Batches that will never come are acknowledged with batches ack.`,
+		Example: `  ` + t.prefix() + ` batches
+  ` + t.prefix() + ` batches --merchant AcmeShopNL --json`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			op, err := t.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			sts, err := op.Batches(cmd.Context(), o.merchant)
+			if err != nil {
+				return err
+			}
+			return printBatches(a.stdout, sts, o.json, o.merchant)
+		}),
 	}
-	if len(args) > 0 && args[0] == "check" {
-		return cmdBatchesCheck(ctx, args[1:], stdout, stderr)
+	t.flags(cmd)
+	cmd.Flags().StringVar(&o.merchant, "merchant", "", "only this merchant account")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON object per merchant account")
+	cmd.AddCommand(newBatchesAckCmd(a, t))
+	if !t.aws { // on a stack the check runs every hour on its own (BatchCheckSchedule)
+		cmd.AddCommand(newBatchesCheckCmd(a))
 	}
-	fs := flag.NewFlagSet("batches", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", DefaultData, "data folder")
-	merchant := fs.String("merchant", "", "only this merchant account")
-	asJSON := fs.Bool("json", false, "print one JSON object per merchant account")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
-	}
-	env, err := openEnv(*data, io.Discard, false)
-	if err != nil {
-		return err
-	}
-	sts, err := env.Batches(ctx, *merchant)
-	if err != nil {
-		return err
-	}
-	return printBatches(stdout, sts, *asJSON, *merchant)
+	return cmd
 }
 
 // printBatches prints statuses as a table with advice, or as JSON lines.
@@ -66,34 +78,58 @@ func printBatches(w io.Writer, sts []ledger.Status, asJSON bool, merchant string
 	return ledger.WriteTable(w, sts)
 }
 
-// ackFlags are the flags of an acknowledgement, local or on a stack.
-type ackFlags struct {
-	provider, merchant, batches, by, reason *string
-	closed                                  *bool
+// ackOptions are the flags of batches ack.
+type ackOptions struct {
+	provider, merchant, batches, by, reason string
+	closed                                  bool
 }
 
-func newAckFlags(fs *flag.FlagSet) ackFlags {
-	return ackFlags{
-		provider: fs.String("provider", settlement.ProviderAdyen, "provider"),
-		merchant: fs.String("merchant", "", "merchant account"),
-		batches:  fs.String("batch", "", "batch number N, or N-M, that will never come"),
-		closed:   fs.Bool("closed", false, "the merchant account is closed: no more batches"),
-		by:       fs.String("by", os.Getenv("USER"), "who decides (default $USER)"),
-		reason:   fs.String("reason", "", "why, such as the provider's answer"),
+func newBatchesAckCmd(a *app, t *target) *cobra.Command {
+	var o ackOptions
+	cmd := &cobra.Command{
+		Use:   "ack --merchant M --batch N|--closed --by WHO --reason WHY",
+		Short: "Acknowledge batches that will never come, or a closed account: no alert about them again",
+		Example: `  ` + t.prefix() + ` batches ack --merchant AcmeShopNL --batch 8 --by ana --reason "Adyen: number skipped"
+  ` + t.prefix() + ` batches ack --merchant OldShop --closed --by ana --reason "account closed in March"`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			ack, err := o.ack(t.prefix() + " batches ack")
+			if err != nil {
+				return err
+			}
+			op, err := t.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			added, err := op.Acknowledge(cmd.Context(), o.provider, o.merchant, ack)
+			if err != nil {
+				return err
+			}
+			printAck(a.stdout, o.provider, o.merchant, ack, added)
+			return nil
+		}),
 	}
+	t.flags(cmd)
+	cmd.Flags().StringVar(&o.provider, "provider", settlement.ProviderAdyen, "provider")
+	cmd.Flags().StringVar(&o.merchant, "merchant", "", "merchant account")
+	cmd.Flags().StringVar(&o.batches, "batch", "", "batch number N, or N-M, that will never come")
+	cmd.Flags().BoolVar(&o.closed, "closed", false, "the merchant account is closed: no more batches")
+	cmd.Flags().StringVar(&o.by, "by", a.getenv("USER"), "who decides (default $USER)")
+	cmd.Flags().StringVar(&o.reason, "reason", "", "why, such as the provider's answer")
+	return cmd
 }
 
 // ack builds the acknowledgement the flags describe.
-func (f ackFlags) ack(cmd string) (ledger.Ack, error) {
-	if *f.merchant == "" {
+func (o ackOptions) ack(cmd string) (ledger.Ack, error) {
+	if o.merchant == "" {
 		return ledger.Ack{}, usageError("%s: name the merchant account with --merchant", cmd)
 	}
-	a := ledger.Ack{Closed: *f.closed, By: *f.by, Reason: *f.reason}
-	if (*f.batches == "") == !*f.closed {
+	a := ledger.Ack{Closed: o.closed, By: o.by, Reason: o.reason}
+	if (o.batches == "") == !o.closed {
 		return ledger.Ack{}, usageError("%s: pass --batch N (or N-M) for batches that will never come, or --closed for a closed account", cmd)
 	}
-	if *f.batches != "" {
-		lo, hi, isRange := strings.Cut(*f.batches, "-")
+	if o.batches != "" {
+		lo, hi, isRange := strings.Cut(o.batches, "-")
 		var err1, err2 error
 		a.First, err1 = strconv.ParseInt(lo, 10, 64)
 		a.Last, err2 = a.First, nil
@@ -101,34 +137,10 @@ func (f ackFlags) ack(cmd string) (ledger.Ack, error) {
 			a.Last, err2 = strconv.ParseInt(hi, 10, 64)
 		}
 		if err1 != nil || err2 != nil {
-			return ledger.Ack{}, usageError("%s: --batch %q is not a batch number N or a range N-M", cmd, *f.batches)
+			return ledger.Ack{}, usageError("%s: --batch %q is not a batch number N or a range N-M", cmd, o.batches)
 		}
 	}
 	return a, nil
-}
-
-func cmdBatchesAck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("batches ack", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", DefaultData, "data folder")
-	f := newAckFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
-	}
-	a, err := f.ack("batches ack")
-	if err != nil {
-		return err
-	}
-	env, err := openEnv(*data, io.Discard, false)
-	if err != nil {
-		return err
-	}
-	added, err := env.Acknowledge(ctx, *f.provider, *f.merchant, a)
-	if err != nil {
-		return err
-	}
-	printAck(stdout, *f.provider, *f.merchant, a, added)
-	return nil
 }
 
 func printAck(w io.Writer, provider, merchant string, a ledger.Ack, added bool) {
@@ -143,13 +155,24 @@ func printAck(w io.Writer, provider, merchant string, a ledger.Ack, added bool) 
 	fmt.Fprintf(w, "Acknowledged %s/%s %s by %s: %s. No alert is sent about it from now on.\n", provider, merchant, what, a.By, a.Reason)
 }
 
-// cmdBatchesCheck runs the scheduled batch check once on the local data folder.
-func cmdBatchesCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	data, _, err := dataFlag("batches check", args)
-	if err != nil {
-		return err
+func newBatchesCheckCmd(a *app) *cobra.Command {
+	var data string
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Run the hourly batch check once: alerts and resolutions to notifications.jsonl",
+		Example: `  settle batches check
+  BATCH_GRACE_HOURS=0 settle batches check --data /tmp/settle`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			return runBatchesCheck(cmd.Context(), a, data)
+		}),
 	}
-	env, err := openEnv(data, stderr, false)
+	cmd.Flags().StringVar(&data, "data", DefaultData, "data folder")
+	return cmd
+}
+
+func runBatchesCheck(ctx context.Context, a *app, data string) error {
+	env, err := openData(a, data, a.stderr, nil, local.OpenExisting)
 	if err != nil {
 		return err
 	}
@@ -157,36 +180,7 @@ func cmdBatchesCheck(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d merchant accounts, %d missing batches, %d late; sent %d alerts and %d resolutions to %s/notifications.jsonl.\n",
+	fmt.Fprintf(a.stdout, "%d merchant accounts, %d missing batches, %d late; sent %d alerts and %d resolutions to %s/notifications.jsonl.\n",
 		res.Accounts, res.MissingBatches, res.Late, res.Alerts, res.Resolutions, data)
 	return nil
-}
-
-// cmdLedger is `settle ledger --rebuild`: every ledger written again from the manifests.
-func cmdLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", DefaultData, "data folder")
-	rebuild := fs.Bool("rebuild", false, "write every merchant account's ledger again from the manifests")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
-	}
-	if !*rebuild {
-		return usageError("ledger: pass --rebuild (settle batches shows the ledgers)")
-	}
-	env, err := openEnv(*data, io.Discard, false)
-	if err != nil {
-		return err
-	}
-	res, err := env.RebuildLedgers(ctx)
-	if err != nil {
-		return err
-	}
-	printRebuild(stdout, res)
-	return nil
-}
-
-func printRebuild(w io.Writer, res workflow.RebuildResult) {
-	fmt.Fprintf(w, "Rebuilt the ledgers of %d merchant accounts from %d manifests: %d differed and were rewritten, %d without manifests removed.\n",
-		res.Accounts, res.Batches, res.Rewritten, res.Removed)
 }

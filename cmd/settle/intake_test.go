@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/paysettle/settle/internal/ops/awsfake"
+	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -39,8 +40,8 @@ func TestWebhookReplayAndFetch(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	settle := func(args ...string) (string, string, int) {
 		t.Helper()
-		var out, errOut bytes.Buffer
-		code := report(run(context.Background(), args, &out, &errOut), &errOut)
+		a, out, errOut := testApp(sfn.RealClock{}, false, "")
+		code := execute(context.Background(), args, a)
 		return out.String(), errOut.String(), code
 	}
 

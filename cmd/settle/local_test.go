@@ -20,13 +20,6 @@ import (
 	"github.com/paysettle/settle/internal/workflow"
 )
 
-// localCLI runs the settle command line as main does.
-func localCLI(args ...string) (stdout string, code int) {
-	var out, errb bytes.Buffer
-	code = report(run(context.Background(), args, &out, &errb), &errb)
-	return out.String() + errb.String(), code
-}
-
 // Environment of the child process of killedRun.
 const (
 	killDirEnv  = "SETTLE_KILL_DIR"
@@ -103,12 +96,12 @@ func TestKilledRunIsAbortedAndRedriven(t *testing.T) {
 		t.Errorf("settle executions (exit %d):\n%s\nwant %s ABORTED with %q", code, out, name, cause)
 	}
 	out, code = localCLI("show", "--data", dir, name)
-	if code != 0 || !strings.Contains(out, "ABORTED") || !strings.Contains(out, "Failed at  Transform") ||
-		!strings.Contains(out, "Redrive  REDRIVABLE") || strings.Count(out, "ExecutionAborted") != 1 || strings.Count(out, cause) != 2 {
+	if code != 0 || !strings.Contains(out, "ABORTED") || !strings.Contains(out, "Failed at Transform") ||
+		!strings.Contains(out, "Redrive   REDRIVABLE") || strings.Count(out, "ExecutionAborted") != 1 || strings.Count(out, cause) != 2 {
 		t.Errorf("settle show (exit %d):\n%s", code, out)
 	}
 	out, code = localCLI("redrive", "--data", dir, name)
-	if code != 0 || !strings.Contains(out, name+"  SUCCEEDED  written 60") {
+	if code != 0 || !strings.Contains(out, "  redriven  "+name) || !strings.Contains(out, "SUCCEEDED  "+name+"     60") {
 		t.Errorf("settle redrive (exit %d):\n%s", code, out)
 	}
 	out, _ = localCLI("show", "--data", dir, name)
@@ -121,7 +114,7 @@ func TestKilledRunIsAbortedAndRedriven(t *testing.T) {
 func TestKilledRunRerun(t *testing.T) {
 	dir, file, name, _ := killedRun(t)
 	out, code := localCLI("run", "--data", dir, file)
-	if code != 0 || !strings.Contains(out, "SUCCEEDED  "+name+"  60") {
+	if code != 0 || !strings.Contains(out, "SUCCEEDED  "+name+"     60") {
 		t.Errorf("settle run again (exit %d):\n%s", code, out)
 	}
 	out, code = localCLI("run", "--data", dir, file)

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -47,10 +49,19 @@ func ExecutionARN(stateMachineArn, name string) string {
 	return strings.Replace(stateMachineArn, ":stateMachine:", ":execution:", 1) + ":" + name
 }
 
+// RepeatAge is how much older than the response the start date of the execution StartExecution returns
+// must be for the call to count as a repeat. Step Functions answers a start with the name and
+// byte-identical input of a RUNNING execution with that execution, as a success; its start date, set
+// by the same service that dates the response, then lies back by the execution's age. A new execution's
+// start date lies within the call (the Date header has whole seconds, so up to a second after it).
+const RepeatAge = 2 * time.Second
+
 // Start starts an execution. Step Functions treats the same name and byte-identical input of a RUNNING
-// execution as the same request; anything else with a taken name is ErrExecutionExists.
+// execution as the same request; that repeat, and anything else with a taken name, is
+// ErrExecutionExists (Launch then describes it: a running execution is a duplicate delivery). A repeat
+// within RepeatAge of the execution's start is not told apart from a new start (docs/decisions.md).
 func (x Executions) Start(ctx context.Context, name string, input []byte) error {
-	_, err := x.Client.StartExecution(ctx, &sfn.StartExecutionInput{
+	out, err := x.Client.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(x.StateMachineARN), Name: aws.String(name), Input: aws.String(string(input)),
 	})
 	var exists *sfntypes.ExecutionAlreadyExists
@@ -59,6 +70,10 @@ func (x Executions) Start(ctx context.Context, name string, input []byte) error 
 	}
 	if err != nil {
 		return fmt.Errorf("start execution %s: %w", name, err)
+	}
+	started := aws.ToTime(out.StartDate)
+	if served, ok := awsmiddleware.GetServerTime(out.ResultMetadata); ok && !started.IsZero() && served.Sub(started) > RepeatAge {
+		return fmt.Errorf("%w: %s has been running with this input since %s", workflow.ErrExecutionExists, name, started.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

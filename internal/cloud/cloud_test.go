@@ -3,10 +3,12 @@ package cloud_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -46,5 +48,46 @@ func TestThrottledStartIsARetry(t *testing.T) {
 	}
 	if n := calls.Load(); n != 2 {
 		t.Errorf("%d calls, want 2 (no retries by the test's client)", n)
+	}
+}
+
+// TestRepeatStartOfARunningExecutionIsADuplicate: StartExecution answers a start with the name and
+// input of a running execution with that execution, as a success; the start date it returns, older than
+// the response, tells the repeat from a new start, and Launch reports it as a duplicate delivery.
+func TestRepeatStartOfARunningExecutionIsADuplicate(t *testing.T) {
+	served := time.Date(2024, 5, 7, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		started time.Time
+		want    workflow.Outcome
+	}{
+		{"new", served.Add(400 * time.Millisecond), workflow.Started}, // the Date header has whole seconds
+		{"new, slow answer", served.Add(-1500 * time.Millisecond), workflow.Started},
+		{"repeat", served.Add(-3 * time.Minute), workflow.Duplicate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+				w.Header().Set("Date", served.Format(http.TimeFormat))
+				switch target := r.Header.Get("X-Amz-Target"); target {
+				case "AWSStepFunctions.StartExecution":
+					fmt.Fprintf(w, `{"executionArn":"arn:aws:states:eu-west-1:123456789012:execution:settlement:abc","startDate":%.3f}`, float64(tc.started.UnixMilli())/1000)
+				case "AWSStepFunctions.DescribeExecution":
+					fmt.Fprintf(w, `{"executionArn":"arn:aws:states:eu-west-1:123456789012:execution:settlement:abc","name":"abc","status":"RUNNING","startDate":%.3f}`, float64(tc.started.UnixMilli())/1000)
+				default:
+					t.Errorf("unexpected call %s", target)
+				}
+			}))
+			defer srv.Close()
+			client := sfn.New(sfn.Options{
+				Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
+				Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
+			})
+			x := cloud.Executions{Client: client, StateMachineARN: "arn:aws:states:eu-west-1:123456789012:stateMachine:settlement"}
+			out, name, err := workflow.Launch(context.Background(), x, "abc", []byte(`{}`), nil)
+			if out != tc.want || name != "abc" || err != nil {
+				t.Errorf("Launch = %s %s %v, want %s", out, name, err, tc.want)
+			}
+		})
 	}
 }

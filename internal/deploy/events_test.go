@@ -189,6 +189,9 @@ func localStepInputs(t *testing.T, rawBucket string) map[string]workflow.StepInp
 			t.Fatalf("%s input names bucket %s", step, in.File.Bucket)
 		}
 		in.File.Bucket = rawBucket
+		if in.Input != nil {
+			in.Input.File.Bucket = rawBucket
+		}
 		out[step] = in
 	}
 	return out

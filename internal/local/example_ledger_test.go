@@ -58,10 +58,12 @@ func Example_missingBatch() {
 			return
 		}
 		for _, l := range lines[sent:] {
-			var m map[string]string
+			var m local.Notification
 			_ = json.Unmarshal([]byte(l), &m)
-			fmt.Printf("%s  batch check: sent to the alert topic: %s\n", at(), m["subject"])
-			for _, line := range strings.Split(m["message"], "\n") {
+			var text string
+			_ = json.Unmarshal(m.Message, &text)
+			fmt.Printf("%s  batch check: sent to the alert topic: %s\n", at(), m.Subject)
+			for _, line := range strings.Split(text, "\n") {
 				if line != "" {
 					fmt.Printf("                    | %s\n", line)
 				}

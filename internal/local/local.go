@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -96,6 +97,30 @@ type Env struct {
 	BatchCheck *workflow.BatchCheck
 }
 
+// subfolders are what Open makes in a data folder.
+var subfolders = []string{"raw", "processed", DLQDir, "executions"}
+
+// OpenExisting opens a data folder that a run made, for the commands that read it or restart what it
+// holds: a folder that does not exist, or that is not a data folder, is an error, and nothing is made.
+func OpenExisting(dir string, opts Options) (*Env, error) {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no data folder %s: settle run makes it (pass --data with the folder a run used)", dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a data folder but a file (pass --data with the folder a run used)", dir)
+	}
+	for _, sub := range subfolders {
+		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("%s is not a data folder: it has no %s/ (pass --data with the folder a run used)", dir, sub)
+		}
+	}
+	return Open(dir, opts)
+}
+
 // Open prepares the data folder dir.
 func Open(dir string, opts Options) (*Env, error) {
 	if opts.Clock == nil {
@@ -104,7 +129,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	for _, sub := range []string{"raw", "processed", "dlq", "executions"} {
+	for _, sub := range subfolders {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("data folder: %w", err)
 		}
@@ -135,7 +160,7 @@ func Open(dir string, opts Options) (*Env, error) {
 		"ValidateFunctionArn":  FunctionARN("validate"),
 		"TransformFunctionArn": FunctionARN("transform"),
 		"WriteFunctionArn":     FunctionARN("write"),
-		"FailedFilesQueueUrl":  "file://" + filepath.Join(dir, "dlq"),
+		"FailedFilesQueueUrl":  "file://" + filepath.Join(dir, DLQDir),
 		"AlertTopicArn":        AlertTopicARN,
 	}
 	resources := map[string]sfn.TaskFunc{
@@ -192,11 +217,11 @@ func (e *Env) sendMessage(ctx context.Context, input json.RawMessage) (json.RawM
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	name := e.clock.Now().UTC().Format("20060102T150405.000000000Z")
+	name := e.clock.Now().UTC().Format(dlqStamp)
 	if x, ok := pretty["execution"].(string); ok {
 		name += "-" + x
 	}
-	path := filepath.Join(e.Dir, "dlq", name+".json")
+	path := filepath.Join(e.Dir, DLQDir, name+".json")
 	if err := os.WriteFile(path, append(body, '\n'), 0o644); err != nil {
 		return nil, &sfn.TaskError{Name: "SQS.SdkClientException", Cause: err.Error()}
 	}
@@ -221,9 +246,21 @@ func (e *Env) publish(ctx context.Context, input json.RawMessage) (json.RawMessa
 	return out, nil
 }
 
+// Notification is one line of notifications.jsonl: a message of the alert topic. A message that is a
+// JSON document (the definition's rejected-file message, the batch check's alerts) is kept as JSON, and
+// so is each string inside it that holds a JSON object (a Lambda error's cause), so that the file reads
+// as structured JSON rather than JSON inside strings.
+type Notification struct {
+	Time    string          `json:"time"`
+	Topic   string          `json:"topic"`
+	Subject string          `json:"subject"`
+	Message json.RawMessage `json:"message"`
+}
+
 // notify appends a message of the alert topic to notifications.jsonl.
 func (e *Env) notify(topicArn, subject, message string) error {
-	line, _ := json.Marshal(map[string]string{"time": e.clock.Now().UTC().Format(time.RFC3339), "topic": topicArn, "subject": subject, "message": message})
+	msg, _ := json.Marshal(Structured(message))
+	line, _ := json.Marshal(Notification{Time: e.clock.Now().UTC().Format(time.RFC3339), Topic: topicArn, Subject: subject, Message: msg})
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	f, err := os.OpenFile(filepath.Join(e.Dir, "notifications.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -233,6 +270,37 @@ func (e *Env) notify(topicArn, subject, message string) error {
 	defer f.Close()
 	_, err = f.Write(append(line, '\n'))
 	return err
+}
+
+// Structured is a message as a value to encode: a string holding a JSON object or array is that value,
+// with the same done to the strings inside it (a Lambda error's cause inside the definition's message),
+// so that it reads as structured JSON rather than JSON inside strings.
+func Structured(s string) any {
+	t := strings.TrimSpace(s)
+	if t == "" || t[0] != '{' && t[0] != '[' {
+		return s
+	}
+	var v any
+	if json.Unmarshal([]byte(t), &v) != nil {
+		return s
+	}
+	return unnestValue(v)
+}
+
+func unnestValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return Structured(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = unnestValue(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = unnestValue(e)
+		}
+	}
+	return v
 }
 
 // topic is the alert topic for the batch check: notifications.jsonl.

@@ -12,12 +12,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
@@ -29,6 +31,10 @@ const (
 	Duplicate = "DUPLICATE"
 	Failed    = "FAILED"
 	Running   = "RUNNING"
+	// Aborted and TimedOut are the execution's own statuses: interrupted (Ctrl-C, a killed process) or
+	// out of time. They are failures too, and a redrive finishes them.
+	Aborted  = states.Aborted
+	TimedOut = states.TimedOut
 	// Skipped is a folder's file that the cloud's ingest rule would not take (see Ingests): listed, not run.
 	Skipped = "SKIPPED"
 )
@@ -44,6 +50,23 @@ type FileResult struct {
 	RowsWritten  int64    `json:"rows_written"`
 	RowsRejected int64    `json:"rows_rejected"`
 	Partitions   []string `json:"partitions"`
+	// Warnings and Currencies are the committed manifest's (SUCCEEDED only): what the file's rows
+	// raised without being rejected (no payout row, fee identity, balance with the check off), and its
+	// exact totals per currency.
+	Warnings   []settlement.Warning `json:"warnings"`
+	Currencies []settlement.Totals  `json:"currencies"`
+	// FailedStep is the step whose error ended a failed execution (for a rejected file, the step that
+	// rejected it), and ErrorType that error's name.
+	FailedStep string `json:"failed_step,omitempty"`
+	ErrorType  string `json:"error_type,omitempty"`
+	// RejectedBefore is set when this delivery ran nothing: an earlier execution of the same content
+	// (Execution) rejected it, and only an operator's reprocess runs it again.
+	RejectedBefore bool `json:"rejected_before,omitempty"`
+}
+
+// Failed reports whether the file's execution did not succeed: FAILED, ABORTED or TIMED_OUT.
+func (r FileResult) Failed() bool {
+	return r.Status == Failed || r.Status == Aborted || r.Status == TimedOut
 }
 
 var messages atomic.Int64
@@ -160,9 +183,39 @@ func (e *Env) Deliver(ctx context.Context, obj store.Object) FileResult {
 	case workflow.Retry:
 		out.Status, out.Error = Failed, fmt.Sprintf("not started, the queue would retry: %v", res.Err)
 		return out
+	case workflow.Rejected:
+		e.rejectedBefore(&out)
+		return out
 	}
 	e.summarize(&out, res.Outcome == workflow.Duplicate)
 	return out
+}
+
+// rejectedBefore reports a content that an earlier execution rejected for a data error: the starter
+// leaves it alone, as in the cloud. When a later execution of it (an operator's reprocess) committed
+// it, the delivery is a duplicate; otherwise the file is still rejected, and the result says how to
+// run it again.
+func (e *Env) rejectedBefore(out *FileResult) {
+	if ok := e.Successor(out.Execution); ok != "" {
+		out.Status, out.Execution = Duplicate, ok
+		return
+	}
+	e.summarize(out, false)
+	out.RejectedBefore = true
+}
+
+// Successor is the execution of the same content as name (NAME-rN, NAME-pN) that succeeded, or "".
+func (e *Env) Successor(name string) string {
+	list, err := e.Engine.List()
+	if err != nil {
+		return ""
+	}
+	for _, x := range list { // newest first
+		if x.Status == states.Succeeded && x.Name != name && workflow.ContentName(x.Name) == workflow.ContentName(name) {
+			return x.Name
+		}
+	}
+	return ""
 }
 
 // summarize fills a result from its execution.
@@ -181,6 +234,9 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 		Validate *workflow.ValidateResult `json:"validate"`
 		Write    *workflow.WriteResult    `json:"write"`
 	}
+	var failed struct {
+		FailedStep string `json:"failedStep"`
+	}
 	switch x.Status {
 	case states.Succeeded:
 		_ = json.Unmarshal(x.Output, &state)
@@ -193,6 +249,9 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 			for _, p := range state.Write.Partitions {
 				out.Partitions = append(out.Partitions, "settlement_date="+p.SettlementDate)
 			}
+			if m := e.committed(state.Write.ManifestKey); m != nil {
+				out.Warnings, out.Currencies = m.Warnings, m.Currencies
+			}
 		}
 		if state.Validate != nil && out.Status != Duplicate {
 			out.RowsRejected = state.Validate.Counts.Rejected
@@ -201,13 +260,20 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 		out.Status = Running
 	default:
 		out.Status = Failed
-		out.Error = x.Error
+		if x.Status == states.Aborted || x.Status == states.TimedOut {
+			out.Status = string(x.Status)
+		}
+		out.Error, out.ErrorType = x.Error, x.Error
 		if msg := states.CauseMessage(x.Cause); msg != "" && out.Error != "" {
 			out.Error += ": " + msg
 		} else if msg != "" {
-			out.Error = string(x.Status) + ": " + msg // aborted: no error name, the cause says why
+			out.Error = msg // aborted: no error name, the cause says why
 		}
-		if x.FailedState != "" && !strings.HasPrefix(x.FailedState, "Rejected") {
+		out.FailedStep = x.FailedState
+		_ = json.Unmarshal(x.FailedStateInput, &failed)
+		if failed.FailedStep != "" { // a rejected file: the step that rejected it, not the Fail state
+			out.FailedStep = failed.FailedStep
+		} else if x.FailedState != "" {
 			out.Error += " (failed at " + x.FailedState + ")"
 		}
 		_ = json.Unmarshal(x.FailedStateInput, &state)
@@ -215,6 +281,13 @@ func (e *Env) summarize(out *FileResult, duplicate bool) {
 			out.RowsRejected = rep.Counts.Rejected
 		}
 	}
+}
+
+// committed reads a committed manifest (nil when it cannot be read: the summary then lacks its warnings
+// and totals, nothing else).
+func (e *Env) committed(key string) *workflow.Manifest {
+	m, _ := workflow.ReadManifest(context.Background(), e.Processed, key)
+	return m
 }
 
 func (e *Env) report(check *workflow.CheckResult, etag string) *settlement.Report {
@@ -236,11 +309,81 @@ func (e *Env) Redrive(ctx context.Context, name string) (FileResult, error) {
 	if err != nil {
 		return FileResult{}, err
 	}
+	return e.Result(x), nil
+}
+
+// Result summarizes an execution that has ended: its file, status, counts, warnings and totals.
+func (e *Env) Result(x *sfn.Execution) FileResult {
 	var in workflow.ExecutionInput
 	_ = json.Unmarshal(x.Input, &in)
-	out := FileResult{File: in.File.Key, Key: in.File.Key, ETag: in.File.ETag, Execution: name}
+	out := FileResult{File: in.File.Key, Key: in.File.Key, ETag: in.File.ETag, Execution: x.Name}
 	e.summarize(&out, false)
-	return out, nil
+	return out
+}
+
+// ReprocessOptions say how an operator runs a file again.
+type ReprocessOptions struct {
+	// Replace replaces the batch's committed file with this one (a regenerated report).
+	Replace bool
+	// Policy overrides the configured validation policy for this execution; it is recorded in the
+	// execution's input (and so, through the validation report, in the manifest's policy).
+	Policy *workflow.PolicyOverride
+}
+
+// maxReprocess bounds the -pN executions of one content.
+const maxReprocess = 50
+
+// ReprocessName is the execution name a reprocess of file uses, and whether an execution of that name
+// is running now (the reprocess is then a duplicate): the name the starter gives its ETag when that is
+// free and the reprocess neither replaces nor overrides the policy, else "<that name>-pN" with the first
+// N not taken, so that every execution keeps its history.
+func (e *Env) ReprocessName(file workflow.FileRef, o ReprocessOptions) (string, bool, error) {
+	base := workflow.ExecutionName(file.ETag)
+	var candidates []string
+	if !o.Replace && o.Policy.Empty() {
+		candidates = append(candidates, base)
+	}
+	for n := 1; n <= maxReprocess; n++ {
+		candidates = append(candidates, base+"-p"+strconv.Itoa(n))
+	}
+	for _, name := range candidates {
+		x, err := e.Engine.Describe(name)
+		var none *sfn.ExecutionDoesNotExistError
+		switch {
+		case errors.As(err, &none):
+			return name, false, nil
+		case err != nil:
+			return "", false, err
+		case x.Status == states.Running:
+			return name, true, nil
+		}
+	}
+	return "", false, fmt.Errorf("%s has been reprocessed %d times; settle executions lists them", file.Key, maxReprocess)
+}
+
+// Reprocess runs an object of the raw bucket again, as an operator's reprocess does in the cloud: a new
+// execution (see ReprocessName) with the options in its input, run to its end. A running execution of
+// it is reported as a duplicate.
+func (e *Env) Reprocess(ctx context.Context, file workflow.FileRef, o ReprocessOptions) (FileResult, error) {
+	name, running, err := e.ReprocessName(file, o)
+	if err != nil {
+		return FileResult{}, err
+	}
+	out := FileResult{File: file.Key, Key: file.Key, ETag: file.ETag, Execution: name}
+	if running {
+		out.Status = Duplicate
+		return out, nil
+	}
+	pol := o.Policy
+	if pol.Empty() {
+		pol = nil
+	}
+	input, _ := json.Marshal(workflow.ExecutionInput{File: file, Replace: o.Replace, Policy: pol})
+	x, err := e.Engine.Start(ctx, name, input)
+	if err != nil {
+		return FileResult{}, err
+	}
+	return e.Result(x), nil
 }
 
 // Input is one file of a run.

@@ -161,11 +161,16 @@ func (e *env) notifications() []map[string]string {
 	}
 	var out []map[string]string
 	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-		var m map[string]string
-		if err := json.Unmarshal(line, &m); err != nil {
+		var n local.Notification
+		if err := json.Unmarshal(line, &n); err != nil {
 			e.t.Fatal(err)
 		}
-		out = append(out, m)
+		msg := string(n.Message) // a JSON document as it is; a text message unquoted
+		var text string
+		if json.Unmarshal(n.Message, &text) == nil {
+			msg = text
+		}
+		out = append(out, map[string]string{"time": n.Time, "topic": n.Topic, "subject": n.Subject, "message": msg})
 	}
 	return out
 }

@@ -118,11 +118,19 @@ func (o *Ops) release(ctx context.Context, msgs []DLQMessage) {
 }
 
 func parseDLQ(queue string, m sqstypes.Message) DLQMessage {
-	d := DLQMessage{Queue: queue, ID: aws.ToString(m.MessageId), Body: aws.ToString(m.Body), Kind: KindUnknown, receipt: aws.ToString(m.ReceiptHandle)}
+	d := ParseMessage(queue, aws.ToString(m.MessageId), aws.ToString(m.Body))
+	d.receipt = aws.ToString(m.ReceiptHandle)
 	if ms, err := strconv.ParseInt(m.Attributes[string(sqstypes.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
 		d.Sent = time.UnixMilli(ms).UTC()
 	}
 	d.Receives, _ = strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+	return d
+}
+
+// ParseMessage reads a dead-letter message's body: which kind it is, and the file, execution, step,
+// error and advice it names (the local pipeline's DLQ files are read with it too).
+func ParseMessage(queue, id, body string) DLQMessage {
+	d := DLQMessage{Queue: queue, ID: id, Body: body, Kind: KindUnknown}
 	var probe struct {
 		DetailType string          `json:"detail-type"`
 		Source     string          `json:"source"`
@@ -310,6 +318,11 @@ func (o *Ops) restartMessage(ctx context.Context, name string, dry bool) Action 
 	if !IsDataError(x.Error) {
 		return o.restart(ctx, x, dry, false)
 	}
+	if by, err := o.processedBy(ctx, x); err != nil {
+		return Action{Execution: name, File: x.File, Outcome: Failed, Err: err}
+	} else if by != "" {
+		return Action{Execution: name, File: x.File, Outcome: string(workflow.Duplicate), Target: by, Note: "processed since by " + by}
+	}
 	a, err := o.fresh(ctx, x.File, []byte(x.Input), false, dry)
 	a.Execution = name
 	if err != nil {
@@ -318,4 +331,19 @@ func (o *Ops) restartMessage(ctx context.Context, name string, dry bool) Action 
 		a.Note = "rejected (" + x.Error + ") before: new execution of the same object"
 	}
 	return a
+}
+
+// processedBy is a later execution of x's content (an operator's reprocess, -pN) that succeeded, or
+// "": the file x rejected is committed, and nothing is left to run for its message.
+func (o *Ops) processedBy(ctx context.Context, x Execution) (string, error) {
+	items, err := o.list(ctx, states.Succeeded, x.Start, 0)
+	if err != nil {
+		return "", err
+	}
+	for _, it := range items {
+		if n := aws.ToString(it.Name); n != x.Name && ContentName(n) == ContentName(x.Name) {
+			return n, nil
+		}
+	}
+	return "", nil
 }

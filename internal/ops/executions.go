@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -33,6 +32,8 @@ type Execution struct {
 	Input         string
 	File          workflow.FileRef
 	Replace       bool
+	Policy        *workflow.PolicyOverride // the input's policy override: an operator's reprocess
+	Output        string                   // SUCCEEDED: the state machine's output
 	Error         string
 	Cause         string // as Step Functions keeps it (for a Lambda error, JSON with errorMessage)
 	RedriveCount  int
@@ -78,13 +79,13 @@ func (o *Ops) Describe(ctx context.Context, name string) (Execution, error) {
 	}
 	x := Execution{
 		Name: aws.ToString(out.Name), ARN: aws.ToString(out.ExecutionArn), Status: string(out.Status),
-		Start: aws.ToTime(out.StartDate), Stop: aws.ToTime(out.StopDate), Input: aws.ToString(out.Input),
+		Start: aws.ToTime(out.StartDate), Stop: aws.ToTime(out.StopDate), Input: aws.ToString(out.Input), Output: aws.ToString(out.Output),
 		Error: aws.ToString(out.Error), Cause: aws.ToString(out.Cause), RedriveCount: int(aws.ToInt32(out.RedriveCount)),
 		RedriveStatus: string(out.RedriveStatus), RedriveReason: aws.ToString(out.RedriveStatusReason),
 	}
 	var in workflow.ExecutionInput
 	if json.Unmarshal([]byte(x.Input), &in) == nil {
-		x.File, x.Replace = in.File, in.Replace
+		x.File, x.Replace, x.Policy = in.File, in.Replace, in.Policy
 	}
 	return x, nil
 }
@@ -176,12 +177,8 @@ func (s *Status) Unresolved() int {
 	return n - len(s.Resolved)
 }
 
-// successorSuffix matches the suffixes that later executions of the same content carry: -rN when a
-// failed execution is restarted, -pN when a file is reprocessed.
-var successorSuffix = regexp.MustCompile(`(-[pr][0-9]+)+$`)
-
 // ContentName is the name of a content's first execution: name without -rN and -pN suffixes.
-func ContentName(name string) string { return successorSuffix.ReplaceAllString(name, "") }
+func ContentName(name string) string { return workflow.ContentName(name) }
 
 // Queue names, as the commands take them.
 const (
@@ -289,10 +286,13 @@ type Detail struct {
 	Execution
 	Events     []Event
 	FailedStep string // the task whose failure ended the execution (for a rejected file: the step that rejected it)
-	Advice     string // what to do next
+	// Manifest is the commit marker of the batch a SUCCEEDED execution committed (nil for a duplicate,
+	// or when it cannot be read); it may since have been replaced by another file's.
+	Manifest *workflow.Manifest
 }
 
-// Show describes an execution with its full history, the step that failed and what to do.
+// Show describes an execution with its full history, the step that failed and, for a success, the
+// manifest it committed.
 func (o *Ops) Show(ctx context.Context, name string) (*Detail, error) {
 	x, err := o.Describe(ctx, name)
 	if err != nil {
@@ -300,28 +300,61 @@ func (o *Ops) Show(ctx context.Context, name string) (*Detail, error) {
 	}
 	d := &Detail{Execution: x}
 	p := sfn.NewGetExecutionHistoryPaginator(o.SFN, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x.ARN), MaxResults: 1000})
-	state := ""
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, explain("read the history of "+name, o.Stack.Region, err)
 		}
 		for _, h := range page.Events {
-			ev := historyEvent(h)
-			if ev.State != "" && strings.HasSuffix(ev.Type, "StateEntered") {
-				state = ev.State
-			}
-			if ev.State == "" {
-				ev.State = state
-			}
-			if ev.Error != "" && (strings.HasPrefix(ev.Type, "LambdaFunction") || strings.HasPrefix(ev.Type, "Task")) {
-				d.FailedStep = state
-			}
-			d.Events = append(d.Events, ev)
+			d.Events = append(d.Events, historyEvent(h))
 		}
 	}
-	d.Advice = advice(d)
+	d.FailedStep = Annotate(d.Events)
+	if key := ManifestKey(x.Output); key != "" {
+		if b, err := o.processed(); err == nil {
+			d.Manifest, _ = workflow.ReadManifest(ctx, b, key)
+		}
+	}
 	return d, nil
+}
+
+// ManifestKey is the manifest a SUCCEEDED execution's output names ("" for a duplicate, which wrote
+// none).
+func ManifestKey(output string) string {
+	var out struct {
+		Write *workflow.WriteResult `json:"write"`
+	}
+	if json.Unmarshal([]byte(output), &out) != nil || out.Write == nil {
+		return ""
+	}
+	return out.Write.ManifestKey
+}
+
+// Annotate gives each event of a history the state it belongs to (the events of a task carry none of
+// their own), and returns the task state whose failure ended the execution: for a rejected file, the
+// step that rejected it rather than the Fail state.
+func Annotate(events []Event) (failedStep string) {
+	state, ended := "", ""
+	for i := range events {
+		ev := &events[i]
+		if ev.State != "" && strings.HasSuffix(ev.Type, "StateEntered") {
+			state = ev.State
+		}
+		if ev.State == "" {
+			ev.State = state
+		}
+		if ev.Error != "" && (strings.HasPrefix(ev.Type, "LambdaFunction") || strings.HasPrefix(ev.Type, "Task")) {
+			failedStep = state
+		}
+		switch ev.Type {
+		case "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut":
+			ended = state
+		}
+	}
+	if failedStep == "" { // stopped, timed out or failed with no task error: where it was
+		failedStep = ended
+	}
+	return failedStep
 }
 
 // historyEvent reads the details of a history event.
@@ -362,31 +395,4 @@ func historyEvent(h sfntypes.HistoryEvent) Event {
 		ev.Detail = fmt.Sprintf("redrive %d", aws.ToInt32(h.ExecutionRedrivenEventDetails.RedriveCount))
 	}
 	return ev
-}
-
-// advice says what to do about an execution.
-func advice(d *Detail) string {
-	switch {
-	case d.Status == states.Succeeded:
-		return "nothing: the file is processed."
-	case d.Status == states.Running:
-		return "wait: the execution is running (steps retry transient errors with backoff)."
-	case IsDataError(d.Error):
-		a := "the file was rejected for a data reason (" + d.Error + "); a redrive would fail again. " + workflow.Advice(d.Error)
-		switch d.Error {
-		case workflow.DataErrors[1]: // ValidationError
-			a += " To reprocess: settle aws reprocess " + d.File.URL() + "."
-		case workflow.DataErrors[2]: // ConflictError
-			a += " To replace: settle aws reprocess " + d.File.URL() + " --replace."
-		}
-		return a
-	case d.RedriveStatus == "REDRIVABLE":
-		step := d.FailedStep
-		if step == "" {
-			step = "the step that failed"
-		}
-		return "fix the cause above, then settle aws redrive " + d.Name + " (it reruns " + step + " with the same input)."
-	default:
-		return "not redrivable (" + orDash(d.RedriveReason) + "); settle aws redrive " + d.Name + " starts a new -rN execution with the original input."
-	}
 }

@@ -172,12 +172,12 @@ func TestReprocessNames(t *testing.T) {
 	// A file whose event was lost: reprocess runs it under its ETag name, as the starter would have.
 	obj := w.Upload(t, "incoming/lost.csv", report(t, 4, 4))
 	name := workflow.ExecutionName(obj.ETag)
-	a, err := o.Reprocess(context.Background(), "s3://raw/incoming/lost.csv", false, false)
+	a, err := o.Reprocess(context.Background(), "s3://raw/incoming/lost.csv", ops.ReprocessOptions{}, false)
 	if err != nil || a.Target != name || a.Outcome != "started" {
 		t.Fatalf("%+v %v", a, err)
 	}
 	// Again: the ETag name is taken by a closed execution, so -p1 (the check step finds it committed).
-	a, err = o.Reprocess(context.Background(), "s3://raw/incoming/lost.csv", false, false)
+	a, err = o.Reprocess(context.Background(), "s3://raw/incoming/lost.csv", ops.ReprocessOptions{}, false)
 	if err != nil || a.Target != name+"-p1" {
 		t.Fatalf("%+v %v", a, err)
 	}
@@ -187,7 +187,7 @@ func TestReprocessNames(t *testing.T) {
 		t.Fatalf("regenerated: %s %s", regen.Status, regen.Error)
 	}
 	for _, want := range []string{"-p1", "-p2"} {
-		a, err = o.Reprocess(context.Background(), "s3://raw/incoming/lost-v2.csv", true, false)
+		a, err = o.Reprocess(context.Background(), "s3://raw/incoming/lost-v2.csv", ops.ReprocessOptions{Replace: true}, false)
 		if err != nil || a.Target != regen.Execution+want {
 			t.Fatalf("replace: %+v %v", a, err)
 		}
@@ -200,7 +200,7 @@ func TestReprocessNames(t *testing.T) {
 	}
 	// Dry run: names the next execution, starts nothing.
 	before := len(mutations(w))
-	a, err = o.Reprocess(context.Background(), "s3://raw/incoming/lost-v2.csv", true, true)
+	a, err = o.Reprocess(context.Background(), "s3://raw/incoming/lost-v2.csv", ops.ReprocessOptions{Replace: true}, true)
 	if err != nil || a.Target != regen.Execution+"-p3" || len(mutations(w)) != before {
 		t.Errorf("dry run: %+v %v", a, err)
 	}

@@ -37,32 +37,51 @@ const (
 	Failed  = "failed"
 )
 
-// executions is Step Functions for workflow.Launch; dry makes it describe for real but only pretend to
-// start and redrive.
+// executions is Step Functions for workflow.Launch, starting an execution only when its name is free;
+// dry makes it describe for real but only pretend to start and redrive.
 func (o *Ops) executions(dry bool) workflow.Executions {
 	x := cloud.Executions{Client: o.SFN, StateMachineARN: o.Stack.Out(OutStateMachineARN)}
 	if dry {
-		return dryRun{x}
+		return dryRun{checked{x}}
 	}
-	return x
+	return checked{x}
 }
 
-type dryRun struct{ x cloud.Executions }
+// checked describes a name before starting it. StartExecution answers a start with the name and input
+// of a running execution with that execution, as if it had started it; an operator's restarts are few,
+// and the describe tells the two apart exactly (the starter, which must not spend a describe per file,
+// tells them apart by the start date: cloud.Executions.Start).
+type checked struct{ cloud.Executions }
 
-func (d dryRun) Start(ctx context.Context, name string, input []byte) error {
-	_, err := d.x.Describe(ctx, name)
-	var dne *sfntypes.ExecutionDoesNotExist
-	if errors.As(err, &dne) {
-		return nil // would start
+// Start starts name unless an execution has it: then ErrExecutionExists, as for a closed one.
+func (c checked) Start(ctx context.Context, name string, input []byte) error {
+	if err := c.free(ctx, name); err != nil {
+		return err
 	}
-	if err != nil {
+	return c.Executions.Start(ctx, name, input)
+}
+
+// free is nil when no execution has the name, ErrExecutionExists when one has.
+func (c checked) free(ctx context.Context, name string) error {
+	_, err := c.Executions.Describe(ctx, name)
+	var dne *sfntypes.ExecutionDoesNotExist
+	switch {
+	case errors.As(err, &dne):
+		return nil
+	case err != nil:
 		return err
 	}
 	return fmt.Errorf("%w: %s", workflow.ErrExecutionExists, name)
 }
 
+type dryRun struct{ c checked }
+
+func (d dryRun) Start(ctx context.Context, name string, input []byte) error {
+	return d.c.free(ctx, name)
+}
+
 func (d dryRun) Describe(ctx context.Context, name string) (workflow.ExecutionInfo, error) {
-	return d.x.Describe(ctx, name)
+	return d.c.Describe(ctx, name)
 }
 
 func (d dryRun) Redrive(ctx context.Context, name string) error { return nil }
@@ -154,30 +173,65 @@ func (o *Ops) RedriveFailed(ctx context.Context, since time.Time, dry bool) ([]A
 	return out, nil
 }
 
+// ReprocessOptions say how a file is run again: replacing its batch's committed file, and under a
+// policy override, which the execution's input records.
+type ReprocessOptions struct {
+	Replace bool
+	Policy  *workflow.PolicyOverride
+}
+
 // Reprocess runs a raw object again: a file whose event was lost, or a corrected, regenerated or
-// newly accepted one. Without replace the execution is named by the object's ETag, as the starter
-// names it, unless that name is taken by a closed execution; then, and always with replace, it is
-// "<etag name>-pN", the first N not taken (docs/decisions.md): the ETag's own execution keeps its
-// history, and Step Functions will not reuse a closed execution's name.
-func (o *Ops) Reprocess(ctx context.Context, s3url string, replace, dry bool) (Action, error) {
+// newly accepted one. target is the object's s3:// address, or the name of an execution, whose file is
+// run again. Without replace or a policy override the execution is named by the object's ETag, as the
+// starter names it, unless that name is taken by a closed execution; then, and always with replace or
+// an override, it is "<etag name>-pN", the first N not taken (docs/decisions.md): the ETag's own
+// execution keeps its history, and Step Functions will not reuse a closed execution's name.
+func (o *Ops) Reprocess(ctx context.Context, target string, opts ReprocessOptions, dry bool) (Action, error) {
+	var file workflow.FileRef
+	if strings.Contains(target, "/") { // an execution name has none
+		var err error
+		if file, err = o.object(ctx, target); err != nil {
+			return Action{}, err
+		}
+	} else {
+		x, err := o.Describe(ctx, target)
+		var none *NoExecutionError
+		if errors.As(err, &none) {
+			return Action{}, fmt.Errorf("%q is neither an object address (s3://bucket/key) nor an execution of %s; settle aws executions lists them", target, o.machineName())
+		}
+		if err != nil {
+			return Action{}, err
+		}
+		if file, err = o.object(ctx, x.File.URL()); err != nil {
+			return Action{}, err
+		}
+	}
+	pol := opts.Policy
+	if pol.Empty() {
+		pol = nil
+	}
+	input, _ := json.Marshal(workflow.ExecutionInput{File: file, Replace: opts.Replace, Policy: pol})
+	return o.fresh(ctx, file, input, !opts.Replace && pol == nil, dry)
+}
+
+// object heads an object of the stack's raw bucket.
+func (o *Ops) object(ctx context.Context, s3url string) (workflow.FileRef, error) {
 	bucket, key, err := parseS3URL(s3url)
 	if err != nil {
-		return Action{}, err
+		return workflow.FileRef{}, err
 	}
 	if raw := o.Stack.Out(OutRawBucket); bucket != raw {
-		return Action{}, fmt.Errorf("s3://%s/%s is not in the stack's raw bucket %s; copy it there (aws s3 cp) and it is processed on arrival", bucket, key, raw)
+		return workflow.FileRef{}, fmt.Errorf("s3://%s/%s is not in the stack's raw bucket %s; copy it there (aws s3 cp) and it is processed on arrival", bucket, key, raw)
 	}
 	head, err := o.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	var ae smithy.APIError
 	if errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchKey") {
-		return Action{}, fmt.Errorf("s3://%s/%s does not exist; aws s3 ls s3://%s/%s lists what is there", bucket, key, bucket, parentPrefix(key))
+		return workflow.FileRef{}, fmt.Errorf("s3://%s/%s does not exist; aws s3 ls s3://%s/%s lists what is there", bucket, key, bucket, parentPrefix(key))
 	}
 	if err != nil {
-		return Action{}, explain("head s3://"+bucket+"/"+key, o.Stack.Region, err)
+		return workflow.FileRef{}, explain("head s3://"+bucket+"/"+key, o.Stack.Region, err)
 	}
-	file := workflow.FileRef{Bucket: bucket, Key: key, ETag: store.UnquoteETag(aws.ToString(head.ETag)), Size: aws.ToInt64(head.ContentLength)}
-	input, _ := json.Marshal(workflow.ExecutionInput{File: file, Replace: replace})
-	return o.fresh(ctx, file, input, !replace, dry)
+	return workflow.FileRef{Bucket: bucket, Key: key, ETag: store.UnquoteETag(aws.ToString(head.ETag)), Size: aws.ToInt64(head.ContentLength)}, nil
 }
 
 // fresh starts a new execution of a file with input: named by its ETag when useETagName and that name
@@ -204,8 +258,8 @@ func (o *Ops) fresh(ctx context.Context, file workflow.FileRef, input []byte, us
 			}
 			a.Outcome, a.Target = string(workflow.Started), name
 			var in workflow.ExecutionInput
-			if json.Unmarshal(input, &in) == nil && in.Replace {
-				a.Note = "replaces the batch's committed file"
+			if json.Unmarshal(input, &in) == nil {
+				a.Note = ReprocessNote(in)
 			}
 			return a, nil
 		case err != nil:
@@ -216,6 +270,23 @@ func (o *Ops) fresh(ctx context.Context, file workflow.FileRef, input []byte, us
 		}
 	}
 	return a, fmt.Errorf("%s has been reprocessed 50 times; look at settle aws executions before trying again", file.URL())
+}
+
+// ReprocessNote says what a reprocess's input asks beyond running the file: a replace, a policy.
+func ReprocessNote(in workflow.ExecutionInput) string {
+	var notes []string
+	if in.Replace {
+		notes = append(notes, "replaces the batch's committed file")
+	}
+	if p := in.Policy; p != nil {
+		if p.MaxRejected != nil {
+			notes = append(notes, fmt.Sprintf("allows %d rejected rows", *p.MaxRejected))
+		}
+		if p.BalanceCheck != nil {
+			notes = append(notes, "balance check "+map[bool]string{true: "on", false: "off"}[*p.BalanceCheck])
+		}
+	}
+	return strings.Join(notes, ", ")
 }
 
 // parseS3URL splits s3://bucket/key as the AWS CLI writes it: the key as is, not URL-encoded.

@@ -38,15 +38,24 @@ type ValidationError struct {
 	Problems    []string `json:"problems"`
 	RejectsKey  string   `json:"rejects_key,omitempty"`
 	ReportKey   string   `json:"report_key"`
+	// Bucket is the processed bucket the two keys are in: the message names them by their s3://
+	// addresses, which an operator can copy (and the local commands turn into paths).
+	Bucket string `json:"bucket,omitempty"`
 }
 
 func (e *ValidationError) Error() string {
+	where := func(key string) string {
+		if e.Bucket == "" {
+			return key
+		}
+		return "s3://" + e.Bucket + "/" + key
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: rejected: %s", e.File, strings.Join(e.Problems, "; "))
 	if e.RejectsKey != "" {
-		fmt.Fprintf(&b, "; rejected rows with line numbers and reasons: %s", e.RejectsKey)
+		fmt.Fprintf(&b, "; rejected rows with line numbers and reasons: %s", where(e.RejectsKey))
 	}
-	fmt.Fprintf(&b, "; validation report: %s", e.ReportKey)
+	fmt.Fprintf(&b, "; validation report: %s", where(e.ReportKey))
 	return b.String()
 }
 

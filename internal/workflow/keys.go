@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -97,3 +98,10 @@ func ExecutionName(etag string) string {
 	}
 	return b.String()
 }
+
+// successorSuffix matches the suffixes that later executions of the same content carry: -rN when a
+// failed execution is restarted (Launch), -pN when an operator reprocesses a file.
+var successorSuffix = regexp.MustCompile(`(-[pr][0-9]+)+$`)
+
+// ContentName is the name of a content's first execution: name without its -rN and -pN suffixes.
+func ContentName(name string) string { return successorSuffix.ReplaceAllString(name, "") }

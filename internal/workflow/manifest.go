@@ -1,9 +1,13 @@
 package workflow
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/store"
 )
 
 // ManifestVersion is the manifest format's version.
@@ -50,4 +54,17 @@ type ManifestCounts struct {
 	DataRows     int64 `json:"data_rows"`
 	RowsWritten  int64 `json:"rows_written"`
 	RowsRejected int64 `json:"rows_rejected"`
+}
+
+// ReadManifest reads the manifest under key, for the operator commands (an error when there is none).
+func ReadManifest(ctx context.Context, b store.Bucket, key string) (*Manifest, error) {
+	data, _, err := b.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", key, err)
+	}
+	return &m, nil
 }

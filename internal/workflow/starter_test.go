@@ -31,6 +31,7 @@ type fakeExecutions struct {
 	deadlines []time.Time
 	existing  map[string]workflow.ExecutionInfo
 	redriven  []string
+	inputs    map[string]string
 }
 
 func (f *fakeExecutions) Now() time.Time {
@@ -56,6 +57,10 @@ func (f *fakeExecutions) Start(ctx context.Context, name string, input []byte) e
 		return fmt.Errorf("%w: %s", workflow.ErrExecutionExists, name)
 	}
 	f.started = append(f.started, name)
+	if f.inputs == nil {
+		f.inputs = map[string]string{}
+	}
+	f.inputs[name] = string(input)
 	return nil
 }
 
@@ -244,5 +249,50 @@ func TestStarterLeavesRejectedContentAlone(t *testing.T) {
 	}
 	if sums := metricSums(t, metrics); sums[obs.DuplicateDeliveries] != 1 || sums[obs.FilesStarted] != 1 {
 		t.Errorf("metrics %v, want one duplicate delivery (the rejected content) and one file started (redriven)", sums)
+	}
+}
+
+// TestStarterInputIsTheSameBytes: the starter's execution input for an object is exactly what it was
+// before the operator's policy override existed (no "policy" key): Step Functions treats a start with
+// the same name and byte-identical input as the same request, across versions of the starter too.
+func TestStarterInputIsTheSameBytes(t *testing.T) {
+	exec := &fakeExecutions{now: time.Now()}
+	st, msgs, _ := starterFixture(t, 1, exec)
+	if _, err := st.Handle(context.Background(), events.SQSEvent{Records: msgs}); err != nil {
+		t.Fatal(err)
+	}
+	var ev workflow.S3Event
+	if err := json.Unmarshal([]byte(msgs[0].Body), &ev); err != nil {
+		t.Fatal(err)
+	}
+	o := ev.Detail.Object
+	want := fmt.Sprintf(`{"file":{"bucket":"raw","key":%q,"etag":%q,"size":%d},"replace":false}`, o.Key, o.ETag, o.Size)
+	if got := exec.inputs[workflow.ExecutionName(o.ETag)]; got != want {
+		t.Errorf("input %s, want %s", got, want)
+	}
+}
+
+// TestStarterCountsARepeatStartAsDuplicate: a start of a running execution with its input, which Step
+// Functions answers as a success and cloud.Executions reports as ErrExecutionExists, is a duplicate
+// delivery: not a file started.
+func TestStarterCountsARepeatStartAsDuplicate(t *testing.T) {
+	exec := &fakeExecutions{now: time.Now(), existing: map[string]workflow.ExecutionInfo{}}
+	st, msgs, metrics := starterFixture(t, 1, exec)
+	var ev workflow.S3Event
+	if err := json.Unmarshal([]byte(msgs[0].Body), &ev); err != nil {
+		t.Fatal(err)
+	}
+	name := workflow.ExecutionName(ev.Detail.Object.ETag)
+	exec.existing[name] = workflow.ExecutionInfo{Name: name, Status: states.Running}
+	var outcomes []workflow.Outcome
+	st.OnResult = func(r workflow.StartResult) { outcomes = append(outcomes, r.Outcome) }
+	if _, err := st.Handle(context.Background(), events.SQSEvent{Records: msgs}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(outcomes, []workflow.Outcome{workflow.Duplicate}) {
+		t.Errorf("outcomes %v, want duplicate", outcomes)
+	}
+	if sums := metricSums(t, metrics); sums[obs.DuplicateDeliveries] != 1 || sums[obs.FilesStarted] != 0 {
+		t.Errorf("metrics %v, want one duplicate delivery and no file started", sums)
 	}
 }

@@ -22,10 +22,40 @@ type FileRef struct {
 func (f FileRef) URL() string { return "s3://" + f.Bucket + "/" + f.Key }
 
 // ExecutionInput is the state machine's input. The starter marshals it the same way for the same object,
-// byte for byte, which Step Functions' name idempotency relies on.
+// byte for byte, which Step Functions' name idempotency relies on; it never sets Policy, which is
+// omitted when nil so that the bytes stay those of the inputs started before it existed.
 type ExecutionInput struct {
 	File    FileRef `json:"file"`
 	Replace bool    `json:"replace"`
+	// Policy, set by an operator's reprocess, overrides the configured validation policy for this
+	// execution (Validate honours it); the input is where the settings a file ran under are recorded.
+	Policy *PolicyOverride `json:"policy,omitempty"`
+}
+
+// PolicyOverride is the validation policy an operator's reprocess runs one file under: each field set
+// replaces the configured value (MAX_REJECTED_ROWS, BALANCE_CHECK); the others stay as configured.
+type PolicyOverride struct {
+	MaxRejected  *int64 `json:"maxRejected,omitempty"`
+	BalanceCheck *bool  `json:"balanceCheck,omitempty"`
+}
+
+// Apply returns the configured policy p with the override's settings; a nil override changes nothing.
+func (o *PolicyOverride) Apply(p settlement.Policy) settlement.Policy {
+	if o == nil {
+		return p
+	}
+	if o.MaxRejected != nil {
+		p.MaxRejected = *o.MaxRejected
+	}
+	if o.BalanceCheck != nil {
+		p.BalanceCheck = *o.BalanceCheck
+	}
+	return p
+}
+
+// Empty reports whether the override changes nothing (nil or no field set).
+func (o *PolicyOverride) Empty() bool {
+	return o == nil || o.MaxRejected == nil && o.BalanceCheck == nil
 }
 
 // StepInput is what the definition passes every step: the execution's name, the file, the replace flag
@@ -37,6 +67,10 @@ type StepInput struct {
 	Check     *CheckResult     `json:"check,omitempty"`
 	Validate  *ValidateResult  `json:"validate,omitempty"`
 	Transform *TransformResult `json:"transform,omitempty"`
+	// Input is the execution's input as it was started ($$.Execution.Input), given to Validate only:
+	// its Policy, when an operator's reprocess set one, is the policy the file is judged by. It is
+	// read from the context object because a state input path to an absent field fails the execution.
+	Input *ExecutionInput `json:"input,omitempty"`
 }
 
 // CheckResult is the check step's output.

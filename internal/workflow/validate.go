@@ -36,7 +36,7 @@ func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*Val
 	}
 	defer up.Abort()
 	counted := &countingReader{r: rc}
-	rep, err := settlement.ValidateReport(counted, s.Conf.Read, s.Conf.Policy, up)
+	rep, err := settlement.ValidateReport(counted, s.Conf.Read, in.policy(s.Conf.Policy), up)
 	span.Annotate("bytes", counted.n)
 	if rep != nil {
 		span.Annotate("rows", rep.Counts.DataRows)
@@ -72,11 +72,20 @@ func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*Val
 		"file_errors", len(rep.FileErrors), "warnings", len(rep.Warnings), "settlement_date", rep.SettlementDate)
 	if !rep.OK() {
 		return nil, &ValidationError{File: file, Rows: rep.Counts.DataRows, Rejected: rep.Counts.Rejected, MaxRejected: rep.Policy.MaxRejected,
-			Problems: rep.Problems(), RejectsKey: res.RejectsKey, ReportKey: reportKey}
+			Problems: rep.Problems(), RejectsKey: res.RejectsKey, ReportKey: reportKey, Bucket: s.Processed.Name()}
 	}
 	if in.Check != nil && in.Check.MerchantAccount != "" && (in.Check.MerchantAccount != rep.MerchantAccount || in.Check.BatchNumber != rep.BatchNumber) {
 		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the first rows name batch %s/%d but the file validates as %s/%d",
 			in.Check.MerchantAccount, in.Check.BatchNumber, rep.MerchantAccount, rep.BatchNumber)}
 	}
 	return res, nil
+}
+
+// policy is the validation policy for in's file: the configured one, with the override its execution
+// was started with (an operator's reprocess).
+func (in StepInput) policy(configured settlement.Policy) settlement.Policy {
+	if in.Input == nil {
+		return configured
+	}
+	return in.Input.Policy.Apply(configured)
 }

@@ -179,6 +179,11 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(target, "AWSStepFunctions."), strings.HasPrefix(target, "AmazonSQS."), strings.HasPrefix(target, "AWSEvents."):
 		service, op, _ := strings.Cut(target, ".")
 		f.record(service + "." + op)
+		// Dated by the world's clock when the request arrives, as AWS dates its answer to a call (the
+		// starter compares an execution's start date with it): the fake runs an execution to its end
+		// inside StartExecution, which AWS does not. (S3 keeps the real time: gofakes3 checks the
+		// signing time against it, and the SDK would sign with this date's skew.)
+		w.Header().Set("Date", f.Now().UTC().Format(http.TimeFormat))
 		if key == f.BadAccessKey {
 			jsonError(w, 400, "UnrecognizedClientException", "The security token included in the request is invalid.")
 			return

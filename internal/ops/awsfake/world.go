@@ -193,3 +193,26 @@ func (w *World) Arrive(t testing.TB, key string, data []byte) local.FileResult {
 	w.ImportDLQ(t)
 	return r
 }
+
+// MirrorProcessed copies the processed bucket's manifests and ledgers into the fake S3's processed
+// bucket (made when missing), where the operator commands read them: the local steps write to the data
+// folder, not through the fake.
+func (w *World) MirrorProcessed(t testing.TB) {
+	t.Helper()
+	_ = w.Fake.S3.CreateBucket(local.ProcessedBucket) // exists after the first mirror
+	for _, prefix := range []string{workflow.ManifestPrefix, workflow.LedgerPrefix} {
+		objs, err := w.Env.Processed.List(context.Background(), prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			data, _, err := w.Env.Processed.Get(context.Background(), o.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Fake.S3.PutObject(local.ProcessedBucket, o.Key, map[string]string{}, bytes.NewReader(data), int64(len(data)), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/money"
+	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/workflow"
+)
+
+// summary prints one line per file as soon as the file ends (the table has fixed column widths, set
+// before the first line), then the totals of what was committed per currency.
+type summary struct {
+	w      io.Writer
+	op     operator
+	widths []int
+	n      int
+	totals map[string]*currencyTotals
+	files  int
+	rows   int64
+}
+
+// currencyTotals are the committed files' sums in one currency: gross (credit − debit, of the rows
+// with this gross currency), fees, net (what the rows other than payouts settled) and payout (of the
+// rows with this net currency).
+type currencyTotals struct {
+	gross, fees, net, payout money.Amount
+	err                      error
+}
+
+var summaryHeader = []string{"FILE", "STATUS", "EXECUTION", "WRITTEN", "REJECTED", "PARTITIONS", "WARNINGS", "ERROR"}
+
+// warningsWidth bounds the WARNINGS column: the count and the start of the first warning (settle show
+// NAME and --json have them all).
+const warningsWidth = 36
+
+// newSummary starts a table whose FILE column fits files.
+func newSummary(w io.Writer, op operator, files []string) *summary {
+	fileWidth := len(summaryHeader[0])
+	for _, f := range files {
+		fileWidth = max(fileWidth, len(f))
+	}
+	return &summary{w: w, op: op, totals: map[string]*currencyTotals{},
+		widths: []int{fileWidth, len("DUPLICATE"), len("0123456789abcdef0123456789abcdef-p1"), len("WRITTEN"), len("REJECTED"), len("settlement_date=2024-05-06"), warningsWidth}}
+}
+
+func (s *summary) line(cells []string) {
+	var b strings.Builder
+	for i, c := range cells {
+		if i == len(cells)-1 {
+			b.WriteString(c)
+			break
+		}
+		b.WriteString(c)
+		if pad := s.widths[i] - len([]rune(c)); pad > 0 {
+			b.WriteString(strings.Repeat(" ", pad))
+		}
+		b.WriteString("  ")
+	}
+	fmt.Fprintln(s.w, strings.TrimRight(b.String(), " "))
+}
+
+// add prints a file's line (the header first).
+func (s *summary) add(r local.FileResult) {
+	if s.n == 0 {
+		s.line(summaryHeader)
+	}
+	s.n++
+	written, rejected := fmt.Sprint(r.RowsWritten), fmt.Sprint(r.RowsRejected)
+	if r.Status == local.Duplicate || r.Status == local.Skipped || r.Status == local.Running {
+		written, rejected = "-", "-" // nothing was written or judged by this delivery
+	}
+	file := r.File
+	if file == r.Key && r.Key != "" { // a result of the raw bucket (redrive, reprocess): where it is
+		file = s.op.file(rawRef(r.Key))
+	}
+	msg := s.op.text(r.Error)
+	if r.RejectedBefore {
+		msg += " (rejected before, not run again: " + s.op.command("reprocess "+r.Execution) + " runs it again)"
+	}
+	s.line([]string{file, r.Status, orDash(r.Execution), written, rejected, orDash(strings.Join(r.Partitions, ",")),
+		warningsCell(r.Warnings), orDash(msg)})
+	if r.Status == local.Succeeded {
+		s.commit(r)
+	}
+}
+
+// rawRef is an object of the local raw bucket.
+func rawRef(key string) workflow.FileRef { return workflow.FileRef{Bucket: local.RawBucket, Key: key} }
+
+// warningsCell is the number of warnings and the first one, cut to the column.
+func warningsCell(ws []settlement.Warning) string {
+	if len(ws) == 0 {
+		return "-"
+	}
+	var n int64
+	for _, w := range ws {
+		n += max(w.Count, 1)
+	}
+	c := fmt.Sprintf("%d %s: %s", n, ws[0].Rule, ws[0].Message)
+	if r := []rune(c); len(r) > warningsWidth {
+		c = string(r[:warningsWidth-1]) + "…"
+	}
+	return c
+}
+
+func (s *summary) commit(r local.FileResult) {
+	s.files++
+	s.rows += r.RowsWritten
+	for _, c := range r.Currencies {
+		t := s.totals[c.Currency]
+		if t == nil {
+			t = &currencyTotals{}
+			s.totals[c.Currency] = t
+		}
+		t.add(c)
+	}
+}
+
+// add adds a file's totals in the currency.
+func (t *currencyTotals) add(c settlement.Totals) {
+	add := func(dst *money.Amount, v string, negate bool) {
+		if v == "" || t.err != nil {
+			return
+		}
+		a, err := money.ParseAmount([]byte(v), money.Scale, true)
+		if negate {
+			a = -a
+		}
+		if err == nil {
+			*dst, err = money.Add(*dst, a)
+		}
+		t.err = err
+	}
+	add(&t.gross, c.GrossCredit, false)
+	add(&t.gross, c.GrossDebit, true)
+	add(&t.fees, c.TotalFees, false)
+	// NetAmount sums every row, the payout's debit included: what the other rows settled is that plus
+	// the payout (equal to the payout when the batch balances).
+	add(&t.net, c.NetAmount, false)
+	add(&t.net, c.Payout, false)
+	add(&t.payout, c.Payout, false)
+}
+
+// cells are the totals as table cells, with the currency's minor units.
+func (t *currencyTotals) cells(code string) string {
+	if t.err != nil {
+		return fmt.Sprintf("%s\t(%v)\t\t\t", code, t.err)
+	}
+	digits, err := money.MinorUnits([]byte(code))
+	if err != nil {
+		digits = 2
+	}
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", code, t.gross.Format(digits), t.fees.Format(digits), t.net.Format(digits), t.payout.Format(digits))
+}
+
+// end prints the totals per currency of the committed files.
+func (s *summary) end() {
+	if s.files == 0 {
+		return
+	}
+	fmt.Fprintf(s.w, "\nCommitted %s, %d rows. Totals per currency:\n", plural(s.files, "file", "files"), s.rows)
+	codes := make([]string, 0, len(s.totals))
+	for c := range s.totals {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	tw := table(s.w)
+	fmt.Fprintln(tw, "  CURRENCY\tGROSS\tFEES\tNET\tPAYOUT")
+	for _, c := range codes {
+		fmt.Fprintf(tw, "  %s\n", s.totals[c].cells(c))
+	}
+	tw.Flush()
+}
