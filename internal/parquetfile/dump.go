@@ -88,7 +88,8 @@ func AppendJSONRow(b []byte, rec arrow.RecordBatch, i int) []byte {
 }
 
 // Columns describes a Parquet file's columns: name, physical type, logical type, repetition, and the
-// first row group's dictionary use and encodings. Golden tests pin the physical layout with it.
+// first row group's dictionary use, encodings, compression and statistics (min-max, nulls for a null
+// count alone as in a column of nulls, or none). Golden tests pin the physical layout with it.
 func Columns(r parquet.ReaderAtSeeker) ([]string, int64, error) {
 	pf, err := file.NewParquetReader(r)
 	if err != nil {
@@ -99,14 +100,23 @@ func Columns(r parquet.ReaderAtSeeker) ([]string, int64, error) {
 	var out []string
 	for i := 0; i < sc.NumColumns(); i++ {
 		col := sc.Column(i)
-		dict, encodings := false, ""
+		dict, encodings, codec, stats := false, "", "", "none"
 		if pf.NumRowGroups() > 0 {
 			if md, err := pf.MetaData().RowGroup(0).ColumnChunk(i); err == nil {
 				dict = md.HasDictionaryPage()
 				encodings = fmt.Sprint(md.Encodings())
+				codec = md.Compression().String()
+				if st, err := md.Statistics(); err == nil && st != nil {
+					switch {
+					case st.HasMinMax():
+						stats = "min-max"
+					case st.HasNullCount():
+						stats = "nulls"
+					}
+				}
 			}
 		}
-		out = append(out, fmt.Sprintf("%s %s %s %s dict=%v encodings=%s", col.Name(), col.PhysicalType(), col.LogicalType(), repetition(col.MaxDefinitionLevel()), dict, encodings))
+		out = append(out, fmt.Sprintf("%s %s %s %s dict=%v encodings=%s %s stats=%s", col.Name(), col.PhysicalType(), col.LogicalType(), repetition(col.MaxDefinitionLevel()), dict, encodings, codec, stats))
 	}
 	return out, pf.NumRows(), nil
 }

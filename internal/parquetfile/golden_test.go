@@ -115,7 +115,7 @@ func TestGolden(t *testing.T) {
 }
 
 // TestParquetLayout pins the physical layout: names, order, physical and logical types, required vs
-// optional, and which columns are dictionary-encoded.
+// optional, each column's encodings and compression, and which carry statistics.
 func TestParquetLayout(t *testing.T) {
 	pq := writeFixture(t, "default30.csv", memory.DefaultAllocator)
 	cols, rows, err := parquetfile.Columns(bytes.NewReader(pq))

@@ -59,6 +59,7 @@ type Writer struct {
 	rgRows  int64
 	rgBytes int64 // text of the row group being filled
 	rows    int64
+	dicts   []*dictChunk // by column, nil for a column that is not dictionary-encoded
 	closed  bool
 }
 
@@ -102,6 +103,14 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	props = append(props,
 		parquet.WithEncodingFor("source_line", parquet.Encodings.DeltaBinaryPacked),
 		parquet.WithEncodingFor("record_id", parquet.Encodings.DeltaByteArray))
+	for _, name := range deltaPacked {
+		props = append(props,
+			parquet.WithEncodingFor(name, parquet.Encodings.DeltaBinaryPacked),
+			parquet.WithCompressionFor(name, compress.Codecs.Uncompressed))
+	}
+	for _, name := range noStatistics {
+		props = append(props, parquet.WithStatsFor(name, false))
+	}
 	wp := parquet.NewWriterProperties(props...)
 	arrowProps := pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(opts.Allocator), pqarrow.WithCoerceTimestamps(arrow.Microsecond))
 	sc, err := pqarrow.ToParquet(parquetSchema, wp, arrowProps)
@@ -112,20 +121,47 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parquet writer: %w", err)
 	}
-	pqw := &Writer{pw: pw, opts: opts, workers: make([]worker, opts.Workers)}
+	pqw := &Writer{pw: pw, opts: opts, workers: make([]worker, opts.Workers), dicts: make([]*dictChunk, len(table.Columns))}
+	for i, c := range table.Columns {
+		if c.Dict {
+			kind := c.Type.(*arrow.DictionaryType).ValueType.ID()
+			if kind == arrow.DECIMAL64 { // fees: INT64 in Parquet
+				kind = arrow.INT64
+			}
+			pqw.dicts[i] = newDictChunk(kind, c.Nullable)
+		}
+	}
 	for i := range pqw.workers {
 		pqw.workers[i].ctx = pqarrow.NewArrowWriteContext(context.Background(), &arrowProps)
 	}
 	return pqw, nil
 }
 
-// parquetSchema is table.Schema with Decimal64 columns as Decimal128 of the same precision and scale:
-// pqarrow maps that to INT64 DECIMAL(18,3) (decimals stored as integers), which is what writeColumn writes
-// from the Decimal64 buffers directly.
+// deltaPacked are the columns of times and payment amounts, written DELTA_BINARY_PACKED and not
+// compressed: bit-packing their differences takes a few nanoseconds a value and, on a generated
+// million-row report, makes 4.9 MB of creation times where PLAIN and zstd made 5.9 MB, and the amounts
+// a little smaller too; zstd finds nothing more in the packed bits, and it cost about 15% of the
+// encoding to compress them as plain values.
+var deltaPacked = []string{"creation_time", "booking_time", "gross_debit", "gross_credit", "net_debit", "net_credit", "net_amount"}
+
+// noStatistics are the columns written without minimum and maximum: free text no query ranges over
+// (the merchant's references, the extra columns' JSON), and the record id, whose range is the batch's
+// prefix and source_line's, which has statistics. Comparing every value of them cost about 8% of the
+// encoding. Times, amounts, the batch, types, currencies and the payment references keep theirs, which
+// readers use to skip row groups.
+var noStatistics = []string{"merchant_reference", "modification_merchant_reference", "extra", "record_id"}
+
+// parquetSchema is table.Schema with Decimal64 columns (and dictionaries of them) as Decimal128 of the
+// same precision and scale: pqarrow maps that to INT64 DECIMAL(18,3) (decimals stored as integers), which
+// is what writeColumn writes from the Decimal64 buffers directly.
 var parquetSchema = func() *arrow.Schema {
 	fields := table.Schema.Fields()
 	for i, f := range fields {
-		if d, ok := f.Type.(*arrow.Decimal64Type); ok {
+		t := f.Type
+		if d, ok := t.(*arrow.DictionaryType); ok {
+			t = d.ValueType
+		}
+		if d, ok := t.(*arrow.Decimal64Type); ok {
 			fields[i].Type = &arrow.Decimal128Type{Precision: d.Precision, Scale: d.Scale}
 		}
 	}
@@ -186,13 +222,37 @@ func (w *Writer) Write(rec arrow.RecordBatch) error {
 	return nil
 }
 
-// textOffsets returns the value offsets of rec's string columns.
+// textOffsets returns the value offsets of rec's text columns (table.Column.Text): those of its string
+// columns, and one more for its dictionary string columns together, the running sum of their values'
+// lengths.
 func textOffsets(rec arrow.RecordBatch) [][]int32 {
 	var out [][]int32
+	var dicts []int32
 	for i, c := range table.Columns {
+		if !c.Text() {
+			continue
+		}
 		if c.Type.ID() == arrow.STRING {
 			out = append(out, rec.Column(i).(*array.String).ValueOffsets())
+			continue
 		}
+		d := rec.Column(i).(*array.Dictionary)
+		if dicts == nil {
+			dicts = make([]int32, d.Len()+1)
+		}
+		values := d.Dictionary().(*array.String).ValueOffsets()
+		indices := d.Indices().(*array.Int32).Int32Values()
+		for r, j := range indices {
+			if d.IsValid(r) {
+				dicts[r+1] += values[j+1] - values[j]
+			}
+		}
+	}
+	if dicts != nil {
+		for r := 1; r < len(dicts); r++ {
+			dicts[r] += dicts[r-1]
+		}
+		out = append(out, dicts)
 	}
 	return out
 }
@@ -231,7 +291,13 @@ func (w *Writer) encode(rec arrow.RecordBatch) error {
 		}
 		w.rgw = rgw
 	}
-	if err := w.eachColumn(func(wk *worker, c int) error { return w.writeColumn(wk, c, rec.Column(c)) }); err != nil {
+	if err := w.eachColumn(func(wk *worker, c int) error {
+		if d := w.dicts[c]; d != nil {
+			d.add(rec.Column(c).(*array.Dictionary))
+			return nil
+		}
+		return w.writeColumn(wk, c, rec.Column(c))
+	}); err != nil {
 		return fmt.Errorf("parquet write: %w", err)
 	}
 	w.rgRows += rec.NumRows()
@@ -263,8 +329,9 @@ func (w *Writer) eachColumn(f func(wk *worker, c int) error) error {
 	return errors.Join(errs...)
 }
 
-// endRowGroup compresses the row group's last pages on all cores and writes the row group out.
-// Dictionary columns keep their (small) pages until Close, which must write the dictionary page first.
+// endRowGroup encodes the dictionary columns and compresses the row group's last pages on all cores,
+// and writes the row group out. Dictionary columns keep their (small) data pages until Close, which must
+// write the dictionary page first.
 func (w *Writer) endRowGroup() error {
 	if w.rgw == nil {
 		return nil
@@ -272,12 +339,15 @@ func (w *Writer) endRowGroup() error {
 	rgw := w.rgw
 	w.rgw = nil
 	err := w.eachColumn(func(_ *worker, c int) error {
-		if table.Columns[c].Dict {
-			return nil
-		}
 		cw, err := rgw.Column(c)
 		if err != nil {
 			return err
+		}
+		if d := w.dicts[c]; d != nil {
+			if err := d.write(cw); err != nil {
+				return fmt.Errorf("column %s: %w", table.Columns[c].Name, err)
+			}
+			return nil
 		}
 		if f, ok := cw.(interface{ FlushBufferedDataPages() error }); ok {
 			return f.FlushBufferedDataPages()
@@ -302,7 +372,7 @@ var encodeOrder = func() []int {
 	for pass := 0; pass < 3; pass++ {
 		for i, c := range table.Columns {
 			str := c.Type.ID() == arrow.STRING
-			if (pass == 0 && str && !c.Dict) || (pass == 1 && !str) || (pass == 2 && str && c.Dict) {
+			if (pass == 0 && str) || (pass == 1 && !str && !c.Dict) || (pass == 2 && c.Dict) {
 				order = append(order, i)
 			}
 		}

@@ -98,7 +98,7 @@ func (rd *Reader) Next() (*Row, error) {
 		r.Reasons = append(r.reasonsScratch[:0], rec.Err.Error())
 		r.reasonsScratch = r.Reasons
 	} else {
-		r.decode(rd.layout, rec.Fields, rec.NFields, rd.zones)
+		r.decode(rd.layout, rec.Fields, rec.NFields, rd.zones, false)
 	}
 	if r.Valid() {
 		rd.counts.Valid++

@@ -97,13 +97,17 @@ func NewRecordIDs(provider, merchant string, batch int64) *RecordIDs {
 
 // ID returns the id of a line; the slice is valid until the next call.
 func (ids *RecordIDs) ID(line int64) []byte {
-	b := append(ids.buf[:0], ids.prefix...)
+	ids.buf = ids.AppendID(ids.buf[:0], line)
+	return ids.buf
+}
+
+// AppendID appends the id of a line to b: the table builder writes ids straight into its column.
+func (ids *RecordIDs) AppendID(b []byte, line int64) []byte {
+	b = append(b, ids.prefix...)
 	var d [20]byte
 	s := strconv.AppendInt(d[:0], line, 10)
 	for i := len(s); i < 9; i++ {
 		b = append(b, '0')
 	}
-	b = append(b, s...)
-	ids.buf = b
-	return b
+	return append(b, s...)
 }

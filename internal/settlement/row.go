@@ -96,7 +96,7 @@ const MaxAccountBytes = 128
 // with a line at once. Values quoted in reasons are clipped (quoteValue). Amount checks stay within
 // int64: each amount is below 10^18 thousandths, so the derived net amount and total fees (a row adds at
 // most four fees) cannot overflow it, and are checked against decimal(18,3) like the amounts.
-func (r *Row) decode(l *Layout, f [][]byte, n int, zones map[string]int) {
+func (r *Row) decode(l *Layout, f [][]byte, n int, zones map[string]int, ascii bool) {
 	r.Reasons = r.reasonsScratch[:0]
 	if n != len(l.Header) || len(f) != n {
 		r.reason("has " + strconv.Itoa(n) + " fields, the header has " + strconv.Itoa(len(l.Header)))
@@ -117,7 +117,7 @@ func (r *Row) decode(l *Layout, f [][]byte, n int, zones map[string]int) {
 			}
 			return nil
 		}
-		if !isASCII(v) && !utf8.Valid(v) {
+		if !ascii && !isASCII(v) && !utf8.Valid(v) {
 			r.reason(c.String() + ": not valid UTF-8")
 		}
 		return v

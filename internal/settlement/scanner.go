@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 )
 
@@ -63,6 +64,7 @@ type csvRecord struct {
 // scanned for its end) and its fields by maxFields (past it they are only counted).
 type scanner struct {
 	br        *bufio.Reader
+	mem       []byte // the rest of an in-memory block, read in place when br is nil
 	maxRecord int
 	maxFields int   // fields kept per record: MaxColumns for the header, then the header's width
 	line      int64 // physical lines consumed
@@ -82,6 +84,11 @@ func newScanner(r io.Reader, maxRecord int) *scanner {
 		maxRecord = DefaultMaxRecordBytes
 	}
 	return &scanner{br: bufio.NewReaderSize(r, 256<<10), maxRecord: maxRecord, maxFields: MaxColumns}
+}
+
+// newBlockScanner returns a scanner of a block of whole records in memory, which started at line base.
+func newBlockScanner(block []byte, maxRecord, maxFields int, base int64) *scanner {
+	return &scanner{mem: block, maxRecord: maxRecord, maxFields: maxFields, line: base, started: true}
 }
 
 // next returns the next record, or io.EOF after the last one. Any other error is an I/O error.
@@ -115,9 +122,14 @@ func (s *scanner) next() (*csvRecord, error) {
 					s.rec = csvRecord{Line: start, Raw: line, Plain: true}
 				} else {
 					var n int
-					s.fields, n = splitComma(s.fields[:0], line, s.maxFields)
+					s.fields, n, _ = splitComma(s.fields[:0], line, s.maxFields)
 					s.rec = csvRecord{Line: start, Fields: s.fields, NFields: n, Raw: line, Plain: true}
 				}
+				return &s.rec, nil
+			}
+			if len(line) <= s.maxRecord && s.splitQuoted(line) {
+				s.line++
+				s.rec = csvRecord{Line: start, Fields: s.fields, NFields: len(s.fields), Raw: line}
 				return &s.rec, nil
 			}
 		}
@@ -125,9 +137,82 @@ func (s *scanner) next() (*csvRecord, error) {
 	}
 }
 
+// splitQuoted splits a whole line with quotes when each of them opens or closes a field, or is doubled
+// inside one, as in a merchant reference with a comma: fields are slices of the line, or of s.buf when
+// they had doubled quotes. It returns false, leaving the line to slow, for anything else: a quoted field
+// running past the line, text after a closing quote, more fields than are kept. It gives the same fields
+// as slow, about three times faster (TestSplitQuotedIsSlow).
+func (s *scanner) splitQuoted(line []byte) bool {
+	f := s.fields[:0]
+	s.buf = slices.Grow(s.buf[:0], len(line)) // unquoted fields are shorter than the line: no reallocation
+	for pos := 0; ; {
+		if len(f) >= s.maxFields {
+			return false
+		}
+		if pos == len(line) || line[pos] != '"' { // an unquoted field, quotes in it are text
+			k := bytes.IndexByte(line[pos:], ',')
+			if k < 0 {
+				s.fields = append(f, line[pos:len(line):len(line)])
+				return true
+			}
+			f = append(f, line[pos:pos+k:pos+k])
+			pos += k + 1
+			continue
+		}
+		start, doubled := pos+1, false
+		j := start
+		for {
+			k := bytes.IndexByte(line[j:], '"')
+			if k < 0 {
+				return false // the field runs past the line
+			}
+			if q := j + k; q+1 < len(line) && line[q+1] == '"' {
+				doubled, j = true, q+2
+				continue
+			}
+			j += k
+			break
+		}
+		if doubled {
+			b := len(s.buf)
+			for v := line[start:j]; len(v) > 0; {
+				k := bytes.IndexByte(v, '"')
+				if k < 0 {
+					s.buf = append(s.buf, v...)
+					break
+				}
+				s.buf = append(s.buf, v[:k+1]...)
+				v = v[k+2:]
+			}
+			f = append(f, s.buf[b:len(s.buf):len(s.buf)])
+		} else {
+			f = append(f, line[start:j:j])
+		}
+		switch pos = j + 1; {
+		case pos == len(line):
+			s.fields = f
+			return true
+		case line[pos] != ',':
+			return false // text after the closing quote: slow says what is wrong
+		}
+		pos++
+	}
+}
+
 // read returns the next chunk of input: a whole line (full, with its line break if any) or, for a line
 // longer than the buffer, a part of it. At the end of input it returns io.EOF.
 func (s *scanner) read() ([]byte, bool, error) {
+	if s.br == nil { // a block in memory: its lines, without copying them through a reader's buffer
+		if len(s.mem) == 0 {
+			return nil, false, io.EOF
+		}
+		chunk := s.mem
+		if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+			chunk = chunk[:i+1]
+		}
+		s.mem = s.mem[len(chunk):]
+		return chunk, true, nil
+	}
 	chunk, err := s.br.ReadSlice('\n')
 	switch {
 	case err == nil:

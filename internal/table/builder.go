@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/paysettle/settle/internal/money"
@@ -34,19 +35,33 @@ type Builder struct {
 	merchant []byte
 	strs     [numColumns]*strColumn
 	ints     [numColumns]*intColumn // int64, timestamp and Decimal64 columns
-	rate     rateColumn
+	strDicts [numColumns]*strDict
+	intDicts [numColumns]*intDict // batch number and fees
+	rate     *rateDict
 	rows     int
 	text     int // upper bound of the bytes in any string column
 }
 
-// validity is a column's validity bitmap, bit i set when row i has a value.
+// validity is a column's validity bitmap, bit i set when row i has a value. Most columns of most
+// batches have no null: the bitmap is made at the first null, and until then a row costs a compare.
 type validity struct {
-	bits  []byte
+	bits  []byte // nil while nulls is 0
 	nulls int
 }
 
 func (v *validity) add(row int, ok bool) {
-	if row&7 == 0 {
+	if !ok || v.nulls > 0 {
+		v.set(row, ok)
+	}
+}
+
+// set records row's validity once the column has a null, or is about to.
+func (v *validity) set(row int, ok bool) {
+	if v.nulls == 0 { // the first null: rows before it have values
+		v.bits = make([]byte, row>>3+1, max(64, 2*(row>>3+1)))
+		bitutil.SetBitsTo(v.bits, 0, int64(row), true)
+	}
+	for len(v.bits) <= row>>3 {
 		v.bits = append(v.bits, 0)
 	}
 	if ok {
@@ -75,18 +90,24 @@ type intColumn struct {
 	values []int64
 }
 
-type rateColumn struct {
-	validity
-	values []uint64 // low, high word of each decimal128
-}
-
 // NewBuilder returns a builder for the rows of one source file. ids makes their record ids. mem
 // allocates the one-value columns.
 func NewBuilder(mem memory.Allocator, src Source, ids *settlement.RecordIDs) *Builder {
-	b := &Builder{mem: mem, src: src, ids: ids}
+	b := &Builder{mem: mem, src: src, ids: ids, rate: newRateDict()}
 	for i, c := range Columns {
 		switch c.Type.ID() {
-		case arrow.DICTIONARY, arrow.DECIMAL128:
+		case arrow.DICTIONARY:
+			switch c.Type.(*arrow.DictionaryType).ValueType.ID() {
+			case arrow.DECIMAL128: // the exchange rate
+			case arrow.STRING:
+				if !arrow.TypeEqual(c.Type, constStr) {
+					b.strDicts[i] = newStrDict()
+				}
+			case arrow.INT64, arrow.DECIMAL64:
+				b.intDicts[i] = newIntDict()
+			default:
+				panic(fmt.Sprintf("table: no builder for column %s of type %s", c.Name, c.Type))
+			}
 		case arrow.STRING:
 			b.strs[i] = &strColumn{offsets: []int32{0}}
 		case arrow.INT64, arrow.TIMESTAMP, arrow.DECIMAL64:
@@ -113,6 +134,27 @@ func (b *Builder) Reserve(n int) {
 			c.offsets = slices.Grow(c.offsets, n)
 		}
 	}
+	for _, c := range b.strDicts {
+		if c != nil {
+			c.indices = slices.Grow(c.indices, n)
+		}
+	}
+	for _, c := range b.intDicts {
+		if c != nil {
+			c.indices = slices.Grow(c.indices, n)
+		}
+	}
+	b.rate.indices = slices.Grow(b.rate.indices, n)
+}
+
+// dictStr appends a value of a dictionary string column: an empty value is null in a nullable column,
+// and the empty string in the others (as a plain column writes it).
+func (b *Builder) dictStr(c int, v []byte) {
+	b.strDicts[c].add(b.rows, v, len(v) > 0 || !Columns[c].Nullable)
+}
+
+func (b *Builder) dictAmount(c int, a money.NullAmount) {
+	b.intDicts[c].add(b.rows, int64(a.V), a.Valid)
 }
 
 func (b *Builder) str(c int, v []byte) {
@@ -146,39 +188,36 @@ func (b *Builder) Append(r *settlement.Row) error {
 	if b.text += len(r.Raw) + len(r.Extra) + 64; b.text > math.MaxInt32 {
 		return fmt.Errorf("line %d: over 2 GiB of text in one record batch", r.Line)
 	}
-	b.str(cCompany, r.CompanyAccount)
-	b.int(cBatch, r.BatchNumber, true)
+	b.dictStr(cCompany, r.CompanyAccount)
+	b.intDicts[cBatch].add(b.rows, r.BatchNumber, true)
 	b.str(cPsp, r.PspReference)
 	b.str(cMerchantRef, r.MerchantReference)
-	b.str(cMethod, r.PaymentMethod)
-	b.str(cVariant, r.PaymentMethodVariant)
-	b.str(cType, r.Type)
+	b.dictStr(cMethod, r.PaymentMethod)
+	b.dictStr(cVariant, r.PaymentMethodVariant)
+	b.dictStr(cType, r.Type)
 	b.str(cModRef, r.ModificationReference)
 	b.str(cModMerchantRef, r.ModificationMerchantReference)
 	b.int(cCreation, r.CreationTime, true)
-	b.str(cCreationZone, r.CreationZone)
+	b.dictStr(cCreationZone, r.CreationZone)
 	b.int(cBooking, r.BookingTime, r.HasBooking)
-	b.str(cBookingZone, r.BookingZone)
-	b.str(cGrossCurrency, r.GrossCurrency)
+	b.dictStr(cBookingZone, r.BookingZone)
+	b.dictStr(cGrossCurrency, r.GrossCurrency)
 	b.amount(cGrossDebit, r.GrossDebit)
 	b.amount(cGrossCredit, r.GrossCredit)
-	b.rate.add(b.rows, r.ExchangeRate.Valid)
-	if r.ExchangeRate.Valid {
-		b.rate.values = append(b.rate.values, r.ExchangeRate.V.Lo, r.ExchangeRate.V.Hi)
-	} else {
-		b.rate.values = append(b.rate.values, 0, 0)
-	}
-	b.str(cNetCurrency, r.NetCurrency)
+	b.rate.add(b.rows, r.ExchangeRate)
+	b.dictStr(cNetCurrency, r.NetCurrency)
 	b.amount(cNetDebit, r.NetDebit)
 	b.amount(cNetCredit, r.NetCredit)
-	b.amount(cCommission, r.Commission)
-	b.amount(cMarkup, r.Markup)
-	b.amount(cSchemeFees, r.SchemeFees)
-	b.amount(cInterchange, r.Interchange)
+	b.dictAmount(cCommission, r.Commission)
+	b.dictAmount(cMarkup, r.Markup)
+	b.dictAmount(cSchemeFees, r.SchemeFees)
+	b.dictAmount(cInterchange, r.Interchange)
 	b.amount(cNetAmount, r.NetAmount())
-	b.amount(cTotalFees, r.TotalFees())
+	b.dictAmount(cTotalFees, r.TotalFees())
 	b.str(cExtra, r.Extra)
-	b.str(cRecordID, b.ids.ID(r.Line))
+	ids := b.strs[cRecordID] // never null
+	ids.data = b.ids.AppendID(ids.data, r.Line)
+	ids.offsets = append(ids.offsets, int32(len(ids.data)))
 	b.int(cSourceLine, r.Line, true)
 	b.rows++
 	return nil
@@ -214,9 +253,17 @@ func (b *Builder) NewRecordBatch() arrow.RecordBatch {
 			col := b.ints[i]
 			data = array.NewData(c.Type, n, []*memory.Buffer{col.buffer(), memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(trim(col.values)))}, nil, col.nulls, 0)
 			*col = intColumn{values: make([]int64, 0, cap(col.values))}
+		case b.strDicts[i] != nil:
+			col := b.strDicts[i]
+			cols[i] = dictionary(c.Type, indices(n, &col.dictIndex), col.values())
+			continue
+		case b.intDicts[i] != nil:
+			col := b.intDicts[i]
+			cols[i] = dictionary(c.Type, indices(n, &col.dictIndex), col.values(c.Type.(*arrow.DictionaryType).ValueType))
+			continue
 		case i == cRate:
-			data = array.NewData(c.Type, n, []*memory.Buffer{b.rate.buffer(), memory.NewBufferBytes(arrow.Uint64Traits.CastToBytes(trim(b.rate.values)))}, nil, b.rate.nulls, 0)
-			b.rate = rateColumn{values: make([]uint64, 0, cap(b.rate.values))}
+			cols[i] = dictionary(c.Type, indices(n, &b.rate.dictIndex), b.rate.values(c.Type.(*arrow.DictionaryType).ValueType))
+			continue
 		}
 		cols[i] = array.MakeFromData(data)
 		data.Release()
@@ -235,6 +282,24 @@ func trim[T any](s []T) []T {
 		return slices.Clone(s)
 	}
 	return s
+}
+
+// indices returns the n indices of a dictionary column as an Arrow array.
+func indices(n int, idx *dictIndex) arrow.Array {
+	data := array.NewData(arrow.PrimitiveTypes.Int32, n, []*memory.Buffer{idx.buffer(),
+		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(trim(idx.indices)))}, nil, idx.nulls, 0)
+	defer data.Release()
+	return array.MakeFromData(data)
+}
+
+// dictionary makes a dictionary column of its indices and its values (it releases both).
+func dictionary(typ arrow.DataType, indices arrow.Array, values arrow.ArrayData) arrow.Array {
+	dict := array.MakeFromData(values)
+	values.Release()
+	arr := array.NewDictionaryArray(typ, indices, dict)
+	indices.Release()
+	dict.Release()
+	return arr
 }
 
 // constant is a one-value column of n rows: a one-entry dictionary and n zero indices.

@@ -16,10 +16,17 @@ type Column struct {
 	Type     arrow.DataType // the Arrow type in record batches
 	Nullable bool
 	Glue     string // the column's type in the Glue/Athena table
-	// Dict turns Parquet dictionary encoding on: for low-cardinality strings, and for fees, which repeat a
-	// few hundred values per currency (a third smaller on generated reports, for a few percent more CPU).
-	// Never for unique references, timestamps or the amounts of payments.
+	// Dict turns Parquet dictionary encoding on: for low-cardinality strings, exchange rates, and fees,
+	// which repeat a few hundred values per currency (a third smaller on generated reports). Never for
+	// unique references, timestamps or the amounts of payments. A Dict column is an Arrow dictionary in
+	// record batches, and only those are: the builder makes the dictionaries.
 	Dict bool
+}
+
+// Text reports whether the column's values are strings of each row, as opposed to numbers or one value
+// for the whole file: a row group's text (what bounds its memory) is the bytes of these columns.
+func (c Column) Text() bool {
+	return c.Type.ID() == arrow.STRING || arrow.TypeEqual(c.Type, dictStr)
 }
 
 var (
@@ -29,12 +36,21 @@ var (
 	// bytes to stage, compress and hash again for the Parquet dictionary. In Parquet it is an ordinary
 	// dictionary-encoded string column.
 	constStr = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}
-	i64      = arrow.PrimitiveTypes.Int64
-	ts       = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	// dictStr is a low-cardinality string column (company account, payment method and variant, type, zones,
+	// currencies): the builder keeps each value once per batch and an index per row, remembering the last
+	// value, and the Parquet writer merges a batch's few values into the row group's dictionary instead of
+	// hashing every row's bytes. In Parquet it is an ordinary dictionary-encoded string column.
+	dictStr = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	i64     = arrow.PrimitiveTypes.Int64
+	// dictI64 and dictAmount are the batch number and the fees, built as dictionaries the same way.
+	dictI64 = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: i64}
+	ts      = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
 	// Amounts are Decimal64 in Arrow: every decimal(18,3) fits in 64 bits, and building and encoding move
 	// half the bytes of Decimal128. In Parquet they are INT64 DECIMAL(18,3) either way.
-	amount    = &arrow.Decimal64Type{Precision: 18, Scale: 3}
-	rate      = &arrow.Decimal128Type{Precision: 38, Scale: 18}
+	amount     = &arrow.Decimal64Type{Precision: 18, Scale: 3}
+	dictAmount = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: amount}
+	// rate is the exchange rate, a dictionary like dictStr.
+	rate      = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: &arrow.Decimal128Type{Precision: 38, Scale: 18}}
 	amountSQL = "decimal(18,3)"
 )
 
@@ -42,33 +58,33 @@ var (
 // deployed Glue table: the template test compares template.yaml with this list.
 var Columns = []Column{
 	{"provider", constStr, false, "string", true},
-	{"company_account", str, false, "string", true},
+	{"company_account", dictStr, false, "string", true},
 	{"merchant_account", constStr, false, "string", true},
-	{"batch_number", i64, false, "bigint", true},
+	{"batch_number", dictI64, false, "bigint", true},
 	{"psp_reference", str, true, "string", false},
 	{"merchant_reference", str, true, "string", false},
-	{"payment_method", str, true, "string", true},
-	{"payment_method_variant", str, true, "string", true},
-	{"record_type", str, false, "string", true},
+	{"payment_method", dictStr, true, "string", true},
+	{"payment_method_variant", dictStr, true, "string", true},
+	{"record_type", dictStr, false, "string", true},
 	{"modification_reference", str, true, "string", false},
 	{"modification_merchant_reference", str, true, "string", false},
 	{"creation_time", ts, false, "timestamp", false},
-	{"creation_time_zone", str, false, "string", true},
+	{"creation_time_zone", dictStr, false, "string", true},
 	{"booking_time", ts, true, "timestamp", false},
-	{"booking_time_zone", str, true, "string", true},
-	{"gross_currency", str, true, "string", true},
+	{"booking_time_zone", dictStr, true, "string", true},
+	{"gross_currency", dictStr, true, "string", true},
 	{"gross_debit", amount, true, amountSQL, false},
 	{"gross_credit", amount, true, amountSQL, false},
-	{"exchange_rate", rate, true, "decimal(38,18)", false},
-	{"net_currency", str, true, "string", true},
+	{"exchange_rate", rate, true, "decimal(38,18)", true},
+	{"net_currency", dictStr, true, "string", true},
 	{"net_debit", amount, true, amountSQL, false},
 	{"net_credit", amount, true, amountSQL, false},
-	{"commission", amount, true, amountSQL, true},
-	{"markup", amount, true, amountSQL, true},
-	{"scheme_fees", amount, true, amountSQL, true},
-	{"interchange", amount, true, amountSQL, true},
+	{"commission", dictAmount, true, amountSQL, true},
+	{"markup", dictAmount, true, amountSQL, true},
+	{"scheme_fees", dictAmount, true, amountSQL, true},
+	{"interchange", dictAmount, true, amountSQL, true},
 	{"net_amount", amount, true, amountSQL, false},
-	{"total_fees", amount, true, amountSQL, true},
+	{"total_fees", dictAmount, true, amountSQL, true},
 	{"extra", str, true, "string", false},
 	{"record_id", str, false, "string", false},
 	{"source_key", constStr, false, "string", true},
@@ -121,6 +137,11 @@ const (
 var Schema = func() *arrow.Schema {
 	if len(Columns) != numColumns {
 		panic("table: Columns and positions disagree")
+	}
+	for _, c := range Columns {
+		if c.Dict != (c.Type.ID() == arrow.DICTIONARY) {
+			panic("table: column " + c.Name + " is dictionary-encoded in Parquet but not in Arrow, or the reverse")
+		}
 	}
 	fields := make([]arrow.Field, len(Columns))
 	for i, c := range Columns {
