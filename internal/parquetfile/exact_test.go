@@ -151,20 +151,21 @@ func TestGeneratedDumpIsStable(t *testing.T) {
 }
 
 // TestOutputIsDeterministic: the same report gives the same Parquet bytes every time, whatever the
-// timing of the parallel reader's workers (small blocks make many cuts and buffer reuses).
+// number of the parallel reader's workers (GOMAXPROCS by default) and their timing (small blocks make
+// many cuts and buffer reuses).
 func TestOutputIsDeterministic(t *testing.T) {
 	csv := generate(t, 20_000, 3)
 	var first []byte
-	for i := range 4 {
+	for i, workers := range []int{1, 2, 2, 3, 8} {
 		var out bytes.Buffer
-		job := settlement.Job{ParallelOptions: settlement.ParallelOptions{BlockBytes: 5000}, Key: "k", ETag: "e", RowGroupRows: 3000}
+		job := settlement.Job{ParallelOptions: settlement.ParallelOptions{Workers: workers, BlockBytes: 5000}, Key: "k", ETag: "e", RowGroupRows: 3000}
 		if _, err := parquetfile.FromReport(bytes.NewReader(csv), &out, job, nil); err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 {
 			first = out.Bytes()
 		} else if !bytes.Equal(out.Bytes(), first) {
-			t.Fatalf("run %d wrote %d bytes that differ from the first run's %d", i+1, out.Len(), len(first))
+			t.Fatalf("run %d (%d workers) wrote %d bytes that differ from the first run's %d (1 worker)", i+1, workers, out.Len(), len(first))
 		}
 	}
 }
