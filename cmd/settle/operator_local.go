@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -360,7 +357,7 @@ func (l *localOperator) object(ctx context.Context, target string, dry bool) (wo
 			}
 		}
 		if dry {
-			sum, err := fileMD5(target)
+			sum, err := local.FileMD5(target)
 			if err != nil {
 				return workflow.FileRef{}, err
 			}
@@ -391,19 +388,6 @@ func (l *localOperator) object(ctx context.Context, target string, dry bool) (wo
 		return workflow.FileRef{}, err
 	}
 	return workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: obj.ETag, Size: obj.Size}, nil
-}
-
-func fileMD5(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := md5.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (l *localOperator) Reprocess(ctx context.Context, target string, o local.ReprocessOptions, dry bool) (action, error) {

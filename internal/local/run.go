@@ -83,7 +83,7 @@ func (e *Env) Upload(ctx context.Context, path, key string) (store.Object, error
 	if err != nil {
 		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
 	}
-	sum, err := fileMD5(path)
+	sum, err := FileMD5(path)
 	if err != nil {
 		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
 	}
@@ -121,8 +121,8 @@ func (e *Env) put(ctx context.Context, path, key string) (store.Object, error) {
 	return up.Commit()
 }
 
-// fileMD5 is the hex MD5 of a file: the ETag S3 gives it in a single-part upload.
-func fileMD5(path string) (string, error) {
+// FileMD5 is the hex MD5 of a file: the ETag S3 gives it in a single-part upload.
+func FileMD5(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
