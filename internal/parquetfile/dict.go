@@ -136,6 +136,9 @@ func (d *dictChunk) add(col *array.Dictionary) {
 		panic(fmt.Sprintf("parquetfile: dictionary indices of %s", idx.DataType()))
 	}
 	if !d.nullable {
+		if nulls > 0 {
+			panic("parquetfile: a null in a required dictionary column")
+		}
 		return
 	}
 	d.valid = slices.Grow(d.valid, int(bitutil.BytesForBits(int64(start+n)))-len(d.valid))
@@ -190,6 +193,13 @@ func (d *dictChunk) write(cw file.ColumnChunkWriter) error {
 	if rows == 0 {
 		return nil
 	}
+	var defs []int16
+	if d.nullable {
+		defs = d.defs
+	}
+	if int64(d.dictBytes()) >= cw.Properties().DictionaryPageSizeLimit() {
+		return d.writePlain(cw, defs)
+	}
 	var data arrow.ArrayData
 	switch d.kind {
 	case arrow.STRING:
@@ -205,13 +215,6 @@ func (d *dictChunk) write(cw file.ColumnChunkWriter) error {
 	dict := array.MakeFromData(data)
 	data.Release()
 	defer dict.Release()
-	var defs []int16
-	if d.nullable {
-		defs = d.defs
-	}
-	if int64(d.dictBytes()) >= cw.Properties().DictionaryPageSizeLimit() {
-		return d.writePlain(cw, defs)
-	}
 	enc, ok := cw.CurrentEncoder().(dictEncoder)
 	if !ok {
 		return fmt.Errorf("column writer encodes with %T, not a dictionary", cw.CurrentEncoder())
@@ -237,10 +240,11 @@ func (d *dictChunk) write(cw file.ColumnChunkWriter) error {
 	if err := cw.WriteDictIndices(indices, defs, nil); err != nil {
 		return err
 	}
-	if f, ok := cw.(interface{ FlushCurrentPage() error }); ok {
-		return f.FlushCurrentPage()
+	f, ok := cw.(interface{ FlushCurrentPage() error })
+	if !ok {
+		return fmt.Errorf("parquetfile: the column writer %T cannot flush its page", cw)
 	}
-	return nil
+	return f.FlushCurrentPage()
 }
 
 // updateStats sets the page statistics (nil when the column has none) from the dictionary: the same

@@ -18,6 +18,9 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/paysettle/settle/internal/money"
+	"github.com/paysettle/settle/internal/parquetfile"
+	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
 )
 
@@ -42,10 +45,37 @@ func readColumn(t *testing.T, pf *file.Reader, rg int, name string) arrow.Array 
 	return chunks[0]
 }
 
+// dataPages counts the data pages of column name in row group rg.
+func dataPages(t *testing.T, pf *file.Reader, rg int, name string) int {
+	t.Helper()
+	pr, err := pf.RowGroup(rg).GetColumnPageReader(pf.MetaData().Schema.ColumnIndexByName(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for pr.Next() {
+		if _, ok := pr.Page().(file.DataPage); ok {
+			n++
+		}
+	}
+	if err := pr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // The dictionary columns' statistics are those of their rows, in every row group: readers skip row
 // groups by them.
 func TestDictionaryStatistics(t *testing.T) {
 	_, pq := convert(t, generate(t, 100_000, 7), memory.DefaultAllocator)
+	checkDictionaryChunks(t, pq)
+}
+
+// checkDictionaryChunks checks every dictionary column chunk of a file: a dictionary page and one data
+// page (the writer sets the chunk's statistics on that page), and minimum, maximum and null count those
+// of the chunk's rows.
+func checkDictionaryChunks(t *testing.T, pq []byte) {
+	t.Helper()
 	pf, err := file.NewParquetReader(bytes.NewReader(pq))
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +95,9 @@ func TestDictionaryStatistics(t *testing.T) {
 			}
 			if !md.HasDictionaryPage() {
 				t.Errorf("row group %d, %s: no dictionary page", rg, c.Name)
+			}
+			if n := dataPages(t, pf, rg, c.Name); n != 1 {
+				t.Errorf("row group %d, %s: %d data pages, want 1 (the chunk's statistics are set on its page)", rg, c.Name, n)
 			}
 			stats, err := md.Statistics()
 			if err != nil || stats == nil {
@@ -142,16 +175,19 @@ func TestDictionaryStatistics(t *testing.T) {
 }
 
 // A row group whose dictionary would pass the dictionary page limit (1 MiB) writes that column as plain
-// values, which read back the same.
+// values, which read back the same, nulls included.
 func TestLargeDictionaryFallsBackToPlain(t *testing.T) {
-	rows, err := csv.NewReader(bytes.NewReader(generate(t, 30_000, 8))).ReadAll()
+	rows, err := csv.NewReader(bytes.NewReader(generate(t, 36_000, 8))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
 	col := slices.Index(rows[0], "Payment Method")
 	var want []string
 	for i, r := range rows[1:] {
-		r[col] = fmt.Sprintf("method-%041d", i) // 48 bytes: 30,000 of them make 1.5 MB
+		r[col] = fmt.Sprintf("method-%041d", i) // 48 bytes: 24,000 of them make 1.15 MB
+		if i%3 == 0 {
+			r[col] = "" // null
+		}
 		want = append(want, r[col])
 	}
 	var buf bytes.Buffer
@@ -183,9 +219,12 @@ func TestLargeDictionaryFallsBackToPlain(t *testing.T) {
 		t.Fatalf("%d rows, want %d", arr.Len(), len(want))
 	}
 	for i, w := range want {
-		if got := arr.(*array.String).Value(i); got != w {
-			t.Fatalf("row %d: payment_method %q, want %q", i, got, w)
+		if got := arr.(*array.String).Value(i); got != w || arr.IsNull(i) != (w == "") {
+			t.Fatalf("row %d: payment_method %q (null %v), want %q", i, got, arr.IsNull(i), w)
 		}
+	}
+	if arr.NullN() != len(want)/3 {
+		t.Errorf("%d nulls, want %d", arr.NullN(), len(want)/3)
 	}
 	// The other dictionary columns keep their dictionaries.
 	md, err = pf.MetaData().RowGroup(0).ColumnChunk(pf.MetaData().Schema.ColumnIndexByName("payment_method_variant"))
@@ -195,4 +234,110 @@ func TestLargeDictionaryFallsBackToPlain(t *testing.T) {
 	if !md.HasDictionaryPage() {
 		t.Error("payment_method_variant: no dictionary page")
 	}
+}
+
+// acrossBatchesRow is row i of TestDictionaryColumnsAcrossBatches: a payment method null in the whole
+// first row group and then values longer than the builder's 24-byte keys among nulls, an empty required
+// company account, negative fees that are null in the last row groups, a few exchange rates among
+// nulls, and a batch number that changes inside a row group.
+func acrossBatchesRow(i int) settlement.Row {
+	r := settlement.Row{Line: int64(i + 2), MerchantAccount: []byte("M"), Type: []byte("Settled"), CreationZone: []byte("CET"), BatchNumber: int64(i / 5000)}
+	if i >= 3000 {
+		switch i % 4 {
+		case 0:
+		case 1:
+			r.PaymentMethod = fmt.Appendf(nil, "a long payment method over 24 bytes %d", i%37)
+		default:
+			r.PaymentMethod = fmt.Appendf(nil, "pm%d", i%13)
+		}
+	}
+	if i%3 != 0 {
+		r.CompanyAccount = []byte("Co")
+	}
+	if i%7 != 0 && i < 6000 {
+		r.Markup = money.NullAmount{V: money.Amount((i%50 - 25) * 10), Valid: true}
+	}
+	if i%5 == 1 {
+		r.ExchangeRate = money.NullRate{V: money.Rate{Lo: uint64(i % 9)}, Valid: true}
+	}
+	return r
+}
+
+// Batches of 1,700 rows cut across row groups of 3,000, so the writer sees dictionary columns as slices
+// of batches and merges several batches' dictionaries into a row group's: every row reads back as it
+// was built, and every chunk's statistics are its rows'.
+func TestDictionaryColumnsAcrossBatches(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	const n = 11_000
+	var out bytes.Buffer
+	pw, err := parquetfile.NewWriter(&out, parquetfile.Options{RowGroupRows: 3000, Workers: 2, Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := table.NewBuilder(mem, table.Source{Provider: "adyen", Key: "k", ETag: "e"}, settlement.NewRecordIDs("adyen", "M", 1))
+	want := map[string][]string{}
+	for i := range n {
+		r := acrossBatchesRow(i)
+		if err := b.Append(&r); err != nil {
+			t.Fatal(err)
+		}
+		if (i+1)%1700 != 0 && i != n-1 {
+			continue
+		}
+		rec := b.NewRecordBatch()
+		for j, c := range table.Columns {
+			if !c.Dict {
+				continue
+			}
+			col := rec.Column(j).(*array.Dictionary)
+			for k := range col.Len() {
+				v := "<null>"
+				if col.IsValid(k) {
+					v = col.Dictionary().ValueStr(col.GetValueIndex(k))
+				}
+				want[c.Name] = append(want[c.Name], v)
+			}
+		}
+		err := pw.Write(rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Release()
+	if err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pf, err := file.NewParquetReader(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	for name, w := range want {
+		var got []string
+		for rg := range pf.NumRowGroups() {
+			arr := readColumn(t, pf, rg, name)
+			for k := range arr.Len() {
+				v := "<null>"
+				if arr.IsValid(k) {
+					v = arr.ValueStr(k)
+				}
+				got = append(got, v)
+			}
+			arr.Release()
+		}
+		if len(got) != n {
+			t.Fatalf("%s: %d rows, want %d", name, len(got), n)
+		}
+		for k := range got {
+			if got[k] != w[k] {
+				t.Fatalf("%s, row %d: %q, built %q", name, k, got[k], w[k])
+			}
+		}
+	}
+	if len(want) < 10 {
+		t.Fatalf("%d dictionary columns compared", len(want))
+	}
+	checkDictionaryChunks(t, out.Bytes())
 }
