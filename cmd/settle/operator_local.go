@@ -279,52 +279,16 @@ func (l *localOperator) Redrive(ctx context.Context, name string, dry, force boo
 	return a, a.Err
 }
 
-// restart restarts a failed execution as ops does on a stack: a rejected file is skipped unless
-// forced (its redrive re-enters the Fail state); any other is redriven from the step that failed.
+// restart restarts a failed execution by ops's rule for a stack (ops.Restart), on the data folder, and
+// reads the end of the execution it ran.
 func (l *localOperator) restart(ctx context.Context, x ops.Execution, dry, force bool) action {
-	a := action{Action: ops.Action{Execution: x.Name, File: x.File, Target: x.Name}}
-	switch {
-	case !x.Failed():
-		a.Outcome, a.Err = ops.Skipped, fmt.Errorf("execution %s is %s; only FAILED, TIMED_OUT or ABORTED executions are redriven", x.Name, x.Status)
-		return a
-	case workflow.IsDataError(x.Error) && !force:
-		a.Outcome, a.Note = ops.Skipped, "rejected ("+x.Error+"): a redrive fails again; fix the file and reprocess it"
-		return a
-	case workflow.IsDataError(x.Error):
-		if !dry {
-			if _, err := l.env.Engine.Redrive(ctx, x.Name); err != nil {
-				a.Outcome, a.Err = ops.Failed, err
-				return a
-			}
-		}
-		a.Outcome, a.Note, a.result = string(workflow.Redriven), "forced: re-enters the Fail state, runs no step", l.result(x.Name, dry)
-		return a
-	}
-	// Launch from the name without -rN, so that -rN successors are found and numbered as the starter does.
-	base := restartSuffix.ReplaceAllString(x.Name, "")
-	outcome, target, err := workflow.Launch(ctx, l.executions(dry), base, []byte(x.Input), nil)
-	a.Target = target
-	switch {
-	case err != nil:
-		a.Outcome, a.Err = ops.Failed, err
-	case outcome == workflow.Duplicate:
-		a.Outcome, a.Note = string(outcome), "already running or succeeded as "+target
-	case outcome == workflow.Redriven:
-		a.Outcome, a.Note = string(outcome), "reruns the step that failed, same input"
-	case outcome == workflow.Restarted:
-		a.Outcome, a.Note = string(outcome), "not redrivable ("+orDash(x.RedriveReason)+"): new execution, original input"
-	case outcome == workflow.Rejected:
-		a.Outcome, a.Note = ops.Skipped, "its restart "+target+" was rejected for a data error; fix the file and reprocess it"
-	default:
-		a.Outcome = string(outcome)
-	}
-	if outcome == workflow.Redriven || outcome == workflow.Restarted || outcome == workflow.Started {
-		a.result = l.result(target, dry)
+	a := action{Action: ops.Restart(ctx, l.executions(dry), x, force, func(_ string, err error) error { return err })}
+	switch a.Outcome {
+	case string(workflow.Redriven), string(workflow.Restarted), string(workflow.Started):
+		a.result = l.result(a.Target, dry)
 	}
 	return a
 }
-
-var restartSuffix = regexp.MustCompile(`(-r[0-9]+)+$`)
 
 func (l *localOperator) RedriveFailed(ctx context.Context, since time.Time, dry bool) ([]action, error) {
 	list, err := l.list(since)
@@ -334,7 +298,7 @@ func (l *localOperator) RedriveFailed(ctx context.Context, since time.Time, dry 
 	var out []action
 	done := map[string]bool{}
 	for _, x := range list {
-		base := restartSuffix.ReplaceAllString(x.Name, "")
+		base := workflow.RestartBase(x.Name)
 		if !states.Closed(x.Status) || done[base] {
 			done[base] = true // the latest execution of a content speaks for it
 			continue

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -86,8 +85,6 @@ func (d dryRun) Describe(ctx context.Context, name string) (workflow.ExecutionIn
 
 func (d dryRun) Redrive(ctx context.Context, name string) error { return nil }
 
-var restartSuffix = regexp.MustCompile(`-r[0-9]+$`)
-
 // Redrive restarts a failed execution the way a re-delivery of its file would: RedriveExecution from the
 // step that failed while Step Functions allows it (14 days), else a new "<name>-rN" execution with the
 // original input. A rejected file (a data error) is refused unless force, since its redrive re-enters
@@ -102,6 +99,14 @@ func (o *Ops) Redrive(ctx context.Context, name string, dry, force bool) (Action
 }
 
 func (o *Ops) restart(ctx context.Context, x Execution, dry, force bool) Action {
+	return Restart(ctx, o.executions(dry), x, force, func(op string, err error) error { return explain(op, o.Stack.Region, err) })
+}
+
+// Restart restarts the failed execution x through execs, the rule of Redrive for a stack and for the
+// local data folder alike: a rejected file is skipped unless force, and then redriven as it is (it
+// re-enters the Fail state); any other is launched as a re-delivery of its file would be. explain puts
+// a failed call's error ("redrive NAME", "restart NAME") in the operator's words.
+func Restart(ctx context.Context, execs workflow.Executions, x Execution, force bool, explain func(op string, err error) error) Action {
 	a := Action{Execution: x.Name, File: x.File, Target: x.Name}
 	switch {
 	case !x.Failed():
@@ -112,24 +117,24 @@ func (o *Ops) restart(ctx context.Context, x Execution, dry, force bool) Action 
 		return a
 	case IsDataError(x.Error):
 		// Forced: this very execution, redriven (Launch leaves a rejected content alone).
-		if x.RedriveStatus != string(sfntypes.ExecutionRedriveStatusRedrivable) {
+		if x.RedriveStatus != states.Redrivable {
 			a.Outcome, a.Err = Failed, fmt.Errorf("execution %s is not redrivable (%s); reprocess the file instead", x.Name, orDash(x.RedriveReason))
 			return a
 		}
-		if err := o.executions(dry).Redrive(ctx, x.Name); err != nil {
-			a.Outcome, a.Err = Failed, explain("redrive "+x.Name, o.Stack.Region, err)
+		if err := execs.Redrive(ctx, x.Name); err != nil {
+			a.Outcome, a.Err = Failed, explain("redrive "+x.Name, err)
 			return a
 		}
 		a.Outcome, a.Note = string(workflow.Redriven), "forced: re-enters the Fail state, runs no step"
 		return a
 	}
 	// Launch from the content's first name, so that -rN successors are found and numbered as the starter does.
-	base := restartSuffix.ReplaceAllString(x.Name, "")
-	outcome, target, err := workflow.Launch(ctx, o.executions(dry), base, []byte(x.Input), nil)
+	base := workflow.RestartBase(x.Name)
+	outcome, target, err := workflow.Launch(ctx, execs, base, []byte(x.Input), nil)
 	a.Target = target
 	switch {
 	case err != nil:
-		a.Outcome, a.Err = Failed, explain("restart "+x.Name, o.Stack.Region, err)
+		a.Outcome, a.Err = Failed, explain("restart "+x.Name, err)
 	case outcome == workflow.Duplicate:
 		a.Outcome, a.Note = string(outcome), "already running or succeeded as "+target
 	case outcome == workflow.Redriven:
@@ -162,7 +167,7 @@ func (o *Ops) RedriveFailed(ctx context.Context, since time.Time, dry bool) ([]A
 			return nil, err
 		}
 		for _, x := range list {
-			base := restartSuffix.ReplaceAllString(x.Name, "")
+			base := workflow.RestartBase(x.Name)
 			if done[base] {
 				continue
 			}

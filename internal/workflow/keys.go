@@ -105,3 +105,10 @@ var successorSuffix = regexp.MustCompile(`(-[pr][0-9]+)+$`)
 
 // ContentName is the name of a content's first execution: name without its -rN and -pN suffixes.
 func ContentName(name string) string { return successorSuffix.ReplaceAllString(name, "") }
+
+// restartSuffix matches the -rN suffixes of restarts.
+var restartSuffix = regexp.MustCompile(`(-r[0-9]+)+$`)
+
+// RestartBase is the name Launch numbers an execution's restarts from: name without its -rN suffixes
+// (a reprocess's -pN stays: its restarts are its own).
+func RestartBase(name string) string { return restartSuffix.ReplaceAllString(name, "") }

@@ -25,3 +25,23 @@ func TestKeysFitS3(t *testing.T) {
 		}
 	}
 }
+
+// A content's later executions: restarts (-rN) and reprocesses (-pN). ContentName strips both;
+// RestartBase only the restarts, since a reprocess's restarts are numbered from its own name.
+func TestSuccessorNames(t *testing.T) {
+	for _, c := range []struct{ name, content, base string }{
+		{"abc", "abc", "abc"},
+		{"abc-r1", "abc", "abc"},
+		{"abc-r1-r2", "abc", "abc"},
+		{"abc-p1", "abc", "abc-p1"},
+		{"abc-p2-r3", "abc", "abc-p2"},
+		{"abc-r", "abc-r", "abc-r"},
+	} {
+		if got := workflow.ContentName(c.name); got != c.content {
+			t.Errorf("ContentName(%q) = %q, want %q", c.name, got, c.content)
+		}
+		if got := workflow.RestartBase(c.name); got != c.base {
+			t.Errorf("RestartBase(%q) = %q, want %q", c.name, got, c.base)
+		}
+	}
+}
