@@ -15,39 +15,17 @@ import (
 	"github.com/paysettle/settle/internal/workflow"
 )
 
-// syncLedgers copies the ledger folder the local pipeline wrote into the fake S3's processed bucket,
-// where a deployed stack's Write would have put it.
-func syncLedgers(t *testing.T, w *awsfake.World) {
-	t.Helper()
-	objs, err := w.Env.Processed.List(context.Background(), workflow.LedgerPrefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		data, _, err := w.Env.Processed.Get(context.Background(), o.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Fake.S3.PutObject(local.ProcessedBucket, o.Key, map[string]string{}, bytes.NewReader(data), int64(len(data)), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // settle aws batches reads the stack's ledgers through S3 with the stack's grace period, and an
 // acknowledgement written through S3 silences the gap.
 func TestAWSBatches(t *testing.T) {
 	w := awsfake.NewWorld(t, workflow.Config{})
-	if err := w.Fake.S3.CreateBucket(local.ProcessedBucket); err != nil {
-		t.Fatal(err)
-	}
 	w.Stack[ops.OutBatchGraceHours] = "24"
 	for _, n := range []int64{1, 3} {
 		if r := w.Arrive(t, "incoming/b"+string(rune('0'+n))+".csv", report(t, n, uint64(n))); r.Status != local.Succeeded {
 			t.Fatalf("batch %d: %s %s", n, r.Status, r.Error)
 		}
 	}
-	syncLedgers(t, w)
+	w.MirrorProcessed(t)
 	o := connect(t, w)
 	sts, err := o.Batches(context.Background(), "")
 	if err != nil || len(sts) != 1 {
