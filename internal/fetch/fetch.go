@@ -315,7 +315,12 @@ func (f *Fetcher) try(ctx context.Context, u *url.URL, key, user, pass string) (
 	}
 	req.Header.Set("User-Agent", "settle-report-fetcher")
 	resp, err := f.httpClient().Do(req)
-	stop()
+	if !stop() && err == nil {
+		// The header timeout passed as the answer came: the attempt's context is canceled, so nothing can
+		// be stored under it, and that is the timeout's failure (worth another attempt), not the store's.
+		resp.Body.Close()
+		return store.Object{}, &Error{Reason: ReasonUnavailable, Err: errHeaderTimeout, transient: true}
+	}
 	if err != nil {
 		return store.Object{}, classify(ctx, err)
 	}

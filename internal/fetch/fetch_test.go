@@ -215,6 +215,39 @@ func TestFetchTimesOut(t *testing.T) {
 	}
 }
 
+// lateHeaderTimer is a clock whose first header timer fires at the moment it is stopped: the answer
+// came just as the header timeout passed.
+type lateHeaderTimer struct {
+	*fakeClock
+	fired bool
+}
+
+func (c *lateHeaderTimer) AfterFunc(d time.Duration, f func()) func() bool {
+	if !c.fired && d == fetch.DefaultHeaderTimeout {
+		c.fired = true
+		return func() bool { f(); return false }
+	}
+	return c.fakeClock.AfterFunc(d, f)
+}
+
+// An answer that arrives as the header timeout passes: the attempt was canceled under it, and that is a
+// timeout worth another attempt, not a final failure to store the report.
+func TestFetchAnswerAtTheHeaderTimeout(t *testing.T) {
+	body := sample(t)
+	a := newAdyen(t, nil)
+	a.set(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(body) })
+	clock := &lateHeaderTimer{fakeClock: newClock()}
+	f, raw := fetcher(t, a, clock.fakeClock)
+	f.Clock = clock
+	res, err := f.Fetch(context.Background(), request(a, file57))
+	if err != nil || res.Attempts != 2 {
+		t.Fatalf("Fetch = %+v, %v; want stored on the second attempt", res, err)
+	}
+	if obj, err := raw.Head(context.Background(), res.Object.Key); err != nil || obj.Size != int64(len(body)) {
+		t.Errorf("stored %+v, %v", obj, err)
+	}
+}
+
 // A body that stalls halfway: the idle timeout ends the attempt, the half report is never visible,
 // and the next attempt stores the whole one.
 func TestFetchStalledBodyLeavesNothingHalfWritten(t *testing.T) {
