@@ -822,12 +822,14 @@ func TestBuckets(t *testing.T) {
 	}
 	var staging bool
 	for _, rule := range asList(path(tpl.Resources["ProcessedBucket"].Properties, "LifecycleConfiguration", "Rules")) {
-		if path(rule, "Prefix") == workflow.StagingPrefix && path(rule, "ExpirationInDays") == 7 {
+		if path(rule, "Prefix") == workflow.StagingPrefix && path(rule, "ExpirationInDays") == workflow.StagingExpiryDays {
 			staging = true
 		}
 	}
-	if !staging {
-		t.Errorf("ProcessedBucket has no rule expiring %s after 7 days", workflow.StagingPrefix)
+	// A Write redriven on the last day Step Functions allows must still find its staged Parquet.
+	if !staging || time.Duration(workflow.StagingExpiryDays)*24*time.Hour <= workflow.RedriveWindow {
+		t.Errorf("ProcessedBucket has no rule expiring %s after %d days, beyond the %s redrive window", workflow.StagingPrefix,
+			workflow.StagingExpiryDays, workflow.RedriveWindow)
 	}
 	checkProcessedVersions(t, tpl)
 	// What holds files not yet handled, and the record of what ran, outlives the stack.

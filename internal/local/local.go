@@ -86,6 +86,7 @@ type Options struct {
 type Env struct {
 	Dir       string
 	Raw       store.Bucket
+	rawDir    *store.Dir // Raw's folder, undecorated: uploads write here
 	Processed store.Bucket
 	Engine    *sfn.Engine
 	Steps     *workflow.Steps
@@ -153,7 +154,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	}
 	conf := opts.Config
 	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineARN = RawBucket, ProcessedBucket, StateMachineARN
-	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock}
+	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock, rawDir: rawDir}
 	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Metrics: opts.Metrics, Now: opts.Clock.Now}
 	subs := map[string]string{
 		"CheckFunctionArn":     FunctionARN("check"),

@@ -74,11 +74,16 @@ var messages atomic.Int64
 // Upload copies a local file into the raw bucket under key, streaming, and describes the object. The
 // same bytes already under key are not copied again (a rerun). Other bytes under key, an earlier file of
 // the same name that manifests and executions point at, are kept: the file goes to key with "-<its
-// ETag>" before the extension instead, so no two contents ever share a key.
+// ETag>" before the extension instead, so no two contents ever share a key. Each key is written only
+// if it is still absent when the upload commits, so two processes uploading two files of one name at
+// the same moment cannot both write it: the one that finds it taken goes on as if it had been there.
 func (e *Env) Upload(ctx context.Context, path, key string) (store.Object, error) {
 	obj, err := e.Raw.Head(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return e.put(ctx, path, key)
+		if obj, err = e.put(ctx, path, key); !errors.Is(err, store.ErrPreconditionFailed) {
+			return obj, err
+		}
+		obj, err = e.Raw.Head(ctx, key) // another process wrote the key first
 	}
 	if err != nil {
 		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
@@ -92,9 +97,13 @@ func (e *Env) Upload(ctx context.Context, path, key string) (store.Object, error
 	}
 	alt := variantKey(key, sum)
 	obj, err = e.Raw.Head(ctx, alt)
+	if errors.Is(err, store.ErrNotFound) {
+		if obj, err = e.put(ctx, path, alt); !errors.Is(err, store.ErrPreconditionFailed) {
+			return obj, err
+		}
+		obj, err = e.Raw.Head(ctx, alt)
+	}
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return e.put(ctx, path, alt)
 	case err != nil:
 		return store.Object{}, fmt.Errorf("upload %s: %w", path, err)
 	case obj.ETag == sum:
@@ -103,14 +112,15 @@ func (e *Env) Upload(ctx context.Context, path, key string) (store.Object, error
 	return store.Object{}, fmt.Errorf("upload %s: %s and %s already hold other bytes", path, key, alt)
 }
 
-// put streams a file to key.
+// put streams a file to key if no object is there when it commits (ErrPreconditionFailed otherwise).
+// It writes to the folder itself, not through Raw's decorations, which only watch reads.
 func (e *Env) put(ctx context.Context, path, key string) (store.Object, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return store.Object{}, err
 	}
 	defer f.Close()
-	up, err := e.Raw.Create(ctx, key)
+	up, err := e.rawDir.CreateIf(ctx, key, store.Precondition{IfAbsent: true})
 	if err != nil {
 		return store.Object{}, err
 	}

@@ -40,9 +40,10 @@ const staleTempAge = 24 * time.Hour
 //
 // Writes are atomic (temp file, fsync, rename), so a reader sees the old object or the new one, never
 // part of one; WithoutSync leaves out the fsync for a bucket of copies. Every change of a key (upload,
-// copy, delete) happens under a lock on the key (an flock on one of 256 files under root/.store/locks),
-// so a conditional write (PutIf, DeleteIf) checks and replaces the object with no other writer in
-// between, as S3 does. A Dir is safe for concurrent use, also by several processes on the same folder.
+// copy, delete) happens under a lock on the key (an flock, LockFileEx on Windows, on one of 256 files
+// under root/.store/locks), so a conditional write (PutIf, DeleteIf) checks and replaces the object with
+// no other writer in between, as S3 does. A Dir is safe for concurrent use, also by several processes on
+// the same folder (on unix and Windows; elsewhere only within one process).
 // Unlike S3, a folder cannot hold both an object "a" and an object "a/b": such a write fails with
 // ErrInvalidKey.
 type Dir struct {
@@ -372,6 +373,18 @@ func (d *Dir) Create(ctx context.Context, key string) (Upload, error) {
 	u := &dirUpload{d: d, ctx: ctx, key: key, path: p, f: f, h: newBackgroundHash()}
 	u.w = bufio.NewWriterSize(io.MultiWriter(f, u.h), 256<<10)
 	return u, nil
+}
+
+// CreateIf is Create with a precondition checked, under the key's lock, when the upload commits: with
+// IfAbsent, of two uploads racing for one key (two processes on one data folder) exactly one commits and
+// the other's Commit fails with ErrPreconditionFailed, changing nothing.
+func (d *Dir) CreateIf(ctx context.Context, key string, pre Precondition) (Upload, error) {
+	up, err := d.Create(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	up.(*dirUpload).pre = pre
+	return up, nil
 }
 
 // Copy makes dst a hard link to src's file, installed by rename like an upload, so it costs no bytes

@@ -100,6 +100,16 @@ type Bucket interface {
 	List(ctx context.Context, prefix string) ([]Object, error)
 }
 
+// Versioned is implemented by a bucket that keeps every version of its objects (S3 with versioning on):
+// a version stays readable by its id after its key is overwritten. A reader that must read exactly the
+// object an event announced reads it by version when the key holds another object by then.
+type Versioned interface {
+	// HeadVersion describes one version of key.
+	HeadVersion(ctx context.Context, key, versionID string) (Object, error)
+	// OpenVersionRange streams length bytes from offset of one version of key, with OpenRange's ifMatch rule.
+	OpenVersionRange(ctx context.Context, key, versionID, ifMatch string, offset, length int64) (io.ReadCloser, error)
+}
+
 // Upload is an object being written.
 type Upload interface {
 	io.Writer

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/store"
 )
 
 // Check heads the object, enforces the size limit, sniffs the format from its first bytes and looks up
@@ -30,10 +31,25 @@ func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckR
 		read.End(err)
 		return nil, storageError("head "+file, file, err)
 	}
-	if obj.ETag != in.File.ETag {
-		read.End(nil)
-		log.InfoContext(ctx, "object superseded", "current_etag", obj.ETag)
-		return &CheckResult{AlreadyProcessed: true, Reason: "superseded: the object was overwritten; the new version has its own execution", Size: obj.Size, Arrived: obj.Modified}, nil
+	overwritten := obj.ETag != in.File.ETag
+	if overwritten {
+		// Another upload took the key before this execution read it. Its content has an execution of its
+		// own; this one processes the version its event announced, so that neither content is lost.
+		v, ok := s.Raw.(store.Versioned)
+		if !ok || in.File.VersionID == "" {
+			read.End(nil)
+			return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the key was overwritten (it now holds etag %s) before this file (etag %s) was read, "+
+				"and the bucket keeps no version of it to read: upload the report again under a name of its own", obj.ETag, in.File.ETag)}
+		}
+		if obj, err = v.HeadVersion(rctx, in.File.Key, in.File.VersionID); err != nil {
+			read.End(err)
+			return nil, storageError("head version "+in.File.VersionID+" of "+file, file, err)
+		}
+		if obj.ETag != in.File.ETag {
+			read.End(nil)
+			return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("version %s has etag %s, not the event's %s", in.File.VersionID, obj.ETag, in.File.ETag)}
+		}
+		log.InfoContext(ctx, "the key was overwritten; reading the version the event announced", "version_id", in.File.VersionID)
 	}
 	if obj.Size == 0 {
 		read.End(nil)
@@ -43,13 +59,13 @@ func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckR
 		read.End(nil)
 		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file is %d bytes, over the limit of %d (MAX_FILE_BYTES, the stack's MaxFileBytes parameter); ask the provider for smaller batches or raise the limit", obj.Size, s.Conf.maxFileBytes())}
 	}
-	head, err := s.sniff(rctx, in.File)
+	head, err := s.sniff(rctx, StepInput{File: in.File, Check: &CheckResult{Overwritten: overwritten}})
 	read.Annotate("bytes", len(head))
 	read.End(err)
 	if err != nil {
 		return nil, err
 	}
-	res := &CheckResult{Format: "adyen-settlement-details", Size: obj.Size, Arrived: obj.Modified}
+	res := &CheckResult{Format: "adyen-settlement-details", Size: obj.Size, Arrived: obj.Modified, Overwritten: overwritten}
 	_, parse := s.Tracer.Start(ctx, "parse")
 	defer func() { parse.End(nil) }()
 	if bytes.IndexByte(head, 0) >= 0 {
@@ -88,9 +104,9 @@ func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckR
 }
 
 // sniff reads the first SniffBytes of the file.
-func (s *Steps) sniff(ctx context.Context, f FileRef) ([]byte, error) {
-	file := f.URL()
-	rc, err := s.Raw.OpenRange(ctx, f.Key, f.ETag, 0, SniffBytes)
+func (s *Steps) sniff(ctx context.Context, in StepInput) ([]byte, error) {
+	file := in.File.URL()
+	rc, err := s.openRaw(ctx, in, 0, SniffBytes)
 	if err != nil {
 		return nil, storageError("read "+file, file, err)
 	}
@@ -115,6 +131,16 @@ func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, ba
 	case m == nil:
 		return false, "", nil
 	case m.Source.ETag == in.File.ETag:
+		// Committed by an earlier execution of this content, whose ledger update may have failed after
+		// the commit: recording it again (the ledger ignores what it has) is what makes a restart or a
+		// reprocess that ends here leave the batch in the ledger.
+		if err := s.recordCommitted(ctx, key, m); err != nil {
+			return false, "", err
+		}
+		// Likewise the claim that commit's Write had no chance to release: the commit is done.
+		if err := s.releaseOwn(ctx, in, ClaimKey(merchant, batch)); err != nil {
+			return false, "", err
+		}
 		return true, "", nil
 	case in.Replace:
 		return false, m.Source.ETag, nil

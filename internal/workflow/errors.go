@@ -70,9 +70,22 @@ type ConflictError struct {
 	ETag          string `json:"etag"`
 	// Committing is set when the other file had claimed the batch but not yet committed it.
 	Committing bool `json:"committing,omitempty"`
+	// Replacing is set for a replace that found another version committed than the one it was started to
+	// replace (ReplacesETag, "" when its check found none): it never undoes a newer commit, and an
+	// operator who still wants this file runs the replace again.
+	Replacing    bool   `json:"replacing,omitempty"`
+	ReplacesETag string `json:"replaces_etag,omitempty"`
 }
 
 func (e *ConflictError) Error() string {
+	if e.Replacing {
+		meant := "no committed version"
+		if e.ReplacesETag != "" {
+			meant = "etag " + e.ReplacesETag
+		}
+		return fmt.Sprintf("%s (etag %s): this replace of batch %s was started against %s, but %s (etag %s) was committed since; "+
+			"it was not replaced: reprocess the file with replace again to replace that version", e.File, e.ETag, e.Batch, meant, e.CommittedFile, e.CommittedETag)
+	}
 	what := "was already committed"
 	if e.Committing {
 		what = "is being committed"

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/paysettle/settle/internal/settlement"
 )
@@ -41,10 +42,21 @@ func PartitionKey(date, merchant string, batch int64) string {
 	return fmt.Sprintf("%ssettlement_date=%s/%s_%s_%d.parquet", LinesPrefix, date, settlement.ProviderAdyen, escapeKey(merchant), batch)
 }
 
-// StagingKey is where transform writes a file's Parquet for write to publish.
-func StagingKey(etag string) string {
-	return StagingPrefix + escapeKey(etag) + "/settlement_lines.parquet"
+// StagingKey is where an execution's transform writes the file's Parquet for its write to publish. It
+// is named by the execution as well as the ETag: two executions of one content (a delivery and an
+// operator's reprocess) each stage their own, so that one of them ending (and removing its staging)
+// never takes the other's away. A redrive keeps the execution's name, and so finds its staging.
+func StagingKey(etag, execution string) string {
+	return StagingPrefix + escapeKey(etag) + "/" + escapeKey(execution) + "/settlement_lines.parquet"
 }
+
+// StagingExpiryDays is how long the processed bucket keeps a staged Parquet (the template's lifecycle
+// rule): longer than Step Functions lets a failed execution be redriven (14 days), so a redriven Write
+// always finds what its Transform staged.
+const StagingExpiryDays = 15
+
+// RedriveWindow is how long after it failed Step Functions lets an execution be redriven.
+const RedriveWindow = 14 * 24 * time.Hour
 
 // fileBase names a file's rejects and report: under its batch when the check step found it, else under
 // _unknown, and always by ETag, since two versions of a batch each have their own rejects.

@@ -18,7 +18,7 @@ func TestKeysFitS3(t *testing.T) {
 	check := &workflow.CheckResult{MerchantAccount: merchant, BatchNumber: batch}
 	for _, key := range []string{
 		workflow.ManifestKey(merchant, batch), workflow.PartitionKey("2024-05-03", merchant, batch),
-		workflow.StagingKey(etag), workflow.RejectsKey(check, etag), workflow.ReportKey(check, etag),
+		workflow.StagingKey(etag, workflow.ExecutionName(etag)+"-r10-p50"), workflow.RejectsKey(check, etag), workflow.ReportKey(check, etag),
 	} {
 		if len(key) > 1024 {
 			t.Errorf("%d bytes, over S3's 1024: %.80s…", len(key), key)

@@ -227,7 +227,7 @@ func (s *Starter) handleMessage(ctx context.Context, m events.SQSMessage) StartR
 	if size == 0 && obj.Size > 0 {
 		size = obj.Size
 	}
-	r.File = FileRef{Bucket: ev.Detail.Bucket.Name, Key: key, ETag: etag, Size: size}
+	r.File = FileRef{Bucket: ev.Detail.Bucket.Name, Key: key, ETag: etag, Size: size, VersionID: ev.Detail.Object.VersionID}
 	log = log.With(obs.KeyBucket, r.File.Bucket, obs.KeyKey, r.File.Key, obs.KeyETag, etag)
 	if errors.Is(err, store.ErrNotFound) {
 		// Start anyway: the check step fails it as InvalidFileError, which reaches the DLQ and the topic,

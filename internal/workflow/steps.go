@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/paysettle/settle/internal/obs"
@@ -104,4 +105,24 @@ func (c Config) maxFileBytes() int64 {
 		return DefaultMaxFileBytes
 	}
 	return c.MaxFileBytes
+}
+
+// openRaw streams the file's bytes from offset (length < 0: to the end), read at its ETag: from the key,
+// or, when the check found the key overwritten, from the file's own version.
+func (s *Steps) openRaw(ctx context.Context, in StepInput, offset, length int64) (io.ReadCloser, error) {
+	f := in.File
+	if in.Check != nil && in.Check.Overwritten {
+		v, ok := s.Raw.(store.Versioned)
+		if !ok || f.VersionID == "" {
+			return nil, &InvalidFileError{File: f.URL(), Reason: "the key was overwritten and this version cannot be read by its id"}
+		}
+		if length < 0 {
+			length = math.MaxInt64 - offset
+		}
+		return v.OpenVersionRange(ctx, f.Key, f.VersionID, f.ETag, offset, length)
+	}
+	if length < 0 {
+		return s.Raw.Open(ctx, f.Key, f.ETag)
+	}
+	return s.Raw.OpenRange(ctx, f.Key, f.ETag, offset, length)
 }

@@ -3,8 +3,11 @@ package workflow_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -121,11 +124,94 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check(other bucket) = %v", err)
 	}
 
-	// The object was overwritten after its event: the new version has its own execution.
+	// The object was overwritten after its event, in a bucket that keeps no versions: the file cannot be
+	// read any more, and an operator is told (never skipped in silence).
 	stale := in
 	stale.File.ETag = "0123456789abcdef0123456789abcdef"
-	if res, err := f.steps.Check(ctx, stale); err != nil || !res.AlreadyProcessed || !strings.HasPrefix(res.Reason, "superseded") {
-		t.Errorf("Check(superseded) = %+v, %v", res, err)
+	var ife *workflow.InvalidFileError
+	if _, err := f.steps.Check(ctx, stale); !errors.As(err, &ife) || !strings.Contains(ife.Reason, "upload the report again under a name of its own") {
+		t.Errorf("Check(overwritten, no versions) = %v, want an InvalidFileError", err)
+	}
+}
+
+// versionedDir is a folder bucket that also keeps every version it was given by putVersion, like S3
+// with versioning on (store.Versioned).
+type versionedDir struct {
+	*store.Dir
+	versions map[string][]byte
+}
+
+func (v *versionedDir) putVersion(t *testing.T, key, id string, data []byte) workflow.FileRef {
+	t.Helper()
+	obj, err := v.Put(context.Background(), key, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.versions[id] = data
+	return workflow.FileRef{Bucket: v.Name(), Key: key, ETag: obj.ETag, Size: obj.Size, VersionID: id}
+}
+
+func (v *versionedDir) HeadVersion(_ context.Context, key, id string) (store.Object, error) {
+	data, ok := v.versions[id]
+	if !ok {
+		return store.Object{}, store.ErrNotFound
+	}
+	sum := md5.Sum(data)
+	return store.Object{Key: key, Size: int64(len(data)), ETag: hex.EncodeToString(sum[:])}, nil
+}
+
+func (v *versionedDir) OpenVersionRange(ctx context.Context, key, id, ifMatch string, off, n int64) (io.ReadCloser, error) {
+	obj, err := v.HeadVersion(ctx, key, id)
+	if err != nil {
+		return nil, err
+	}
+	if ifMatch != "" && obj.ETag != ifMatch {
+		return nil, store.ErrPreconditionFailed
+	}
+	data := v.versions[id]
+	end := int64(len(data))
+	if off > end {
+		off = end
+	}
+	if n < end-off {
+		end = off + n
+	}
+	return io.NopCloser(bytes.NewReader(data[off:end])), nil
+}
+
+// TestOverwrittenKeyReadsTheEventsVersion: two different reports uploaded under one key, the second
+// before the first's execution read it. The first's execution reads its own version and commits its
+// batch; the second's commits its own: both contents end committed.
+func TestOverwrittenKeyReadsTheEventsVersion(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, workflow.Config{})
+	raw := &versionedDir{Dir: f.raw, versions: map[string][]byte{}}
+	f.steps.Raw = raw
+	first := raw.putVersion(t, "incoming/report.csv", "v1", report(t, gen.Config{Rows: 30, Seed: 1, Batch: 7}))
+	second := raw.putVersion(t, "incoming/report.csv", "v2", report(t, gen.Config{Rows: 31, Seed: 2, Batch: 8}))
+	for i, file := range []workflow.FileRef{first, second} {
+		in := workflow.StepInput{Execution: workflow.ExecutionName(file.ETag), File: file}
+		var err error
+		if in.Check, err = f.steps.Check(ctx, in); err != nil {
+			t.Fatalf("check %d: %v", i, err)
+		}
+		if in.Check.Overwritten != (i == 0) || in.Check.AlreadyProcessed {
+			t.Fatalf("check %d = %+v, want overwritten %v and work to do", i, in.Check, i == 0)
+		}
+		if in.Validate, err = f.steps.Validate(ctx, in); err != nil {
+			t.Fatalf("validate %d: %v", i, err)
+		}
+		if in.Transform, err = f.steps.Transform(ctx, in); err != nil {
+			t.Fatalf("transform %d: %v", i, err)
+		}
+		res, err := f.steps.Write(ctx, in)
+		if err != nil || res.RowsWritten != int64(30+i) {
+			t.Fatalf("write %d = %+v, %v", i, res, err)
+		}
+		m, err := workflow.ReadManifest(ctx, f.proc, workflow.ManifestKey("PaySettleShopEU", int64(7+i)))
+		if err != nil || m.Source != file {
+			t.Errorf("batch %d committed from %+v, %v; want %+v", 7+i, m, err, file)
+		}
 	}
 }
 
@@ -176,7 +262,7 @@ func TestWriteAgainstAClaim(t *testing.T) {
 	if !errors.As(err, &ce) || !ce.Committing || ce.CommittedETag != a.File.ETag || !strings.Contains(ce.Error(), "is being committed from") {
 		t.Fatalf("Write(other version) = %v, want a ConflictError against the claim", err)
 	}
-	if got := f.keys(workflow.StagingKey(b.File.ETag)); len(got) != 0 {
+	if got := f.keys(workflow.StagingKey(b.File.ETag, b.Execution)); len(got) != 0 {
 		t.Errorf("the loser's staging is left: %v", got)
 	}
 	res, err := f.steps.Write(ctx, a)

@@ -25,13 +25,13 @@ func (s *Steps) transform(ctx context.Context, in StepInput, x *invocation) (*Tr
 	}
 	file := in.File.URL()
 	tctx, span := s.Tracer.Start(ctx, "transform")
-	rc, err := s.Raw.Open(tctx, in.File.Key, in.File.ETag)
+	rc, err := s.openRaw(tctx, in, 0, -1)
 	if err != nil {
 		span.End(err)
 		return nil, storageError("read "+file, file, err)
 	}
 	defer rc.Close()
-	key := StagingKey(in.File.ETag)
+	key := StagingKey(in.File.ETag, in.Execution)
 	up, err := s.Processed.Create(tctx, key)
 	if err != nil {
 		span.End(err)

@@ -16,6 +16,10 @@ type FileRef struct {
 	Key    string `json:"key"`
 	ETag   string `json:"etag"` // unquoted
 	Size   int64  `json:"size"`
+	// VersionID is the object's version in a versioned bucket, from its event: when the key is
+	// overwritten before the execution reads it, the execution reads this version, so every uploaded
+	// content is processed, never skipped because a newer one took its key.
+	VersionID string `json:"versionId,omitempty"`
 }
 
 // URL is the object's s3:// address, for messages.
@@ -84,6 +88,9 @@ type CheckResult struct {
 	BatchNumber     int64  `json:"batchNumber,omitempty"`
 	// The committed file this one replaces (replace only).
 	ReplacesETag string `json:"replacesEtag,omitempty"`
+	// Overwritten: the key held a newer object when the check read it, so the steps read the file's
+	// own version (FileRef.VersionID).
+	Overwritten bool `json:"overwritten,omitempty"`
 	// Arrived is when the object was stored (S3's Last-Modified): the FileAge metric measures it from
 	// the start of the batch's settlement date.
 	Arrived time.Time `json:"arrived,omitzero"`
@@ -98,6 +105,21 @@ type ValidateResult struct {
 	Warnings        int               `json:"warnings"`
 	RejectsKey      string            `json:"rejectsKey,omitempty"`
 	ReportKey       string            `json:"reportKey"`
+	// ReplacesETag is the committed file a replace replaces, looked up here when the check step could
+	// not name the batch from the file's first bytes (replace only).
+	ReplacesETag string `json:"replacesEtag,omitempty"`
+}
+
+// replaces is the committed version a replace was started to replace: the one its check (or, when the
+// check could not name the batch, its validation) found committed; "" when there was none.
+func (in StepInput) replaces() string {
+	if in.Check != nil && in.Check.MerchantAccount != "" {
+		return in.Check.ReplacesETag
+	}
+	if in.Validate != nil {
+		return in.Validate.ReplacesETag
+	}
+	return ""
 }
 
 // Partition is one Hive partition of the output.
@@ -106,6 +128,10 @@ type Partition struct {
 	Rows           int64  `json:"rows"`
 	Key            string `json:"key"`
 	Bytes          int64  `json:"bytes,omitempty"`
+	// ETag is the published object's, recorded by Write: the table's consistency check compares it with
+	// the object under Key, so a partition holding other bytes than its commit's is found without
+	// reading it.
+	ETag string `json:"etag,omitempty"`
 }
 
 // TransformResult is the transform step's output.

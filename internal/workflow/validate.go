@@ -23,7 +23,7 @@ func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*Val
 	file := in.File.URL()
 	rejectsKey, reportKey := RejectsKey(in.Check, in.File.ETag), ReportKey(in.Check, in.File.ETag)
 	vctx, span := s.Tracer.Start(ctx, "validate")
-	rc, err := s.Raw.Open(vctx, in.File.Key, in.File.ETag)
+	rc, err := s.openRaw(vctx, in, 0, -1)
 	if err != nil {
 		span.End(err)
 		return nil, storageError("read "+file, file, err)
@@ -77,6 +77,14 @@ func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*Val
 	if in.Check != nil && in.Check.MerchantAccount != "" && (in.Check.MerchantAccount != rep.MerchantAccount || in.Check.BatchNumber != rep.BatchNumber) {
 		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the first rows name batch %s/%d but the file validates as %s/%d",
 			in.Check.MerchantAccount, in.Check.BatchNumber, rep.MerchantAccount, rep.BatchNumber)}
+	}
+	if in.Replace && (in.Check == nil || in.Check.MerchantAccount == "") {
+		// The check could not name the batch: the version this replace replaces is looked up now.
+		_, replaces, err := s.committed(ctx, in, rep.MerchantAccount, rep.BatchNumber)
+		if err != nil {
+			return nil, err
+		}
+		res.ReplacesETag = replaces
 	}
 	return res, nil
 }

@@ -81,8 +81,19 @@ func (s *Steps) publish(ctx context.Context, stagingKey string, p Partition) (st
 //
 // A claim whose writer died stays until that file's execution is redriven (it then goes on) — or, for
 // a replace, until the claim is older than ClaimLease, when the replace takes it over and also removes
-// what the dead writer may have published. ClaimLease is longer than a Write invocation can live (the
-// Lambda timeout), so a writer whose claim is taken over can no longer be running.
+// what the dead writer, and every writer whose claim that one had taken over, may have published. Every
+// attempt renews its claim (conditionally) before it publishes, and ClaimLease is longer than an attempt
+// can live (the Lambda timeout), so a claim is only ever taken over from a writer that is no longer
+// running, however long ago its execution first claimed the batch.
+//
+// A replace replaces exactly the version its check found committed (ReplacesETag): finding another
+// version committed by the time it writes, it ends in a ConflictError instead of undoing a newer commit.
+//
+// While a Write is between its publish and its manifest (a replace, or one that died there and waits for
+// its retry or redrive), a reader that lists the partition objects may see both versions of the batch or
+// the new rows under the old manifest. Readers of the manifests never do, and Verify reports the batch:
+// in flight while its claim is fresh, as a finding naming the redrive once the claim is older than the
+// lease.
 
 // ClaimLease is how long a claim keeps a replace waiting. It must exceed the Write function's timeout (15
 // minutes at most in Lambda; a test holds the template to it).
@@ -146,6 +157,14 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 		s.dropStaging(ctx, in, t.StagingKey)
 		return nil, conflictError(in, v.MerchantAccount, v.BatchNumber, m.Source, false)
 	}
+	if m != nil && !replaceable(in, m) {
+		// A replace replaces the version it was started against, never one committed since (a redrive of
+		// an old replace would otherwise put back what a newer replace took out).
+		s.dropStaging(ctx, in, t.StagingKey)
+		ce := conflictError(in, v.MerchantAccount, v.BatchNumber, m.Source, false)
+		ce.Replacing, ce.ReplacesETag = true, in.replaces()
+		return nil, ce
+	}
 
 	wctx, span := s.Tracer.Start(ctx, "write")
 	claim, claimTag, err := s.claim(wctx, in, claimKey, m, mTag, p.Key)
@@ -175,7 +194,7 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 		span.End(err)
 		return nil, err
 	}
-	p.Bytes = obj.Size
+	p.Bytes, p.ETag = obj.Size, obj.ETag
 	res := &WriteResult{ManifestKey: manifestKey, Partitions: []Partition{p}, RowsWritten: p.Rows}
 	for _, key := range claim.Remove {
 		if err := s.Processed.Delete(wctx, key); err != nil {
@@ -217,8 +236,27 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	return res, nil
 }
 
+// replaceable reports whether in, a replace, may replace the committed manifest m: only the version its
+// check found committed. A replace whose check found none (it was started while another version was
+// still on its way) replaces nothing committed since: the operator, told so by the ConflictError, runs
+// it again against what is committed now.
+func replaceable(in StepInput, m *Manifest) bool {
+	target := in.replaces()
+	return target != "" && m.Source.ETag == target
+}
+
 // claim makes this file the batch's claimant and returns the claim and its ETag. m and mTag are the
 // manifest read before (nil and "" for none); publish is the partition key the file writes.
+//
+// Every pass writes the claim, this file's own included: a claim is renewed at the start of every
+// attempt (ClaimedAt is the attempt's start), so a Write resumed by a retry or a redrive holds a claim no
+// older than itself, which a replace cannot take over while it runs (ClaimLease exceeds an attempt's
+// life). The renewal is conditional on the claim read, like a takeover, so of a resumed writer and a
+// replace taking its old claim over exactly one gets it; the other reads the winner's claim.
+//
+// A claim's Remove list accumulates: whoever writes a claim carries over the partition objects the
+// claims before it meant to remove or published, so that a chain of writers dying and being taken over
+// never forgets an object the batch's final commit must not keep.
 func (s *Steps) claim(ctx context.Context, in StepInput, key string, m *Manifest, mTag, publish string) (*Claim, string, error) {
 	c, cTag, err := s.readClaim(ctx, key)
 	if err != nil {
@@ -226,22 +264,28 @@ func (s *Steps) claim(ctx context.Context, in StepInput, key string, m *Manifest
 	}
 	v := in.Validate
 	next := &Claim{Version: ClaimVersion, Source: in.File, Execution: in.Execution, ClaimedAt: s.now().UTC(), Base: mTag, Publish: publish}
+	remove := func(keys ...string) {
+		for _, k := range keys {
+			if k != "" && k != publish && !slices.Contains(next.Remove, k) {
+				next.Remove = append(next.Remove, k)
+			}
+		}
+	}
 	if m != nil {
 		for _, p := range m.Partitions {
-			if p.Key != publish {
-				next.Remove = append(next.Remove, p.Key)
-			}
+			remove(p.Key)
 		}
 	}
 	var pre store.Precondition
 	switch {
 	case c == nil:
 		pre = store.Precondition{IfAbsent: true}
-	case c.Source.ETag == in.File.ETag && c.Base == mTag && c.Publish == publish:
-		return c, cTag, nil // this file's own claim, from an attempt that did not finish
 	case c.Source.ETag == in.File.ETag, m != nil && c.Source.ETag == m.Source.ETag:
-		// This file's claim on another basis, or one the committed file left behind: renew it.
+		// This file's own claim, from an attempt that did not finish, or one the committed file left
+		// behind: renew it, keeping what it meant to remove.
 		pre = store.Precondition{IfMatch: cTag}
+		remove(c.Remove...)
+		remove(c.Publish)
 	case !in.Replace:
 		return nil, "", conflictError(in, v.MerchantAccount, v.BatchNumber, c.Source, true)
 	case s.now().Sub(c.ClaimedAt) < ClaimLease:
@@ -249,11 +293,11 @@ func (s *Steps) claim(ctx context.Context, in StepInput, key string, m *Manifest
 			"the replace waits until that commit ends, or until its claim is %s old", c.Source.URL(), c.Source.ETag, c.Execution,
 			c.ClaimedAt.Format(time.RFC3339), ClaimLease)}
 	default:
-		// A replace takes over a claim whose writer is gone, and removes what that writer may have published.
+		// A replace takes over a claim whose writer is gone, and removes what that writer, and every
+		// writer whose claim it had taken over, may have published.
 		pre = store.Precondition{IfMatch: cTag}
-		if c.Publish != publish && !slices.Contains(next.Remove, c.Publish) {
-			next.Remove = append(next.Remove, c.Publish)
-		}
+		remove(c.Remove...)
+		remove(c.Publish)
 		x := s.logger(in, StepWrite)
 		x.WarnContext(ctx, "taking over a stale claim", "claimed_by", c.Source.URL(), "claimed_at", c.ClaimedAt)
 	}

@@ -129,11 +129,23 @@ func ifMatchHeader(etag string) *string {
 
 // Head describes key with HeadObject.
 func (s *Bucket) Head(ctx context.Context, key string) (store.Object, error) {
-	const op = "head"
+	return s.head(ctx, "head", key, "")
+}
+
+// HeadVersion describes one version of key (store.Versioned).
+func (s *Bucket) HeadVersion(ctx context.Context, key, versionID string) (store.Object, error) {
+	return s.head(ctx, "head version "+versionID+" of", key, versionID)
+}
+
+func (s *Bucket) head(ctx context.Context, op, key, versionID string) (store.Object, error) {
 	if err := s.checkKey(op, key); err != nil {
 		return store.Object{}, err
 	}
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	in := &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key}
+	if versionID != "" {
+		in.VersionId = &versionID
+	}
+	out, err := s.client.HeadObject(ctx, in)
 	if err != nil {
 		return store.Object{}, s.wrap(op, key, err)
 	}
@@ -149,30 +161,38 @@ func (s *Bucket) Head(ctx context.Context, key string) (store.Object, error) {
 // as well, so that S3-compatible servers that ignore If-Match on reads (gofakes3 does) cannot hand
 // out another version.
 func (s *Bucket) Open(ctx context.Context, key, ifMatch string) (io.ReadCloser, error) {
-	return s.get(ctx, "get", key, ifMatch, "")
+	return s.get(ctx, "get", key, ifMatch, "", "")
 }
 
 // OpenRange streams length bytes of key from offset with a ranged GetObject. A range that starts past
 // the end (S3 answers 416 InvalidRange), an empty object and length 0 give an empty reader.
 func (s *Bucket) OpenRange(ctx context.Context, key, ifMatch string, offset, length int64) (io.ReadCloser, error) {
-	const op = "get range"
+	return s.openRange(ctx, "get range", key, "", ifMatch, offset, length)
+}
+
+// OpenVersionRange is OpenRange on one version of key (store.Versioned).
+func (s *Bucket) OpenVersionRange(ctx context.Context, key, versionID, ifMatch string, offset, length int64) (io.ReadCloser, error) {
+	return s.openRange(ctx, "get range of version "+versionID+" of", key, versionID, ifMatch, offset, length)
+}
+
+func (s *Bucket) openRange(ctx context.Context, op, key, versionID, ifMatch string, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 || length < 0 {
 		return nil, fmt.Errorf("%s %s: invalid range: offset %d, length %d", op, s.where(key), offset, length)
 	}
 	if length == 0 {
-		return s.emptyIfMatch(ctx, op, key, ifMatch)
+		return s.emptyIfMatch(ctx, op, key, versionID, ifMatch)
 	}
 	rng := fmt.Sprintf("bytes=%d-", offset) // to the end when offset+length would overflow
 	if length <= math.MaxInt64-offset {
 		rng = fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)
 	}
-	return s.get(ctx, op, key, ifMatch, rng)
+	return s.get(ctx, op, key, ifMatch, rng, versionID)
 }
 
 // emptyIfMatch returns an empty reader for a read that selects no bytes of key, after checking that
 // key exists and, when asked, still has the ETag ifMatch: S3's 416 answer does not say.
-func (s *Bucket) emptyIfMatch(ctx context.Context, op, key, ifMatch string) (io.ReadCloser, error) {
-	obj, err := s.Head(ctx, key)
+func (s *Bucket) emptyIfMatch(ctx context.Context, op, key, versionID, ifMatch string) (io.ReadCloser, error) {
+	obj, err := s.head(ctx, "head", key, versionID)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +203,7 @@ func (s *Bucket) emptyIfMatch(ctx context.Context, op, key, ifMatch string) (io.
 }
 
 // get is GetObject with an optional If-Match and Range.
-func (s *Bucket) get(ctx context.Context, op, key, ifMatch, rng string) (io.ReadCloser, error) {
+func (s *Bucket) get(ctx context.Context, op, key, ifMatch, rng, versionID string) (io.ReadCloser, error) {
 	if err := s.checkKey(op, key); err != nil {
 		return nil, err
 	}
@@ -191,9 +211,12 @@ func (s *Bucket) get(ctx context.Context, op, key, ifMatch, rng string) (io.Read
 	if rng != "" {
 		in.Range = &rng
 	}
+	if versionID != "" {
+		in.VersionId = &versionID
+	}
 	out, err := s.client.GetObject(ctx, in)
 	if rng != "" && isS3Code(err, "InvalidRange", http.StatusRequestedRangeNotSatisfiable) {
-		return s.emptyIfMatch(ctx, op, key, ifMatch)
+		return s.emptyIfMatch(ctx, op, key, versionID, ifMatch)
 	}
 	if err != nil {
 		return nil, s.wrap(op, key, err)

@@ -1,0 +1,505 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paysettle/settle/internal/gen"
+	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/store/storefault"
+	"github.com/paysettle/settle/internal/workflow"
+)
+
+// The operator schedules: what people do to executions (retry, redrive, reprocess, replace, two
+// terminals on one folder) interleaved with Writes still running or long dead. Each test is one
+// schedule that once committed the wrong version, kept both, lost a report or stuck; each ends with the
+// table consistent with its manifests (verifyClean).
+
+// stepClock is a settable clock for the steps.
+type stepClock struct{ now time.Time }
+
+func (c *stepClock) Now() time.Time { return c.now }
+
+func newStepClock() *stepClock { return &stepClock{now: time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)} }
+
+// clocked is newSteps with the clock c.
+func clocked(raw, proc store.Bucket, c *stepClock) *workflow.Steps {
+	s := newSteps(raw, proc)
+	s.Now = c.Now
+	return s
+}
+
+// through runs Check, Validate and Transform of a version already in raw, as execution name, and
+// returns the Write step's input.
+func through(t *testing.T, steps *workflow.Steps, obj store.Object, name string, replace bool) workflow.StepInput {
+	t.Helper()
+	ctx := context.Background()
+	in := workflow.StepInput{Execution: name, Replace: replace,
+		File: workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: obj.ETag, Size: obj.Size}}
+	var err error
+	if in.Check, err = steps.Check(ctx, in); err != nil {
+		t.Fatalf("check %s: %v", name, err)
+	}
+	if in.Validate, err = steps.Validate(ctx, in); err != nil {
+		t.Fatalf("validate %s: %v", name, err)
+	}
+	if in.Transform, err = steps.Transform(ctx, in); err != nil {
+		t.Fatalf("transform %s: %v", name, err)
+	}
+	return in
+}
+
+// writeCalls counts a Write's shared-key store calls when it runs alone on a copy of the fixture.
+func writeCalls(t *testing.T, f *writeFixture, in workflow.StepInput, clock *stepClock) int {
+	t.Helper()
+	var none *sched
+	counter := &crashingBucket{Bucket: f.processed(t, &none), n: 1 << 30}
+	if _, err := clocked(f.raw, counter, clock).Write(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	return counter.calls
+}
+
+// crashAfterPublish runs in's Write on proc until just after its Parquet is published (the call that
+// copies to the partition key), then kills it.
+func crashAfterPublish(t *testing.T, raw, proc store.Bucket, clock *stepClock, in workflow.StepInput) {
+	t.Helper()
+	cb := &publishCrash{Bucket: proc, partition: in.Transform.Partitions[0].Key}
+	if _, err := clocked(raw, cb, clock).Write(context.Background(), in); err == nil {
+		t.Fatalf("%s: the Write meant to die after its publish succeeded", in.Execution)
+	}
+	if !cb.published {
+		t.Fatalf("%s: the Write died before it published", in.Execution)
+	}
+}
+
+// publishCrash fails every call after the copy to partition.
+type publishCrash struct {
+	store.Bucket
+	partition string
+	published bool
+}
+
+var errDied = errors.New("the function died here")
+
+func (p *publishCrash) Copy(ctx context.Context, src, dst string) (store.Object, error) {
+	if p.published {
+		return store.Object{}, errDied
+	}
+	obj, err := p.Bucket.Copy(ctx, src, dst)
+	p.published = err == nil && dst == p.partition
+	return obj, err
+}
+
+func (p *publishCrash) dead() error {
+	if p.published {
+		return errDied
+	}
+	return nil
+}
+
+func (p *publishCrash) Get(ctx context.Context, key string) ([]byte, store.Object, error) {
+	if err := p.dead(); err != nil {
+		return nil, store.Object{}, err
+	}
+	return p.Bucket.Get(ctx, key)
+}
+
+func (p *publishCrash) Put(ctx context.Context, key string, data []byte) (store.Object, error) {
+	if err := p.dead(); err != nil {
+		return store.Object{}, err
+	}
+	return p.Bucket.Put(ctx, key, data)
+}
+
+func (p *publishCrash) PutIf(ctx context.Context, key string, data []byte, pre store.Precondition) (store.Object, error) {
+	if err := p.dead(); err != nil {
+		return store.Object{}, err
+	}
+	return p.Bucket.PutIf(ctx, key, data, pre)
+}
+
+func (p *publishCrash) Delete(ctx context.Context, key string) error {
+	if err := p.dead(); err != nil {
+		return err
+	}
+	return p.Bucket.Delete(ctx, key)
+}
+
+func (p *publishCrash) DeleteIf(ctx context.Context, key, etag string) error {
+	if err := p.dead(); err != nil {
+		return err
+	}
+	return p.Bucket.DeleteIf(ctx, key, etag)
+}
+
+// wantReplaceConflict asserts that err is a replace's ConflictError: another version than the one it
+// was started against is committed.
+func wantReplaceConflict(t *testing.T, err error, loser, committed *version) {
+	t.Helper()
+	wantConflict(t, err, loser, committed)
+	var ce *workflow.ConflictError
+	if errors.As(err, &ce) && (!ce.Replacing || !strings.Contains(ce.Error(), "was committed since")) {
+		t.Errorf("%s: %v, want the replace's conflict (another version committed since it began)", loser.name, err)
+	}
+}
+
+// Schedule 1. v1's Write claims the batch and dies; the replace v2 (started while v1 held the claim)
+// waits while the claim is fresh. Hours later both are redriven together, at every interleaving of
+// their store calls: v1 goes on from its claim as v2 finds that claim older than the lease. A resumed
+// Write renews its claim (conditionally) before it publishes, so v2 can no longer take over a claim
+// whose writer is running: exactly one version ends committed, alone in the table.
+func TestScheduleResumedWriteRenewsItsClaim(t *testing.T) {
+	skipUnderRace(t)
+	for _, sameDate := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sameDate=%v", sameDate), func(t *testing.T) {
+			vs := twoVersions(t, sameDate)
+			f := newWriteFixture(t, vs, []bool{false, true})
+			clock := newStepClock()
+			// v1 dies right after claiming: the manifest read, the claim read, the claim write.
+			start := func(t *testing.T, proc store.Bucket) {
+				var te *workflow.TransientError
+				if _, err := clocked(f.raw, &crashingBucket{Bucket: proc, n: 3}, clock).Write(context.Background(), f.inputs[0]); err == nil {
+					t.Fatal("v1's Write was meant to die after claiming")
+				}
+				if _, err := clocked(f.raw, proc, clock).Write(context.Background(), f.inputs[1]); !errors.As(err, &te) {
+					t.Fatalf("the replace against a fresh claim: %v, want it to wait", err)
+				}
+			}
+			var cur *sched
+			runs := explore(t, func(s *sched) {
+				cur = nil
+				clock.now = time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)
+				proc := f.processed(t, &cur, workflow.LedgerPrefix)
+				start(t, proc)
+				clock.now = clock.now.Add(3 * time.Hour) // the operator redrives both hours later
+				cur = s
+				steps := clocked(f.raw, proc, clock)
+				errs := make([]error, 2)
+				s.run(
+					func(ctx context.Context) { _, errs[0] = steps.Write(ctx, f.inputs[0]) },
+					func(ctx context.Context) { _, errs[1] = steps.Write(ctx, f.inputs[1]) },
+				)
+				cur = nil
+				var te *workflow.TransientError
+				if errors.As(errs[1], &te) { // the replace waited for v1's renewed claim: Step Functions retries it
+					_, errs[1] = steps.Write(context.Background(), f.inputs[1])
+				}
+				win := checkOneCommit(t, proc, vs)
+				switch win {
+				case vs[0]:
+					if errs[0] != nil {
+						t.Errorf("v1 committed, but its Write ended %v", errs[0])
+					}
+					// The replace was started when nothing was committed: it replaces no commit made since.
+					wantReplaceConflict(t, errs[1], vs[1], vs[0])
+				case vs[1]:
+					if errs[1] != nil {
+						t.Errorf("the replace committed, but its Write ended %v", errs[1])
+					}
+					wantConflict(t, errs[0], vs[0], vs[1])
+				}
+				verifyClean(t, proc, clock.now)
+			})
+			t.Logf("%d interleavings", runs)
+		})
+	}
+}
+
+// Schedule 2. v0 publishes date D0 and dies; the replace v1 takes its claim over (to remove D0),
+// publishes D1 and dies; the replace v2 takes over in turn. Its commit removes D0 as well as D1: a claim
+// carries over everything the claims before it published or meant to remove.
+func TestScheduleSecondTakeoverRemovesEveryDeadWritersObjects(t *testing.T) {
+	vs := makeVersions(t, []gen.Config{
+		{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
+		{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
+		{Rows: 22, Seed: 7, Batch: 5, SettlementDate: "2024-05-05"},
+	})
+	f := newWriteFixture(t, vs, []bool{false, true, true})
+	clock := newStepClock()
+	var none *sched
+	proc := f.processed(t, &none)
+	crashAfterPublish(t, f.raw, proc, clock, f.inputs[0])
+	clock.now = clock.now.Add(2 * workflow.ClaimLease)
+	crashAfterPublish(t, f.raw, proc, clock, f.inputs[1])
+	clock.now = clock.now.Add(2 * workflow.ClaimLease)
+	steps := clocked(f.raw, proc, clock)
+	res, err := steps.Write(context.Background(), f.inputs[2])
+	if err != nil {
+		t.Fatalf("the second takeover: %v", err)
+	}
+	for _, v := range vs[:2] {
+		if !slices.Contains(res.Removed, v.partition) {
+			t.Errorf("the commit removed %v, not %s's %s", res.Removed, v.name, v.partition)
+		}
+	}
+	// The dead writers' redrives end in conflicts and leave the commit alone.
+	_, err = steps.Write(context.Background(), f.inputs[0])
+	wantConflict(t, err, vs[0], vs[2])
+	_, err = steps.Write(context.Background(), f.inputs[1])
+	wantReplaceConflict(t, err, vs[1], vs[2])
+	if win := checkOneCommit(t, proc, vs); win != vs[2] {
+		t.Errorf("committed %v, want %s", win, vs[2].name)
+	}
+	verifyClean(t, proc, clock.now)
+}
+
+// Schedule 3. A replace dies between publishing its Parquet and writing the manifest. Until it is
+// retried or redriven, a reader that lists files sees both versions (dates differ) or the new rows under
+// the old manifest (same date): the verify check reports the commit as in flight while its claim is
+// fresh, and as a finding naming the redrive once the claim is older than the lease. The redrive
+// completes the commit and the table is consistent again.
+func TestScheduleReplaceDiesBetweenPublishAndManifest(t *testing.T) {
+	for _, sameDate := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sameDate=%v", sameDate), func(t *testing.T) {
+			vs := twoVersions(t, sameDate)
+			ctx := context.Background()
+			raw, proc := newBuckets(t)
+			clock := newStepClock()
+			steps := clocked(raw, proc, clock)
+			a := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data), "a", false)
+			if _, err := steps.Write(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			b := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[1].name, vs[1].data), "b-p1", true)
+			crashAfterPublish(t, raw, proc, clock, b)
+
+			rep := verify(t, proc, clock.now)
+			if !rep.OK() || len(rep.InFlight) != 1 || rep.InFlight[0].Execution != "b-p1" {
+				t.Errorf("a fresh claim: findings %v, in flight %+v; want the commit in flight and no finding", rep.Findings, rep.InFlight)
+			}
+			clock.now = clock.now.Add(workflow.ClaimLease)
+			rep = verify(t, proc, clock.now)
+			if got := kinds(rep); !slices.Contains(got, workflow.FindingStaleClaim) {
+				t.Errorf("a claim older than the lease: findings %v, want %s", rep.Findings, workflow.FindingStaleClaim)
+			}
+			for _, fd := range rep.Findings {
+				if fd.Kind == workflow.FindingStaleClaim && fd.Command != "redrive b-p1" {
+					t.Errorf("the stale claim's remedy is %q, want the redrive of b-p1", fd.Command)
+				}
+			}
+			if _, err := steps.Write(ctx, b); err != nil { // the redrive
+				t.Fatalf("the redriven replace: %v", err)
+			}
+			if win := checkOneCommit(t, proc, vs); win != vs[1] {
+				t.Errorf("committed %v, want the replacement", win)
+			}
+			verifyClean(t, proc, clock.now)
+		})
+	}
+}
+
+// Schedule 4. v1 is committed. A replace by v2, started against v1, fails before its commit; a replace
+// by v3, also started against v1, commits. Redriving v2's replace must not put v2 in v3's place: a
+// replace replaces the version it was started against, and ends in a conflict naming the newer one.
+func TestScheduleRedriveOfAnOldReplaceKeepsTheNewerOne(t *testing.T) {
+	vs := makeVersions(t, []gen.Config{
+		{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
+		{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
+		{Rows: 22, Seed: 7, Batch: 5, SettlementDate: "2024-05-03"},
+	})
+	ctx := context.Background()
+	raw, proc := newBuckets(t)
+	clock := newStepClock()
+	steps := clocked(raw, proc, clock)
+	a := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data), "v1", false)
+	if _, err := steps.Write(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[1].name, vs[1].data), "v2-p1", true)
+	c := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[2].name, vs[2].data), "v3-p1", true)
+	if b.Check.ReplacesETag != vs[0].etag || c.Check.ReplacesETag != vs[0].etag {
+		t.Fatalf("the replaces were started against %q and %q, want v1's %s", b.Check.ReplacesETag, c.Check.ReplacesETag, vs[0].etag)
+	}
+	if _, err := clocked(raw, &crashingBucket{Bucket: proc, n: 1}, clock).Write(ctx, b); err == nil {
+		t.Fatal("v2's replace was meant to fail")
+	}
+	if _, err := steps.Write(ctx, c); err != nil {
+		t.Fatalf("v3's replace: %v", err)
+	}
+	_, err := steps.Write(ctx, b) // the redrive, after v3 was committed
+	wantReplaceConflict(t, err, vs[1], vs[2])
+	if win := checkOneCommit(t, proc, vs); win != vs[2] {
+		t.Errorf("committed %v, want v3", win)
+	}
+	if m := readManifest(t, proc); m.Revision != 1 || m.Replaced == nil || m.Replaced.ETag != vs[0].etag {
+		t.Errorf("the manifest is revision %d replacing %v, want revision 1 replacing v1", m.Revision, m.Replaced)
+	}
+	verifyClean(t, proc, clock.now)
+}
+
+// Schedule 6. The ledger update after a commit fails through its retries, so the Write fails although
+// the batch is committed; the operator then restarts the file (-r1), whose Check finds the commit and
+// ends as a duplicate. That Check records the commit in the ledger: the batch is never reported missing.
+func TestScheduleLedgerRecordsACommitItMissed(t *testing.T) {
+	vs := twoVersions(t, false)
+	ctx := context.Background()
+	raw, dir := newBuckets(t)
+	faults := &storefault.Bucket{Bucket: dir}
+	clock := newStepClock()
+	steps := clocked(raw, faults, clock)
+	obj := mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data)
+	in := through(t, steps, obj, "a", false)
+	faults.Set(workflow.LedgerPrefix, -1)
+	var te *workflow.TransientError
+	if _, err := steps.Write(ctx, in); !errors.As(err, &te) {
+		t.Fatalf("the Write with the ledger failing: %v, want a TransientError", err)
+	}
+	faults.Set(workflow.LedgerPrefix, 0)
+	if rep := verify(t, dir, clock.now); !slices.Contains(kinds(rep), workflow.FindingLedger) {
+		t.Errorf("a commit the ledger lacks: findings %v, want %s", rep.Findings, workflow.FindingLedger)
+	}
+	restart := workflow.StepInput{Execution: "a-r1", File: in.File}
+	res, err := steps.Check(ctx, restart)
+	if err != nil || !res.AlreadyProcessed {
+		t.Fatalf("the restart's check: %+v, %v; want already processed", res, err)
+	}
+	m := readManifest(t, dir)
+	checkLedgerNames(t, dir, []string{workflow.LedgerKey(m.Provider, m.MerchantAccount)}, m, vs[0].etag)
+	verifyClean(t, dir, clock.now) // the claim released by the restart's check; a's staging kept for its redrive
+}
+
+// Schedule 7. Two executions of one content: the file's own (which conflicts with the committed v1)
+// and an operator's replace of it (-p1), each through Transform before either Write. The conflict
+// removes only its own staging: the replace's Write then commits.
+func TestScheduleExecutionsOfOneContentStageApart(t *testing.T) {
+	vs := twoVersions(t, false)
+	ctx := context.Background()
+	raw, proc := newBuckets(t)
+	clock := newStepClock()
+	steps := clocked(raw, proc, clock)
+	objB := mustPutObject(t, raw, "incoming/"+vs[1].name, vs[1].data)
+	own := through(t, steps, objB, workflow.ExecutionName(objB.ETag), false) // before v1 is committed
+	a := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data), "v1", false)
+	if _, err := steps.Write(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	replace := through(t, steps, objB, workflow.ExecutionName(objB.ETag)+"-p1", true)
+	_, err := steps.Write(ctx, own)
+	wantConflict(t, err, vs[1], vs[0])
+	if _, err := steps.Write(ctx, replace); err != nil {
+		t.Fatalf("the replace after the other execution's conflict: %v", err)
+	}
+	if win := checkOneCommit(t, proc, vs); win != vs[1] {
+		t.Errorf("committed %v, want the replacement", win)
+	}
+	verifyClean(t, proc, clock.now)
+}
+
+// Schedule 5, on the data folder: two `settle run` processes upload two different reports of one name
+// at the same moment (both look the key up before either writes it). Each content gets a key of its
+// own, both batches are committed, and nothing is reported as processed that was not.
+func TestScheduleTwoRunsUploadOneNameAtOnce(t *testing.T) {
+	dir := scratchDir(t)
+	files := t.TempDir()
+	ctx := context.Background()
+	reports := [][]byte{}
+	for _, cfg := range []gen.Config{{Rows: 20, Seed: 5, Batch: 5}, {Rows: 21, Seed: 6, Batch: 6}} {
+		var buf strings.Builder
+		if _, err := gen.Write(&buf, cfg); err != nil {
+			t.Fatal(err)
+		}
+		reports = append(reports, []byte(buf.String()))
+	}
+	// Both processes look the key up before either writes it.
+	looked := newBarrier(2)
+	var envs []*local.Env
+	for range 2 {
+		var once bool
+		e, err := local.Open(dir, local.Options{Clock: newClock(), WrapRaw: func(b store.Bucket) store.Bucket {
+			return headHook{Bucket: b, hook: func() {
+				if !once {
+					once = true
+					looked.wait()
+				}
+			}}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, e)
+	}
+	results := make([]local.FileResult, 2)
+	done := make(chan int)
+	for i := range 2 {
+		path := writeFile(t, files, fmt.Sprintf("%c/report.csv", 'a'+i), reports[i])
+		go func() {
+			results[i] = envs[i].RunInput(ctx, local.Input{Path: path, Key: "incoming/report.csv"})
+			done <- i
+		}()
+	}
+	<-done
+	<-done
+	keys := map[string]bool{}
+	for i, r := range results {
+		if r.Status != local.Succeeded {
+			t.Errorf("%s: %s (%s), want SUCCEEDED", r.File, r.Status, r.Error)
+		}
+		keys[r.Key] = true
+		m, err := workflow.ReadManifest(ctx, envs[0].Processed, workflow.ManifestKey("PaySettleShopEU", int64(5+i)))
+		if err != nil {
+			t.Errorf("batch %d is not committed: %v", 5+i, err)
+			continue
+		}
+		if m.Source.Key != r.Key || m.Source.ETag != r.ETag {
+			t.Errorf("batch %d is committed from %s (%s), want %s (%s)", 5+i, m.Source.Key, m.Source.ETag, r.Key, r.ETag)
+		}
+	}
+	if len(keys) != 2 {
+		t.Errorf("the two reports went to keys %v, want one each", keys)
+	}
+	verifyClean(t, envs[0].Processed, time.Date(2024, 5, 7, 10, 0, 0, 0, time.UTC))
+}
+
+// barrier lets n goroutines go on once all n have arrived.
+type barrier struct {
+	arrive chan struct{}
+	open   chan struct{}
+}
+
+func newBarrier(n int) *barrier {
+	b := &barrier{arrive: make(chan struct{}, n), open: make(chan struct{})}
+	go func() {
+		for range n {
+			<-b.arrive
+		}
+		close(b.open)
+	}()
+	return b
+}
+
+func (b *barrier) wait() {
+	b.arrive <- struct{}{}
+	<-b.open
+}
+
+// headHook calls hook before every Head.
+type headHook struct {
+	store.Bucket
+	hook func()
+}
+
+func (h headHook) Head(ctx context.Context, key string) (store.Object, error) {
+	h.hook()
+	return h.Bucket.Head(ctx, key)
+}
+
+// newBuckets is a raw and a processed folder bucket.
+func newBuckets(t *testing.T) (store.Bucket, store.Bucket) {
+	t.Helper()
+	raw, err := store.NewDir(local.RawBucket, t.TempDir(), store.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := store.NewDir(local.ProcessedBucket, scratchDir(t), store.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, proc
+}
