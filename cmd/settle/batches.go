@@ -159,7 +159,7 @@ func newBatchesCheckCmd(a *app) *cobra.Command {
 	var data string
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Run the hourly batch check once: alerts and resolutions to notifications.jsonl",
+		Short: "Run the hourly batch check once (the ledgers, and the table against its manifests): alerts and resolutions to notifications.jsonl",
 		Example: `  settle batches check
   BATCH_GRACE_HOURS=0 settle batches check --data /tmp/settle`,
 		Args: noArgs,
@@ -180,7 +180,7 @@ func runBatchesCheck(ctx context.Context, a *app, data string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "%d merchant accounts, %d missing batches, %d late; sent %d alerts and %d resolutions to %s/notifications.jsonl.\n",
-		res.Accounts, res.MissingBatches, res.Late, res.Alerts, res.Resolutions, data)
+	fmt.Fprintf(a.stdout, "%d merchant accounts, %d missing batches, %d late, %d table findings (settle verify); sent %d alerts and %d resolutions to %s/notifications.jsonl.\n",
+		res.Accounts, res.MissingBatches, res.Late, res.TableFindings, res.Alerts, res.Resolutions, data)
 	return nil
 }

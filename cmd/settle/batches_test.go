@@ -55,7 +55,7 @@ func TestLocalBatchCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Rebuilt the ledgers of 1 merchant accounts from 3 manifests: 0 differed") {
 		t.Errorf("ledger --rebuild: %d %s", code, out)
 	}
-	if out, code := localCLI("batches", "check", "--data", data); code != 0 || !strings.Contains(out, "1 merchant accounts, 0 missing batches, 0 late; sent 0 alerts") {
+	if out, code := localCLI("batches", "check", "--data", data); code != 0 || !strings.Contains(out, "1 merchant accounts, 0 missing batches, 0 late, 0 table findings (settle verify); sent 0 alerts") {
 		t.Errorf("batches check: %d %s", code, out)
 	}
 	for _, bad := range [][]string{

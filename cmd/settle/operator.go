@@ -39,6 +39,9 @@ type operator interface {
 	Batches(ctx context.Context, merchant string) ([]ledger.Status, error)
 	Acknowledge(ctx context.Context, provider, merchant string, a ledger.Ack) (bool, error)
 	RebuildLedgers(ctx context.Context) (workflow.RebuildResult, error)
+	// Verify checks the table against its manifests (workflow.Verifier); content, when set, also reads
+	// every committed object's footer.
+	Verify(ctx context.Context, content workflow.ContentFunc) (*workflow.VerifyReport, error)
 }
 
 // words are how an operator's output names things, so that local output speaks of local things: the

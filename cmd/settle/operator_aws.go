@@ -82,3 +82,7 @@ func (a awsOperator) Acknowledge(ctx context.Context, provider, merchant string,
 func (a awsOperator) RebuildLedgers(ctx context.Context) (workflow.RebuildResult, error) {
 	return a.o.RebuildLedgers(ctx)
 }
+
+func (a awsOperator) Verify(ctx context.Context, content workflow.ContentFunc) (*workflow.VerifyReport, error) {
+	return a.o.Verify(ctx, content)
+}

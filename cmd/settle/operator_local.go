@@ -526,3 +526,7 @@ func (l *localOperator) Acknowledge(ctx context.Context, provider, merchant stri
 func (l *localOperator) RebuildLedgers(ctx context.Context) (workflow.RebuildResult, error) {
 	return l.env.RebuildLedgers(ctx)
 }
+
+func (l *localOperator) Verify(ctx context.Context, content workflow.ContentFunc) (*workflow.VerifyReport, error) {
+	return l.env.Verify(ctx, content)
+}

@@ -640,8 +640,11 @@ func TestLeastPrivilege(t *testing.T) {
 			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix), obj(proc, workflow.ClaimPrefix))...),
 			"s3:GetObject "+obj(proc, workflow.ReportPrefix)), "s3:ListBucket "+proc),
 			cross([]string{"s3:GetObject", "s3:PutObject"}, proc+"/"+workflow.LedgerPrefix+"*/"+workflow.LedgerObject)...),
-		// The batch check reads the ledger folders and writes only the alert state.
+		// The batch check reads the ledger folders and writes only the alert state; its table check
+		// reads the manifests and claims and keeps its own alert state.
 		"BatchesFunction": {"s3:GetObject " + obj(proc, workflow.LedgerPrefix), "s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.AlertsObject,
+			"s3:GetObject " + obj(proc, workflow.ManifestPrefix), "s3:GetObject " + obj(proc, workflow.ClaimPrefix),
+			"s3:GetObject " + obj(proc, filepath.Dir(workflow.VerifyAlertsKey)+"/"), "s3:PutObject " + proc + "/" + workflow.VerifyAlertsKey,
 			"s3:ListBucket " + proc, "sns:Publish {AlertTopic}"},
 		"WebhookFunction": {"secretsmanager:GetSecretValue if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "sqs:SendMessage {WebhookQueue.Arn}"},
 		"FetchFunction": append(cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(raw, fetch.RawPrefix)),
@@ -1149,6 +1152,7 @@ var customMetrics = map[string][]string{
 	"StepDuration": {"Step"},
 	// The batch check: the aggregate and per merchant account.
 	"MissingBatches": {"", "MerchantAccount,Provider"}, "HoursSinceLastBatch": {"", "MerchantAccount,Provider"},
+	"TableFindings": {""}, // the table's consistency check
 	// The report intake (internal/obs/reports.go).
 	"WebhookRejected": {"", "Reason"}, "ReportsQueued": {""}, "NotificationsSkipped": {"", "Reason"},
 	"ReportsFetched": {""}, "ReportBytes": {""}, "FetchFailed": {"", "Reason"},
@@ -1222,6 +1226,7 @@ func TestMetricsContract(t *testing.T) {
 		"AWS/States ExecutionsTimedOut {SettlementStateMachine}",
 		"AWS/SQS ApproximateAgeOfOldestMessage {IngestQueue.QueueName}",
 		"CUSTOM MissingBatches", // the batch ledger's aggregate, without dimensions
+		"CUSTOM TableFindings",  // the table against its manifests
 		// The report intake: reports that could not be downloaded, refused webhook requests.
 		"AWS/SQS ApproximateNumberOfMessagesVisible {FetchDeadLetterQueue.QueueName}",
 		"CUSTOM WebhookRejected",

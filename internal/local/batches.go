@@ -64,3 +64,10 @@ func (e *Env) GapWarning(ctx context.Context, results []FileResult) (string, err
 	}
 	return ledger.GapWarning(sts, processed), nil
 }
+
+// Verify checks the data folder's table against its manifests (workflow.Verifier); content, when set,
+// also reads every committed object's footer.
+func (e *Env) Verify(ctx context.Context, content workflow.ContentFunc) (*workflow.VerifyReport, error) {
+	v := workflow.Verifier{Processed: e.Processed, Now: e.clock.Now, Content: content}
+	return v.Verify(ctx)
+}

@@ -33,6 +33,8 @@ const (
 const (
 	MissingBatches      = "MissingBatches"      // batches of unacknowledged gaps past their grace period
 	HoursSinceLastBatch = "HoursSinceLastBatch" // hours since the newest batch of the account arrived
+	// TableFindings is the inconsistencies between settlement_lines and its manifests (dimension set []).
+	TableFindings = "TableFindings"
 )
 
 // Dimension names. Their values come from small closed sets: the four steps, the error type names.

@@ -91,3 +91,17 @@ func (o *Ops) RebuildLedgers(ctx context.Context) (workflow.RebuildResult, error
 	}
 	return res, nil
 }
+
+// Verify checks the stack's table against its manifests (workflow.Verifier); content, when set, also
+// reads every committed object's footer.
+func (o *Ops) Verify(ctx context.Context, content workflow.ContentFunc) (*workflow.VerifyReport, error) {
+	b, err := o.processed()
+	if err != nil {
+		return nil, err
+	}
+	rep, err := (&workflow.Verifier{Processed: b, Now: o.now, Content: content}).Verify(ctx)
+	if err != nil {
+		return nil, explain("verify s3://"+b.Name()+"/"+workflow.LinesPrefix, o.Stack.Region, err)
+	}
+	return rep, nil
+}

@@ -60,6 +60,8 @@ type BatchCheckResult struct {
 	Late           int   `json:"late"`
 	Alerts         int   `json:"alerts"`      // alert messages published
 	Resolutions    int   `json:"resolutions"` // resolution messages published
+	// TableFindings is how many inconsistencies the table's check found (see Verifier).
+	TableFindings int `json:"tableFindings"`
 }
 
 func (c *BatchCheck) now() time.Time {
@@ -110,11 +112,22 @@ func (c *BatchCheck) Handle(ctx context.Context, in BatchCheckInput) (*BatchChec
 			failed = append(failed, err)
 		}
 	}
+	// The table against its manifests: each finding alerted once, and its resolution once.
+	findings, alerts, resolutions, err := c.checkTable(ctx, log, now)
+	res.TableFindings = findings
+	res.Alerts += alerts
+	res.Resolutions += resolutions
+	if err != nil {
+		log.ErrorContext(ctx, "table check not completed", "error", err)
+		failed = append(failed, err)
+	} else {
+		c.Metrics.Entry().Put(obs.TableFindings, float64(findings), obs.Count).Emit(ctx)
+	}
 	// The aggregate the alarm watches: no merchant dimension, one value per check.
 	c.Metrics.Entry().Put(obs.MissingBatches, float64(res.MissingBatches), obs.Count).
 		Put(obs.HoursSinceLastBatch, maxHours, obs.None).Property("accounts", res.Accounts).Emit(ctx)
 	log.InfoContext(ctx, "batch check done", "accounts", res.Accounts, "missing_batches", res.MissingBatches, "late", res.Late,
-		"alerts", res.Alerts, "resolutions", res.Resolutions)
+		"table_findings", res.TableFindings, "alerts", res.Alerts, "resolutions", res.Resolutions)
 	if len(failed) > 0 {
 		return res, &TransientError{Op: "batch check", Err: fmt.Sprintf("%d of %d accounts not checked: %v", len(failed), len(accounts), errors.Join(failed...))}
 	}

@@ -130,6 +130,10 @@ func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, ba
 	switch {
 	case m == nil:
 		return false, "", nil
+	case m.Source.ETag == in.File.ETag && in.Replace:
+		// A replace of the committed file by itself publishes its Parquet again: the repair of a batch
+		// whose partition objects were lost or changed (settle verify names it).
+		return false, m.Source.ETag, nil
 	case m.Source.ETag == in.File.ETag:
 		// Committed by an earlier execution of this content, whose ledger update may have failed after
 		// the commit: recording it again (the ledger ignores what it has) is what makes a restart or a

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -40,6 +41,24 @@ func ClaimKey(merchant string, batch int64) string {
 // PartitionKey is the Parquet object of a batch in a settlement-date partition.
 func PartitionKey(date, merchant string, batch int64) string {
 	return fmt.Sprintf("%ssettlement_date=%s/%s_%s_%d.parquet", LinesPrefix, date, settlement.ProviderAdyen, escapeKey(merchant), batch)
+}
+
+// partitionBatch is the provider/merchant/batch a partition object's key names (merchant as escaped in
+// keys), or "" when the key is not one PartitionKey makes.
+func partitionBatch(key string) string {
+	name, ok := strings.CutSuffix(path.Base(key), ".parquet")
+	if !ok {
+		return ""
+	}
+	rest, ok := strings.CutPrefix(name, settlement.ProviderAdyen+"_")
+	i := strings.LastIndexByte(rest, '_')
+	if !ok || i <= 0 {
+		return ""
+	}
+	if _, err := strconv.ParseInt(rest[i+1:], 10, 64); err != nil {
+		return ""
+	}
+	return settlement.ProviderAdyen + "/" + rest[:i] + "/" + rest[i+1:]
 }
 
 // StagingKey is where an execution's transform writes the file's Parquet for its write to publish. It

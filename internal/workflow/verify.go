@@ -211,7 +211,7 @@ func (v *Verifier) Verify(ctx context.Context) (*VerifyReport, error) {
 		if len(parts[o.Key]) > 0 || inFlight[o.Key] != nil {
 			continue
 		}
-		add(Finding{Kind: FindingOrphanObject, Key: o.Key, Detail: fmt.Sprintf(
+		add(Finding{Kind: FindingOrphanObject, Key: o.Key, Batch: partitionBatch(o.Key), Detail: fmt.Sprintf(
 			"no committed manifest names it (%d bytes, modified %s): readers that list the partition count its rows",
 			o.Size, o.Modified.UTC().Format(time.RFC3339)),
 			Remedy: "if `show` names no execution still committing it, remove the object: the batch's manifest names the version that counts"})

@@ -141,7 +141,8 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	if err != nil {
 		return nil, err
 	}
-	if m != nil && m.Source.ETag == in.File.ETag {
+	republish := in.Replace && in.replaces() == in.File.ETag // a replace of the committed file by itself
+	if m != nil && m.Source.ETag == in.File.ETag && (!republish || m.Execution == in.Execution) {
 		// Committed by an earlier attempt whose answer was lost: that commit is the result.
 		log.InfoContext(ctx, "already committed by an earlier attempt", "manifest", manifestKey)
 		if err := s.recordCommitted(ctx, manifestKey, m); err != nil {

@@ -194,13 +194,13 @@ func (w *World) Arrive(t testing.TB, key string, data []byte) local.FileResult {
 	return r
 }
 
-// MirrorProcessed copies the processed bucket's manifests and ledgers into the fake S3's processed
-// bucket (made when missing), where the operator commands read them: the local steps write to the data
-// folder, not through the fake.
+// MirrorProcessed copies the processed bucket's manifests, ledgers and partition objects into the fake
+// S3's processed bucket (made when missing), where the operator commands read them: the local steps
+// write to the data folder, not through the fake.
 func (w *World) MirrorProcessed(t testing.TB) {
 	t.Helper()
 	_ = w.Fake.S3.CreateBucket(local.ProcessedBucket) // exists after the first mirror
-	for _, prefix := range []string{workflow.ManifestPrefix, workflow.LedgerPrefix} {
+	for _, prefix := range []string{workflow.ManifestPrefix, workflow.LedgerPrefix, workflow.LinesPrefix} {
 		objs, err := w.Env.Processed.List(context.Background(), prefix)
 		if err != nil {
 			t.Fatal(err)
