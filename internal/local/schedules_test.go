@@ -503,3 +503,140 @@ func newBuckets(t *testing.T) (store.Bucket, store.Bucket) {
 	}
 	return raw, proc
 }
+
+// TestOperatorActionsEveryInterleaving extends the explorations from versions racing from the start to
+// what operators do to executions long after: a Write dies after each of its shared-key calls in turn;
+// hours later (past the lease) its redrive and another version's replace run together, at every
+// interleaving of their shared-key calls (the ledger's are not gates: TestTwoVersionsEveryWriteInterleaving
+// interleaves them); then both are redriven once more, as a `redrive --all-failed` repeated would. Two
+// cases: the dead Write is a first commit and the replace was started before anything was committed;
+// or the dead Write is itself a replace of a committed v1 and the other replace was started against v1
+// too. Whatever the crash point and the interleaving, exactly one version ends committed, alone in the
+// table, the other in a ConflictError (a replace's naming the version committed since), the repeated
+// redrives change nothing, and the table verifies clean.
+func TestOperatorActionsEveryInterleaving(t *testing.T) {
+	skipUnderRace(t)
+	for _, tc := range []struct {
+		name     string
+		cfgs     []gen.Config
+		replaces []bool // the inputs' replace flags; with three versions the first is committed before
+	}{
+		{"first commit dies, replace of nothing", []gen.Config{
+			{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
+			{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"}}, []bool{false, true}},
+		{"first commit dies, replace of nothing, same date", []gen.Config{
+			{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
+			{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-03"}}, []bool{false, true}},
+		{"replace of v1 dies, another replace of v1", []gen.Config{
+			{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
+			{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
+			{Rows: 22, Seed: 7, Batch: 5, SettlementDate: "2024-05-05"}}, []bool{false, true, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vs := makeVersions(t, tc.cfgs)
+			f := operatorFixture(t, vs, tc.replaces)
+			racers := f.inputs[len(f.inputs)-2:] // the dead Write's and the other version's
+			clock := newStepClock()
+			calls := writeCalls(t, f, racers[0], clock)
+			total := 0
+			for n := range calls {
+				var cur *sched
+				total += explore(t, func(s *sched) {
+					cur = nil
+					clock.now = time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)
+					proc := f.processed(t, &cur, workflow.LedgerPrefix)
+					_, _ = clocked(f.raw, &crashingBucket{Bucket: proc, n: n}, clock).Write(context.Background(), racers[0])
+					clock.now = clock.now.Add(3 * time.Hour)
+					cur = s
+					steps := clocked(f.raw, proc, clock)
+					errs := make([]error, 2)
+					s.run(
+						func(ctx context.Context) { _, errs[0] = steps.Write(ctx, racers[0]) },
+						func(ctx context.Context) { _, errs[1] = steps.Write(ctx, racers[1]) },
+					)
+					cur = nil
+					for i := range errs {
+						var te *workflow.TransientError
+						if errors.As(errs[i], &te) { // waited for the other's claim: Step Functions retries it
+							_, errs[i] = steps.Write(context.Background(), racers[i])
+						}
+					}
+					win := checkOneCommit(t, proc, vs)
+					checkOutcome(t, vs, racers, errs, win)
+					for i := range racers { // the operator redrives everything once more
+						_, errs[i] = steps.Write(context.Background(), racers[i])
+					}
+					if again := checkOneCommit(t, proc, vs); again != win {
+						t.Errorf("the repeated redrives changed the commit from %v to %v", win, again)
+					}
+					checkOutcome(t, vs, racers, errs, win)
+					verifyClean(t, proc, clock.now)
+					if t.Failed() {
+						t.Logf("the dead Write died after %d of its %d shared-key calls", n, calls)
+					}
+				})
+			}
+			t.Logf("%d crash points, %d interleavings", calls, total)
+		})
+	}
+}
+
+// checkOutcome asserts the racers' results against the committed version: the committed racer's Write
+// succeeded, the other's ended in a ConflictError, a replace's saying what was committed since.
+func checkOutcome(t *testing.T, vs []*version, racers []workflow.StepInput, errs []error, win *version) {
+	t.Helper()
+	if win == nil {
+		return
+	}
+	for i, in := range racers {
+		v := versionOf(vs, in)
+		switch {
+		case v == win && errs[i] != nil:
+			t.Errorf("%s is committed, but its Write ended %v", v.name, errs[i])
+		case v != win && in.Replace:
+			wantReplaceConflict(t, errs[i], v, win)
+		case v != win:
+			wantConflict(t, errs[i], v, win)
+		}
+	}
+}
+
+func versionOf(vs []*version, in workflow.StepInput) *version {
+	for _, v := range vs {
+		if v.etag == in.File.ETag {
+			return v
+		}
+	}
+	return nil
+}
+
+// operatorFixture is newWriteFixture where, with three versions, the first is committed before the other
+// two are checked (so their replaces are started against it).
+func operatorFixture(t *testing.T, vs []*version, replace []bool) *writeFixture {
+	t.Helper()
+	if len(vs) == 2 {
+		return newWriteFixture(t, vs, replace)
+	}
+	ctx := context.Background()
+	raw, err := store.NewDir(local.RawBucket, t.TempDir(), store.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &writeFixture{raw: raw, golden: t.TempDir()}
+	proc, err := store.NewDir(local.ProcessedBucket, f.golden, store.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := newSteps(raw, proc)
+	for i, v := range vs {
+		obj := mustPutObject(t, raw, "incoming/"+v.name, v.data)
+		in := through(t, steps, obj, workflow.ExecutionName(obj.ETag), replace[i])
+		if i == 0 {
+			if _, err := steps.Write(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.inputs = append(f.inputs, in)
+	}
+	return f
+}
