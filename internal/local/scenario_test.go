@@ -80,6 +80,15 @@ func newEnvWith(t *testing.T, conf workflow.Config, opts local.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Whatever a scenario did, the table it leaves agrees with its manifests (commits in flight aside).
+	t.Cleanup(func() {
+		if t.Failed() {
+			return
+		}
+		if rep := verify(t, e.faults.Bucket, e.clock.Now()); !rep.OK() {
+			t.Errorf("settle verify after the scenario: %v", rep.Findings)
+		}
+	})
 	return e
 }
 

@@ -640,3 +640,35 @@ func operatorFixture(t *testing.T, vs []*version, replace []bool) *writeFixture 
 	}
 	return f
 }
+
+// A republish (a replace of the committed file by itself) dead after publishing holds the batch's claim;
+// another execution of the same content (a duplicate delivery, a restart) that ends at Check must leave
+// that claim alone, or a replace could publish under it. The republish's redrive then completes.
+func TestScheduleDuplicateLeavesARepublishAlone(t *testing.T) {
+	vs := twoVersions(t, false)
+	ctx := context.Background()
+	raw, proc := newBuckets(t)
+	clock := newStepClock()
+	steps := clocked(raw, proc, clock)
+	obj := mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data)
+	a := through(t, steps, obj, "a", false)
+	if _, err := steps.Write(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	again := through(t, steps, obj, "a-p1", true)
+	crashAfterPublish(t, raw, proc, clock, again)
+	if res, err := steps.Check(ctx, workflow.StepInput{Execution: "a-r1", File: a.File}); err != nil || !res.AlreadyProcessed {
+		t.Fatalf("the duplicate's check: %+v, %v", res, err)
+	}
+	if _, err := proc.Head(ctx, workflow.ClaimKey("PaySettleShopEU", 5)); err != nil {
+		t.Fatalf("the republish's claim: %v, want it kept", err)
+	}
+	if _, err := steps.Write(ctx, again); err != nil {
+		t.Fatalf("the republish's redrive: %v", err)
+	}
+	if m := readManifest(t, proc); m.Revision != 1 || m.Execution != "a-p1" {
+		t.Errorf("manifest revision %d by %s, want 1 by a-p1", m.Revision, m.Execution)
+	}
+	checkOneCommit(t, proc, vs)
+	verifyClean(t, proc, clock.now)
+}

@@ -123,7 +123,7 @@ func (s *Steps) sniff(ctx context.Context, in StepInput) ([]byte, error) {
 // content is committed and replace is off.
 func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, batch int64) (bool, string, error) {
 	key := ManifestKey(merchant, batch)
-	m, _, err := s.readManifest(ctx, key)
+	m, mTag, err := s.readManifest(ctx, key)
 	if err != nil {
 		return false, "", err
 	}
@@ -142,7 +142,7 @@ func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, ba
 			return false, "", err
 		}
 		// Likewise the claim that commit's Write had no chance to release: the commit is done.
-		if err := s.releaseOwn(ctx, in, ClaimKey(merchant, batch)); err != nil {
+		if err := s.releaseOwn(ctx, in, ClaimKey(merchant, batch), mTag); err != nil {
 			return false, "", err
 		}
 		return true, "", nil

@@ -148,7 +148,7 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 		if err := s.recordCommitted(ctx, manifestKey, m); err != nil {
 			return nil, err // the next attempt finds the commit again and records it then
 		}
-		if err := s.releaseOwn(ctx, in, claimKey); err != nil {
+		if err := s.releaseOwn(ctx, in, claimKey, mTag); err != nil {
 			return nil, err
 		}
 		s.dropStaging(ctx, in, t.StagingKey)
@@ -342,10 +342,12 @@ func (s *Steps) release(ctx context.Context, key, etag string) error {
 	return infraError("release claim "+key, err)
 }
 
-// releaseOwn releases the claim if this file holds it.
-func (s *Steps) releaseOwn(ctx context.Context, in StepInput, key string) error {
+// releaseOwn releases a claim of this file's content whose commit is done: its basis is not the manifest
+// committed now (mTag), which it therefore already replaced. A claim of the same content on the committed
+// manifest is a replace of the file by itself still on its way (a republish), and is left to it.
+func (s *Steps) releaseOwn(ctx context.Context, in StepInput, key, mTag string) error {
 	c, etag, err := s.readClaim(ctx, key)
-	if err != nil || c == nil || c.Source.ETag != in.File.ETag {
+	if err != nil || c == nil || c.Source.ETag != in.File.ETag || c.Base == mTag {
 		return err
 	}
 	return s.release(ctx, key, etag)
