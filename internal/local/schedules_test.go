@@ -672,3 +672,220 @@ func TestScheduleDuplicateLeavesARepublishAlone(t *testing.T) {
 	checkOneCommit(t, proc, vs)
 	verifyClean(t, proc, clock.now)
 }
+
+// A republish of v1 (a-p1, a replace of the committed file by itself) and a replace of v1 by v2 (b-p1),
+// both started against v1's commit, at every interleaving of their Writes: a claim belongs to its
+// execution, so neither takes the other's live claim. Exactly one commits; the other, started against
+// a commit that is no longer the batch's, ends in a replace's ConflictError; the table verifies clean.
+func TestScheduleRepublishAgainstAReplace(t *testing.T) {
+	skipUnderRace(t)
+	for _, sameDate := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sameDate=%v", sameDate), func(t *testing.T) {
+			vs := twoVersions(t, sameDate)
+			f := operatorFixture(t, append([]*version{vs[0]}, vs...), []bool{false, true, true})
+			f.inputs[1].Execution += "-p1" // the republish: v1's own content, a new execution
+			racers := f.inputs[1:]
+			clock := newStepClock()
+			var cur *sched
+			runs := explore(t, func(s *sched) {
+				cur = s
+				proc := f.processed(t, &cur, workflow.LedgerPrefix)
+				steps := clocked(f.raw, proc, clock)
+				errs := make([]error, 2)
+				s.run(
+					func(ctx context.Context) { _, errs[0] = steps.Write(ctx, racers[0]) },
+					func(ctx context.Context) { _, errs[1] = steps.Write(ctx, racers[1]) },
+				)
+				cur = nil
+				for i := range errs {
+					var te *workflow.TransientError
+					if errors.As(errs[i], &te) {
+						_, errs[i] = steps.Write(context.Background(), racers[i])
+					}
+				}
+				win := checkOneCommit(t, proc, vs)
+				checkOutcome(t, vs, racers, errs, win)
+				verifyClean(t, proc, clock.now)
+			})
+			t.Logf("%d interleavings", runs)
+		})
+	}
+}
+
+// Two executions of one replace (b-p1 and b-p2, v1 by v2, say a redrive and a second reprocess) at every
+// interleaving: the second waits for the first's live claim instead of taking it, and ends with nothing
+// to do once v2 is committed. A later replace of v2 by v3 (c-p1) then commits on v1's date, and a last
+// redrive of b-p1 leaves it alone: v3's object is never deleted by a writer of v2.
+func TestScheduleExecutionsOfOneReplaceWait(t *testing.T) {
+	skipUnderRace(t)
+	vs := makeVersions(t, []gen.Config{
+		{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
+		{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
+		{Rows: 22, Seed: 7, Batch: 5, SettlementDate: "2024-05-03"},
+	})
+	f := operatorFixture(t, []*version{vs[0], vs[1], vs[1]}, []bool{false, true, true})
+	f.inputs[1].Execution += "-p1"
+	f.inputs[2].Execution += "-p2"
+	racers := f.inputs[1:]
+	clock := newStepClock()
+	var cur *sched
+	runs := explore(t, func(s *sched) {
+		cur = s
+		proc := f.processed(t, &cur, workflow.LedgerPrefix)
+		steps := clocked(f.raw, proc, clock)
+		errs := make([]error, 2)
+		s.run(
+			func(ctx context.Context) { _, errs[0] = steps.Write(ctx, racers[0]) },
+			func(ctx context.Context) { _, errs[1] = steps.Write(ctx, racers[1]) },
+		)
+		cur = nil
+		for i := range errs {
+			var te *workflow.TransientError
+			if errors.As(errs[i], &te) {
+				_, errs[i] = steps.Write(context.Background(), racers[i])
+			}
+			if errs[i] != nil {
+				t.Errorf("%s: %v, want v2 committed by one and nothing left for the other", racers[i].Execution, errs[i])
+			}
+		}
+		if win := checkOneCommit(t, proc, vs); win != vs[1] {
+			t.Fatalf("committed %v, want v2", win)
+		}
+		objC := store.Object{Key: "incoming/" + vs[2].name, ETag: vs[2].etag, Size: int64(len(vs[2].data))}
+		if _, err := f.raw.Head(context.Background(), objC.Key); err != nil {
+			mustPutObject(t, f.raw, objC.Key, vs[2].data)
+		}
+		c := through(t, steps, objC, "c-p1", true)
+		if _, err := steps.Write(context.Background(), c); err != nil {
+			t.Fatalf("c-p1: %v", err)
+		}
+		if _, err := steps.Write(context.Background(), racers[0]); err != nil { // a last redrive of b-p1
+			wantReplaceConflict(t, err, vs[1], vs[2])
+		}
+		if win := checkOneCommit(t, proc, vs); win != vs[2] {
+			t.Errorf("committed %v, want v3", win)
+		}
+		verifyClean(t, proc, clock.now)
+	})
+	t.Logf("%d interleavings", runs)
+}
+
+// An ABA: v1 committed; b-p1 (replace of v1 by v2) fails before claiming; b-p2 (the same replace) commits
+// v2; an operator puts v1 back (a-p1, replace of v2 by v1). Redriving b-p1 must not replace that v1: it
+// was started against v1's first commit, not this one.
+func TestScheduleOldReplaceAfterAnABA(t *testing.T) {
+	vs := twoVersions(t, false)
+	ctx := context.Background()
+	raw, proc := newBuckets(t)
+	clock := newStepClock()
+	steps := clocked(raw, proc, clock)
+	objA := mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data)
+	objB := mustPutObject(t, raw, "incoming/"+vs[1].name, vs[1].data)
+	if _, err := steps.Write(ctx, through(t, steps, objA, "a", false)); err != nil {
+		t.Fatal(err)
+	}
+	b1 := through(t, steps, objB, "b-p1", true)
+	if _, err := clocked(raw, &crashingBucket{Bucket: proc, n: 1}, clock).Write(ctx, b1); err == nil {
+		t.Fatal("b-p1 was meant to fail")
+	}
+	if _, err := steps.Write(ctx, through(t, steps, objB, "b-p2", true)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := steps.Write(ctx, through(t, steps, objA, "a-p1", true)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := steps.Write(ctx, b1)
+	wantReplaceConflict(t, err, vs[1], vs[0])
+	if m := readManifest(t, proc); m.Source.ETag != vs[0].etag || m.Revision != 2 || !slices.Equal(m.ReplacedETags, []string{vs[0].etag, vs[1].etag}) {
+		t.Errorf("manifest %s revision %d, replaced %v; want v1 back at revision 2", m.Source.ETag, m.Revision, m.ReplacedETags)
+	}
+	checkOneCommit(t, proc, vs)
+	verifyClean(t, proc, clock.now)
+}
+
+// A Write commits v1 and fails on the ledger; an operator replaces v1 by v2; the first Write's redrive
+// then has nothing to do (its content was committed and replaced since): no ConflictError, no alert
+// advising a replace that would undo v2.
+func TestScheduleRedriveAfterItsCommitWasReplaced(t *testing.T) {
+	vs := twoVersions(t, false)
+	ctx := context.Background()
+	raw, dir := newBuckets(t)
+	faults := &storefault.Bucket{Bucket: dir}
+	clock := newStepClock()
+	steps := clocked(raw, faults, clock)
+	a := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data), "a", false)
+	faults.Set(workflow.LedgerPrefix, -1)
+	if _, err := steps.Write(ctx, a); err == nil {
+		t.Fatal("a's Write was meant to fail on the ledger")
+	}
+	faults.Set(workflow.LedgerPrefix, 0)
+	if _, err := steps.Write(ctx, through(t, steps, mustPutObject(t, raw, "incoming/"+vs[1].name, vs[1].data), "b-p1", true)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := steps.Write(ctx, a)
+	if err != nil || res.ReplacedBy == nil || res.ReplacedBy.ETag != vs[1].etag {
+		t.Fatalf("a's redrive: %+v, %v; want nothing to do, replaced by v2", res, err)
+	}
+	restart, err := steps.Check(ctx, workflow.StepInput{Execution: "a-r1", File: a.File})
+	if err != nil || !restart.AlreadyProcessed || !strings.Contains(restart.Reason, "replaced since") {
+		t.Errorf("a's restart: %+v, %v; want already processed, replaced since", restart, err)
+	}
+	if win := checkOneCommit(t, dir, vs); win != vs[1] {
+		t.Errorf("committed %v, want v2", win)
+	}
+	verifyClean(t, dir, clock.now)
+}
+
+// listGated stops an actor at every List: the points between a check's listings, where another
+// writer's commit can land.
+type listGated struct {
+	store.Bucket
+	s **sched
+}
+
+func (g listGated) List(ctx context.Context, prefix string) ([]store.Object, error) {
+	(*g.s).gate(ctx)
+	return g.Bucket.List(ctx, prefix)
+}
+
+// The consistency check run while commits run, at every interleaving of its listings with the Write's
+// calls: a replace of v1 by v2, and the first commit of another batch. The table is consistent before
+// and after, so the check must report nothing (commits in flight aside) whatever the interleaving.
+func TestVerifyDuringCommitsEveryInterleaving(t *testing.T) {
+	skipUnderRace(t)
+	vs := makeVersions(t, []gen.Config{
+		{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
+		{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
+		{Rows: 22, Seed: 7, Batch: 6, SettlementDate: "2024-05-03"},
+	})
+	// v1 committed; v2 checked as its replace; batch 6 checked as a first commit.
+	f := operatorFixture(t, vs, []bool{false, true, false})
+	clock := newStepClock()
+	total := 0
+	for _, in := range f.inputs[1:] {
+		var cur *sched
+		total += explore(t, func(s *sched) {
+			cur = s
+			proc := f.processed(t, &cur, workflow.LedgerPrefix)
+			steps := clocked(f.raw, proc, clock)
+			var rep *workflow.VerifyReport
+			var werr, verr error
+			s.run(
+				func(ctx context.Context) { _, werr = steps.Write(ctx, in) },
+				func(ctx context.Context) {
+					v := workflow.Verifier{Processed: listGated{proc.(gatedBucket).Bucket, &cur}, Now: clock.Now}
+					rep, verr = v.Verify(ctx)
+				},
+			)
+			cur = nil
+			if werr != nil || verr != nil {
+				t.Fatalf("write %v, verify %v", werr, verr)
+			}
+			if !rep.OK() {
+				t.Errorf("verify during %s's commit: %v", in.Execution, rep.Findings)
+			}
+			verifyClean(t, proc, clock.now)
+		})
+	}
+	t.Logf("%d interleavings", total)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/store"
@@ -91,15 +92,15 @@ func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckR
 	}
 	x.batch(res.MerchantAccount, res.BatchNumber)
 	log = x.log
-	done, replaces, err := s.committed(ctx, in, res.MerchantAccount, res.BatchNumber)
+	found, err := s.committed(ctx, in, res.MerchantAccount, res.BatchNumber)
 	if err != nil {
 		return nil, err
 	}
-	if done {
-		res.AlreadyProcessed, res.Reason = true, "this content is already committed"
-		log.InfoContext(ctx, "already processed")
+	if found.done {
+		res.AlreadyProcessed, res.Reason = true, found.reason
+		log.InfoContext(ctx, "already processed", "reason", found.reason)
 	}
-	res.ReplacesETag = replaces
+	res.ReplacesETag, res.ReplacesManifest = found.replaces, found.replacesManifest
 	return res, nil
 }
 
@@ -118,37 +119,48 @@ func (s *Steps) sniff(ctx context.Context, in StepInput) ([]byte, error) {
 	return head, nil
 }
 
-// committed looks up a batch's manifest: (true, "", nil) when this file's content is committed,
-// (false, etag, nil) when replace overrides another file's commit, a *ConflictError when another file's
-// content is committed and replace is off.
-func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, batch int64) (bool, string, error) {
+// lookup is what the check finds committed for a file's batch.
+type lookup struct {
+	// done: nothing is left to do (Reason says why): this content is committed, or was committed and an
+	// operator replaced it since.
+	done   bool
+	reason string
+	// replaces and replacesManifest are the committed file (its ETag) and commit (its manifest's ETag)
+	// a replace replaces.
+	replaces, replacesManifest string
+}
+
+// committed looks up a batch's manifest for in's file: done when this content is committed (or was, and
+// was replaced since), the commit a replace replaces, or a *ConflictError when another file's content is
+// committed and replace is off.
+func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, batch int64) (lookup, error) {
 	key := ManifestKey(merchant, batch)
 	m, mTag, err := s.readManifest(ctx, key)
 	if err != nil {
-		return false, "", err
+		return lookup{}, err
 	}
 	switch {
 	case m == nil:
-		return false, "", nil
-	case m.Source.ETag == in.File.ETag && in.Replace:
+		return lookup{}, nil
+	case in.Replace:
 		// A replace of the committed file by itself publishes its Parquet again: the repair of a batch
 		// whose partition objects were lost or changed (settle verify names it).
-		return false, m.Source.ETag, nil
+		return lookup{replaces: m.Source.ETag, replacesManifest: mTag}, nil
 	case m.Source.ETag == in.File.ETag:
 		// Committed by an earlier execution of this content, whose ledger update may have failed after
 		// the commit: recording it again (the ledger ignores what it has) is what makes a restart or a
 		// reprocess that ends here leave the batch in the ledger.
 		if err := s.recordCommitted(ctx, key, m); err != nil {
-			return false, "", err
+			return lookup{}, err
 		}
 		// Likewise the claim that commit's Write had no chance to release: the commit is done.
-		if err := s.releaseOwn(ctx, in, ClaimKey(merchant, batch), mTag); err != nil {
-			return false, "", err
+		if err := s.releaseLeftover(ctx, ClaimKey(merchant, batch), m, mTag); err != nil {
+			return lookup{}, err
 		}
-		return true, "", nil
-	case in.Replace:
-		return false, m.Source.ETag, nil
+		return lookup{done: true, reason: "this content is already committed"}, nil
+	case slices.Contains(m.ReplacedETags, in.File.ETag):
+		return lookup{done: true, reason: fmt.Sprintf("this content was committed, and replaced since by %s (etag %s)", m.Source.URL(), m.Source.ETag)}, nil
 	default:
-		return false, "", conflictError(in, merchant, batch, m.Source, false)
+		return lookup{}, conflictError(in, merchant, batch, m.Source, false)
 	}
 }

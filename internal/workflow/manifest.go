@@ -43,6 +43,9 @@ type Manifest struct {
 	// Revision counts the batch's replaces: 0 for its first commit, the replaced manifest's plus one. The
 	// ledger keeps the highest, so a writer overtaken by a replace cannot put back what it replaced.
 	Revision int64 `json:"revision,omitempty"`
+	// ReplacedETags are the contents the batch was committed from before, oldest first: a late execution
+	// of one of them (a redrive of a Write whose commit was replaced since) has nothing left to do.
+	ReplacedETags []string `json:"replaced_etags,omitempty"`
 }
 
 // ManifestCounts prove that every line is accounted for: lines = header + blank + the lines of the data

@@ -86,8 +86,10 @@ type CheckResult struct {
 	// The batch, from the first valid row. Empty when the first bytes held none; validation decides then.
 	MerchantAccount string `json:"merchantAccount,omitempty"`
 	BatchNumber     int64  `json:"batchNumber,omitempty"`
-	// The committed file this one replaces (replace only).
-	ReplacesETag string `json:"replacesEtag,omitempty"`
+	// The committed file this one replaces (replace only), and the ETag of the manifest of that commit:
+	// the replace replaces that commit and no later one, even one of the same content.
+	ReplacesETag     string `json:"replacesEtag,omitempty"`
+	ReplacesManifest string `json:"replacesManifest,omitempty"`
 	// Overwritten: the key held a newer object when the check read it, so the steps read the file's
 	// own version (FileRef.VersionID).
 	Overwritten bool `json:"overwritten,omitempty"`
@@ -105,21 +107,23 @@ type ValidateResult struct {
 	Warnings        int               `json:"warnings"`
 	RejectsKey      string            `json:"rejectsKey,omitempty"`
 	ReportKey       string            `json:"reportKey"`
-	// ReplacesETag is the committed file a replace replaces, looked up here when the check step could
-	// not name the batch from the file's first bytes (replace only).
-	ReplacesETag string `json:"replacesEtag,omitempty"`
+	// ReplacesETag and ReplacesManifest are the committed file and commit a replace replaces, looked up
+	// here when the check step could not name the batch from the file's first bytes (replace only).
+	ReplacesETag     string `json:"replacesEtag,omitempty"`
+	ReplacesManifest string `json:"replacesManifest,omitempty"`
 }
 
-// replaces is the committed version a replace was started to replace: the one its check (or, when the
+// replaces is the committed version a replace was started to replace: the file (its ETag) and the
+// commit (its manifest's ETag, "" in inputs made before it was recorded) that its check (or, when the
 // check could not name the batch, its validation) found committed; "" when there was none.
-func (in StepInput) replaces() string {
+func (in StepInput) replaces() (file, manifest string) {
 	if in.Check != nil && in.Check.MerchantAccount != "" {
-		return in.Check.ReplacesETag
+		return in.Check.ReplacesETag, in.Check.ReplacesManifest
 	}
 	if in.Validate != nil {
-		return in.Validate.ReplacesETag
+		return in.Validate.ReplacesETag, in.Validate.ReplacesManifest
 	}
-	return ""
+	return "", ""
 }
 
 // Partition is one Hive partition of the output.
@@ -147,4 +151,7 @@ type WriteResult struct {
 	RowsWritten int64       `json:"rowsWritten"`
 	Partitions  []Partition `json:"partitions"`
 	Removed     []string    `json:"removed,omitempty"` // objects of a replaced file that are no longer part of the batch
+	// ReplacedBy is set when this content had been committed and an operator replaced it since: nothing
+	// was written, and the batch stays the replacement's.
+	ReplacedBy *FileRef `json:"replacedBy,omitempty"`
 }

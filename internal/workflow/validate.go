@@ -80,11 +80,11 @@ func (s *Steps) validate(ctx context.Context, in StepInput, x *invocation) (*Val
 	}
 	if in.Replace && (in.Check == nil || in.Check.MerchantAccount == "") {
 		// The check could not name the batch: the version this replace replaces is looked up now.
-		_, replaces, err := s.committed(ctx, in, rep.MerchantAccount, rep.BatchNumber)
+		found, err := s.committed(ctx, in, rep.MerchantAccount, rep.BatchNumber)
 		if err != nil {
 			return nil, err
 		}
-		res.ReplacesETag = replaces
+		res.ReplacesETag, res.ReplacesManifest = found.replaces, found.replacesManifest
 	}
 	return res, nil
 }

@@ -123,44 +123,15 @@ func (v *Verifier) Verify(ctx context.Context) (*VerifyReport, error) {
 	rep := &VerifyReport{Checked: now.UTC(), Bucket: b.Name(), Deep: v.Content != nil, InFlight: []InFlight{}, Findings: []Finding{}}
 	add := func(f Finding) { rep.Findings = append(rep.Findings, f) }
 
-	manifests, err := b.List(ctx, ManifestPrefix)
+	// The listings go from the objects to the claims to the manifests: a commit publishes only while it
+	// holds its claim, and releases the claim only after writing its manifest, so an object listed first
+	// is named by a claim or a manifest listed after it. What a commit running meanwhile can
+	// still make look wrong (a replace's removals, a manifest newer than the objects listed) is checked
+	// again, finding by finding, before it is reported (confirm).
+	objects, err := b.List(ctx, LinesPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", ManifestPrefix, err)
+		return nil, fmt.Errorf("list %s: %w", LinesPrefix, err)
 	}
-	parts := map[string][]committedPart{}
-	var committed []*Manifest
-	var committedKeys []string
-	for _, o := range manifests {
-		if !strings.HasSuffix(o.Key, ".json") {
-			continue
-		}
-		m, err := ReadManifest(ctx, b, o.Key)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // replaced or removed since the listing
-		}
-		if err != nil {
-			add(Finding{Kind: FindingCounts, Key: o.Key, Detail: "the manifest cannot be read: " + err.Error(),
-				Remedy: "restore the manifest from the bucket's previous versions, then verify again"})
-			continue
-		}
-		rep.Manifests++
-		committed, committedKeys = append(committed, m), append(committedKeys, o.Key)
-		batch := m.batch()
-		c := m.Counts
-		var partRows int64
-		for _, p := range m.Partitions {
-			partRows += p.Rows
-			parts[p.Key] = append(parts[p.Key], committedPart{manifest: o.Key, m: m, p: p})
-		}
-		if c.RowsWritten+c.RowsRejected != c.DataRows || partRows != c.RowsWritten {
-			add(Finding{Kind: FindingCounts, Key: o.Key, Batch: batch, Detail: fmt.Sprintf(
-				"counts do not add up: %d written + %d rejected against %d data rows; partitions hold %d rows",
-				c.RowsWritten, c.RowsRejected, c.DataRows, partRows),
-				Remedy: "reprocess the batch's file with replace", Command: "reprocess s3://" + m.Source.Bucket + "/" + m.Source.Key + " --replace"})
-		}
-		rep.Rows += c.RowsWritten
-	}
-
 	// Claims: a fresh one is a commit in flight; a stale one a Write that died mid-commit.
 	claims, err := b.List(ctx, ClaimPrefix)
 	if err != nil {
@@ -199,11 +170,45 @@ func (v *Verifier) Verify(ctx context.Context) (*VerifyReport, error) {
 		}
 	}
 
-	// The objects readers see.
-	objects, err := b.List(ctx, LinesPrefix)
+	manifests, err := b.List(ctx, ManifestPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", LinesPrefix, err)
+		return nil, fmt.Errorf("list %s: %w", ManifestPrefix, err)
 	}
+	parts := map[string][]committedPart{}
+	var committed []*Manifest
+	var committedKeys []string
+	for _, o := range manifests {
+		if !strings.HasSuffix(o.Key, ".json") {
+			continue
+		}
+		m, err := ReadManifest(ctx, b, o.Key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // replaced or removed since the listing
+		}
+		if err != nil {
+			add(Finding{Kind: FindingCounts, Key: o.Key, Detail: "the manifest cannot be read: " + err.Error(),
+				Remedy: "restore the manifest from the bucket's previous versions, then verify again"})
+			continue
+		}
+		rep.Manifests++
+		committed, committedKeys = append(committed, m), append(committedKeys, o.Key)
+		batch := m.batch()
+		c := m.Counts
+		var partRows int64
+		for _, p := range m.Partitions {
+			partRows += p.Rows
+			parts[p.Key] = append(parts[p.Key], committedPart{manifest: o.Key, m: m, p: p})
+		}
+		if c.RowsWritten+c.RowsRejected != c.DataRows || partRows != c.RowsWritten {
+			add(Finding{Kind: FindingCounts, Key: o.Key, Batch: batch, Detail: fmt.Sprintf(
+				"counts do not add up: %d written + %d rejected against %d data rows; partitions hold %d rows",
+				c.RowsWritten, c.RowsRejected, c.DataRows, partRows),
+				Remedy: "reprocess the batch's file with replace", Command: "reprocess s3://" + m.Source.Bucket + "/" + m.Source.Key + " --replace"})
+		}
+		rep.Rows += c.RowsWritten
+	}
+
+	// The objects readers see.
 	present := map[string]store.Object{}
 	for _, o := range objects {
 		present[o.Key] = o
@@ -306,8 +311,107 @@ func (v *Verifier) Verify(ctx context.Context) (*VerifyReport, error) {
 				Remedy: "rebuild the ledgers from the manifests", Command: "ledger --rebuild"})
 		}
 	}
+	confirmed := rep.Findings[:0]
+	for _, f := range rep.Findings {
+		ok, err := v.confirm(ctx, f, now)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			confirmed = append(confirmed, f)
+		}
+	}
+	rep.Findings = confirmed
 	sort.SliceStable(rep.Findings, func(i, j int) bool { return rep.Findings[i].ID() < rep.Findings[j].ID() })
 	return rep, nil
+}
+
+// confirm reads again what a finding is about, after the whole check: a commit that ran during the
+// check may have made a consistent table look wrong for a moment (a replace removed an object listed
+// before its manifest was read, a batch committed between two listings). A finding is reported only
+// when it still holds: the object, the batch's manifest and its claim read now agree with it.
+func (v *Verifier) confirm(ctx context.Context, f Finding, now time.Time) (bool, error) {
+	b := v.Processed
+	switch f.Kind {
+	case FindingOrphanObject, FindingMissingObject, FindingChangedObject, FindingContent:
+		obj, err := b.Head(ctx, f.Key)
+		if errors.Is(err, store.ErrNotFound) {
+			if f.Kind == FindingOrphanObject {
+				return false, nil
+			}
+			obj = store.Object{}
+		} else if err != nil {
+			return false, fmt.Errorf("head %s: %w", f.Key, err)
+		}
+		batch := partitionBatch(f.Key)
+		if batch == "" {
+			return true, nil
+		}
+		if c, _, err := readClaimAt(ctx, b, ClaimPrefix+batch+".json"); err != nil || c != nil && now.Sub(c.ClaimedAt) < ClaimLease {
+			return false, err // a commit of the batch is in flight now
+		}
+		m, err := ReadManifest(ctx, b, ManifestPrefix+batch+".json")
+		if errors.Is(err, store.ErrNotFound) {
+			return f.Kind == FindingOrphanObject, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		var named *Partition
+		for i := range m.Partitions {
+			if m.Partitions[i].Key == f.Key {
+				named = &m.Partitions[i]
+			}
+		}
+		switch f.Kind {
+		case FindingOrphanObject:
+			return named == nil, nil
+		case FindingMissingObject:
+			return named != nil && obj.Key == "", nil
+		case FindingChangedObject:
+			return named != nil && obj.Key != "" && (named.ETag != "" && obj.ETag != named.ETag || named.ETag == "" && obj.Size != named.Bytes), nil
+		default:
+			return named != nil && obj.Key != "" && (named.ETag == "" || obj.ETag == named.ETag), nil
+		}
+	case FindingLedger:
+		m, err := ReadManifest(ctx, b, f.Key)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		l, _, err := readLedgerObject(ctx, b, LedgerKey(m.Provider, m.MerchantAccount), ledger.New(m.Provider, m.MerchantAccount))
+		if err != nil {
+			return false, err
+		}
+		got := l.Find(m.BatchNumber)
+		return got == nil || got.Source.ETag != m.Source.ETag, nil
+	case FindingStaleClaim:
+		c, _, err := readClaimAt(ctx, b, f.Key)
+		if err != nil || c == nil {
+			return false, err
+		}
+		return now.Sub(c.ClaimedAt) >= ClaimLease, nil
+	}
+	return true, nil
+}
+
+// readClaimAt reads the claim under key (nil when there is none); one that cannot be decoded is returned
+// as a claim from the zero time, so that it reads as stale.
+func readClaimAt(ctx context.Context, b store.Bucket, key string) (*Claim, string, error) {
+	data, obj, err := b.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read claim %s: %w", key, err)
+	}
+	var c Claim
+	if json.Unmarshal(data, &c) != nil {
+		return &Claim{}, obj.ETag, nil
+	}
+	return &c, obj.ETag, nil
 }
 
 // batch is the manifest's provider/merchant/batch.

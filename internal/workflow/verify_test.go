@@ -296,3 +296,41 @@ func TestBatchCheckAlertsEachTableFindingOnce(t *testing.T) {
 		t.Errorf("a check with nothing new sent %v", pub.msgs[3:])
 	}
 }
+
+// BenchmarkVerify: the consistency check of a table of 1,000 committed batches on a folder bucket (one
+// manifest read per batch, three listings, one ledger read per merchant account).
+func BenchmarkVerify(b *testing.B) {
+	ctx := context.Background()
+	d, err := store.NewDir("processed", b.TempDir(), store.WithoutSync())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batches = 1000
+	parquet := []byte("PAR1 stand-in bytes: the check compares ETags, it does not read them")
+	for n := int64(1); n <= batches; n++ {
+		key := workflow.PartitionKey("2024-05-03", "ShopEU", n)
+		obj, err := d.Put(ctx, key, parquet)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := workflow.Manifest{Version: workflow.ManifestVersion, Provider: "adyen", MerchantAccount: "ShopEU", BatchNumber: n,
+			Source:     workflow.FileRef{Bucket: "raw", Key: "incoming/b.csv", ETag: "etag"},
+			Partitions: []workflow.Partition{{SettlementDate: "2024-05-03", Rows: 10, Key: key, Bytes: obj.Size, ETag: obj.ETag}},
+			Counts:     workflow.ManifestCounts{DataRows: 10, RowsWritten: 10}}
+		body, _ := json.Marshal(m)
+		if _, err := d.Put(ctx, workflow.ManifestKey("ShopEU", n), body); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := workflow.RecordBatch(ctx, d, "adyen", "ShopEU", workflow.BatchOf(&m, time.Now())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	v := workflow.Verifier{Processed: d}
+	b.ResetTimer()
+	for range b.N {
+		rep, err := v.Verify(ctx)
+		if err != nil || !rep.OK() || rep.Manifests != batches {
+			b.Fatalf("%+v %v", rep, err)
+		}
+	}
+}

@@ -141,29 +141,40 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	if err != nil {
 		return nil, err
 	}
-	republish := in.Replace && in.replaces() == in.File.ETag // a replace of the committed file by itself
-	if m != nil && m.Source.ETag == in.File.ETag && (!republish || m.Execution == in.Execution) {
+	if m != nil && m.Source.ETag == in.File.ETag && committedAlready(in, m, mTag) {
 		// Committed by an earlier attempt whose answer was lost: that commit is the result.
 		log.InfoContext(ctx, "already committed by an earlier attempt", "manifest", manifestKey)
 		if err := s.recordCommitted(ctx, manifestKey, m); err != nil {
 			return nil, err // the next attempt finds the commit again and records it then
 		}
-		if err := s.releaseOwn(ctx, in, claimKey, mTag); err != nil {
+		if err := s.releaseLeftover(ctx, claimKey, m, mTag); err != nil {
 			return nil, err
 		}
 		s.dropStaging(ctx, in, t.StagingKey)
 		return &WriteResult{ManifestKey: manifestKey, RowsWritten: m.Counts.RowsWritten, Partitions: m.Partitions}, nil
 	}
+	if m != nil && !in.Replace && slices.Contains(m.ReplacedETags, in.File.ETag) {
+		// This content was committed (by this execution's earlier attempt, or another execution of it) and
+		// an operator replaced it since: the redrive of that Write has nothing left to do.
+		log.InfoContext(ctx, "committed before and replaced since", "manifest", manifestKey, "replaced_by", m.Source.URL())
+		if err := s.releaseLeftover(ctx, claimKey, m, mTag); err != nil {
+			return nil, err
+		}
+		s.dropStaging(ctx, in, t.StagingKey)
+		by := m.Source
+		return &WriteResult{ManifestKey: manifestKey, ReplacedBy: &by}, nil
+	}
 	if m != nil && !in.Replace {
 		s.dropStaging(ctx, in, t.StagingKey)
 		return nil, conflictError(in, v.MerchantAccount, v.BatchNumber, m.Source, false)
 	}
-	if m != nil && !replaceable(in, m) {
-		// A replace replaces the version it was started against, never one committed since (a redrive of
-		// an old replace would otherwise put back what a newer replace took out).
+	if m != nil && !replaceable(in, m, mTag) {
+		// A replace replaces the commit it was started against, never one made since (a redrive of an old
+		// replace would otherwise put back what a newer replace took out).
 		s.dropStaging(ctx, in, t.StagingKey)
 		ce := conflictError(in, v.MerchantAccount, v.BatchNumber, m.Source, false)
-		ce.Replacing, ce.ReplacesETag = true, in.replaces()
+		ce.Replacing = true
+		ce.ReplacesETag, _ = in.replaces()
 		return nil, ce
 	}
 
@@ -237,13 +248,36 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	return res, nil
 }
 
-// replaceable reports whether in, a replace, may replace the committed manifest m: only the version its
-// check found committed. A replace whose check found none (it was started while another version was
-// still on its way) replaces nothing committed since: the operator, told so by the ConflictError, runs
-// it again against what is committed now.
-func replaceable(in StepInput, m *Manifest) bool {
-	target := in.replaces()
-	return target != "" && m.Source.ETag == target
+// committedAlready reports whether in has nothing left to do when its content is committed in m (ETag
+// mTag): always for a plain execution; for a replace, when its own execution wrote that commit or when
+// the commit is not the one it was started to replace (another execution of this content committed it
+// since). A replace of the committed file by itself (a republish) against that very commit goes on.
+func committedAlready(in StepInput, m *Manifest, mTag string) bool {
+	if !in.Replace || m.Execution == in.Execution {
+		return true
+	}
+	file, manifest := in.replaces()
+	if manifest != "" {
+		return manifest != mTag
+	}
+	return file != in.File.ETag
+}
+
+// replaceable reports whether in, a replace, may replace the committed manifest m (its ETag mTag): only
+// the commit its check found, identified by the manifest's ETag (each commit's manifest differs: it names
+// its execution and revision), so that neither a newer commit nor the same content committed again since
+// (an ABA: v1, replaced by v2, put back by another replace) is replaced by an old replace's redrive. A
+// replace whose check found no commit (it was started while another version was on its way) replaces
+// nothing committed since: the operator, told so by the ConflictError, runs it again. Inputs made before
+// the manifest's ETag was recorded compare the file's.
+func replaceable(in StepInput, m *Manifest, mTag string) bool {
+	file, manifest := in.replaces()
+	switch {
+	case manifest != "":
+		return manifest == mTag
+	default:
+		return file != "" && m.Source.ETag == file
+	}
 }
 
 // claim makes this file the batch's claimant and returns the claim and its ETag. m and mTag are the
@@ -281,17 +315,19 @@ func (s *Steps) claim(ctx context.Context, in StepInput, key string, m *Manifest
 	switch {
 	case c == nil:
 		pre = store.Precondition{IfAbsent: true}
-	case c.Source.ETag == in.File.ETag, m != nil && c.Source.ETag == m.Source.ETag:
-		// This file's own claim, from an attempt that did not finish, or one the committed file left
-		// behind: renew it, keeping what it meant to remove.
+	case c.Execution == in.Execution && c.Source.ETag == in.File.ETag, leftover(c, m, mTag):
+		// This execution's own claim, from an attempt that did not finish, or one the committed
+		// execution left behind: renew it, keeping what it meant to remove. A claim is its execution's:
+		// another execution of the same content (a delivery and an operator's reprocess of it) waits for
+		// it like any other writer, since it may be publishing right now.
 		pre = store.Precondition{IfMatch: cTag}
 		remove(c.Remove...)
 		remove(c.Publish)
-	case !in.Replace:
+	case !in.Replace && c.Source.ETag != in.File.ETag:
 		return nil, "", conflictError(in, v.MerchantAccount, v.BatchNumber, c.Source, true)
 	case s.now().Sub(c.ClaimedAt) < ClaimLease:
 		return nil, "", &TransientError{Op: "claim " + key, Err: fmt.Sprintf("%s (etag %s) is being committed by execution %s since %s; "+
-			"the replace waits until that commit ends, or until its claim is %s old", c.Source.URL(), c.Source.ETag, c.Execution,
+			"this execution waits until that commit ends, or until its claim is %s old", c.Source.URL(), c.Source.ETag, c.Execution,
 			c.ClaimedAt.Format(time.RFC3339), ClaimLease)}
 	default:
 		// A replace takes over a claim whose writer is gone, and removes what that writer, and every
@@ -342,12 +378,18 @@ func (s *Steps) release(ctx context.Context, key, etag string) error {
 	return infraError("release claim "+key, err)
 }
 
-// releaseOwn releases a claim of this file's content whose commit is done: its basis is not the manifest
-// committed now (mTag), which it therefore already replaced. A claim of the same content on the committed
-// manifest is a replace of the file by itself still on its way (a republish), and is left to it.
-func (s *Steps) releaseOwn(ctx context.Context, in StepInput, key, mTag string) error {
+// leftover reports whether the claim c was left by the Write that committed the manifest m (ETag mTag):
+// that execution's claim on an earlier basis, whose commit is done and whose removals are made.
+func leftover(c *Claim, m *Manifest, mTag string) bool {
+	return c != nil && m != nil && c.Execution == m.Execution && c.Source.ETag == m.Source.ETag && c.Base != mTag
+}
+
+// releaseLeftover releases the batch's claim when the committed Write left it (see leftover). Any other
+// claim belongs to a commit still on its way (a replace, a republish, another execution of the same
+// content) and is left to it.
+func (s *Steps) releaseLeftover(ctx context.Context, key string, m *Manifest, mTag string) error {
 	c, etag, err := s.readClaim(ctx, key)
-	if err != nil || c == nil || c.Source.ETag != in.File.ETag || c.Base == mTag {
+	if err != nil || !leftover(c, m, mTag) {
 		return err
 	}
 	return s.release(ctx, key, etag)
@@ -388,6 +430,7 @@ func (s *Steps) manifest(ctx context.Context, in StepInput, replaced *Manifest, 
 		prev := replaced.Source
 		m.Replaced = &prev
 		m.Revision = replaced.Revision + 1
+		m.ReplacedETags = append(slices.Clone(replaced.ReplacedETags), prev.ETag)
 	}
 	m.Arrived = s.arrival(in)
 	body, err := json.Marshal(m)
