@@ -627,14 +627,19 @@ func TestLeastPrivilege(t *testing.T) {
 	obj := func(bucket, prefix string) string { return bucket + "/" + prefix + "*" }
 	execs := "arn:{AWS::Partition}:states:{AWS::Region}:{AWS::AccountId}:execution:{SettlementStateMachine.Name}:*"
 	readRaw := []string{"s3:GetObject " + obj(raw, ""), "s3:ListBucket " + raw}
+	readRawVersions := append([]string{"s3:GetObjectVersion " + obj(raw, "")}, readRaw...)
 	want := map[string][]string{
 		"StarterFunction": append(append([]string{}, readRaw...),
 			"states:StartExecution {SettlementStateMachine}", "states:DescribeExecution "+execs, "states:RedriveExecution "+execs),
-		"CheckFunction": append(append([]string{}, readRaw...),
-			"s3:GetObject "+obj(proc, workflow.ManifestPrefix), "s3:ListBucket "+proc),
-		"ValidateFunction": append(append([]string{}, readRaw...),
+		// Check also reads a version of an overwritten key, records a commit it finds in the ledger and
+		// releases the claim the committed Write left.
+		"CheckFunction": append(append([]string{}, readRawVersions...),
+			"s3:GetObject "+obj(proc, workflow.ManifestPrefix), "s3:GetObject "+obj(proc, workflow.ClaimPrefix), "s3:DeleteObject "+obj(proc, workflow.ClaimPrefix),
+			"s3:GetObject "+proc+"/"+workflow.LedgerPrefix+"*/"+workflow.LedgerObject, "s3:PutObject "+proc+"/"+workflow.LedgerPrefix+"*/"+workflow.LedgerObject,
+			"s3:ListBucket "+proc),
+		"ValidateFunction": append(append([]string{}, readRawVersions...),
 			cross([]string{"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.RejectedPrefix), obj(proc, workflow.ReportPrefix))...),
-		"TransformFunction": append(append([]string{}, readRaw...),
+		"TransformFunction": append(append([]string{}, readRawVersions...),
 			cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(proc, workflow.StagingPrefix))...),
 		"WriteFunction": append(append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
 			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix), obj(proc, workflow.ClaimPrefix))...),

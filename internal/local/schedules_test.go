@@ -796,8 +796,9 @@ func TestScheduleOldReplaceAfterAnABA(t *testing.T) {
 	}
 	_, err := steps.Write(ctx, b1)
 	wantReplaceConflict(t, err, vs[1], vs[0])
-	if m := readManifest(t, proc); m.Source.ETag != vs[0].etag || m.Revision != 2 || !slices.Equal(m.ReplacedETags, []string{vs[0].etag, vs[1].etag}) {
-		t.Errorf("manifest %s revision %d, replaced %v; want v1 back at revision 2", m.Source.ETag, m.Revision, m.ReplacedETags)
+	want := []workflow.Commit{{Execution: "a", ETag: vs[0].etag}, {Execution: "b-p2", ETag: vs[1].etag}}
+	if m := readManifest(t, proc); m.Source.ETag != vs[0].etag || m.Revision != 2 || !slices.Equal(m.History, want) {
+		t.Errorf("manifest %s revision %d, history %v; want v1 back at revision 2 after %v", m.Source.ETag, m.Revision, m.History, want)
 	}
 	checkOneCommit(t, proc, vs)
 	verifyClean(t, proc, clock.now)
@@ -826,6 +827,7 @@ func TestScheduleRedriveAfterItsCommitWasReplaced(t *testing.T) {
 	if err != nil || res.ReplacedBy == nil || res.ReplacedBy.ETag != vs[1].etag {
 		t.Fatalf("a's redrive: %+v, %v; want nothing to do, replaced by v2", res, err)
 	}
+
 	restart, err := steps.Check(ctx, workflow.StepInput{Execution: "a-r1", File: a.File})
 	if err != nil || !restart.AlreadyProcessed || !strings.Contains(restart.Reason, "replaced since") {
 		t.Errorf("a's restart: %+v, %v; want already processed, replaced since", restart, err)
@@ -888,4 +890,175 @@ func TestVerifyDuringCommitsEveryInterleaving(t *testing.T) {
 		})
 	}
 	t.Logf("%d interleavings", total)
+}
+
+// pausing runs hook before every call of the wrapped bucket, with the call's name and key: a test
+// blocks an attempt there to run a schedule by hand.
+type pausing struct {
+	store.Bucket
+	hook func(call, key string)
+}
+
+func (p pausing) Get(ctx context.Context, key string) ([]byte, store.Object, error) {
+	p.hook("get", key)
+	return p.Bucket.Get(ctx, key)
+}
+
+func (p pausing) Copy(ctx context.Context, src, dst string) (store.Object, error) {
+	p.hook("copy", dst)
+	return p.Bucket.Copy(ctx, src, dst)
+}
+
+func (p pausing) Delete(ctx context.Context, key string) error {
+	p.hook("delete", key)
+	return p.Bucket.Delete(ctx, key)
+}
+
+func (p pausing) DeleteIf(ctx context.Context, key, etag string) error {
+	p.hook("deleteif", key)
+	return p.Bucket.DeleteIf(ctx, key, etag)
+}
+
+// pauseAt returns a hook that blocks the first call matching call and key prefix until release is
+// closed, reporting on reached when it gets there.
+func pauseAt(call, prefix string, reached, release chan struct{}) func(string, string) {
+	done := false
+	return func(c, key string) {
+		if !done && c == call && strings.HasPrefix(key, prefix) {
+			done = true
+			close(reached)
+			<-release
+		}
+	}
+}
+
+// Two attempts of one Write at once (Step Functions retries an invocation it lost track of while the
+// first still runs): A1 claims and stops before its copy; A2 renews the claim, publishes and stops before
+// removing v1's object; A1 commits v2; a replace of v2 by v3 (on v1's date) commits; A2 goes on. Its
+// removal is conditional on v1's recorded version, so v3's object at that key stays, and A2 ends with
+// nothing to do: its execution's commit was replaced since.
+func TestScheduleTwoAttemptsOfOneWrite(t *testing.T) {
+	vs := makeVersions(t, []gen.Config{
+		{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
+		{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
+		{Rows: 22, Seed: 7, Batch: 5, SettlementDate: "2024-05-03"},
+	})
+	ctx := context.Background()
+	raw, proc := newBuckets(t)
+	clock := newStepClock()
+	steps := clocked(raw, proc, clock)
+	if _, err := steps.Write(ctx, through(t, steps, mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data), "v1", false)); err != nil {
+		t.Fatal(err)
+	}
+	x := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[1].name, vs[1].data), "x-p1", true)
+	r1, go1, r2, go2 := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+	errs := make(chan error, 2)
+	a1 := clocked(raw, pausing{proc, pauseAt("copy", workflow.LinesPrefix, r1, go1)}, clock)
+	a2 := clocked(raw, pausing{proc, pauseAt("deleteif", vs[0].partition, r2, go2)}, clock)
+	go func() { _, err := a1.Write(ctx, x); errs <- err }()
+	<-r1
+	go func() { _, err := a2.Write(ctx, x); errs <- err }()
+	<-r2
+	close(go1)
+	if err := <-errs; err != nil {
+		t.Fatalf("A1: %v", err)
+	}
+	y := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[2].name, vs[2].data), "y-p1", true)
+	if _, err := steps.Write(ctx, y); err != nil {
+		t.Fatalf("the replace of v2 by v3: %v", err)
+	}
+	close(go2)
+	if err := <-errs; err != nil {
+		t.Errorf("A2: %v, want nothing left to do", err)
+	}
+	if win := checkOneCommit(t, proc, vs); win != vs[2] {
+		t.Errorf("committed %v, want v3", win)
+	}
+	verifyClean(t, proc, clock.now)
+}
+
+// A plain Write W finds no commit, then v1 is committed by V; W claims the batch, finds V's commit on its
+// second read and fails to release the claim once; its retry ends in a ConflictError and releases the
+// claim it held, which no other writer would ever treat as its own.
+func TestScheduleConflictReleasesItsOwnClaim(t *testing.T) {
+	vs := twoVersions(t, false)
+	ctx := context.Background()
+	raw, proc := newBuckets(t)
+	clock := newStepClock()
+	steps := clocked(raw, proc, clock)
+	w := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[1].name, vs[1].data), "w", false)
+	v := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data), "v", false)
+	// W stops right after its first manifest read (its second Get is the claim's).
+	reached, release := make(chan struct{}), make(chan struct{})
+	hook := pauseAt("get", workflow.ClaimPrefix, reached, release)
+	failRelease := &failOnce{Bucket: pausing{proc, hook}, call: "deleteif", prefix: workflow.ClaimPrefix}
+	done := make(chan error, 1)
+	go func() { _, err := clocked(raw, failRelease, clock).Write(ctx, w); done <- err }()
+	<-reached
+	if _, err := steps.Write(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err == nil {
+		t.Fatal("W's first attempt was meant to fail releasing its claim")
+	}
+	_, err := steps.Write(ctx, w) // Step Functions' retry
+	wantConflict(t, err, vs[1], vs[0])
+	checkOneCommit(t, proc, vs) // no claim left
+	verifyClean(t, proc, clock.now.Add(2*workflow.ClaimLease))
+}
+
+// failOnce fails the first call named call under prefix with a transient error.
+type failOnce struct {
+	store.Bucket
+	call, prefix string
+	failed       bool
+}
+
+func (f *failOnce) DeleteIf(ctx context.Context, key, etag string) error {
+	if f.call == "deleteif" && !f.failed && strings.HasPrefix(key, f.prefix) {
+		f.failed = true
+		return storefault.SlowDown{API: "DeleteObject"}
+	}
+	return f.Bucket.DeleteIf(ctx, key, etag)
+}
+
+// The same for a replace: x-p1 replaces v1 by v2 and fails on the ledger after its commit; y-p1 replaces
+// v2 by v3. x-p1's redrive, and a restart of it (x-p1-r1, a fresh check), have nothing left to do: they
+// neither fail with advice to undo v3 nor put v2 back.
+func TestScheduleRedriveOfAReplaceWhoseCommitWasReplaced(t *testing.T) {
+	vs := makeVersions(t, []gen.Config{
+		{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
+		{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
+		{Rows: 22, Seed: 7, Batch: 5, SettlementDate: "2024-05-05"},
+	})
+	ctx := context.Background()
+	raw, dir := newBuckets(t)
+	faults := &storefault.Bucket{Bucket: dir}
+	clock := newStepClock()
+	steps := clocked(raw, faults, clock)
+	if _, err := steps.Write(ctx, through(t, steps, mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data), "v1", false)); err != nil {
+		t.Fatal(err)
+	}
+	objX := mustPutObject(t, raw, "incoming/"+vs[1].name, vs[1].data)
+	x := through(t, steps, objX, "x-p1", true)
+	faults.Set(workflow.LedgerPrefix, -1)
+	if _, err := steps.Write(ctx, x); err == nil {
+		t.Fatal("x-p1 was meant to fail on the ledger")
+	}
+	faults.Set(workflow.LedgerPrefix, 0)
+	if _, err := steps.Write(ctx, through(t, steps, mustPutObject(t, raw, "incoming/"+vs[2].name, vs[2].data), "y-p1", true)); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := steps.Write(ctx, x); err != nil || res.ReplacedBy == nil || res.ReplacedBy.ETag != vs[2].etag {
+		t.Errorf("x-p1's redrive: %+v, %v; want nothing to do, replaced by v3", res, err)
+	}
+	restart := workflow.StepInput{Execution: "x-p1-r1", File: x.File, Replace: true}
+	if res, err := steps.Check(ctx, restart); err != nil || !res.AlreadyProcessed || !strings.Contains(res.Reason, "by execution x-p1") {
+		t.Errorf("x-p1-r1's check: %+v, %v; want already processed (committed by x-p1, replaced since)", res, err)
+	}
+	if win := checkOneCommit(t, dir, vs); win != vs[2] {
+		t.Errorf("committed %v, want v3", win)
+	}
+	verifyClean(t, dir, clock.now)
 }

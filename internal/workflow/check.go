@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/store"
@@ -142,6 +141,10 @@ func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, ba
 	switch {
 	case m == nil:
 		return lookup{}, nil
+	case m.replacedCommit(in) != nil && m.Source.ETag != in.File.ETag:
+		h := m.replacedCommit(in)
+		return lookup{done: true, reason: fmt.Sprintf("this content was committed (by execution %s), and replaced since by %s (etag %s)",
+			h.Execution, m.Source.URL(), m.Source.ETag)}, nil
 	case in.Replace:
 		// A replace of the committed file by itself publishes its Parquet again: the repair of a batch
 		// whose partition objects were lost or changed (settle verify names it).
@@ -158,8 +161,6 @@ func (s *Steps) committed(ctx context.Context, in StepInput, merchant string, ba
 			return lookup{}, err
 		}
 		return lookup{done: true, reason: "this content is already committed"}, nil
-	case slices.Contains(m.ReplacedETags, in.File.ETag):
-		return lookup{done: true, reason: fmt.Sprintf("this content was committed, and replaced since by %s (etag %s)", m.Source.URL(), m.Source.ETag)}, nil
 	default:
 		return lookup{}, conflictError(in, merchant, batch, m.Source, false)
 	}

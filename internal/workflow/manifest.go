@@ -43,9 +43,32 @@ type Manifest struct {
 	// Revision counts the batch's replaces: 0 for its first commit, the replaced manifest's plus one. The
 	// ledger keeps the highest, so a writer overtaken by a replace cannot put back what it replaced.
 	Revision int64 `json:"revision,omitempty"`
-	// ReplacedETags are the contents the batch was committed from before, oldest first: a late execution
-	// of one of them (a redrive of a Write whose commit was replaced since) has nothing left to do.
-	ReplacedETags []string `json:"replaced_etags,omitempty"`
+	// History is the batch's earlier commits, oldest first: which execution committed which content. A
+	// late execution of one of them (a redrive of a Write whose commit was replaced since, a restart of
+	// it) has nothing left to do.
+	History []Commit `json:"history,omitempty"`
+}
+
+// Commit is one earlier commit of a batch: the execution that made it and the content it committed.
+type Commit struct {
+	Execution string `json:"execution"`
+	ETag      string `json:"etag"`
+}
+
+// replacedCommit is the earlier commit (nil: none) that leaves in nothing to do now that m is committed:
+// for a plain execution, an earlier commit of its content; for a replace, one made by its own execution
+// or a restart of it (the same name without its -rN suffixes).
+func (m *Manifest) replacedCommit(in StepInput) *Commit {
+	for i := range m.History {
+		h := &m.History[i]
+		switch {
+		case !in.Replace && h.ETag == in.File.ETag:
+			return h
+		case in.Replace && RestartBase(h.Execution) == RestartBase(in.Execution) && h.ETag == in.File.ETag:
+			return h
+		}
+	}
+	return nil
 }
 
 // ManifestCounts prove that every line is accounted for: lines = header + blank + the lines of the data

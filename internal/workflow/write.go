@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -119,6 +120,10 @@ type Claim struct {
 	// Remove lists the partition objects the commit deletes: the replaced commit's, and what the writer
 	// of a taken-over claim may have published.
 	Remove []string `json:"remove,omitempty"`
+	// RemoveETags holds, for the objects of Remove whose version is known (a replaced commit's, recorded
+	// in its manifest), that version's ETag: they are deleted only while they hold it, so a late attempt
+	// can never delete an object a newer commit put at the same key.
+	RemoveETags map[string]string `json:"remove_etags,omitempty"`
 }
 
 // errRace means another writer changed the batch between two of Write's calls: read it again.
@@ -153,25 +158,28 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 		s.dropStaging(ctx, in, t.StagingKey)
 		return &WriteResult{ManifestKey: manifestKey, RowsWritten: m.Counts.RowsWritten, Partitions: m.Partitions}, nil
 	}
-	if m != nil && !in.Replace && slices.Contains(m.ReplacedETags, in.File.ETag) {
-		// This content was committed (by this execution's earlier attempt, or another execution of it) and
-		// an operator replaced it since: the redrive of that Write has nothing left to do.
+	if m != nil && m.Source.ETag != in.File.ETag && m.replacedCommit(in) != nil {
+		// This content was committed (by this execution's earlier attempt, another execution of it, or for
+		// a replace by this replace before a restart) and an operator replaced it since: nothing is left.
 		log.InfoContext(ctx, "committed before and replaced since", "manifest", manifestKey, "replaced_by", m.Source.URL())
-		if err := s.releaseLeftover(ctx, claimKey, m, mTag); err != nil {
+		if err := s.endWithout(ctx, in, claimKey, m, mTag); err != nil {
 			return nil, err
 		}
-		s.dropStaging(ctx, in, t.StagingKey)
 		by := m.Source
 		return &WriteResult{ManifestKey: manifestKey, ReplacedBy: &by}, nil
 	}
 	if m != nil && !in.Replace {
-		s.dropStaging(ctx, in, t.StagingKey)
+		if err := s.endWithout(ctx, in, claimKey, m, mTag); err != nil {
+			return nil, err
+		}
 		return nil, conflictError(in, v.MerchantAccount, v.BatchNumber, m.Source, false)
 	}
 	if m != nil && !replaceable(in, m, mTag) {
 		// A replace replaces the commit it was started against, never one made since (a redrive of an old
 		// replace would otherwise put back what a newer replace took out).
-		s.dropStaging(ctx, in, t.StagingKey)
+		if err := s.endWithout(ctx, in, claimKey, m, mTag); err != nil {
+			return nil, err
+		}
 		ce := conflictError(in, v.MerchantAccount, v.BatchNumber, m.Source, false)
 		ce.Replacing = true
 		ce.ReplacesETag, _ = in.replaces()
@@ -209,11 +217,14 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	p.Bytes, p.ETag = obj.Size, obj.ETag
 	res := &WriteResult{ManifestKey: manifestKey, Partitions: []Partition{p}, RowsWritten: p.Rows}
 	for _, key := range claim.Remove {
-		if err := s.Processed.Delete(wctx, key); err != nil {
+		removed, err := s.removeObject(wctx, x.log, key, claim.RemoveETags[key])
+		if err != nil {
 			span.End(err)
 			return nil, infraError("delete "+key, err)
 		}
-		res.Removed = append(res.Removed, key)
+		if removed {
+			res.Removed = append(res.Removed, key)
+		}
 	}
 	span.Annotate("rows", res.RowsWritten)
 	span.End(nil)
@@ -263,6 +274,23 @@ func committedAlready(in StepInput, m *Manifest, mTag string) bool {
 	return file != in.File.ETag
 }
 
+// removeObject deletes a partition object the commit replaces: at etag when its version is known (an
+// object that holds another version now belongs to a newer commit, and stays), else whatever is there.
+func (s *Steps) removeObject(ctx context.Context, log *slog.Logger, key, etag string) (bool, error) {
+	if etag == "" {
+		return true, s.Processed.Delete(ctx, key)
+	}
+	err := s.Processed.DeleteIf(ctx, key, etag)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case errors.Is(err, store.ErrPreconditionFailed):
+		log.WarnContext(ctx, "a replaced object holds another version now; it is left to the commit that wrote it", "key", key, "expected_etag", etag)
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // replaceable reports whether in, a replace, may replace the committed manifest m (its ETag mTag): only
 // the commit its check found, identified by the manifest's ETag (each commit's manifest differs: it names
 // its execution and revision), so that neither a newer commit nor the same content committed again since
@@ -299,16 +327,35 @@ func (s *Steps) claim(ctx context.Context, in StepInput, key string, m *Manifest
 	}
 	v := in.Validate
 	next := &Claim{Version: ClaimVersion, Source: in.File, Execution: in.Execution, ClaimedAt: s.now().UTC(), Base: mTag, Publish: publish}
-	remove := func(keys ...string) {
-		for _, k := range keys {
-			if k != "" && k != publish && !slices.Contains(next.Remove, k) {
-				next.Remove = append(next.Remove, k)
-			}
+	// remove adds key to the objects the commit deletes, at etag ("" when its version is unknown, which
+	// wins: a dead writer may have overwritten a committed object in place).
+	remove := func(key, etag string) {
+		if key == "" || key == publish {
+			return
 		}
+		if !slices.Contains(next.Remove, key) {
+			next.Remove = append(next.Remove, key)
+			if etag != "" {
+				if next.RemoveETags == nil {
+					next.RemoveETags = map[string]string{}
+				}
+				next.RemoveETags[key] = etag
+			}
+			return
+		}
+		if etag == "" || next.RemoveETags[key] != etag {
+			delete(next.RemoveETags, key)
+		}
+	}
+	carry := func(c *Claim) {
+		for _, k := range c.Remove {
+			remove(k, c.RemoveETags[k])
+		}
+		remove(c.Publish, "")
 	}
 	if m != nil {
 		for _, p := range m.Partitions {
-			remove(p.Key)
+			remove(p.Key, p.ETag)
 		}
 	}
 	var pre store.Precondition
@@ -321,8 +368,7 @@ func (s *Steps) claim(ctx context.Context, in StepInput, key string, m *Manifest
 		// another execution of the same content (a delivery and an operator's reprocess of it) waits for
 		// it like any other writer, since it may be publishing right now.
 		pre = store.Precondition{IfMatch: cTag}
-		remove(c.Remove...)
-		remove(c.Publish)
+		carry(c)
 	case !in.Replace && c.Source.ETag != in.File.ETag:
 		return nil, "", conflictError(in, v.MerchantAccount, v.BatchNumber, c.Source, true)
 	case s.now().Sub(c.ClaimedAt) < ClaimLease:
@@ -333,8 +379,7 @@ func (s *Steps) claim(ctx context.Context, in StepInput, key string, m *Manifest
 		// A replace takes over a claim whose writer is gone, and removes what that writer, and every
 		// writer whose claim it had taken over, may have published.
 		pre = store.Precondition{IfMatch: cTag}
-		remove(c.Remove...)
-		remove(c.Publish)
+		carry(c)
 		x := s.logger(in, StepWrite)
 		x.WarnContext(ctx, "taking over a stale claim", "claimed_by", c.Source.URL(), "claimed_at", c.ClaimedAt)
 	}
@@ -376,6 +421,23 @@ func (s *Steps) release(ctx context.Context, key, etag string) error {
 		return nil
 	}
 	return infraError("release claim "+key, err)
+}
+
+// endWithout tidies up for an execution that ends without committing: the claim it may hold from an
+// earlier attempt (which could otherwise stay for good: no later writer treats another execution's claim
+// as its own), or the claim the committed Write left, and its staging.
+func (s *Steps) endWithout(ctx context.Context, in StepInput, claimKey string, m *Manifest, mTag string) error {
+	c, etag, err := s.readClaim(ctx, claimKey)
+	if err != nil {
+		return err
+	}
+	if c != nil && (c.Execution == in.Execution && c.Source.ETag == in.File.ETag || leftover(c, m, mTag)) {
+		if err := s.release(ctx, claimKey, etag); err != nil {
+			return err
+		}
+	}
+	s.dropStaging(ctx, in, in.Transform.StagingKey)
+	return nil
 }
 
 // leftover reports whether the claim c was left by the Write that committed the manifest m (ETag mTag):
@@ -430,7 +492,7 @@ func (s *Steps) manifest(ctx context.Context, in StepInput, replaced *Manifest, 
 		prev := replaced.Source
 		m.Replaced = &prev
 		m.Revision = replaced.Revision + 1
-		m.ReplacedETags = append(slices.Clone(replaced.ReplacedETags), prev.ETag)
+		m.History = append(slices.Clone(replaced.History), Commit{Execution: replaced.Execution, ETag: prev.ETag})
 	}
 	m.Arrived = s.arrival(in)
 	body, err := json.Marshal(m)
