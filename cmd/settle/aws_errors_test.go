@@ -45,7 +45,7 @@ func TestAWSBadInput(t *testing.T) {
 		{"reprocess outside the raw bucket", nil, []string{"aws", "reprocess", "s3://elsewhere/x.csv"}, 1, "is not in the stack's raw bucket raw"},
 		{"reprocess a missing object", nil, []string{"aws", "reprocess", "s3://raw/incoming/missing.csv"}, 1, "s3://raw/incoming/missing.csv does not exist"},
 		{"reprocess not an address", nil, []string{"aws", "reprocess", "raw/x.csv"}, 1, `"raw/x.csv" is not an object address`},
-		{"dlq unknown queue", nil, []string{"aws", "dlq", "list", "orders"}, 2, `the queue is ingest or failed, not "orders"`},
+		{"dlq unknown queue", nil, []string{"aws", "dlq", "list", "orders"}, 2, `the queue is ingest, failed or fetch, not "orders"`},
 		{"dlq unknown message", nil, []string{"aws", "dlq", "show", "42"}, 1, "no message 42 in the dead-letter queues"},
 		{"unknown aws command", nil, []string{"aws", "restart"}, 2, `unknown command "restart"`},
 	}

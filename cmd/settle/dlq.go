@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/ops"
 )
 
 // dlqOptions are the flags of the dlq commands.
@@ -11,6 +16,7 @@ type dlqOptions struct {
 	args     []string
 	max      int
 	dry, yes bool
+	json     bool
 }
 
 func newDLQCmd(a *app, t *target) *cobra.Command {
@@ -19,8 +25,9 @@ func newDLQCmd(a *app, t *target) *cobra.Command {
 		Short: "The dead-letter queues: list, show and redrive their messages",
 		Long: `The failed-files DLQ holds one message per file that needs a person: the execution, the step, the
 error and what to do. On a stack, the ingest DLQ holds the raw-bucket events the starter gave up on
-(the local pipeline has none: settle run hands each event to the starter itself). Listing reads the
-messages without consuming them.`,
+(the local pipeline has none: settle run hands each event to the starter itself), and the fetch DLQ the
+reports Adyen announced that could not be downloaded, each with its reason and what to do (locally they
+are files in the data folder's ` + local.FetchDLQDir + `/). Listing reads the messages without consuming them.`,
 		Example: `  ` + t.prefix() + ` dlq list
   ` + t.prefix() + ` dlq show ID
   ` + t.prefix() + ` dlq redrive failed --yes`,
@@ -29,7 +36,7 @@ messages without consuming them.`,
 	return cmd
 }
 
-// queueArg checks a queue argument: ingest or failed.
+// queueArg checks a queue argument: ingest, failed or fetch (a stack's only).
 func queueArg(t *target, sub string, args []string) (string, error) {
 	if len(args) == 0 {
 		return "", nil
@@ -37,17 +44,27 @@ func queueArg(t *target, sub string, args []string) (string, error) {
 	switch args[0] {
 	case "ingest", "failed":
 		return args[0], nil
+	case "fetch":
+		if !t.aws {
+			return "", usageError("%s dlq %s fetch: the local pipeline's failed downloads are files in the data folder's %s/, each with its reason; settle fetch URL downloads a report again (the fetch queue is a stack's: settle aws dlq %s fetch)", t.prefix(), sub, local.FetchDLQDir, sub)
+		}
+		return args[0], nil
 	}
-	return "", usageError("%s dlq %s: the queue is ingest or failed, not %q", t.prefix(), sub, args[0])
+	queues := "ingest or failed"
+	if t.aws {
+		queues = "ingest, failed or fetch"
+	}
+	return "", usageError("%s dlq %s: the queue is %s, not %q", t.prefix(), sub, queues, args[0])
 }
 
 func newDLQListCmd(a *app, t *target) *cobra.Command {
 	var o dlqOptions
 	cmd := &cobra.Command{
-		Use:     "list [ingest|failed]",
-		Short:   "List the messages of the dead-letter queues, oldest first",
-		Example: `  ` + t.prefix() + ` dlq list failed`,
-		Args:    maxArgs(1, "name at most one queue (ingest or failed)"),
+		Use:   "list [ingest|failed|fetch]",
+		Short: "List the messages of the dead-letter queues, oldest first",
+		Example: `  ` + t.prefix() + ` dlq list failed
+  ` + t.prefix() + ` dlq list --json | jq -r 'select(.kind == "rejected") | .id'`,
+		Args: maxArgs(1, "name at most one queue (ingest, failed or fetch)"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			q, err := queueArg(t, "list", args)
 			if err != nil {
@@ -61,21 +78,32 @@ func newDLQListCmd(a *app, t *target) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if o.json {
+				for _, m := range msgs {
+					if err := printJSON(a.stdout, toDLQJSON(op, m)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
 			printDLQ(a.stdout, msgs, a.now())
 			return nil
 		}),
 	}
 	t.flags(cmd)
 	cmd.Flags().IntVar(&o.max, "max", 100, "at most this many messages per queue")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON object per message")
 	return cmd
 }
 
 func newDLQShowCmd(a *app, t *target) *cobra.Command {
+	var o dlqOptions
 	cmd := &cobra.Command{
-		Use:     "show ID",
-		Short:   "One message: its file, execution, step, error, cause and what to do",
-		Example: `  ` + t.prefix() + ` dlq show ID   # IDs from ` + t.prefix() + ` dlq list`,
-		Args:    exactArgs(1, "name one message id ("+t.prefix()+" dlq list shows them)"),
+		Use:   "show ID",
+		Short: "One message: its file, execution, step, error, cause and what to do",
+		Example: `  ` + t.prefix() + ` dlq show ID   # IDs from ` + t.prefix() + ` dlq list
+  ` + t.prefix() + ` dlq show ID --json | jq .body`,
+		Args: exactArgs(1, "name one message id ("+t.prefix()+" dlq list shows them)"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			op, err := t.open(cmd.Context())
 			if err != nil {
@@ -85,28 +113,35 @@ func newDLQShowCmd(a *app, t *target) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if o.json {
+				return printJSON(a.stdout, toDLQShowJSON(op, m))
+			}
 			printDLQMessage(a.stdout, op, m)
 			return nil
 		}),
 	}
 	t.flags(cmd)
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the message, its fix and redrive command and its body as one JSON object")
 	return cmd
 }
 
 func newDLQRedriveCmd(a *app, t *target) *cobra.Command {
 	var o dlqOptions
 	cmd := &cobra.Command{
-		Use:   "redrive ingest|failed [ID...]",
-		Short: "Restart the files of the failed-files DLQ (or move the ingest DLQ back), then delete their messages",
+		Use:   "redrive ingest|failed|fetch [ID...]",
+		Short: "Restart the files of the failed-files DLQ (or move the ingest DLQ back, or requeue failed downloads), then delete their messages",
 		Long: `dlq redrive failed restarts the execution of each file in the failed-files DLQ (only the messages
 named, when ids are given), then deletes its messages: a file that failed for an infrastructure reason
 is redriven; a rejected file gets a new execution of the same file and input under the configuration in
 force now (run it once the cause is fixed: a raised MAX_REJECTED_ROWS, a time-zone mapping). dlq
-redrive ingest moves the ingest DLQ back to the ingest queue (a stack only). Without message ids it
-shows its plan and asks on a terminal; elsewhere it needs --yes.`,
+redrive ingest moves the ingest DLQ back to the ingest queue (a stack only). dlq redrive fetch sends
+the report request of each message of the fetch DLQ back to the webhook queue, where the fetch
+function downloads it again, then deletes the message (a stack only; run it once the cause is fixed:
+the report user's credentials or role, MaxFileBytes). Without message ids it shows its plan and asks
+on a terminal; elsewhere it needs --yes.`,
 		Example: `  ` + t.prefix() + ` dlq redrive failed --dry-run
   ` + t.prefix() + ` dlq redrive failed ID --yes`,
-		Args: minArgs(1, "name the queue, ingest or failed"),
+		Args: minArgs(1, "name the queue, ingest, failed or fetch"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			o.args = args
 			q, err := queueArg(t, "redrive", args)
@@ -120,8 +155,11 @@ shows its plan and asks on a terminal; elsewhere it needs --yes.`,
 			if err != nil {
 				return err
 			}
-			if q == "ingest" {
+			switch q {
+			case "ingest":
 				return runDLQRedriveIngest(cmd.Context(), a, op, o)
+			case "fetch":
+				return runDLQRedriveFetch(cmd.Context(), a, op, o)
 			}
 			return runDLQRedriveFailed(cmd.Context(), a, op, o)
 		}),
@@ -161,7 +199,7 @@ func runDLQRedriveFailed(ctx context.Context, a *app, op operator, o dlqOptions)
 		if err != nil {
 			return err
 		}
-		if ok, err := confirmActions(a, op, op.command("dlq redrive failed"), "Restart them and delete their messages?", planned); !ok {
+		if ok, err := confirmActions(a, op, op.command("dlq redrive failed"), "Restart them and delete their messages?", planned, false); !ok {
 			return err
 		}
 	}
@@ -173,4 +211,91 @@ func runDLQRedriveFailed(ctx context.Context, a *app, op operator, o dlqOptions)
 		return err
 	}
 	return actionsExit(actions)
+}
+
+// fetchDLQOperator is an operator with a fetch dead-letter queue: a stack's.
+type fetchDLQOperator interface {
+	DLQRedriveFetch(ctx context.Context, ids []string, dry bool) ([]ops.FetchRedrive, error)
+}
+
+// DLQRedriveFetch sends the report requests of the fetch DLQ back to the webhook queue.
+func (a awsOperator) DLQRedriveFetch(ctx context.Context, ids []string, dry bool) ([]ops.FetchRedrive, error) {
+	return a.o.DLQRedriveFetch(ctx, ids, dry)
+}
+
+func runDLQRedriveFetch(ctx context.Context, a *app, op operator, o dlqOptions) error {
+	fo, ok := op.(fetchDLQOperator)
+	if !ok {
+		return usageError("%s: the local pipeline has no fetch dead-letter queue; its failed downloads are files in %s/", op.command("dlq redrive fetch"), local.FetchDLQDir)
+	}
+	ids := o.args[1:]
+	if len(ids) == 0 && !o.dry && !o.yes { // every message of the queue
+		planned, err := fo.DLQRedriveFetch(ctx, nil, true)
+		if err != nil {
+			return err
+		}
+		printFetchRedrives(a.stdout, planned, plan)
+		if requeued(planned) == 0 {
+			return nil
+		}
+		if err := a.confirm(op.command("dlq redrive fetch"), "Send them back to the webhook queue and delete their messages?"); err != nil {
+			return err
+		}
+	}
+	list, err := fo.DLQRedriveFetch(ctx, ids, o.dry)
+	if len(list) > 0 || err == nil {
+		printFetchRedrives(a.stdout, list, viewOf(o.dry))
+	}
+	if err != nil {
+		return err
+	}
+	failedN := 0
+	for _, r := range list {
+		if r.Outcome == ops.Failed || r.Err != nil {
+			failedN++
+		}
+	}
+	if failedN > 0 {
+		return failed("%d of %d messages could not be sent back to the webhook queue", failedN, len(list))
+	}
+	return nil
+}
+
+func requeued(list []ops.FetchRedrive) int {
+	n := 0
+	for _, r := range list {
+		if r.Outcome == ops.FetchRequeued {
+			n++
+		}
+	}
+	return n
+}
+
+// printFetchRedrives prints what a redrive of the fetch DLQ did (or would do) with each message.
+func printFetchRedrives(w io.Writer, list []ops.FetchRedrive, v view) {
+	switch v {
+	case dryRun:
+		fmt.Fprintln(w, "Dry run: nothing was changed.")
+	case plan:
+		fmt.Fprintln(w, "Plan (nothing is changed until you confirm):")
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "MESSAGE\tFILE\tOUTCOME\tNOTE")
+	for _, r := range list {
+		outcome, note := r.Outcome, r.Note
+		if v != done && outcome == ops.FetchRequeued {
+			outcome = "would be " + outcome
+		}
+		if r.Err != nil {
+			note = r.Err.Error()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, orDash(r.Key), outcome, orDash(note))
+	}
+	tw.Flush()
+	switch {
+	case len(list) == 0:
+		fmt.Fprintln(w, "(the fetch dead-letter queue is empty)")
+	case v == done && requeued(list) > 0:
+		fmt.Fprintf(w, "\n%s back in the webhook queue: the fetch function downloads them again (settle aws status shows the queues).\n", plural(requeued(list), "report request", "report requests"))
+	}
 }

@@ -27,12 +27,12 @@ func (o *intakeOptions) flags(a *app, cmd *cobra.Command) {
 	f.BoolVar(&o.json, "json", false, "print one JSON object per report")
 	f.StringVar(&o.reportUser, "report-user", "", `the report user's credentials, a JSON file {"username", "password"} (default: none)`)
 	f.StringVar(&o.hosts, "hosts", a.getenv("REPORT_HOSTS"), "allowed report hosts, comma-separated (default ca-test.adyen.com,ca-live.adyen.com)")
-	f.StringVar(&o.devServer, "dev-server", "", "also allow plain http to this loopback HOST:PORT, a local stand-in for Adyen")
+	f.StringVar(&o.devServer, "dev-server", "", "also allow this loopback ADDRESS:PORT, a local stand-in for Adyen, over plain http (nothing else is fetched over plain http)")
 	f.StringVar(&o.pattern, "pattern", a.getenv("REPORT_FILE_PATTERN"), "file-name pattern of the reports to fetch (default "+adyen.DefaultReportPattern+")")
 }
 
-// policy is the fetch policy the flags describe: the allowed hosts, and with --dev-server one loopback
-// host over plain http.
+// policy is the fetch policy the flags describe: the allowed hosts (https only), and with --dev-server
+// one loopback address and port, the only one plain http may go to.
 func (o *intakeOptions) policy() (fetch.Policy, error) {
 	hosts, err := fetch.ParseHosts(o.hosts)
 	if err != nil {
@@ -41,13 +41,10 @@ func (o *intakeOptions) policy() (fetch.Policy, error) {
 	p := fetch.Policy{Hosts: hosts}
 	if o.devServer != "" {
 		ap, err := netip.ParseAddrPort(o.devServer)
-		if err != nil || !ap.Addr().IsLoopback() {
+		if err != nil || !ap.Addr().Unmap().IsLoopback() || ap.Port() == 0 || ap.Addr().Zone() != "" {
 			return fetch.Policy{}, usageError("--dev-server %q: want a loopback address and port such as 127.0.0.1:8000", o.devServer)
 		}
-		p.Hosts = append(p.Hosts, ap.String())
-		p.AllowHTTP = true
-		dev := ap.Addr()
-		p.AllowAddr = func(a netip.Addr) bool { return a == dev || fetch.PublicAddr(a) }
+		p.DevServer = ap
 	}
 	return p, nil
 }
@@ -119,7 +116,7 @@ MAX_FILE_BYTES), into the local raw bucket under incoming/<merchant account>/<fi
 		}),
 	}
 	o.flags(a, cmd)
-	cmd.Flags().StringVar(&merchant, "merchant", "", "merchant account (default: from the URL's …/MerchantAccount/<account>/…)")
+	cmd.Flags().StringVar(&merchant, "merchant", "", "merchant account, which must be the URL's …/MerchantAccount/<account>/… (default: the URL's)")
 	return cmd
 }
 

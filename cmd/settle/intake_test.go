@@ -105,3 +105,81 @@ func TestAWSStatusShowsTheReportIntake(t *testing.T) {
 		t.Errorf("a report waiting to be downloaded is not a problem:\n%s", out)
 	}
 }
+
+// --dev-server allows plain http to the address and port it names, and to nothing else: not to Adyen's
+// hosts (the report user's password would go in the clear), not to another port of the address.
+func TestDevServerAllowsPlainHTTPToItsAddressOnly(t *testing.T) {
+	const path = "/reports/download/MerchantAccount/AcmeShopNL/settlement_detail_report_batch_57.csv"
+	o := intakeOptions{devServer: "127.0.0.1:8765"}
+	p, err := o.policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		url string
+		ok  bool
+	}{
+		{"http://127.0.0.1:8765" + path, true},
+		{"https://ca-live.adyen.com" + path, true},
+		{"https://ca-test.adyen.com" + path, true},
+		{"http://ca-live.adyen.com" + path, false},
+		{"http://ca-test.adyen.com" + path, false},
+		{"http://ca-live.adyen.com:8765" + path, false},
+		{"http://127.0.0.1:8766" + path, false},
+		{"http://127.0.0.1" + path, false},
+		{"http://localhost:8765" + path, false},
+		{"http://[::1]:8765" + path, false},
+	} {
+		if _, err := p.CheckURL(c.url); (err == nil) != c.ok {
+			t.Errorf("--dev-server 127.0.0.1:8765: CheckURL(%s) = %v, want allowed %v", c.url, err, c.ok)
+		}
+	}
+}
+
+// settle aws dlq list reads the fetch DLQ too, and dlq redrive fetch sends each report request back to
+// the webhook queue the fetch function reads (the request, not the dead letter around it), deletes its
+// message, and keeps a message that carries no request.
+func TestAWSDLQFetch(t *testing.T) {
+	w := awsfake.NewWorld(t, workflow.Config{})
+	const url57 = "https://ca-test.adyen.com/reports/download/MerchantAccount/AcmeShopNL/settlement_detail_report_batch_57.csv"
+	req57 := `{"merchantAccount":"AcmeShopNL","fileName":"settlement_detail_report_batch_57.csv","url":"` + url57 + `","live":false}`
+	w.Fake.Send(w.Stack["FetchDeadLetterQueueUrl"], `{"request":`+req57+`,"key":"incoming/AcmeShopNL/settlement_detail_report_batch_57.csv","reason":"unauthorized","status":401,"error":"fetch `+url57+`: unauthorized (HTTP 401)","action":"check the report user's username and password","attempts":1,"time":"2024-05-07T08:00:00Z"}`)
+	req58 := strings.ReplaceAll(req57, "57", "58")
+	w.Fake.Send(w.Stack["FetchDeadLetterQueueUrl"], req58) // moved by the queue after three deliveries
+	w.Fake.Send(w.Stack["FetchDeadLetterQueueUrl"], `{"body":"{\"not\":\"a request\"}","reason":"malformed","error":"x","action":"y","time":"2024-05-07T08:00:00Z"}`)
+
+	out, errOut, code := cli(w, "aws", "dlq", "list")
+	if code != 0 || strings.Count(out, "fetch-dlq") != 3 || !strings.Contains(out, "incoming/AcmeShopNL/settlement_detail_report_batch_57.csv") ||
+		!strings.Contains(out, "unauthorized") || !strings.Contains(out, "incoming/AcmeShopNL/settlement_detail_report_batch_58.csv") {
+		t.Errorf("dlq list: %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = cli(w, "aws", "dlq", "list", "fetch")
+	if code != 0 || strings.Count(out, "fetch-dlq") != 3 {
+		t.Errorf("dlq list fetch: %d\n%s%s", code, out, errOut)
+	}
+	id := strings.Fields(strings.Split(out, "\n")[1])[1]
+	out, errOut, code = cli(w, "aws", "dlq", "show", id)
+	if code != 0 || !strings.Contains(out, "(fetch-dlq queue, fetch-failed)") || !strings.Contains(out, "unauthorized (HTTP 401)") ||
+		!strings.Contains(out, "check the report user's username and password") {
+		t.Errorf("dlq show %s: %d\n%s%s", id, code, out, errOut)
+	}
+	if out, code := localCLI("dlq", "list", "fetch", "--data", t.TempDir()); code != 2 || !strings.Contains(out, "fetch-dlq/") {
+		t.Errorf("settle dlq list fetch: %d %s", code, out)
+	}
+
+	out, errOut, code = cli(w, "aws", "dlq", "redrive", "fetch", "--dry-run")
+	if code != 0 || len(w.Fake.Messages(w.Stack["WebhookQueueUrl"])) != 0 || len(w.Fake.Messages(w.Stack["FetchDeadLetterQueueUrl"])) != 3 {
+		t.Errorf("dlq redrive fetch --dry-run changed the queues: %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = cli(w, "aws", "dlq", "redrive", "fetch", "--yes")
+	if code != 0 || !strings.Contains(out, "incoming/AcmeShopNL/settlement_detail_report_batch_57.csv  requeued") ||
+		!strings.Contains(out, "skipped") || !strings.Contains(out, "2 report requests back in the webhook queue") {
+		t.Errorf("dlq redrive fetch: %d\n%s%s", code, out, errOut)
+	}
+	if got := w.Fake.Messages(w.Stack["WebhookQueueUrl"]); len(got) != 2 || got[0] != req57 || got[1] != req58 {
+		t.Errorf("webhook queue after the redrive: %q, want the two requests as the receiver queues them", got)
+	}
+	if left := w.Fake.Messages(w.Stack["FetchDeadLetterQueueUrl"]); len(left) != 1 || !strings.Contains(left[0], `"reason":"malformed"`) {
+		t.Errorf("fetch DLQ after the redrive: %q, want only the message without a request", left)
+	}
+}

@@ -127,7 +127,7 @@ func printStatus(w io.Writer, op operator, st *ops.Status) {
 	var todo []string
 	for _, q := range st.Queues {
 		if q.Name == ops.QueueFetchDLQ && q.Visible > 0 {
-			todo = append(todo, fmt.Sprintf("%s in the %s queue (read them in the SQS console: each names the report, the reason and what to do)", plural(int(q.Visible), "message", "messages"), q.Name))
+			todo = append(todo, fmt.Sprintf("%s in the %s queue (%s list fetch: each names the report, the reason and what to do)", plural(int(q.Visible), "message", "messages"), q.Name, op.command("dlq")))
 			continue
 		}
 		if q.Name != ops.QueueIngest && q.Name != ops.QueueWebhook && q.Visible > 0 {
@@ -323,17 +323,28 @@ func actionsExit(actions []action) error {
 
 // confirmActions shows planned restarts and asks whether to go ahead. It returns false when the
 // command must stop: with the error to return, or nil when nothing would change (the plan, printed,
-// is the answer).
-func confirmActions(a *app, op operator, command, question string, planned []action) (bool, error) {
+// is the answer). With asJSON the plan goes to stderr, with the question, so that stdout holds only
+// the JSON of what was done (or, when nothing would change, of the plan).
+func confirmActions(a *app, op operator, command, question string, planned []action, asJSON bool) (bool, error) {
 	if changes(planned) == 0 { // nothing to confirm: what there is to say is said
-		printActions(a.stdout, op, planned, done)
+		if asJSON {
+			if err := printActionsJSON(a.stdout, op, planned, false); err != nil {
+				return false, err
+			}
+		} else {
+			printActions(a.stdout, op, planned, done)
+		}
 		return false, actionsExit(planned)
 	}
-	printActions(a.stdout, op, planned, plan)
+	w := a.stdout
+	if asJSON {
+		w = a.stderr
+	}
+	printActions(w, op, planned, plan)
 	if err := a.confirm(command, question); err != nil {
 		return false, err
 	}
-	fmt.Fprintln(a.stdout)
+	fmt.Fprintln(w)
 	return true, nil
 }
 
@@ -371,16 +382,11 @@ func printDLQMessage(w io.Writer, op operator, m ops.DLQMessage) {
 	if m.Action != "" {
 		fmt.Fprintf(w, "  To do     %s\n", op.text(m.Action))
 	}
-	if m.Kind == ops.KindRejected && workflow.IsDataError(m.Error) {
-		if fix, fitted := remedy(op, ops.Execution{Name: m.Execution, Error: m.Error, Cause: m.Cause}); fitted {
-			fmt.Fprintf(w, "  Fix       %s\n", fix)
-		}
+	if fix := dlqFix(op, m); fix != "" {
+		fmt.Fprintf(w, "  Fix       %s\n", fix)
 	}
-	switch m.Kind {
-	case ops.KindObjectCreated:
-		fmt.Fprintf(w, "  Redrive   %s (moves the whole ingest DLQ back to the ingest queue)\n", op.command("dlq redrive ingest"))
-	case ops.KindRejected, ops.KindStatusChange:
-		fmt.Fprintf(w, "  Redrive   %s %s (restarts the file's execution, then deletes the message)\n", op.command("dlq redrive failed"), m.ID)
+	if command, does := dlqRedrive(op, m); command != "" {
+		fmt.Fprintf(w, "  Redrive   %s (%s)\n", command, does)
 	}
 	if v, ok := local.Structured(m.Body).(map[string]any); ok { // the message, with the JSON inside its strings laid out
 		b, _ := json.MarshalIndent(v, "  ", "  ")

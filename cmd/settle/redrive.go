@@ -16,6 +16,7 @@ type redriveOptions struct {
 	allFailed       bool
 	since           string
 	dry, force, yes bool
+	json            bool
 }
 
 func newRedriveCmd(a *app, t *target) *cobra.Command {
@@ -31,7 +32,8 @@ A file rejected for a data error (InvalidFileError, ValidationError, ConflictErr
 its execution ended in the Fail state, and a redrive re-enters it; the same bytes under the same
 policy are rejected again. Redrive says so and prints the reprocess command that can let it through.`,
 		Example: `  ` + t.prefix() + ` redrive b8df9bee01ed8fd0fe163ff207fab8d6
-  ` + t.prefix() + ` redrive --all-failed --since 2h --dry-run`,
+  ` + t.prefix() + ` redrive --all-failed --since 2h --dry-run
+  ` + t.prefix() + ` redrive --all-failed --yes --json | jq -r 'select(.outcome == "failed") | .execution'`,
 		Args: maxArgs(1, "name one execution, or pass --all-failed"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -53,6 +55,7 @@ policy are rejected again. Redrive says so and prints the reprocess command that
 	cmd.Flags().BoolVar(&o.dry, "dry-run", false, "say what would be done, do nothing")
 	cmd.Flags().BoolVar(&o.force, "force", false, "redrive a rejected file's execution anyway (it re-enters the Fail state)")
 	cmd.Flags().BoolVar(&o.yes, "yes", false, "with --all-failed: go ahead without asking (required when not on a terminal)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON object per execution restarted (the plan, when asked for, goes to stderr)")
 	return cmd
 }
 
@@ -66,12 +69,29 @@ func runRedrive(ctx context.Context, a *app, op operator, o redriveOptions) erro
 		if err != nil && act.Execution == "" {
 			return err
 		}
-		printActions(a.stdout, op, []action{act}, viewOf(o.dry))
+		var rejected *ops.Detail
+		var fix string
+		if err == nil && act.Outcome == ops.Skipped {
+			rejected, fix = rejection(ctx, op, act)
+		}
+		if o.json {
+			j := toActionJSON(op, act, o.dry)
+			j.Advice = fix
+			if err := printJSON(a.stdout, j); err != nil {
+				return err
+			}
+		} else {
+			printActions(a.stdout, op, []action{act}, viewOf(o.dry))
+			if rejected != nil {
+				fmt.Fprintf(a.stdout, "\n%s was rejected for a data error (%s at %s): its redrive would re-enter the Fail state and cannot change the outcome.\n%s\n",
+					act.Execution, rejected.Error, orDash(rejected.FailedStep), fix)
+			}
+		}
 		if err != nil {
 			return err
 		}
-		if act.Outcome == ops.Skipped {
-			return rejectedExit(ctx, a, op, act)
+		if rejected != nil {
+			return failed("%s was not redriven: a rejected file is reprocessed, not redriven", act.Execution)
 		}
 		return actionsExit([]action{act})
 	}
@@ -80,12 +100,17 @@ func runRedrive(ctx context.Context, a *app, op operator, o redriveOptions) erro
 		if err != nil {
 			return err
 		}
-		if ok, err := confirmActions(a, op, op.command("redrive --all-failed"), "Restart them?", planned); !ok {
+		if ok, err := confirmActions(a, op, op.command("redrive --all-failed"), "Restart them?", planned, o.json); !ok {
 			return err
 		}
 	}
 	actions, err := op.RedriveFailed(ctx, since, o.dry)
-	if len(actions) > 0 || err == nil {
+	switch {
+	case o.json:
+		if err := printActionsJSON(a.stdout, op, actions, o.dry); err != nil {
+			return err
+		}
+	case len(actions) > 0 || err == nil:
 		printActions(a.stdout, op, actions, viewOf(o.dry))
 	}
 	if err != nil {
@@ -94,15 +119,13 @@ func runRedrive(ctx context.Context, a *app, op operator, o redriveOptions) erro
 	return actionsExit(actions)
 }
 
-// rejectedExit explains why a rejected file's execution was not redriven, with what can let it
-// through.
-func rejectedExit(ctx context.Context, a *app, op operator, act action) error {
+// rejection is why a skipped redrive was not done when its execution was rejected for a data error:
+// the execution, with what can let its file through; nil when it was not.
+func rejection(ctx context.Context, op operator, act action) (*ops.Detail, string) {
 	d, err := op.Show(ctx, act.Execution)
 	if err != nil || !workflow.IsDataError(d.Error) {
-		return actionsExit([]action{act})
+		return nil, ""
 	}
 	fix, _ := remedy(op, d.Execution)
-	fmt.Fprintf(a.stdout, "\n%s was rejected for a data error (%s at %s): its redrive would re-enter the Fail state and cannot change the outcome.\n%s\n",
-		act.Execution, d.Error, orDash(d.FailedStep), fix)
-	return failed("%s was not redriven: a rejected file is reprocessed, not redriven", act.Execution)
+	return d, fix
 }

@@ -17,6 +17,7 @@ type reprocessOptions struct {
 	maxRejected  int64
 	balanceCheck string
 	dry, yes     bool
+	json         bool
 	setMax       bool // --max-rejected was given
 }
 
@@ -40,7 +41,7 @@ in the manifest's policy. Without them the configured policy applies (MAX_REJECT
 The execution is named by the file's ETag when that name is free and no setting is given, else
 <that name>-pN. --replace shows its plan and asks on a terminal; elsewhere it needs --yes.`,
 		Example: `  ` + t.prefix() + ` reprocess 3fde3b99a6baa7a1245af073c8edd8b4 --max-rejected 13
-  ` + t.prefix() + ` reprocess 908263f885fb01d1d1ad04fbddf280e9 --balance-check off
+  ` + t.prefix() + ` reprocess 908263f885fb01d1d1ad04fbddf280e9 --balance-check off --json
   ` + t.prefix() + ` reprocess ` + map[bool]string{false: "reports/settlement_detail_report_batch_61_v2.csv", true: "s3://settle-raw-123/incoming/settlement_detail_report_batch_61_v2.csv"}[t.aws] + ` --replace --yes`,
 		Args: exactArgs(1, "name one file or execution"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
@@ -62,6 +63,7 @@ The execution is named by the file's ETag when that name is free and no setting 
 	cmd.Flags().StringVar(&o.balanceCheck, "balance-check", "", "on or off: the batch balance check for this file (default: BALANCE_CHECK)")
 	cmd.Flags().BoolVar(&o.dry, "dry-run", false, "say what would be done, do nothing")
 	cmd.Flags().BoolVar(&o.yes, "yes", false, "with --replace: go ahead without asking (required when not on a terminal)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print what was done (and locally the execution's result) as one JSON object (the plan, when asked for, goes to stderr)")
 	return cmd
 }
 
@@ -99,7 +101,7 @@ func runReprocess(ctx context.Context, a *app, op operator, o reprocessOptions, 
 		if err != nil {
 			return err
 		}
-		if ok, err := confirmActions(a, op, op.command("reprocess --replace"), "Replace the batch's committed file with this one?", []action{planned}); !ok {
+		if ok, err := confirmActions(a, op, op.command("reprocess --replace"), "Replace the batch's committed file with this one?", []action{planned}, o.json); !ok {
 			return err
 		}
 	}
@@ -107,7 +109,13 @@ func runReprocess(ctx context.Context, a *app, op operator, o reprocessOptions, 
 	if err != nil && act.Target == "" {
 		return err
 	}
-	printActions(a.stdout, op, []action{act}, viewOf(o.dry))
+	if o.json {
+		if err := printActionsJSON(a.stdout, op, []action{act}, o.dry); err != nil {
+			return err
+		}
+	} else {
+		printActions(a.stdout, op, []action{act}, viewOf(o.dry))
+	}
 	if err != nil {
 		return err
 	}

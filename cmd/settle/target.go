@@ -24,7 +24,8 @@ type target struct {
 	flags func(cmd *cobra.Command)
 	// open connects to the target.
 	open func(ctx context.Context) (operator, error)
-	// since is --since's default: everything locally, a day on a stack (whose history is long).
+	// since is the default --since of status and executions: everything locally, a day on a stack
+	// (whose history is long). redrive --all-failed looks back a day on both (docs/operations.md).
 	since string
 }
 

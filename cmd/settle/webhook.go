@@ -20,8 +20,9 @@ const webhookLong = `Webhook tries Adyen's REPORT_AVAILABLE webhook locally, thr
 as the deployed functions.
 
 The secret file is the webhook secret as stored in Secrets Manager: {"username", "password", "hmacKey"}.
-The report user's file is {"username", "password"}. --dev-server allows plain http to a stand-in for
-Adyen's report host on this machine (loopback only); never use it for real reports.`
+The report user's file is {"username", "password"}. --dev-server ADDRESS:PORT allows a stand-in for
+Adyen's report host on this machine (loopback only) over plain http: that address and port only, every
+other host stays https-only. Never use it for real reports.`
 
 func newWebhookCmd(a *app) *cobra.Command {
 	cmd := parent(&cobra.Command{
@@ -147,7 +148,7 @@ func newWebhookSignCmd(a *app) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&secretFile, "secret", "", "the webhook secret, a JSON file")
-	cmd.Flags().StringVar(&merchant, "merchant", "", "merchant account (default: from the URL)")
+	cmd.Flags().StringVar(&merchant, "merchant", "", "merchant account, which must be the URL's (default: the URL's)")
 	cmd.Flags().BoolVar(&live, "live", false, `mark the notification live ("live": "true")`)
 	cmd.Flags().StringVar(&date, "date", "", "eventDate, e.g. 2024-05-03T06:00:00+02:00")
 	return cmd

@@ -98,7 +98,10 @@ func TestReportOf(t *testing.T) {
 			t.Errorf("%s: skip %q (%s), want %q", c.name, skip, detail, c.want)
 		}
 	}
-	if _, skip, _ := adyen.ReportOf(with(func(i *adyen.Item) { i.PSPReference = "r.csv"; i.Reason = "https://h/r.csv" }), false, "*.csv"); skip != "" {
+	if _, skip, _ := adyen.ReportOf(with(func(i *adyen.Item) {
+		i.PSPReference = "r.csv"
+		i.Reason = "https://h/reports/download/MerchantAccount/AcmeShopNL/r.csv"
+	}), false, "*.csv"); skip != "" {
 		t.Errorf("a configured pattern *.csv skips r.csv: %q", skip)
 	}
 	for _, p := range []string{"", "[", "  "} {

@@ -47,8 +47,8 @@ func CheckPattern(pattern string) error {
 }
 
 // ReportOf returns the report an item announces when it is a successful REPORT_AVAILABLE whose file name
-// matches pattern, with a usable file name, merchant account and https or http URL ending in the file
-// name. Otherwise it says why the item is skipped, with a detail that names no secret.
+// matches pattern, with a usable file name and merchant account, and the download URL they name
+// (CheckDownloadURL). Otherwise it says why the item is skipped, with a detail that names no secret.
 func ReportOf(it Item, live bool, pattern string) (Report, Skip, string) {
 	if it.EventCode != EventReportAvailable {
 		return Report{}, SkipEvent, "event " + it.EventCode
@@ -65,14 +65,48 @@ func ReportOf(it Item, live bool, pattern string) (Report, Skip, string) {
 	if why := CheckSegment(it.MerchantAccountCode); why != "" {
 		return Report{}, SkipMalformed, "merchant account " + why
 	}
-	u, err := url.Parse(it.Reason)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return Report{}, SkipMalformed, "reason is not a download URL"
-	}
-	if path.Base(u.Path) != it.PSPReference {
-		return Report{}, SkipMalformed, "the download URL does not end in the file name"
+	if why := CheckDownloadURL(it.Reason, it.MerchantAccountCode, it.PSPReference); why != "" {
+		return Report{}, SkipMalformed, "reason: the download URL " + why
 	}
 	return Report{MerchantAccount: it.MerchantAccountCode, FileName: it.PSPReference, URL: it.Reason, EventDate: it.EventDate, Live: live}, "", ""
+}
+
+// DownloadPath is the path of a report's download URL on Adyen's Customer Area:
+// /reports/download/MerchantAccount/<merchant account>/<file name>.
+func DownloadPath(merchantAccount, fileName string) string {
+	return "/reports/download/MerchantAccount/" + merchantAccount + "/" + fileName
+}
+
+// CheckDownloadURL returns why raw is not the download URL of the report fileName of merchantAccount
+// ("" when it is): an https or http URL with a host, without credentials, query or fragment, whose
+// path is DownloadPath(merchantAccount, fileName) exactly, as sent: no percent-encoding (the decoded
+// path must be the raw one), no dot segments, no doubled or trailing slash. Adyen does not sign the URL
+// (reason), only the merchant account and file name, so the URL must be the one they name: a genuine
+// notification replayed with another URL must not download another account's report into this one's
+// key. Whether the host is allowed is the fetch policy's question. The reasons name no value.
+func CheckDownloadURL(raw, merchantAccount, fileName string) string {
+	if strings.ContainsAny(raw, "?#") {
+		return "has a query or a fragment"
+	}
+	if strings.ContainsFunc(raw, func(r rune) bool { return r == '\\' || r <= ' ' || r == 0x7f }) {
+		return "contains a backslash, a space or a control character"
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "is not a URL"
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "is not an https or http URL"
+	case u.Opaque != "" || u.Host == "":
+		return "has no host"
+	case u.User != nil:
+		return "carries credentials"
+	case strings.Contains(raw, "%") || u.RawPath != "" || u.EscapedPath() != u.Path:
+		return "is percent-encoded"
+	case u.Path != DownloadPath(merchantAccount, fileName):
+		return "is not …/reports/download/MerchantAccount/<merchant account>/<file name> of the signed merchant account and file name"
+	}
+	return ""
 }
 
 // CheckSegment returns why s cannot be one segment of an object key ("" when it can): empty, "." or "..",

@@ -234,7 +234,7 @@ func TestFunctions(t *testing.T) {
 			"SETTLE_TIMEZONES": "{SettleTimezones}", "METRICS_NAMESPACE": "{MetricsNamespace}",
 			"ALERT_TOPIC_ARN": "{AlertTopic}", "BATCH_GRACE_HOURS": "{BatchGraceHours}", "BATCH_CADENCES": "{BatchCadences}",
 			"WEBHOOK_SECRET_ARN": "if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "WEBHOOK_QUEUE_URL": "{WebhookQueue}",
-			"REPORT_FILE_PATTERN": "{ReportFilePattern}", "REPORT_HOSTS": "{ReportHosts}",
+			"REPORT_FILE_PATTERN": "{ReportFilePattern}", "REPORT_HOSTS": "if(HasReportHosts,{ReportHosts},if(AdyenLive,ca-live.adyen.com,ca-test.adyen.com))",
 			"REPORT_USER_SECRET_ARN": "if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})",
 			"FETCH_DLQ_URL":          "{FetchDeadLetterQueue}", "FETCH_ATTEMPTS": "4",
 		}
@@ -1088,8 +1088,10 @@ func TestParameters(t *testing.T) {
 			[]string{"settle/webhook", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:settle/webhook", "arn:aws:s3:::bucket"}},
 		"ReportUserSecretArn": {[]string{"", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:report-user-x1Y2z3"},
 			[]string{"report-user", "arn:aws:secretsmanager:eu-west-1:1234:secret:r-x1Y2z3"}},
-		"ReportHosts":       {[]string{"ca-test.adyen.com", "ca-test.adyen.com,ca-live.adyen.com", "reports.example.com:8443"}, []string{"", "https://ca-test.adyen.com", "CA-TEST.adyen.com", "a,,b", "a b"}},
-		"ReportFilePattern": {[]string{"settlement_detail_report_batch_*.csv", "*.csv"}, []string{"", "../*.csv", "a/b.csv", "[abc].csv"}},
+		"ReportHosts":                {[]string{"", "ca-test.adyen.com", "ca-test.adyen.com,ca-live.adyen.com", "reports.example.com:8443"}, []string{"https://ca-test.adyen.com", "CA-TEST.adyen.com", "a,,b", "a b", ","}},
+		"AdyenEnvironment":           {[]string{"test", "live"}, []string{"", "Live", "prod", "test,live"}},
+		"WebhookReservedConcurrency": {[]string{"0", "5", "100"}, []string{"-1", "101", "x"}},
+		"ReportFilePattern":          {[]string{"settlement_detail_report_batch_*.csv", "*.csv"}, []string{"", "../*.csv", "a/b.csv", "[abc].csv"}},
 	}
 	for name, c := range cases {
 		p, ok := tpl.Parameters[name]
@@ -1126,8 +1128,8 @@ func TestParameters(t *testing.T) {
 	if got := toFloat(tpl.Parameters["MaxRejectedRows"]["Default"]); got != float64(pol.MaxRejected) {
 		t.Errorf("MaxRejectedRows default %v, settlement.DefaultPolicy %d", got, pol.MaxRejected)
 	}
-	if h, err := fetch.ParseHosts(fmt.Sprint(tpl.Parameters["ReportHosts"]["Default"])); err != nil || !reflect.DeepEqual(h, fetch.DefaultHosts) {
-		t.Errorf("ReportHosts default %v, fetch.DefaultHosts %v (%v)", tpl.Parameters["ReportHosts"]["Default"], fetch.DefaultHosts, err)
+	if d := tpl.Parameters["ReportHosts"]["Default"]; d != "" {
+		t.Errorf("ReportHosts default %v, want empty: the host of the stack's AdyenEnvironment (TestReportHostsFollowTheEnvironment)", d)
 	}
 	for _, h := range cases["ReportHosts"].good {
 		if _, err := fetch.ParseHosts(h); err != nil {

@@ -16,13 +16,16 @@ const (
 var reserved = map[string]string{
 	"ValidateFunction":  "ValidateReservedConcurrency",
 	"TransformFunction": "TransformReservedConcurrency",
+	"WebhookFunction":   "WebhookReservedConcurrency",
 }
 
-// TestReservedConcurrency checks the burst bounds: Validate and Transform reserve their parameter's
-// concurrency unless it is 0; no other function reserves any (the starter is bounded by its SQS event
-// source's MaximumConcurrency: throttling an SQS-triggered function returns messages to the queue,
-// each return counting towards the ingest DLQ; Check runs at the starter's pace and Write at
-// Transform's); and the defaults leave the unreserved minimum of a default account.
+// TestReservedConcurrency checks the burst bounds: Validate, Transform and the public webhook reserve
+// their parameter's concurrency unless it is 0 (the webhook's cap keeps a flood of requests to its
+// public URL from drawing on the account's shared pool; Adyen retries a throttled delivery); no other
+// function reserves any (the starter is bounded by its SQS event source's MaximumConcurrency:
+// throttling an SQS-triggered function returns messages to the queue, each return counting towards
+// the ingest DLQ; Check runs at the starter's pace and Write at Transform's); and the defaults leave
+// the unreserved minimum of a default account.
 func TestReservedConcurrency(t *testing.T) {
 	tpl := loadTemplate(t)
 	sum := 0

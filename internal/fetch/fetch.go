@@ -224,12 +224,12 @@ func (f *Fetcher) httpClient() *http.Client {
 // returns an *Error when it fails.
 func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 	where := redact(req.URL)
-	if err := req.Check(); err != nil {
-		return Result{}, &Error{Reason: ReasonMalformed, URL: where, Err: err}
-	}
 	u, err := f.Policy.CheckURL(req.URL)
 	if err != nil {
 		return Result{}, &Error{Reason: ReasonRefused, URL: where, Err: err}
+	}
+	if err := req.Check(); err != nil {
+		return Result{}, &Error{Reason: ReasonMalformed, URL: where, Err: err}
 	}
 	var user, pass string
 	if f.Credentials != nil {

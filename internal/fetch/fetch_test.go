@@ -445,7 +445,15 @@ func TestCheckURL(t *testing.T) {
 		{def, "file:///etc/passwd", false},
 		{fetch.Policy{Hosts: []string{"127.0.0.1:8443"}}, "https://127.0.0.1:8443/r.csv", true},
 		{fetch.Policy{Hosts: []string{"127.0.0.1:8443"}}, "https://127.0.0.1/r.csv", false},
-		{fetch.Policy{Hosts: []string{"127.0.0.1:8000"}, AllowHTTP: true}, "http://127.0.0.1:8000/r.csv", true},
+		{fetch.Policy{DevServer: netip.MustParseAddrPort("127.0.0.1:8000")}, "http://127.0.0.1:8000/r.csv", true},
+		{fetch.Policy{DevServer: netip.MustParseAddrPort("127.0.0.1:8000")}, "https://127.0.0.1:8000/r.csv", true},
+		{fetch.Policy{DevServer: netip.MustParseAddrPort("127.0.0.1:8000")}, "http://ca-live.adyen.com/r.csv", false},
+		{fetch.Policy{DevServer: netip.MustParseAddrPort("127.0.0.1:8000")}, "http://127.0.0.1:8001/r.csv", false},
+		{fetch.Policy{DevServer: netip.MustParseAddrPort("127.0.0.1:80")}, "http://127.0.0.1/r.csv", true},
+		{fetch.Policy{DevServer: netip.MustParseAddrPort("127.0.0.1:8000")}, "http://localhost:8000/r.csv", false},
+		{fetch.Policy{DevServer: netip.MustParseAddrPort("[::1]:8000")}, "http://[::1]:8000/r.csv", true},
+		{fetch.Policy{DevServer: netip.MustParseAddrPort("10.0.0.1:8000")}, "http://10.0.0.1:8000/r.csv", false}, // not loopback
+		{fetch.Policy{Hosts: []string{"127.0.0.1:8000"}}, "http://127.0.0.1:8000/r.csv", false},
 	} {
 		_, err := c.p.CheckURL(c.url)
 		if (err == nil) != c.ok {
@@ -468,12 +476,19 @@ func TestRequestForURL(t *testing.T) {
 	if err != nil || r.MerchantAccount != "AcmeShopNL" || r.FileName != file57 || r.Key() != "incoming/AcmeShopNL/"+file57 {
 		t.Errorf("RequestForURL = %+v, %v", r, err)
 	}
-	if r, err := fetch.RequestForURL("http://127.0.0.1:8000/"+file57, "AcmeShopNL"); err != nil || r.Key() != "incoming/AcmeShopNL/"+file57 {
+	if r, err := fetch.RequestForURL("http://127.0.0.1:8000/reports/download/MerchantAccount/AcmeShopNL/"+file57, "AcmeShopNL"); err != nil || r.Key() != "incoming/AcmeShopNL/"+file57 {
 		t.Errorf("with --merchant: %+v, %v", r, err)
 	}
-	for _, bad := range []string{"http://127.0.0.1:8000/" + file57, "not a url", "https://h/reports/download/MerchantAccount/../x.csv"} {
+	for _, bad := range []string{"http://127.0.0.1:8000/" + file57, "not a url", "https://h/reports/download/MerchantAccount/../x.csv",
+		"https://h/x/reports/download/MerchantAccount/AcmeShopNL/" + file57, "https://h/reports/download/MerchantAccount/AcmeShopNL/" + file57 + "?x=1"} {
 		if _, err := fetch.RequestForURL(bad, ""); err == nil {
 			t.Errorf("RequestForURL(%q) accepted", bad)
+		}
+	}
+	// A merchant account given apart from the URL must be the URL's: the URL names the report.
+	for _, bad := range []string{"http://127.0.0.1:8000/" + file57, "https://h/reports/download/MerchantAccount/OtherShopDE/" + file57} {
+		if _, err := fetch.RequestForURL(bad, "AcmeShopNL"); err == nil {
+			t.Errorf("RequestForURL(%q, AcmeShopNL) accepted", bad)
 		}
 	}
 }

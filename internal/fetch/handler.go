@@ -81,9 +81,13 @@ func (h *Handler) log() *slog.Logger {
 func (h *Handler) handle(ctx context.Context, m events.SQSMessage) Outcome {
 	o := Outcome{MessageID: m.MessageId}
 	log := h.log().With("message_id", m.MessageId)
-	if err := strictUnmarshal([]byte(m.Body), &o.Request); err != nil {
+	redriven, err := readRequest([]byte(m.Body), &o.Request)
+	if err != nil {
 		o.Err = &Error{Reason: ReasonMalformed, Err: errors.New("the message is not a report request: " + err.Error())}
 		return h.deadLetter(ctx, log, o, m.Body)
+	}
+	if redriven {
+		log.InfoContext(ctx, "a dead letter moved back to the queue as it is: fetching its request again")
 	}
 	log = log.With(obs.KeyKey, o.Request.Key(), obs.KeyMerchant, o.Request.MerchantAccount)
 	res, err := h.Fetcher.Fetch(ctx, o.Request)
@@ -134,6 +138,24 @@ func (h *Handler) deadLetter(ctx context.Context, log *slog.Logger, o Outcome, b
 func (h *Handler) failed(ctx context.Context, e *Error) {
 	h.Metrics.Entry().Dimensions([]string{}, []string{obs.DimReason}).Dimension(obs.DimReason, string(e.Reason)).
 		Put(obs.FetchFailed, 1, obs.Count).Property("status", e.Status).Emit(ctx)
+}
+
+// readRequest reads a message: a Request, or a DeadLetter that carries one (a message of the fetch
+// dead-letter queue moved back to the webhook queue as it is, as SQS's redrive does), which is its
+// request again (redriven). A dead letter without a request (of a malformed message) is not a request.
+func readRequest(b []byte, r *Request) (redriven bool, err error) {
+	if err = strictUnmarshal(b, r); err == nil {
+		return false, nil
+	}
+	*r = Request{}
+	var dl DeadLetter
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&dl) != nil || dl.Request == nil || dl.Reason == "" || dl.Request.URL == "" {
+		return false, err
+	}
+	*r = *dl.Request
+	return true, nil
 }
 
 // strictUnmarshal refuses unknown fields and a request without a URL.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"path"
 	"strings"
 
 	"github.com/paysettle/settle/internal/adyen"
@@ -32,7 +31,8 @@ func FromReport(r adyen.Report) Request {
 func (r Request) Key() string { return RawPrefix + r.MerchantAccount + "/" + r.FileName }
 
 // Check returns why the request cannot be fetched as it is, or nil: a merchant account and a file name
-// usable as key segments, and a URL whose last path segment is the file name.
+// usable as key segments, and the download URL of exactly that report (adyen.CheckDownloadURL): the URL
+// is not signed, so it must not lead to another account's report or another file.
 func (r Request) Check() error {
 	if why := adyen.CheckSegment(r.MerchantAccount); why != "" {
 		return errors.New("merchant account " + why)
@@ -40,33 +40,28 @@ func (r Request) Check() error {
 	if why := adyen.CheckSegment(r.FileName); why != "" {
 		return errors.New("file name " + why)
 	}
-	u, err := url.Parse(r.URL)
-	if err != nil || path.Base(u.Path) != r.FileName {
-		return errors.New("the URL does not end in the file name")
+	if why := adyen.CheckDownloadURL(r.URL, r.MerchantAccount, r.FileName); why != "" {
+		return errors.New("the download URL " + why)
 	}
 	return nil
 }
 
-// RequestForURL makes a request from a download URL alone, as `settle fetch URL` gets it: the file name is
-// the URL's last path segment, the merchant account the segment after MerchantAccount in Adyen's
-// /reports/download/MerchantAccount/<account>/<file> form, unless merchant is given.
+// RequestForURL makes a request from a download URL alone, as `settle fetch URL` gets it: Adyen's
+// /reports/download/MerchantAccount/<account>/<file> names the merchant account and the file. merchant,
+// when given, must be the URL's account.
 func RequestForURL(raw, merchant string) (Request, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return Request{}, fmt.Errorf("%q is not a download URL", raw)
 	}
-	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
-	if merchant == "" {
-		for i := 0; i+2 < len(segs); i++ {
-			if segs[i] == "MerchantAccount" {
-				merchant = segs[i+1]
-			}
-		}
+	segs := strings.Split(u.Path, "/")
+	if len(segs) != 6 || segs[0] != "" || segs[1] != "reports" || segs[2] != "download" || segs[3] != "MerchantAccount" {
+		return Request{}, fmt.Errorf("%s is not a report's download URL …/reports/download/MerchantAccount/<account>/<file>", u.Redacted())
 	}
-	if merchant == "" {
-		return Request{}, fmt.Errorf("%s names no merchant account (…/MerchantAccount/<account>/<file>); give it with --merchant", u.Redacted())
+	if merchant != "" && merchant != segs[4] {
+		return Request{}, fmt.Errorf("%s is a report of merchant account %q, not %q", u.Redacted(), segs[4], merchant)
 	}
-	r := Request{MerchantAccount: merchant, FileName: segs[len(segs)-1], URL: raw}
+	r := Request{MerchantAccount: segs[4], FileName: segs[5], URL: raw}
 	if err := r.Check(); err != nil {
 		return Request{}, fmt.Errorf("%s: %v", u.Redacted(), err)
 	}

@@ -1,6 +1,10 @@
 package local
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/paysettle/settle/internal/fetch"
 )
 
 // DLQDir is the folder of the failed-files DLQ inside the data folder: one JSON file per message.
@@ -83,4 +89,49 @@ func (e *Env) DeleteDLQMessage(id string) error {
 		return err
 	}
 	return os.Remove(m.Path)
+}
+
+// dirQueue is the fetch dead-letter queue as files (FetchDLQDir): one indented JSON file per message.
+// The folder is kept across runs, so a message never replaces another: its name is the time it was
+// sent, a random part and the report's key (<stamp>-<8 hex digits>-<account>_<file>.json), and it is
+// created only where no file is (a clash, however unlikely, takes another random part).
+type dirQueue struct{ dir string }
+
+func (d dirQueue) Send(_ context.Context, body []byte) error {
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		return fmt.Errorf("fetch dead-letter queue: %w", err)
+	}
+	var v any
+	if json.Unmarshal(body, &v) == nil {
+		body, _ = json.MarshalIndent(v, "", "  ")
+	}
+	what := ""
+	if m, ok := v.(map[string]any); ok {
+		if k, ok := m["key"].(string); ok {
+			what = "-" + strings.ReplaceAll(strings.TrimPrefix(k, fetch.RawPrefix), "/", "_")
+		}
+	}
+	stamp := time.Now().UTC().Format(dlqStamp)
+	for range 10 {
+		var r [4]byte
+		_, _ = rand.Read(r[:])
+		p := filepath.Join(d.dir, stamp+"-"+hex.EncodeToString(r[:])+what+".json")
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("fetch dead-letter queue: %w", err)
+		}
+		_, err = f.Write(append(body, '\n'))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(p)
+			return fmt.Errorf("fetch dead-letter queue: %s: %w", p, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("fetch dead-letter queue: no free name in %s for a message sent at %s", d.dir, stamp)
 }

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -130,24 +128,4 @@ func (q *memoryQueue) drain() []string {
 	out := q.msgs
 	q.msgs = nil
 	return out
-}
-
-// dirQueue is a dead-letter queue as files: one indented JSON file per message.
-type dirQueue struct{ dir string }
-
-func (d dirQueue) Send(_ context.Context, body []byte) error {
-	if err := os.MkdirAll(d.dir, 0o755); err != nil {
-		return fmt.Errorf("fetch dead-letter queue: %w", err)
-	}
-	var v any
-	if json.Unmarshal(body, &v) == nil {
-		body, _ = json.MarshalIndent(v, "", "  ")
-	}
-	name := fmt.Sprintf("%06d.json", messages.Add(1))
-	if m, ok := v.(map[string]any); ok {
-		if k, ok := m["key"].(string); ok {
-			name = fmt.Sprintf("%06d-%s.json", messages.Load(), strings.ReplaceAll(strings.TrimPrefix(k, fetch.RawPrefix), "/", "_"))
-		}
-	}
-	return os.WriteFile(filepath.Join(d.dir, name), append(body, '\n'), 0o644)
 }

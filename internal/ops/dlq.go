@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -22,12 +24,14 @@ const (
 	KindObjectCreated = "object-created" // ingest DLQ: an S3 event the starter never turned into an execution
 	KindRejected      = "rejected"       // failed-files DLQ: the definition's message for a rejected file
 	KindStatusChange  = "status-change"  // failed-files DLQ: an execution failed, timed out or was aborted
+	KindFetchFailed   = "fetch-failed"   // fetch DLQ: the fetch function's dead letter, a report request with why it failed
+	KindReportRequest = "report-request" // fetch DLQ: a report request the webhook queue moved after its deliveries
 	KindUnknown       = "unknown"
 )
 
 // DLQMessage is one message of a dead-letter queue, read without consuming it.
 type DLQMessage struct {
-	Queue     string // QueueIngestDLQ or QueueFailed
+	Queue     string // QueueIngestDLQ, QueueFailed or QueueFetchDLQ
 	ID        string
 	Sent      time.Time
 	Receives  int
@@ -41,6 +45,9 @@ type DLQMessage struct {
 	Cause     string
 	Action    string // rejected: what the definition advises
 	Input     string // status-change: the execution's input
+	// Request is the report request of a fetch DLQ message (fetch-failed, report-request): what a
+	// redrive sends back to the webhook queue. Its File is the raw-bucket object it would become.
+	Request *fetch.Request
 
 	receipt string
 }
@@ -58,16 +65,32 @@ func (o *Ops) dlqURL(queue string) (string, error) {
 		return o.Stack.Out(OutIngestDeadLetterQueueURL), nil
 	case QueueFailed, "failed-files":
 		return o.Stack.Out(OutFailedFilesQueueURL), nil
+	case QueueFetchDLQ, "fetch":
+		if u := o.Stack.Out(OutFetchDeadLetterQueueURL); u != "" {
+			return u, nil
+		}
+		return "", fmt.Errorf("stack %s has no fetch dead-letter queue (output %s): it was deployed without the report intake", o.Stack.Name, OutFetchDeadLetterQueueURL)
 	}
-	return "", fmt.Errorf("%q is not a dead-letter queue; name ingest or failed", queue)
+	return "", fmt.Errorf("%q is not a dead-letter queue; name ingest, failed or fetch", queue)
 }
 
 func canonicalQueue(q string) string {
 	switch q {
 	case "ingest", QueueIngestDLQ:
 		return QueueIngestDLQ
+	case "fetch", QueueFetchDLQ:
+		return QueueFetchDLQ
 	}
 	return QueueFailed
+}
+
+// dlqQueues are the dead-letter queues of the stack: the fetch DLQ when it has the report intake.
+func (o *Ops) dlqQueues() []string {
+	qs := []string{QueueIngestDLQ, QueueFailed}
+	if o.Stack.Out(OutFetchDeadLetterQueueURL) != "" {
+		qs = append(qs, QueueFetchDLQ)
+	}
+	return qs
 }
 
 // receiveAll receives every message of a queue (up to max), keeping them invisible for hold.
@@ -99,7 +122,11 @@ func (o *Ops) receiveAll(ctx context.Context, queue string, max int, hold time.D
 			}
 			seen[id] = true
 			fresh++
-			out = append(out, parseDLQ(queue, m))
+			d := parseDLQ(queue, m)
+			if d.Request != nil {
+				d.File.Bucket = o.Stack.Out(OutRawBucket)
+			}
+			out = append(out, d)
 		}
 		if fresh == 0 {
 			break
@@ -131,6 +158,9 @@ func parseDLQ(queue string, m sqstypes.Message) DLQMessage {
 // error and advice it names (the local pipeline's DLQ files are read with it too).
 func ParseMessage(queue, id, body string) DLQMessage {
 	d := DLQMessage{Queue: queue, ID: id, Body: body, Kind: KindUnknown}
+	if queue == QueueFetchDLQ {
+		return parseFetchDLQ(d)
+	}
 	var probe struct {
 		DetailType string          `json:"detail-type"`
 		Source     string          `json:"source"`
@@ -179,10 +209,37 @@ func ParseMessage(queue, id, body string) DLQMessage {
 	return d
 }
 
-// DLQList lists the messages of one dead-letter queue ("" for both), oldest first, without consuming
+// parseFetchDLQ reads a message of the fetch DLQ: the fetch function's dead letter (the request, the
+// reason, the error and what to do), or a request the webhook queue moved there after its deliveries
+// (transient failures that outlasted them). A dead letter of a malformed message carries no request.
+func parseFetchDLQ(d DLQMessage) DLQMessage {
+	var req fetch.Request
+	if strictJSON(d.Body, &req) == nil && req.URL != "" {
+		d.Kind, d.Request, d.File = KindReportRequest, &req, workflow.FileRef{Key: req.Key()}
+		d.Error, d.Action = "undelivered", "the fetch function failed on it at every delivery (report host or AWS unavailable): redrive it once the cause is gone"
+		return d
+	}
+	var dl fetch.DeadLetter
+	if strictJSON(d.Body, &dl) != nil || dl.Reason == "" {
+		return d
+	}
+	d.Kind, d.Error, d.Cause, d.Action = KindFetchFailed, string(dl.Reason), dl.Error, dl.Action
+	if dl.Request != nil && dl.Request.URL != "" {
+		d.Request, d.File = dl.Request, workflow.FileRef{Key: dl.Request.Key()}
+	}
+	return d
+}
+
+func strictJSON(body string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// DLQList lists the messages of one dead-letter queue ("" for all), oldest first, without consuming
 // them: each is made visible again once read.
 func (o *Ops) DLQList(ctx context.Context, queue string, max int) ([]DLQMessage, error) {
-	queues := []string{QueueIngestDLQ, QueueFailed}
+	queues := o.dlqQueues()
 	if queue != "" {
 		if _, err := o.dlqURL(queue); err != nil {
 			return nil, err
@@ -213,6 +270,82 @@ func (o *Ops) DLQShow(ctx context.Context, id string) (DLQMessage, error) {
 		}
 	}
 	return DLQMessage{}, fmt.Errorf("no message %s in the dead-letter queues (it may have been redriven or deleted); settle aws dlq list shows what is there", id)
+}
+
+// FetchRedrive is what a redrive of the fetch DLQ did with one message.
+type FetchRedrive struct {
+	ID      string // the message
+	Key     string // the raw-bucket key of its report ("" for a message without a request)
+	Outcome string // FetchRequeued, Skipped or Failed
+	Note    string
+	Err     error
+}
+
+// FetchRequeued is the outcome of a fetch DLQ message whose request went back to the webhook queue.
+const FetchRequeued = "requeued"
+
+// DLQRedriveFetch sends the report request of each message of the fetch DLQ (only the messages ids,
+// when given) back to the webhook queue, where the fetch function downloads it again, then deletes the
+// message. It sends the request, not the dead letter around it. A message without a request (the dead
+// letter of a malformed message) is skipped and stays; a message whose send fails stays too. Run it
+// once the cause is fixed: the report user's credentials or role, MaxFileBytes, Adyen answering again.
+func (o *Ops) DLQRedriveFetch(ctx context.Context, ids []string, dry bool) ([]FetchRedrive, error) {
+	queueURL, err := o.dlqURL(QueueFetchDLQ)
+	if err != nil {
+		return nil, err
+	}
+	webhookQueue := o.Stack.Out(OutWebhookQueueURL)
+	if webhookQueue == "" {
+		return nil, fmt.Errorf("stack %s has no webhook queue (output %s) to send the requests back to", o.Stack.Name, OutWebhookQueueURL)
+	}
+	msgs, err := o.receiveAll(ctx, QueueFetchDLQ, 1000, 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	var keep []DLQMessage
+	defer func() { o.release(ctx, keep) }()
+	var out []FetchRedrive
+	for _, m := range msgs {
+		if len(want) > 0 && !want[m.ID] {
+			keep = append(keep, m)
+			continue
+		}
+		r := FetchRedrive{ID: m.ID, Key: m.File.Key}
+		switch {
+		case m.Request == nil:
+			r.Outcome, r.Note = Skipped, "no report request in the message (a malformed message's dead letter): nothing to fetch; it stays in the queue"
+			keep = append(keep, m)
+		case dry:
+			r.Outcome = FetchRequeued
+			keep = append(keep, m)
+		default:
+			body, _ := json.Marshal(m.Request)
+			if _, err := o.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(webhookQueue), MessageBody: aws.String(string(body))}); err != nil {
+				r.Outcome, r.Err = Failed, explain("send the request back to the webhook queue", o.Stack.Region, err)
+				keep = append(keep, m)
+				break
+			}
+			r.Outcome = FetchRequeued
+			if _, err := o.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queueURL), ReceiptHandle: aws.String(m.receipt)}); err != nil {
+				r.Note = "the message could not be deleted (the report is fetched again if it is redriven again): " + oneLine(err)
+			}
+		}
+		out = append(out, r)
+	}
+	for _, id := range ids {
+		found := false
+		for _, m := range msgs {
+			found = found || m.ID == id
+		}
+		if !found {
+			return out, fmt.Errorf("no message %s in the fetch dead-letter queue; settle aws dlq list fetch shows what is there", id)
+		}
+	}
+	return out, nil
 }
 
 // MoveTask is a started SQS message move.

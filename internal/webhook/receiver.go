@@ -1,10 +1,12 @@
 // Package webhook is the receiver of Adyen's standard notification webhook: it checks the basic-auth
 // credentials configured for the webhook and the HMAC signature of every notification item, answers
 // "[accepted]" as soon as the reports are queued, and queues one fetch.Request per REPORT_AVAILABLE item
-// of a report the file-name pattern selects. Every other item is acknowledged and counted, not fetched.
-// A request with wrong credentials, an item with a wrong signature or a body that is not a notification
-// is refused (and counted), without logging the payload's secrets; Adyen keeps a refused notification
-// in its retry queue, so nothing is lost while a misconfiguration is fixed.
+// of a report the file-name pattern selects, whose download URL is the one its signed merchant account
+// and file name make on an allowed host. Every other item is acknowledged and counted, not fetched.
+// A request with wrong credentials, an item with a wrong signature, a body that is not a notification
+// or a report on the Adyen environment the stack does not download from is refused (and counted),
+// without logging the payload's secrets; Adyen keeps a refused notification in its retry queue, so
+// nothing is lost while a misconfiguration is fixed.
 package webhook
 
 import (
@@ -41,6 +43,10 @@ const (
 	RejectSignature   Rejection = "signature"   // an item without a valid HMAC signature
 	RejectMalformed   Rejection = "malformed"   // not a standard notification
 	RejectMethod      Rejection = "method"      // not a POST
+	// RejectEnvironment: a report on one of Adyen's hosts this stack does not download from, the other
+	// environment's Customer Area (the stack's AdyenEnvironment or ReportHosts is wrong). Refused rather
+	// than acknowledged, so that Adyen keeps the notification until the stack is fixed.
+	RejectEnvironment Rejection = "environment"
 )
 
 // Queue sends a message to the webhook queue.
@@ -133,10 +139,16 @@ func (r *Receiver) Receive(ctx context.Context, req Request) (Response, error) {
 		pattern = adyen.DefaultReportPattern
 	}
 	resp := Response{Status: http.StatusOK, Body: Accepted, Header: map[string]string{"Content-Type": "text/plain"}, Skipped: map[adyen.Skip]int{}}
-	for _, it := range n.Items {
+	for i, it := range n.Items {
 		rep, skip, detail := adyen.ReportOf(it, n.Live, pattern)
 		if skip == "" {
 			if _, err := r.Policy.CheckURL(rep.URL); err != nil {
+				if u, _ := url.Parse(rep.URL); u != nil && fetch.IsAdyenHost(u) {
+					// Adyen's own host, which this stack does not download from: a genuine notification for
+					// the other environment, or one replayed with the other environment's URL.
+					return r.reject(ctx, log, RejectEnvironment, http.StatusUnprocessableEntity,
+						fmt.Sprintf("item %d (%s): %v; set the stack's AdyenEnvironment (or ReportHosts) to the environment whose webhook calls it", i+1, it.EventCode, err)), nil
+				}
 				skip, detail = adyen.SkipDisallowed, err.Error()
 			}
 		}

@@ -230,7 +230,7 @@ func TestAcknowledgedNotFetched(t *testing.T) {
 	evilHost := report57
 	evilHost.URL = "https://reports.evil.example/reports/download/MerchantAccount/AcmeShopNL/" + file57
 	privateIP := report57
-	privateIP.URL = "https://169.254.169.254/latest/" + file57
+	privateIP.URL = "https://169.254.169.254/reports/download/MerchantAccount/AcmeShopNL/" + file57
 	for _, c := range []struct {
 		name string
 		body []byte
