@@ -1062,3 +1062,112 @@ func TestScheduleRedriveOfAReplaceWhoseCommitWasReplaced(t *testing.T) {
 	}
 	verifyClean(t, dir, clock.now)
 }
+
+func (p pausing) PutIf(ctx context.Context, key string, data []byte, pre store.Precondition) (store.Object, error) {
+	p.hook("putif", key)
+	return p.Bucket.PutIf(ctx, key, data, pre)
+}
+
+// step is one pause of a hand-run schedule: the n-th call named call on a key under prefix.
+type step struct {
+	call, prefix string
+	n            int
+	reached      chan struct{}
+	release      chan struct{}
+}
+
+func pause(call, prefix string, n int) *step {
+	return &step{call: call, prefix: prefix, n: n, reached: make(chan struct{}), release: make(chan struct{})}
+}
+
+// pauses returns a hook that stops at each of steps in turn.
+func pauses(steps ...*step) func(string, string) {
+	seen := map[*step]int{}
+	return func(c, key string) {
+		for _, s := range steps {
+			if c == s.call && strings.HasPrefix(key, s.prefix) {
+				if seen[s]++; seen[s] == s.n {
+					close(s.reached)
+					<-s.release
+				}
+			}
+		}
+	}
+}
+
+// The v1, v2, v1 again of two attempts: A1 and A2 of x-p1 (v1 by v2) run at once; A2 stops before its
+// removal of v1's object; A1 commits v2; v1-p1 puts v1 back, with the same bytes (the same ETag) at the
+// same key. A2 then finds that its claim is no longer the batch's and leaves the table alone: it does
+// not delete the object of the commit made after it.
+func TestScheduleLateAttemptChecksItsClaimBeforeRemoving(t *testing.T) {
+	vs := twoVersions(t, false)
+	ctx := context.Background()
+	raw, proc := newBuckets(t)
+	clock := newStepClock()
+	steps := clocked(raw, proc, clock)
+	objA := mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data)
+	if _, err := steps.Write(ctx, through(t, steps, objA, "v1", false)); err != nil {
+		t.Fatal(err)
+	}
+	x := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[1].name, vs[1].data), "x-p1", true)
+	a1Stop := pause("copy", workflow.LinesPrefix, 1)
+	a2Stop := pause("get", workflow.ClaimPrefix, 3) // its claim read right before removing v1's object
+	errs := make(chan error, 2)
+	go func() { _, err := clocked(raw, pausing{proc, pauses(a1Stop)}, clock).Write(ctx, x); errs <- err }()
+	<-a1Stop.reached
+	go func() { _, err := clocked(raw, pausing{proc, pauses(a2Stop)}, clock).Write(ctx, x); errs <- err }()
+	<-a2Stop.reached
+	close(a1Stop.release)
+	if err := <-errs; err != nil {
+		t.Fatalf("A1: %v", err)
+	}
+	if _, err := steps.Write(ctx, through(t, steps, objA, "v1-p1", true)); err != nil {
+		t.Fatalf("v1 put back: %v", err)
+	}
+	close(a2Stop.release)
+	if err := <-errs; err != nil {
+		t.Errorf("A2: %v, want nothing left to do", err)
+	}
+	if win := checkOneCommit(t, proc, vs); win != vs[0] {
+		t.Errorf("committed %v, want v1 back", win)
+	}
+	verifyClean(t, proc, clock.now)
+}
+
+// A lost attempt renews its execution's claim after the retry claimed and published: the retry commits
+// and succeeds, and releases that claim too (a leftover of its commit now), since nothing would ever
+// redrive a succeeded execution. Whatever the lost attempt ends with, the table has v1 alone and no claim.
+func TestScheduleLostAttemptLeavesNoClaim(t *testing.T) {
+	vs := twoVersions(t, false)
+	ctx := context.Background()
+	raw, proc := newBuckets(t)
+	clock := newStepClock()
+	steps := clocked(raw, proc, clock)
+	a := through(t, steps, mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data), "a", false)
+	a1Read := pause("get", workflow.ClaimPrefix, 1) // A1 has read "no manifest"
+	a1Copy := pause("copy", workflow.LinesPrefix, 1)
+	a2Commit := pause("putif", workflow.ManifestPrefix, 1)
+	errs := make(chan error, 2)
+	go func() {
+		_, err := clocked(raw, pausing{proc, pauses(a1Read, a1Copy)}, clock).Write(ctx, a)
+		errs <- err
+	}()
+	<-a1Read.reached
+	go func() { _, err := clocked(raw, pausing{proc, pauses(a2Commit)}, clock).Write(ctx, a); errs <- err }()
+	<-a2Commit.reached
+	close(a1Read.release)
+	<-a1Copy.reached
+	close(a2Commit.release)
+	if err := <-errs; err != nil {
+		t.Fatalf("the retry A2: %v", err)
+	}
+	close(a1Copy.release)
+	// Nobody waits for the lost attempt's answer: it may end with the staging gone, never with a change.
+	if err := <-errs; err != nil && !strings.Contains(err.Error(), "the staged Parquet is gone") {
+		t.Errorf("the lost attempt A1: %v", err)
+	}
+	if win := checkOneCommit(t, proc, vs); win != vs[0] {
+		t.Errorf("committed %v, want v1", win)
+	}
+	verifyClean(t, proc, clock.now.Add(2*workflow.ClaimLease))
+}

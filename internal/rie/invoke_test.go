@@ -102,7 +102,9 @@ func TestStarter(t *testing.T) {
 		t.Errorf("new file: the starter asks to retry %v", ids)
 	}
 	name := workflow.ExecutionName(etag)
-	want, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: raw, Key: local.RawKey(sampleReport), ETag: etag, Size: int64(len(report))}})
+	// The event's version id travels in the input: an overwritten key's version is read by it.
+	want, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: raw, Key: local.RawKey(sampleReport), ETag: etag, Size: int64(len(report)),
+		VersionID: "8mQ5cW1xk2BGHd3QJ2y4uQw1t0ZpV9aE"}})
 	sfn.set(func(f *fakeSFN) {
 		x, ok := f.executions[name]
 		if len(f.executions) != 1 || !ok {
@@ -344,6 +346,7 @@ var emittedMetrics = map[string][]string{
 	"StepDuration": {"Step"},
 	// The batches function: the aggregate, and per merchant account.
 	"MissingBatches": {"", "Provider,MerchantAccount"}, "HoursSinceLastBatch": {"", "Provider,MerchantAccount"},
+	"TableFindings": {""}, // the table's consistency check
 	// The report intake.
 	"WebhookRejected": {"", "Reason"}, "ReportsQueued": {""}, "NotificationsSkipped": {"", "Reason"},
 	"ReportsFetched": {""}, "ReportBytes": {""}, "FetchFailed": {"", "Reason"},

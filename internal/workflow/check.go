@@ -71,6 +71,13 @@ func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckR
 	if bytes.IndexByte(head, 0) >= 0 {
 		return nil, &InvalidFileError{File: file, Reason: "binary content (NUL bytes in the first bytes): not a CSV settlement report"}
 	}
+	if int64(len(head)) == SniffBytes {
+		// The prefix ends inside the file: its last line may be cut short (a batch number read as 123
+		// from 1234567), so only the lines it holds whole are read.
+		if i := bytes.LastIndexByte(head, '\n'); i >= 0 {
+			head = head[:i+1]
+		}
+	}
 	rd, err := settlement.NewReader(bytes.NewReader(head), s.Conf.Read)
 	if err != nil {
 		return nil, readError("sniff", file, err)

@@ -68,6 +68,9 @@ func (m *Manifest) replacedCommit(in StepInput) *Commit {
 			return h
 		}
 	}
+	if len(m.History) == 0 && !in.Replace && m.Replaced != nil && m.Replaced.ETag == in.File.ETag {
+		return &Commit{ETag: m.Replaced.ETag} // a manifest written before the history: the commit it replaced
+	}
 	return nil
 }
 

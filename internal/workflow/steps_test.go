@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -356,5 +358,62 @@ func TestValidateRerunRemovesStaleRejects(t *testing.T) {
 	}
 	if got := f.keys(workflow.RejectedPrefix); len(got) != 0 {
 		t.Errorf("stale rejects left: %v", got)
+	}
+}
+
+// TestCheckReadsNoBatchFromACutLine: the check reads the batch from the first valid row within its first
+// SniffBytes. When every row before the cut is invalid and Batch Number is the last column, the row the
+// cut falls in must not be read (its batch number would be cut short): the check names no batch, and
+// validation finds the right one.
+func TestCheckReadsNoBatchFromACutLine(t *testing.T) {
+	ctx := context.Background()
+	rows, err := csv.NewReader(bytes.NewReader(report(t, gen.Config{Rows: 5, Seed: 3, Batch: 1234567}))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := slices.Index(rows[0], "Batch Number")
+	last := func(r []string) []string { // Batch Number moved to the end
+		out := append(slices.Clone(r[:col]), r[col+1:]...)
+		return append(out, r[col])
+	}
+	csvLine := func(r []string) []byte {
+		var l bytes.Buffer
+		lw := csv.NewWriter(&l)
+		lw.Write(r)
+		lw.Flush()
+		return l.Bytes()
+	}
+	bad := last(rows[1])
+	bad[slices.Index(last(rows[0]), "Creation Date")] = "not a date"
+	good := csvLine(last(rows[1]))
+	// The good row starts at p, so that the cut (SniffBytes) falls after "123" of its last field 1234567.
+	p := workflow.SniffBytes - (len(good) - len("1234567\n")) - 3
+	var b bytes.Buffer
+	b.Write(csvLine(last(rows[0])))
+	for b.Len()+2*len(csvLine(bad)) < p {
+		b.Write(csvLine(bad))
+	}
+	filler := slices.Clone(bad)
+	filler[0] += strings.Repeat("x", p-b.Len()-len(csvLine(bad)))
+	b.Write(csvLine(filler))
+	if b.Len() != p {
+		t.Fatalf("the good row starts at %d, want %d", b.Len(), p)
+	}
+	if got := string(append(b.Bytes(), good...)[workflow.SniffBytes-3 : workflow.SniffBytes]); got != "123" {
+		t.Fatalf("the cut falls after %q, want after 123", got)
+	}
+	w := csv.NewWriter(&b)
+	for _, r := range rows[1:] {
+		w.Write(last(r))
+	}
+	w.Flush()
+	f := newFixture(t, workflow.Config{})
+	in := f.upload("cut.csv", b.Bytes())
+	res, err := f.steps.Check(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BatchNumber != 0 && res.BatchNumber != 1234567 {
+		t.Errorf("the check read batch %d from a cut line", res.BatchNumber)
 	}
 }

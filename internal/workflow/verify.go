@@ -156,6 +156,14 @@ func (v *Verifier) Verify(ctx context.Context) (*VerifyReport, error) {
 		batch := strings.TrimSuffix(strings.TrimPrefix(o.Key, ClaimPrefix), ".json")
 		age := now.Sub(c.ClaimedAt)
 		if age >= ClaimLease {
+			if m, mTag, err := readManifestAt(ctx, b, ManifestPrefix+batch+".json"); err != nil {
+				return nil, err
+			} else if leftover(&c, m, mTag) {
+				add(Finding{Kind: FindingStaleClaim, Key: o.Key, Batch: batch, Detail: fmt.Sprintf(
+					"left by execution %s, which committed the batch: its commit is done, and the claim makes other files of the batch wait or conflict", c.Execution),
+					Remedy: "remove the claim object (a replace of the batch, or a check of the committed file, also releases it)"})
+				continue
+			}
 			add(Finding{Kind: FindingStaleClaim, Key: o.Key, Batch: batch, Detail: fmt.Sprintf(
 				"%s (etag %s) claimed the batch %s ago in execution %s and did not finish its commit; readers may see %s",
 				c.Source.URL(), c.Source.ETag, age.Round(time.Minute), c.Execution, claimEffect(c)),
@@ -432,4 +440,20 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// readManifestAt reads the manifest under key and its ETag (nil and "" when there is none).
+func readManifestAt(ctx context.Context, b store.Bucket, key string) (*Manifest, string, error) {
+	data, obj, err := b.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read manifest %s: %w", key, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, "", fmt.Errorf("read manifest %s: %w", key, err)
+	}
+	return &m, obj.ETag, nil
 }

@@ -209,6 +209,10 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 		return nil, errRace
 	}
 
+	if err := s.stillHolds(wctx, claimKey, claimTag); err != nil {
+		span.End(err)
+		return nil, err
+	}
 	obj, err := s.publish(wctx, t.StagingKey, p)
 	if err != nil {
 		span.End(err)
@@ -217,6 +221,10 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	p.Bytes, p.ETag = obj.Size, obj.ETag
 	res := &WriteResult{ManifestKey: manifestKey, Partitions: []Partition{p}, RowsWritten: p.Rows}
 	for _, key := range claim.Remove {
+		if err := s.stillHolds(wctx, claimKey, claimTag); err != nil {
+			span.End(err)
+			return nil, err
+		}
 		removed, err := s.removeObject(wctx, x.log, key, claim.RemoveETags[key])
 		if err != nil {
 			span.End(err)
@@ -238,7 +246,7 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 		pre = store.Precondition{IfMatch: mTag}
 	}
 	cctx, commit := s.Tracer.Start(ctx, "commit")
-	_, err = s.Processed.PutIf(cctx, manifestKey, body, pre)
+	committed, err := s.Processed.PutIf(cctx, manifestKey, body, pre)
 	commit.End(err)
 	if errors.Is(err, store.ErrPreconditionFailed) {
 		// Only a replace that took over this claim after ClaimLease writes the manifest meanwhile.
@@ -254,9 +262,33 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	if err := s.release(ctx, claimKey, claimTag); err != nil {
 		return nil, err // committed: the retry finds the commit and releases the claim
 	}
+	// Another attempt of this execution may have renewed the claim meanwhile (Step Functions retried an
+	// invocation it lost track of): that claim is a leftover of this commit now, released here, since
+	// this execution ends in success and nothing would redrive it.
+	var written Manifest
+	if err := json.Unmarshal(body, &written); err == nil {
+		if err := s.releaseLeftover(ctx, claimKey, &written, committed.ETag); err != nil {
+			return nil, err
+		}
+	}
 	s.dropStaging(ctx, in, t.StagingKey)
 	log.InfoContext(ctx, "committed", "rows", res.RowsWritten, "manifest", manifestKey)
 	return res, nil
+}
+
+// stillHolds makes sure, right before a change of the table (a publish, a removal), that this attempt's
+// claim is still the batch's: another attempt of the same execution running at once, or a takeover, has
+// written another claim meanwhile (errRace: read the batch again). It narrows the window in which a late
+// attempt can change the table to one request (docs/decisions.md, 4c).
+func (s *Steps) stillHolds(ctx context.Context, key, etag string) error {
+	_, cTag, err := s.readClaim(ctx, key)
+	if err != nil {
+		return err
+	}
+	if cTag != etag {
+		return errRace
+	}
+	return nil
 }
 
 // committedAlready reports whether in has nothing left to do when its content is committed in m (ETag
