@@ -776,7 +776,7 @@ func TestReplaceTakesOverAStaleClaim(t *testing.T) {
 	proc := f.processed(t, &none)
 	now := time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	crash := newSteps(f.raw, &crashingBucket{Bucket: proc, n: 5}) // manifest, claim, claim, manifest, copy
+	crash := newSteps(f.raw, &publishCrash{Bucket: proc, partition: f.inputs[0].Transform.Partitions[0].Key})
 	crash.Now = clock
 	if _, err := crash.Write(ctx, f.inputs[0]); err == nil {
 		t.Fatal("the crashing Write succeeded")

@@ -137,73 +137,97 @@ func (c *BatchCheck) Handle(ctx context.Context, in BatchCheckInput) (*BatchChec
 // announce claims, publishes and confirms an account's messages; it returns how many alerts and
 // resolutions it published.
 func (c *BatchCheck) announce(ctx context.Context, log *slog.Logger, st ledger.Status, now time.Time) (int, int, error) {
-	resend := c.ResendAfter
-	if resend <= 0 {
-		resend = ledger.ResendAfter
+	alerts, resolutions := 0, 0
+	err := claimPublishConfirm(ctx, c.Processed, AlertsKey(st.Provider, st.MerchantAccount),
+		func() *ledger.Alerts { return ledger.NewAlerts(st.Provider, st.MerchantAccount) },
+		func(cur *ledger.Alerts) (*ledger.Alerts, []ledger.Message) {
+			return ledger.Plan(cur, st, now, c.resendAfter())
+		},
+		func(m ledger.Message) error {
+			if err := c.Publisher.Publish(ctx, m.Subject, m.Text); err != nil {
+				return fmt.Errorf("publish %s of %s: %w", m.Kind, st.Name(), err)
+			}
+			if m.Kind == ledger.KindMissing || m.Kind == ledger.KindLate {
+				alerts++
+			} else {
+				resolutions++
+			}
+			log.InfoContext(ctx, "batch alert published", obs.KeyMerchant, st.MerchantAccount, "kind", m.Kind, "first", m.First, "last", m.Last)
+			return nil
+		},
+		ledger.Confirm)
+	return alerts, resolutions, err
+}
+
+func (c *BatchCheck) resendAfter() time.Duration {
+	if c.ResendAfter > 0 {
+		return c.ResendAfter
 	}
-	key := AlertsKey(st.Provider, st.MerchantAccount)
-	var msgs []ledger.Message
+	return ledger.ResendAfter
+}
+
+// claimPublishConfirm sends each message an alert state calls for exactly once, even when checks run at
+// the same moment: it plans the messages as claims in the state object under key and writes it
+// conditionally on the version read (a lost race plans again on the winner's version), publishes what
+// it claimed, stopping at the first failure (the rest stays claimed and is sent again after
+// ResendAfter), and confirms what it sent with another conditional write. newState is the state when
+// there is none yet.
+func claimPublishConfirm[S any, M any](ctx context.Context, b store.Bucket, key string, newState func() *S,
+	plan func(*S) (*S, []M), publish func(M) error, confirm func(*S, []M) *S) error {
+	var msgs []M
 	claimed := false
 	for range maxLedgerRaces {
-		cur, etag, err := readLedgerObject(ctx, c.Processed, key, ledger.NewAlerts(st.Provider, st.MerchantAccount))
+		cur, etag, err := readLedgerObject(ctx, b, key, newState())
 		if err != nil {
-			return 0, 0, err
+			return err
 		}
-		next, planned := ledger.Plan(cur, st, now, resend)
+		next, planned := plan(cur)
 		if sameJSON(cur, next) {
-			return 0, 0, nil
+			return nil
 		}
-		err = putLedgerObject(ctx, c.Processed, key, next, etag)
+		err = putLedgerObject(ctx, b, key, next, etag)
 		if errors.Is(err, store.ErrPreconditionFailed) {
 			continue // another check changed the state: plan again on its version
 		}
 		if err != nil {
-			return 0, 0, err
+			return err
 		}
 		msgs, claimed = planned, true
 		break
 	}
 	if !claimed {
-		return 0, 0, &TransientError{Op: "update " + key, Err: "other checks kept changing the alert state"}
+		return &TransientError{Op: "update " + key, Err: "other checks kept changing the alert state"}
 	}
-	var sent []ledger.Message
+	var sent []M
 	var pubErr error
-	alerts, resolutions := 0, 0
 	for _, m := range msgs {
-		if err := c.Publisher.Publish(ctx, m.Subject, m.Text); err != nil {
-			pubErr = fmt.Errorf("publish %s of %s: %w", m.Kind, st.Name(), err)
-			break // the rest stays claimed and is sent again after ResendAfter
+		if pubErr = publish(m); pubErr != nil {
+			break
 		}
 		sent = append(sent, m)
-		if m.Kind == ledger.KindMissing || m.Kind == ledger.KindLate {
-			alerts++
-		} else {
-			resolutions++
-		}
-		log.InfoContext(ctx, "batch alert published", obs.KeyMerchant, st.MerchantAccount, "kind", m.Kind, "first", m.First, "last", m.Last)
 	}
 	if len(sent) == 0 {
-		return alerts, resolutions, pubErr
+		return pubErr
 	}
 	for range maxLedgerRaces {
-		cur, etag, err := readLedgerObject(ctx, c.Processed, key, ledger.NewAlerts(st.Provider, st.MerchantAccount))
+		cur, etag, err := readLedgerObject(ctx, b, key, newState())
 		if err != nil {
-			return alerts, resolutions, err
+			return err
 		}
-		next := ledger.Confirm(cur, sent)
+		next := confirm(cur, sent)
 		if sameJSON(cur, next) {
-			return alerts, resolutions, pubErr
+			return pubErr
 		}
-		err = putLedgerObject(ctx, c.Processed, key, next, etag)
+		err = putLedgerObject(ctx, b, key, next, etag)
 		if errors.Is(err, store.ErrPreconditionFailed) {
 			continue
 		}
 		if err != nil {
-			return alerts, resolutions, err
+			return err
 		}
-		return alerts, resolutions, pubErr
+		return pubErr
 	}
-	return alerts, resolutions, &TransientError{Op: "confirm " + key, Err: "other checks kept changing the alert state"}
+	return &TransientError{Op: "confirm " + key, Err: "other checks kept changing the alert state"}
 }
 
 func sameJSON(a, b any) bool {

@@ -2,14 +2,12 @@ package workflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"time"
 
 	"github.com/paysettle/settle/internal/ledger"
-	"github.com/paysettle/settle/internal/store"
 )
 
 // The scheduled batch check also runs the table's consistency check (Verifier) and alerts once per
@@ -141,69 +139,23 @@ func (c *BatchCheck) checkTable(ctx context.Context, log *slog.Logger, now time.
 	for _, f := range rep.Findings {
 		log.WarnContext(ctx, "table inconsistency", "kind", f.Kind, "key", f.Key, "batch", f.Batch, "detail", f.Detail)
 	}
-	resend := c.ResendAfter
-	if resend <= 0 {
-		resend = ledger.ResendAfter
-	}
-	var msgs []tableMessage
-	claimed := false
-	for range maxLedgerRaces {
-		cur, etag, err := readLedgerObject(ctx, c.Processed, VerifyAlertsKey, &TableAlerts{Version: 1, Findings: map[string]*TableAlert{}})
-		if err != nil {
-			return len(rep.Findings), 0, 0, err
-		}
-		next, planned := planTable(cur, rep.Findings, now, resend)
-		if sameJSON(cur, next) {
-			return len(rep.Findings), 0, 0, nil
-		}
-		err = putLedgerObject(ctx, c.Processed, VerifyAlertsKey, next, etag)
-		if errors.Is(err, store.ErrPreconditionFailed) {
-			continue
-		}
-		if err != nil {
-			return len(rep.Findings), 0, 0, err
-		}
-		msgs, claimed = planned, true
-		break
-	}
-	if !claimed {
-		return len(rep.Findings), 0, 0, &TransientError{Op: "update " + VerifyAlertsKey, Err: "other checks kept changing the alert state"}
-	}
-	var sent []tableMessage
-	var pubErr error
 	alerts, resolutions := 0, 0
-	for _, m := range msgs {
-		if err := c.Publisher.Publish(ctx, m.subject, m.text); err != nil {
-			pubErr = fmt.Errorf("publish %s: %w", m.id, err)
-			break // the rest stays claimed and is sent again after ResendAfter
-		}
-		sent = append(sent, m)
-		if m.resolved {
-			resolutions++
-		} else {
-			alerts++
-		}
-	}
-	if len(sent) == 0 {
-		return len(rep.Findings), alerts, resolutions, pubErr
-	}
-	for range maxLedgerRaces {
-		cur, etag, err := readLedgerObject(ctx, c.Processed, VerifyAlertsKey, &TableAlerts{Version: 1, Findings: map[string]*TableAlert{}})
-		if err != nil {
-			return len(rep.Findings), alerts, resolutions, err
-		}
-		next := confirmTable(cur, sent)
-		if sameJSON(cur, next) {
-			return len(rep.Findings), alerts, resolutions, pubErr
-		}
-		err = putLedgerObject(ctx, c.Processed, VerifyAlertsKey, next, etag)
-		if errors.Is(err, store.ErrPreconditionFailed) {
-			continue
-		}
-		if err != nil {
-			return len(rep.Findings), alerts, resolutions, err
-		}
-		return len(rep.Findings), alerts, resolutions, pubErr
-	}
-	return len(rep.Findings), alerts, resolutions, &TransientError{Op: "confirm " + VerifyAlertsKey, Err: "other checks kept changing the alert state"}
+	err = claimPublishConfirm(ctx, c.Processed, VerifyAlertsKey,
+		func() *TableAlerts { return &TableAlerts{Version: 1, Findings: map[string]*TableAlert{}} },
+		func(cur *TableAlerts) (*TableAlerts, []tableMessage) {
+			return planTable(cur, rep.Findings, now, c.resendAfter())
+		},
+		func(m tableMessage) error {
+			if err := c.Publisher.Publish(ctx, m.subject, m.text); err != nil {
+				return fmt.Errorf("publish %s: %w", m.id, err)
+			}
+			if m.resolved {
+				resolutions++
+			} else {
+				alerts++
+			}
+			return nil
+		},
+		confirmTable)
+	return len(rep.Findings), alerts, resolutions, err
 }
