@@ -33,7 +33,7 @@ export SETTLE_SKIPPED_LOG := $(CURDIR)/build/skipped-proofs.txt
 test: skips vet lint build asl ## format, vet, lint, the bootstraps, the definition check and all tests
 	$(GO) test -race $(RACE_PKGS)
 	$(GO) test -run TestCrashedRunsRecover ./internal/local/ # every kill point; -race runs a quarter of them
-	$(GO) test -run '^TestBurstOfFiles$$|Every(Step|Write)Interleaving|WriteCrashAtEveryCall|OperatorActionsEveryInterleaving|Schedule(ResumedWrite|RepublishAgainst|ExecutionsOfOneReplace)|VerifyDuringCommits' ./internal/local/ # 500 files (-race runs a fifth); the explorations (skipped under -race)
+	$(GO) test -timeout 30m -run '^TestBurstOfFiles$$|Every(Step|Write)Interleaving|WriteCrashAtEveryCall|OperatorActionsEveryInterleaving|Schedule(ResumedWrite|RepublishAgainst|ExecutionsOfOneReplace)|VerifyDuringCommits' ./internal/local/ # 500 files (-race runs a fifth); the explorations (skipped under -race)
 	$(GO) test $(PKGS)
 	$(GO) test -run 'BoundedMemory' $(MEMORY_PKGS)
 	@if [ -s $(SETTLE_SKIPPED_LOG) ]; then \

@@ -511,7 +511,7 @@ func newBuckets(t *testing.T) (store.Bucket, store.Bucket) {
 // interleaves them); then both are redriven once more, as a `redrive --all-failed` repeated would. Two
 // cases: the dead Write is a first commit and the replace was started before anything was committed;
 // or the dead Write is itself a replace of a committed v1 and the other replace was started against v1
-// too. Whatever the crash point and the interleaving, exactly one version ends committed, alone in the
+// too. (Same-date variants of these schedules are explored by TestScheduleResumedWriteRenewsItsClaim.) Whatever the crash point and the interleaving, exactly one version ends committed, alone in the
 // table, the other in a ConflictError (a replace's naming the version committed since), the repeated
 // redrives change nothing, and the table verifies clean.
 func TestOperatorActionsEveryInterleaving(t *testing.T) {
@@ -524,9 +524,6 @@ func TestOperatorActionsEveryInterleaving(t *testing.T) {
 		{"first commit dies, replace of nothing", []gen.Config{
 			{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
 			{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"}}, []bool{false, true}},
-		{"first commit dies, replace of nothing, same date", []gen.Config{
-			{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
-			{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-03"}}, []bool{false, true}},
 		{"replace of v1 dies, another replace of v1", []gen.Config{
 			{Rows: 20, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"},
 			{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
@@ -539,7 +536,11 @@ func TestOperatorActionsEveryInterleaving(t *testing.T) {
 			clock := newStepClock()
 			calls := writeCalls(t, f, racers[0], clock)
 			total := 0
-			for n := range calls {
+			// The crash points: before the claim is written (the first three calls read the manifest and
+			// the claim, and write the claim: a Write dead there left nothing), right after the claim,
+			// after the publish, and after the manifest. Every interleaving of the two Writes is run for
+			// each; the calls in between are interleaved the same way by the other explorations.
+			for _, n := range []int{2, 3, 6, calls - 3} {
 				var cur *sched
 				total += explore(t, func(s *sched) {
 					cur = nil
@@ -576,7 +577,7 @@ func TestOperatorActionsEveryInterleaving(t *testing.T) {
 					}
 				})
 			}
-			t.Logf("%d crash points, %d interleavings", calls, total)
+			t.Logf("4 of %d crash points, %d interleavings", calls, total)
 		})
 	}
 }
