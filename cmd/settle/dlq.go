@@ -273,12 +273,7 @@ func requeued(list []ops.FetchRedrive) int {
 
 // printFetchRedrives prints what a redrive of the fetch DLQ did (or would do) with each message.
 func printFetchRedrives(w io.Writer, list []ops.FetchRedrive, v view) {
-	switch v {
-	case dryRun:
-		fmt.Fprintln(w, "Dry run: nothing was changed.")
-	case plan:
-		fmt.Fprintln(w, "Plan (nothing is changed until you confirm):")
-	}
+	printViewHeader(w, v)
 	tw := table(w)
 	fmt.Fprintln(tw, "MESSAGE\tFILE\tOUTCOME\tNOTE")
 	for _, r := range list {

@@ -240,12 +240,7 @@ func viewOf(dry bool) view {
 // their results, as settle run prints them.
 func printActions(w io.Writer, op operator, actions []action, v view) {
 	dry := v != done
-	switch v {
-	case dryRun:
-		fmt.Fprintln(w, "Dry run: nothing was changed.")
-	case plan:
-		fmt.Fprintln(w, "Plan (nothing is changed until you confirm):")
-	}
+	printViewHeader(w, v)
 	tw := table(w)
 	fmt.Fprintln(tw, "EXECUTION\tFILE\tOUTCOME\tRUNS AS\tNOTE")
 	for _, a := range actions {
@@ -428,4 +423,15 @@ func indentCause(s, indent string) string {
 		}
 	}
 	return strings.Join(parts, "\n"+indent)
+}
+
+// printViewHeader says, above a table of planned changes, that nothing was changed (a dry run) or that
+// nothing will be until the operator confirms (a plan).
+func printViewHeader(w io.Writer, v view) {
+	switch v {
+	case dryRun:
+		fmt.Fprintln(w, "Dry run: nothing was changed.")
+	case plan:
+		fmt.Fprintln(w, "Plan (nothing is changed until you confirm):")
+	}
 }

@@ -698,12 +698,7 @@ func TestScheduleRepublishAgainstAReplace(t *testing.T) {
 					func(ctx context.Context) { _, errs[1] = steps.Write(ctx, racers[1]) },
 				)
 				cur = nil
-				for i := range errs {
-					var te *workflow.TransientError
-					if errors.As(errs[i], &te) {
-						_, errs[i] = steps.Write(context.Background(), racers[i])
-					}
-				}
+				retryWaits(steps, racers, errs)
 				win := checkOneCommit(t, proc, vs)
 				checkOutcome(t, vs, racers, errs, win)
 				verifyClean(t, proc, clock.now)
@@ -1171,4 +1166,15 @@ func TestScheduleLostAttemptLeavesNoClaim(t *testing.T) {
 		t.Errorf("committed %v, want v1", win)
 	}
 	verifyClean(t, proc, clock.now.Add(2*workflow.ClaimLease))
+}
+
+// retryWaits runs again, as Step Functions' retry would, each Write that ended waiting for another
+// writer's claim (a TransientError).
+func retryWaits(steps *workflow.Steps, ins []workflow.StepInput, errs []error) {
+	for i := range errs {
+		var te *workflow.TransientError
+		if errors.As(errs[i], &te) {
+			_, errs[i] = steps.Write(context.Background(), ins[i])
+		}
+	}
 }
