@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/engine"
 )
 
 // app is what the commands use of the world outside them: the standard streams, whether a person is at
@@ -27,7 +27,7 @@ type app struct {
 	stderrTerminal func() bool
 	// clock is the local pipeline's clock (its executions' times and retries' waits) and the one
 	// every command reads "now" from.
-	clock sfn.Clock
+	clock engine.Clock
 	// progressEvery is how often progress is reported without a terminal; progressRefresh, when set,
 	// redraws the bars on a terminal instead of mpb's timer (tests).
 	progressEvery   time.Duration
@@ -40,7 +40,7 @@ func newApp() *app {
 		stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin,
 		stdinTerminal:  stdinIsTerminal,
 		stderrTerminal: func() bool { return isTerminal(os.Stderr) },
-		clock:          sfn.RealClock{},
+		clock:          engine.RealClock{},
 		progressEvery:  5 * time.Second,
 		getenv:         os.Getenv,
 	}

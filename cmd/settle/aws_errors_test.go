@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paysettle/settle/internal/ops/awsfake"
+	"github.com/paysettle/settle/internal/testkit/awsfake"
 	"github.com/paysettle/settle/internal/workflow"
 )
 

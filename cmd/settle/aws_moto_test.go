@@ -14,12 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/gen"
-	"github.com/paysettle/settle/internal/motoserver"
-	"github.com/paysettle/settle/internal/motostack"
-	"github.com/paysettle/settle/internal/ops/awsfake"
-	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
+	"github.com/paysettle/settle/internal/testkit/awsfake"
+	"github.com/paysettle/settle/internal/testkit/motoserver"
+	"github.com/paysettle/settle/internal/testkit/motostack"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -79,7 +79,7 @@ func TestAWSWalkthroughMoto(t *testing.T) {
 	var transcript strings.Builder
 	step := func(comment string, wantCode int, args ...string) string {
 		t.Helper()
-		a, out, errb := testApp(sfn.RealClock{}, false, "")
+		a, out, errb := testApp(engine.RealClock{}, false, "")
 		code := execute(context.Background(), append(args, "--stack", s.Name), a)
 		if comment != "" {
 			fmt.Fprintf(&transcript, "# %s\n", comment)

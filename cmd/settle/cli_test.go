@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysettle/settle/internal/ops/awsfake"
-	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/engine"
+	"github.com/paysettle/settle/internal/testkit/awsfake"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -45,14 +45,14 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 // secondsClock reads a clock truncated to the second, as the aws commands' "now" in the goldens.
-type secondsClock struct{ c sfn.Clock }
+type secondsClock struct{ c engine.Clock }
 
 func (s secondsClock) Now() time.Time                                   { return s.c.Now().Truncate(time.Second) }
 func (s secondsClock) Sleep(ctx context.Context, d time.Duration) error { return s.c.Sleep(ctx, d) }
 
 // testApp is an app for a test: its output in buffers, standard input holding input on a terminal or
 // not, stderr not a terminal, the clock given, the environment of the process.
-func testApp(clock sfn.Clock, onTerminal bool, input string) (*app, *bytes.Buffer, *bytes.Buffer) {
+func testApp(clock engine.Clock, onTerminal bool, input string) (*app, *bytes.Buffer, *bytes.Buffer) {
 	var out, errb bytes.Buffer
 	a := &app{stdout: &out, stderr: &errb, stdin: strings.NewReader(input),
 		stdinTerminal: func() bool { return onTerminal }, stderrTerminal: func() bool { return false },
@@ -75,7 +75,7 @@ func cliInput(w *awsfake.World, onTerminal bool, input string, args ...string) (
 
 // localCLI runs the command line on the wall clock; stdout and stderr together.
 func localCLI(args ...string) (out string, code int) {
-	a, o, e := testApp(sfn.RealClock{}, false, "")
+	a, o, e := testApp(engine.RealClock{}, false, "")
 	code = execute(context.Background(), args, a)
 	return o.String() + e.String(), code
 }

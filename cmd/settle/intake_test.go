@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paysettle/settle/internal/ops/awsfake"
-	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/engine"
+	"github.com/paysettle/settle/internal/testkit/awsfake"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -40,7 +40,7 @@ func TestWebhookReplayAndFetch(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	settle := func(args ...string) (string, string, int) {
 		t.Helper()
-		a, out, errOut := testApp(sfn.RealClock{}, false, "")
+		a, out, errOut := testApp(engine.RealClock{}, false, "")
 		code := execute(context.Background(), args, a)
 		return out.String(), errOut.String(), code
 	}

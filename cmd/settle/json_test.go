@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/local"
-	"github.com/paysettle/settle/internal/ops/awsfake"
-	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/testkit/awsfake"
 )
 
 // jsonLines parses stdout as JSON objects, one a line (a command that reports one thing prints one
@@ -34,7 +34,7 @@ func jsonLines(t *testing.T, what, stdout string) []map[string]any {
 // its stdout as JSON lines.
 func settleJSON(t *testing.T, want int, args ...string) []map[string]any {
 	t.Helper()
-	a, out, errb := testApp(sfn.RealClock{}, false, "")
+	a, out, errb := testApp(engine.RealClock{}, false, "")
 	args = append(args, "--json")
 	what := "settle " + strings.Join(args, " ")
 	if code := execute(context.Background(), args, a); code != want {
@@ -159,7 +159,7 @@ func TestLocalJSON(t *testing.T) {
 	}
 
 	// A confirmed plan goes to stderr with its question: stdout holds only JSON.
-	aa, out, errb := testApp(sfn.RealClock{}, false, "")
+	aa, out, errb := testApp(engine.RealClock{}, false, "")
 	if code := execute(context.Background(), []string{"reprocess", rejected, "--replace", "--json", "--data", data}, aa); code != 2 ||
 		out.Len() != 0 || !strings.Contains(errb.String(), "Plan (nothing is changed until you confirm)") || !strings.Contains(errb.String(), "pass --yes") {
 		t.Errorf("reprocess --replace --json without a terminal: exit %d\nstdout %q\nstderr %q", code, out, errb)

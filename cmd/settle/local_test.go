@@ -14,9 +14,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/local"
-	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -33,7 +33,7 @@ func TestKilledChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("runs only as the child process of the local command tests")
 	}
-	stop := func(_ string, ev sfn.Event) {
+	stop := func(_ string, ev engine.Event) {
 		if d := ev.StateEnteredEventDetails; d != nil && d.Name == "Transform" {
 			fmt.Println("in Transform")
 			io.Copy(io.Discard, os.Stdin)

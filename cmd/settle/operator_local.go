@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
-	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
@@ -65,9 +65,9 @@ func (l *localOperator) noExecution(name string) error {
 	return fmt.Errorf("no execution named %s in %s (see %s)", name, l.data, l.command("executions"))
 }
 
-func (l *localOperator) describe(name string) (*sfn.Execution, error) {
+func (l *localOperator) describe(name string) (*engine.Execution, error) {
 	x, err := l.env.Engine.Describe(name)
-	var none *sfn.ExecutionDoesNotExistError
+	var none *engine.ExecutionDoesNotExistError
 	if errors.As(err, &none) {
 		return nil, l.noExecution(name)
 	}
@@ -75,7 +75,7 @@ func (l *localOperator) describe(name string) (*sfn.Execution, error) {
 }
 
 // execution is an engine execution as the operator commands see one.
-func execution(x *sfn.Execution) ops.Execution {
+func execution(x *engine.Execution) ops.Execution {
 	e := ops.Execution{
 		Name: x.Name, ARN: x.ExecutionARN, Status: x.Status, Start: x.StartDate, Stop: x.StopDate, Input: string(x.Input),
 		Output: string(x.Output), Error: x.Error, Cause: x.Cause, RedriveCount: x.RedriveCount,
@@ -88,12 +88,12 @@ func execution(x *sfn.Execution) ops.Execution {
 	return e
 }
 
-func (l *localOperator) list(since time.Time) ([]*sfn.Execution, error) {
+func (l *localOperator) list(since time.Time) ([]*engine.Execution, error) {
 	all, err := l.env.Engine.List()
 	if err != nil {
 		return nil, err
 	}
-	var out []*sfn.Execution
+	var out []*engine.Execution
 	for _, x := range all { // newest first
 		if !since.IsZero() && x.StartDate.Before(since) {
 			break
@@ -114,7 +114,7 @@ func (l *localOperator) Status(ctx context.Context, since time.Time) (*ops.Statu
 	if err != nil {
 		return nil, err
 	}
-	succeeded := map[string]*sfn.Execution{} // the latest success of each content
+	succeeded := map[string]*engine.Execution{} // the latest success of each content
 	for _, x := range all {
 		if x.Status == states.Succeeded {
 			if _, ok := succeeded[workflow.ContentName(x.Name)]; !ok {
@@ -133,7 +133,7 @@ func (l *localOperator) Status(ctx context.Context, since time.Time) (*ops.Statu
 		if x.Status != states.Running {
 			st.Counts[x.Status]++
 		}
-		if !states.Closed(x.Status) {
+		if !states.Unsuccessful(x.Status) {
 			continue
 		}
 		if ok, found := succeeded[workflow.ContentName(x.Name)]; found && ok.StartDate.After(x.StartDate) {
@@ -188,7 +188,7 @@ func (l *localOperator) Show(ctx context.Context, name string) (*ops.Detail, err
 
 // event is an engine history event as the operator commands see one (ops reads the same fields of
 // GetExecutionHistory's events).
-func event(h sfn.Event) ops.Event {
+func event(h engine.Event) ops.Event {
 	ev := ops.Event{ID: h.ID, Time: h.Timestamp, Type: h.Type}
 	fail := func(e, c string) {
 		ev.Error, ev.Message = e, states.CauseMessage(c)
@@ -241,7 +241,7 @@ type dryExecutions struct{ x local.Executions }
 
 func (d dryExecutions) Start(ctx context.Context, name string, input []byte) error {
 	_, err := d.x.E.Describe(name)
-	var none *sfn.ExecutionDoesNotExistError
+	var none *engine.ExecutionDoesNotExistError
 	if errors.As(err, &none) {
 		return nil
 	}
@@ -299,7 +299,7 @@ func (l *localOperator) RedriveFailed(ctx context.Context, since time.Time, dry 
 	done := map[string]bool{}
 	for _, x := range list {
 		base := workflow.RestartBase(x.Name)
-		if !states.Closed(x.Status) || done[base] {
+		if !states.Unsuccessful(x.Status) || done[base] {
 			done[base] = true // the latest execution of a content speaks for it
 			continue
 		}
@@ -336,7 +336,7 @@ func (l *localOperator) object(ctx context.Context, target string, dry bool) (wo
 		return workflow.FileRef{}, fmt.Errorf("%s is not a file", target)
 	}
 	x, err := l.env.Engine.Describe(target)
-	var none *sfn.ExecutionDoesNotExistError
+	var none *engine.ExecutionDoesNotExistError
 	if errors.As(err, &none) || (err == nil && x == nil) {
 		return workflow.FileRef{}, fmt.Errorf("no file or execution named %s (see %s)", target, l.command("executions"))
 	}
@@ -488,7 +488,7 @@ func (l *localOperator) DLQRedriveFailed(ctx context.Context, ids []string, dry 
 
 func (l *localOperator) restartMessage(ctx context.Context, name string, dry bool) action {
 	x, err := l.env.Engine.Describe(name)
-	var none *sfn.ExecutionDoesNotExistError
+	var none *engine.ExecutionDoesNotExistError
 	if errors.As(err, &none) {
 		return action{Action: ops.Action{Execution: name, Outcome: ops.Skipped, Note: "the execution no longer exists; reprocess the file"}}
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
-	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/store"
 )
 
@@ -69,11 +69,11 @@ func (p *progress) end() {
 }
 
 // onEvent follows the engine's history: a task state entered starts its step, one exited ends it.
-func (p *progress) onEvent(_ string, ev sfn.Event) {
+func (p *progress) onEvent(_ string, ev engine.Event) {
 	switch {
-	case ev.Type == sfn.EventTaskStateEntered && ev.StateEnteredEventDetails != nil:
+	case ev.Type == engine.EventTaskStateEntered && ev.StateEnteredEventDetails != nil:
 		p.startStep(ev.StateEnteredEventDetails.Name)
-	case ev.Type == sfn.EventTaskStateExited:
+	case ev.Type == engine.EventTaskStateExited:
 		p.endStep()
 	}
 }

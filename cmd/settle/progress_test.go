@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/engine"
 )
 
 const sample58 = "../../testdata/sample/settlement_detail_report_batch_58.csv" // 336340 bytes, 2000 rows
 
-func entered(step string) sfn.Event {
-	return sfn.Event{Type: sfn.EventTaskStateEntered, StateEnteredEventDetails: &sfn.StateEnteredEventDetails{Name: step}}
+func entered(step string) engine.Event {
+	return engine.Event{Type: engine.EventTaskStateEntered, StateEnteredEventDetails: &engine.StateEnteredEventDetails{Name: step}}
 }
 
 // TestProgressLines: without a terminal, progress is a line on stderr at most every progressEvery of the

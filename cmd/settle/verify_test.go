@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/paysettle/settle/internal/local"
-	"github.com/paysettle/settle/internal/ops/awsfake"
+	"github.com/paysettle/settle/internal/testkit/awsfake"
 	"github.com/paysettle/settle/internal/workflow"
 )
 

@@ -59,20 +59,26 @@ func TestDependencyRules(t *testing.T) {
 	}
 	aws := "github.com/aws/"
 	sdk, xray, arrow := "github.com/aws/aws-sdk-go-v2", "github.com/aws/aws-xray-sdk-go", "github.com/apache/arrow-go/"
-	upper := []string{module + "internal/workflow", module + "internal/sfn", module + "internal/local", module + "internal/cloud",
+	upper := []string{module + "internal/workflow", module + "internal/engine", module + "internal/local", module + "internal/cloud",
 		module + "internal/ops", module + "internal/store", module + "cmd/"}
 	for _, domain := range []string{"internal/money", "internal/settlement", "internal/gen", "internal/table", "internal/parquetfile", "internal/ledger"} {
 		forbid(domain, append([]string{aws}, upper...)...)
 	}
-	for _, p := range []string{"internal/store", "internal/store/storetest", "internal/store/storefault", "internal/sfn", "internal/states"} {
+	for _, p := range []string{"internal/store", "internal/testkit/storetest", "internal/testkit/storefault", "internal/engine", "internal/states"} {
 		forbid(p, aws)
 	}
-	forbid("internal/sfn", module+"internal/workflow", module+"internal/store")
+	forbid("internal/engine", module+"internal/workflow", module+"internal/store")
 	forbid("internal/states", module)
 	forbid("internal/jsontext", module)
 	forbid("internal/obs", sdk, xray)
-	forbid("internal/workflow", sdk, xray, arrow, module+"internal/sfn", module+"internal/local")
+	forbid("internal/workflow", sdk, xray, arrow, module+"internal/engine", module+"internal/local")
 	forbid("internal/cloud", arrow)
+	// The test-support packages are for tests only: no package of the product depends on one.
+	for name := range pkgs {
+		if !strings.HasPrefix(name, "internal/testkit/") && !strings.HasPrefix(name, "internal/deploy") && !strings.HasPrefix(name, "internal/rie") {
+			forbid(name, module+"internal/testkit/")
+		}
+	}
 
 	for name, p := range pkgs {
 		if !strings.HasPrefix(name, "functions/") {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/obs"
-	"github.com/paysettle/settle/internal/obs/emftest"
+	"github.com/paysettle/settle/internal/testkit/emftest"
 )
 
 // queue is a dead-letter queue in memory; fail makes Send fail.

@@ -22,13 +22,13 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/obs"
-	"github.com/paysettle/settle/internal/obs/emftest"
-	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
-	"github.com/paysettle/settle/internal/store/storefault"
+	"github.com/paysettle/settle/internal/testkit/emftest"
+	"github.com/paysettle/settle/internal/testkit/storefault"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
 )
@@ -182,7 +182,7 @@ type throttledLambda struct {
 	total    int
 }
 
-func (l *throttledLambda) wrap(arn string, f sfn.TaskFunc) sfn.TaskFunc {
+func (l *throttledLambda) wrap(arn string, f engine.TaskFunc) engine.TaskFunc {
 	if !strings.HasPrefix(arn, "arn:aws:lambda:") {
 		return f // the SQS and SNS integrations
 	}
@@ -204,7 +204,7 @@ func (l *throttledLambda) wrap(arn string, f sfn.TaskFunc) sfn.TaskFunc {
 		}
 		l.mu.Unlock()
 		if throttle {
-			return nil, &sfn.TaskError{Name: "Lambda.TooManyRequestsException", Cause: "Rate Exceeded."}
+			return nil, &engine.TaskError{Name: "Lambda.TooManyRequestsException", Cause: "Rate Exceeded."}
 		}
 		return f(ctx, input)
 	}

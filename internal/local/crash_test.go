@@ -14,10 +14,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/parquetfile"
-	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
@@ -63,9 +63,9 @@ func (p *points) at(label string) {
 	io.Copy(io.Discard, os.Stdin) // until killed
 }
 
-func (p *points) event(_ string, ev sfn.Event) {
+func (p *points) event(_ string, ev engine.Event) {
 	name := ""
-	if ev.Type == sfn.EventExecutionStarted {
+	if ev.Type == engine.EventExecutionStarted {
 		p.mu.Lock()
 		p.state = "started"
 		p.mu.Unlock()
@@ -359,10 +359,10 @@ func checkRecovers(t *testing.T, dir, report, name, point string, pid, rows int)
 	h, _ := env.Engine.History(name)
 	aborted, resumed := 0, ""
 	for i, ev := range h {
-		if ev.Type == sfn.EventExecutionAborted {
+		if ev.Type == engine.EventExecutionAborted {
 			aborted++
 		}
-		if ev.Type == sfn.EventExecutionRedriven && i+1 < len(h) && h[i+1].StateEnteredEventDetails != nil {
+		if ev.Type == engine.EventExecutionRedriven && i+1 < len(h) && h[i+1].StateEnteredEventDetails != nil {
 			resumed = h[i+1].StateEnteredEventDetails.Name
 		}
 	}

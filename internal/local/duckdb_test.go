@@ -15,7 +15,7 @@ import (
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/money"
 	"github.com/paysettle/settle/internal/parquetfile"
-	"github.com/paysettle/settle/internal/proof"
+	"github.com/paysettle/settle/internal/testkit/proof"
 	"github.com/paysettle/settle/internal/workflow"
 )
 

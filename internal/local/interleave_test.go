@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/parquetfile"
-	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
@@ -382,7 +382,7 @@ func TestTwoVersionsEveryStepInterleaving(t *testing.T) {
 		t.Run(fmt.Sprintf("sameDate=%v", sameDate), func(t *testing.T) {
 			vs := twoVersions(t, sameDate)
 			runs := explore(t, func(s *sched) {
-				e := newEnvWith(t, workflow.Config{}, local.Options{WrapTask: func(arn string, task sfn.TaskFunc) sfn.TaskFunc {
+				e := newEnvWith(t, workflow.Config{}, local.Options{WrapTask: func(arn string, task engine.TaskFunc) engine.TaskFunc {
 					if !strings.Contains(arn, ":function:") {
 						return task
 					}

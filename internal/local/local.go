@@ -33,10 +33,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/parquetfile"
-	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
@@ -63,7 +63,7 @@ func FunctionARN(step string) string {
 // Options configure an Env.
 type Options struct {
 	Config workflow.Config // buckets are set by Open
-	Clock  sfn.Clock       // nil: the wall clock
+	Clock  engine.Clock    // nil: the wall clock
 	// Rand draws the retries' FULL jitter, in [0,1) (nil: math/rand); tests fix it for repeatable histories.
 	Rand func() float64
 	Log  *slog.Logger // nil: discard
@@ -75,9 +75,9 @@ type Options struct {
 	WrapProcessed func(store.Bucket) store.Bucket
 	// WrapTask, when set, decorates the task of each state machine resource (tests interleave
 	// executions at step boundaries with it).
-	WrapTask func(resource string, task sfn.TaskFunc) sfn.TaskFunc
+	WrapTask func(resource string, task engine.TaskFunc) engine.TaskFunc
 	// OnEvent, when set, is called after each history event of an execution this process runs is stored.
-	OnEvent func(execution string, ev sfn.Event)
+	OnEvent func(execution string, ev engine.Event)
 	// Batches is the batch ledger's policy (grace period, cadences) for the batch check and listings.
 	Batches ledger.Policy
 }
@@ -88,10 +88,10 @@ type Env struct {
 	Raw       store.Bucket
 	rawDir    *store.Dir // Raw's folder, undecorated: uploads write here
 	Processed store.Bucket
-	Engine    *sfn.Engine
+	Engine    *engine.Engine
 	Steps     *workflow.Steps
 	Starter   *workflow.Starter
-	clock     sfn.Clock
+	clock     engine.Clock
 	mu        sync.Mutex // serialises the DLQ and notification files
 
 	// BatchCheck is the scheduled batches function's handler, publishing to notifications.jsonl.
@@ -125,7 +125,7 @@ func OpenExisting(dir string, opts Options) (*Env, error) {
 // Open prepares the data folder dir.
 func Open(dir string, opts Options) (*Env, error) {
 	if opts.Clock == nil {
-		opts.Clock = sfn.RealClock{}
+		opts.Clock = engine.RealClock{}
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -164,11 +164,11 @@ func Open(dir string, opts Options) (*Env, error) {
 		"FailedFilesQueueUrl":  "file://" + filepath.Join(dir, DLQDir),
 		"AlertTopicArn":        AlertTopicARN,
 	}
-	resources := map[string]sfn.TaskFunc{
-		FunctionARN("check"):     sfn.LambdaTask(env.Steps.Check),
-		FunctionARN("validate"):  sfn.LambdaTask(env.Steps.Validate),
-		FunctionARN("transform"): sfn.LambdaTask(env.Steps.Transform),
-		FunctionARN("write"):     sfn.LambdaTask(env.Steps.Write),
+	resources := map[string]engine.TaskFunc{
+		FunctionARN("check"):     engine.LambdaTask(env.Steps.Check),
+		FunctionARN("validate"):  engine.LambdaTask(env.Steps.Validate),
+		FunctionARN("transform"): engine.LambdaTask(env.Steps.Transform),
+		FunctionARN("write"):     engine.LambdaTask(env.Steps.Write),
 		SQSSendMessage:           env.sendMessage,
 		SNSPublish:               env.publish,
 	}
@@ -177,7 +177,7 @@ func Open(dir string, opts Options) (*Env, error) {
 			resources[arn] = opts.WrapTask(arn, task)
 		}
 	}
-	env.Engine, err = sfn.New(sfn.Config{
+	env.Engine, err = engine.New(engine.Config{
 		Definition:      statemachine.Definition,
 		Substitutions:   subs,
 		StateMachineARN: StateMachineARN,
@@ -203,7 +203,7 @@ func (e *Env) sendMessage(ctx context.Context, input json.RawMessage) (json.RawM
 		MessageBody json.RawMessage `json:"MessageBody"`
 	}
 	if err := json.Unmarshal(input, &p); err != nil || len(p.MessageBody) == 0 {
-		return nil, &sfn.TaskError{Name: "SQS.InvalidParameterValueException", Cause: "sendMessage needs QueueUrl and MessageBody"}
+		return nil, &engine.TaskError{Name: "SQS.InvalidParameterValueException", Cause: "sendMessage needs QueueUrl and MessageBody"}
 	}
 	body := p.MessageBody
 	var s string
@@ -224,7 +224,7 @@ func (e *Env) sendMessage(ctx context.Context, input json.RawMessage) (json.RawM
 	}
 	path := filepath.Join(e.Dir, DLQDir, name+".json")
 	if err := os.WriteFile(path, append(body, '\n'), 0o644); err != nil {
-		return nil, &sfn.TaskError{Name: "SQS.SdkClientException", Cause: err.Error()}
+		return nil, &engine.TaskError{Name: "SQS.SdkClientException", Cause: err.Error()}
 	}
 	out, _ := json.Marshal(map[string]string{"MessageId": name, "MD5OfMessageBody": ""})
 	return out, nil
@@ -238,10 +238,10 @@ func (e *Env) publish(ctx context.Context, input json.RawMessage) (json.RawMessa
 		Message  string `json:"Message"`
 	}
 	if err := json.Unmarshal(input, &p); err != nil || p.Message == "" {
-		return nil, &sfn.TaskError{Name: "SNS.InvalidParameterException", Cause: "publish needs TopicArn and Message"}
+		return nil, &engine.TaskError{Name: "SNS.InvalidParameterException", Cause: "publish needs TopicArn and Message"}
 	}
 	if err := e.notify(p.TopicArn, p.Subject, p.Message); err != nil {
-		return nil, &sfn.TaskError{Name: "SNS.SdkClientException", Cause: err.Error()}
+		return nil, &engine.TaskError{Name: "SNS.SdkClientException", Cause: err.Error()}
 	}
 	out, _ := json.Marshal(map[string]string{"MessageId": e.clock.Now().UTC().Format("20060102T150405.000000000Z")})
 	return out, nil
@@ -313,7 +313,7 @@ func (t topic) Publish(ctx context.Context, subject, message string) error {
 }
 
 // Executions adapts the local engine to the starter.
-type Executions struct{ E *sfn.Engine }
+type Executions struct{ E *engine.Engine }
 
 // Start starts and runs an execution to its end.
 //
@@ -325,7 +325,7 @@ func (x Executions) Start(ctx context.Context, name string, input []byte) error 
 	if err == nil && ex.Status == states.Running {
 		return fmt.Errorf("%w: %s is running", workflow.ErrExecutionExists, name)
 	}
-	var exists *sfn.ExecutionAlreadyExistsError
+	var exists *engine.ExecutionAlreadyExistsError
 	if errors.As(err, &exists) {
 		return fmt.Errorf("%w: %v", workflow.ErrExecutionExists, err)
 	}

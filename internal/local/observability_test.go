@@ -23,9 +23,9 @@ import (
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/obs"
-	"github.com/paysettle/settle/internal/obs/emftest"
 	"github.com/paysettle/settle/internal/store"
-	"github.com/paysettle/settle/internal/store/storefault"
+	"github.com/paysettle/settle/internal/testkit/emftest"
+	"github.com/paysettle/settle/internal/testkit/storefault"
 	"github.com/paysettle/settle/internal/webhook"
 	"github.com/paysettle/settle/internal/workflow"
 )

@@ -18,8 +18,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/settlement"
-	"github.com/paysettle/settle/internal/sfn"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
@@ -323,7 +323,7 @@ func (e *Env) Redrive(ctx context.Context, name string) (FileResult, error) {
 }
 
 // Result summarizes an execution that has ended: its file, status, counts, warnings and totals.
-func (e *Env) Result(x *sfn.Execution) FileResult {
+func (e *Env) Result(x *engine.Execution) FileResult {
 	var in workflow.ExecutionInput
 	_ = json.Unmarshal(x.Input, &in)
 	out := FileResult{File: in.File.Key, Key: in.File.Key, ETag: in.File.ETag, Execution: x.Name}
@@ -358,7 +358,7 @@ func (e *Env) ReprocessName(file workflow.FileRef, o ReprocessOptions) (string, 
 	}
 	for _, name := range candidates {
 		x, err := e.Engine.Describe(name)
-		var none *sfn.ExecutionDoesNotExistError
+		var none *engine.ExecutionDoesNotExistError
 		switch {
 		case errors.As(err, &none):
 			return name, false, nil

@@ -10,7 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/paysettle/settle/internal/obs/emftest"
+	"github.com/paysettle/settle/internal/testkit/emftest"
 )
 
 // templateMetrics lists the metrics of the custom namespace (the MetricsNamespace parameter) that a

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/obs"
-	"github.com/paysettle/settle/internal/obs/emftest"
+	"github.com/paysettle/settle/internal/testkit/emftest"
 )
 
 var epoch = time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)

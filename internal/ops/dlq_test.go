@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/ops"
-	"github.com/paysettle/settle/internal/ops/awsfake"
+	"github.com/paysettle/settle/internal/testkit/awsfake"
 	"github.com/paysettle/settle/internal/workflow"
 )
 

@@ -47,7 +47,7 @@ func (x Execution) Message() string { return states.CauseMessage(x.Cause) }
 // Failed reports whether the execution ended FAILED, TIMED_OUT or ABORTED.
 func (x Execution) Failed() bool { return isFailed(x.Status) }
 
-func isFailed(status string) bool { return states.Closed(status) }
+func isFailed(status string) bool { return states.Unsuccessful(status) }
 
 // DataErrors are the errors the definition catches: the file is rejected, and a redrive re-enters the
 // Fail state without running any step again.

@@ -15,11 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/paysettle/settle/internal/local"
-	"github.com/paysettle/settle/internal/motoserver"
-	"github.com/paysettle/settle/internal/motostack"
 	"github.com/paysettle/settle/internal/ops"
-	"github.com/paysettle/settle/internal/ops/awsfake"
 	"github.com/paysettle/settle/internal/states"
+	"github.com/paysettle/settle/internal/testkit/awsfake"
+	"github.com/paysettle/settle/internal/testkit/motoserver"
+	"github.com/paysettle/settle/internal/testkit/motostack"
 	"github.com/paysettle/settle/internal/workflow"
 )
 

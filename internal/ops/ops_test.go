@@ -11,8 +11,8 @@ import (
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
-	"github.com/paysettle/settle/internal/ops/awsfake"
 	"github.com/paysettle/settle/internal/states"
+	"github.com/paysettle/settle/internal/testkit/awsfake"
 	"github.com/paysettle/settle/internal/workflow"
 )
 

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paysettle/settle/internal/proof"
+	"github.com/paysettle/settle/internal/testkit/proof"
 )
 
 // root is the repository's root folder (where go.mod is).

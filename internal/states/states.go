@@ -24,9 +24,10 @@ const (
 // Statuses lists every execution status, in the order the operator commands print them.
 var Statuses = []Status{Running, Succeeded, Failed, TimedOut, Aborted}
 
-// Closed reports whether an execution with status s has ended and may be redriven or restarted (FAILED,
-// TIMED_OUT, ABORTED: what RedriveExecution accepts).
-func Closed(s Status) bool { return s == Failed || s == TimedOut || s == Aborted }
+// Unsuccessful reports whether an execution with status s ended without succeeding (FAILED, TIMED_OUT,
+// ABORTED): what RedriveExecution accepts, and what an operator restarts. A SUCCEEDED execution has
+// ended too, but is not one of these.
+func Unsuccessful(s Status) bool { return s == Failed || s == TimedOut || s == Aborted }
 
 // Redrive statuses, as DescribeExecution reports them.
 const (

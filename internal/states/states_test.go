@@ -45,8 +45,8 @@ func TestLambdaCauseRoundTrip(t *testing.T) {
 func TestClosed(t *testing.T) {
 	for _, s := range states.Statuses {
 		want := s == states.Failed || s == states.TimedOut || s == states.Aborted
-		if states.Closed(s) != want {
-			t.Errorf("Closed(%s) = %v", s, !want)
+		if states.Unsuccessful(s) != want {
+			t.Errorf("Unsuccessful(%s) = %v", s, !want)
 		}
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/paysettle/settle/internal/store"
-	"github.com/paysettle/settle/internal/store/storetest"
+	"github.com/paysettle/settle/internal/testkit/storetest"
 )
 
 func newDir(t *testing.T) store.Bucket {

@@ -19,7 +19,7 @@ import (
 	"github.com/paysettle/settle/internal/adyen"
 	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/obs"
-	"github.com/paysettle/settle/internal/obs/emftest"
+	"github.com/paysettle/settle/internal/testkit/emftest"
 	"github.com/paysettle/settle/internal/webhook"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paysettle/settle/internal/sfn"
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
 )
@@ -69,19 +69,19 @@ func TestDefinitionErrorNamesAreGoTypes(t *testing.T) {
 			t.Errorf("the definition routes on %q, which no Go error type of the workflow is called", name)
 			continue
 		}
-		task := sfn.LambdaTask(func(context.Context, workflow.StepInput) (*workflow.CheckResult, error) { return nil, e })
+		task := engine.LambdaTask(func(context.Context, workflow.StepInput) (*workflow.CheckResult, error) { return nil, e })
 		_, err := task(context.Background(), json.RawMessage(`{}`))
-		var te *sfn.TaskError
+		var te *engine.TaskError
 		if !errors.As(err, &te) || te.Name != name {
 			t.Errorf("a handler returning %T reaches Step Functions as %v, want %s", e, err, name)
 		}
 	}
 	// A wrapped error loses its name: the handlers must return these types unwrapped.
-	task := sfn.LambdaTask(func(context.Context, workflow.StepInput) (*workflow.CheckResult, error) {
+	task := engine.LambdaTask(func(context.Context, workflow.StepInput) (*workflow.CheckResult, error) {
 		return nil, errors.Join(&workflow.ValidationError{})
 	})
 	_, err := task(context.Background(), json.RawMessage(`{}`))
-	var te *sfn.TaskError
+	var te *engine.TaskError
 	if errors.As(err, &te) && te.Name == "ValidationError" {
 		t.Error("a wrapped error kept its name; the test no longer proves anything about unwrapping")
 	}

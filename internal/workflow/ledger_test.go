@@ -13,7 +13,7 @@ import (
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/store"
-	"github.com/paysettle/settle/internal/store/storefault"
+	"github.com/paysettle/settle/internal/testkit/storefault"
 	"github.com/paysettle/settle/internal/workflow"
 )
 

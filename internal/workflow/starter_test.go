@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/paysettle/settle/internal/obs"
-	"github.com/paysettle/settle/internal/obs/emftest"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/testkit/emftest"
 	"github.com/paysettle/settle/internal/workflow"
 )
 

@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/paysettle/settle/internal/motoserver"
 	"github.com/paysettle/settle/internal/store"
-	"github.com/paysettle/settle/internal/store/storetest"
+	"github.com/paysettle/settle/internal/testkit/motoserver"
+	"github.com/paysettle/settle/internal/testkit/storetest"
 )
 
 // TestS3ConformanceMoto runs the conformance suite, conditional writes included, through the real SDK

@@ -21,7 +21,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/paysettle/settle/internal/store"
-	"github.com/paysettle/settle/internal/store/storetest"
+	"github.com/paysettle/settle/internal/testkit/storetest"
 )
 
 // newTestClient returns a real SDK client for the server at url. Retries are kept (the failure tests
