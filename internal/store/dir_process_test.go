@@ -82,7 +82,7 @@ func TestDirConditionalAcrossProcesses(t *testing.T) {
 			t.Fatalf("child: %v", err)
 		}
 	}
-	data, _, err := d.Get(context.Background(), "counter")
+	data, _, err := d.Get(t.Context(), "counter")
 	if err != nil {
 		t.Fatal(err)
 	}

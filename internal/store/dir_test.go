@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,7 +29,7 @@ func newTestDir(t testing.TB) *Dir {
 func TestDirCopyWithoutHardLinks(t *testing.T) {
 	link = func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EPERM} }
 	defer func() { link = os.Link }()
-	ctx := context.Background()
+	ctx := t.Context()
 	d := newTestDir(t)
 	data := payload(300 << 10)
 	src := mustPut(t, d, "_staging/e/x.parquet", data)
@@ -70,7 +69,7 @@ func TestDirObjectsAreReadable(t *testing.T) {
 }
 
 func TestDirRejectsKeys(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	d := newTestDir(t)
 	for _, k := range []string{
 		"", "../x", "a/../../x", "/abs", "a//b", "a/", "./a", "a/./b", "a\\b", "a\x00b", "..",
@@ -132,7 +131,7 @@ func assertNoTemps(t *testing.T, d *Dir) {
 // Users copy files into the folder by hand; Head must not serve the cached ETag of the old content,
 // even when the new file has the same size.
 func TestDirETagCacheInvalidation(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	d := newTestDir(t)
 	put := mustPut(t, d, "in/r.csv", []byte("first content"))
 	p := filepath.Join(d.Root(), "in", "r.csv")
@@ -166,7 +165,7 @@ func TestDirETagCacheInvalidation(t *testing.T) {
 // The cache is what Head answers from: a forged entry that matches the file's stat is believed. This
 // is how the test knows Head does not rehash the file.
 func TestDirHeadUsesCache(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	d := newTestDir(t)
 	mustPut(t, d, "big", payload(1<<20))
 	fi, err := os.Stat(filepath.Join(d.Root(), "big"))
@@ -184,7 +183,7 @@ func TestDirHeadUsesCache(t *testing.T) {
 // Put records the ETag it computed while writing: Head answers from the cache as long as size and
 // mtime match, which the test shows by changing the bytes behind the cache's back.
 func TestDirPutCachesETag(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	d := newTestDir(t)
 	put := mustPut(t, d, "k", []byte("original"))
 	p := filepath.Join(d.Root(), "k")
@@ -205,7 +204,7 @@ func TestDirPutCachesETag(t *testing.T) {
 
 // A file dropped in by hand, with no cache entry, is listed and described like any other.
 func TestDirHandCopiedFile(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	d := newTestDir(t)
 	data := []byte("dropped by hand")
 	if err := os.MkdirAll(filepath.Join(d.Root(), "incoming"), 0o755); err != nil {
@@ -222,7 +221,7 @@ func TestDirHandCopiedFile(t *testing.T) {
 
 // Temp files of uploads in progress and the ETag cache live in the folder but are not objects.
 func TestDirListHidesOwnFiles(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	d := newTestDir(t)
 	mustPut(t, d, "a.csv", []byte("a"))
 	u, err := d.Create(ctx, "pending.csv")
@@ -259,7 +258,7 @@ func TestDirListHidesOwnFiles(t *testing.T) {
 }
 
 func TestDirDeletePrunesEmptyFolders(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	d := newTestDir(t)
 	mustPut(t, d, "x/y/z/deep.csv", []byte("1"))
 	mustPut(t, d, "x/sibling.csv", []byte("2"))
@@ -285,7 +284,7 @@ func TestDirDeletePrunesEmptyFolders(t *testing.T) {
 
 func TestDirAbortRemovesTemp(t *testing.T) {
 	d := newTestDir(t)
-	u, err := d.Create(context.Background(), "k")
+	u, err := d.Create(t.Context(), "k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +326,7 @@ func TestDirRemovesStaleTemps(t *testing.T) {
 // Concurrent writers of one key and of many keys, with deletes pruning the folders they write into:
 // every read sees a whole object whose ETag matches its content.
 func TestDirConcurrent(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	d := newTestDir(t)
 	var wg sync.WaitGroup
 	for i := range 16 {
@@ -382,7 +381,7 @@ func BenchmarkDirCreate64MiB(b *testing.B) {
 	const size = 64 << 20
 	d := newTestDir(b)
 	chunk := payload(1 << 20)
-	ctx := context.Background()
+	ctx := b.Context()
 	b.SetBytes(size)
 	b.ResetTimer()
 	for b.Loop() {

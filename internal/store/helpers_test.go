@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"io"
@@ -38,7 +37,7 @@ func readAll(t *testing.T, rc io.ReadCloser) []byte {
 
 func mustPut(t *testing.T, b Bucket, key string, data []byte) Object {
 	t.Helper()
-	obj, err := b.Put(context.Background(), key, data)
+	obj, err := b.Put(t.Context(), key, data)
 	if err != nil {
 		t.Fatalf("Put(%q): %v", key, err)
 	}

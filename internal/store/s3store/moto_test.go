@@ -1,7 +1,6 @@
 package s3store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +32,7 @@ func TestS3ConformanceMoto(t *testing.T) {
 			// A fresh bucket per subtest; the name a Bucket reports is fixed at "raw" by the suite, so
 			// each is reached through its own S3 value whose Name is overridden.
 			name := fmt.Sprintf("conformance-%d", n.Add(1))
-			if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+			if _, err := client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 				t.Fatal(err)
 			}
 			return named{New(client, name, WithPartSizeForTesting(MinPartSize)), "raw"}
@@ -55,7 +54,7 @@ func (n named) Name() string { return n.name }
 // object on a PutObject with If-None-Match: *, where S3 (and moto) answer 412. Tests of the commit's
 // exactly-once guarantee must therefore run against Dir or moto, never gofakes3.
 func TestS3FakeIgnoresConditionalWrites(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	b := newFakeS3(t, nil).bucket()
 	storetest.MustPut(t, b, "claim", []byte("A"))
 	if _, err := b.PutIf(ctx, "claim", []byte("B"), store.Precondition{IfAbsent: true}); err != nil {
@@ -74,7 +73,7 @@ func TestS3FakeIgnoresConditionalWrites(t *testing.T) {
 // readable by its id after another upload took its key (store.Versioned), at its ETag and only at its
 // ETag. Against moto: gofakes3 answers a HEAD of a version with the current object.
 func TestVersionsOfAnOverwrittenKeyMoto(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	srv := motoserver.Start(t)
 	client := s3.NewFromConfig(srv.Config(), func(o *s3.Options) { o.UsePathStyle = true })
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("raw")}); err != nil {

@@ -68,7 +68,7 @@ func (f *fakeS3) bucket(opts ...Option) *Bucket {
 // pendingUploads lists the multipart uploads S3 still holds (and bills) for the bucket.
 func (f *fakeS3) pendingUploads(t *testing.T) int {
 	t.Helper()
-	out, err := f.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String("raw")})
+	out, err := f.client.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String("raw")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestS3Conformance(t *testing.T) {
 // A storetest.Payload of several parts goes up as a multipart upload with at most the configured number of
 // parts in flight and at most concurrency+1 part buffers, and nothing is left pending afterwards.
 func TestS3CreateMultipart(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	var inFlight, maxInFlight, parts atomic.Int32
 	f := newFakeS3(t, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +149,7 @@ func TestS3CreateMultipart(t *testing.T) {
 func TestS3AbortMultipart(t *testing.T) {
 	f := newFakeS3(t, nil)
 	b := f.bucket()
-	up, err := b.Create(context.Background(), "out/aborted")
+	up, err := b.Create(t.Context(), "out/aborted")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestS3AbortMultipart(t *testing.T) {
 // A failing UploadPart (after the SDK's own retry) ends the upload: the error says it is transient,
 // the multipart upload is aborted and nothing appears at the key.
 func TestS3CreatePartFailure(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	var aborts atomic.Int32
 	f := newFakeS3(t, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +229,7 @@ func TestS3CreatePartFailure(t *testing.T) {
 func TestS3CreateCanceled(t *testing.T) {
 	f := newFakeS3(t, nil)
 	b := f.bucket()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	up, err := b.Create(ctx, "out/canceled")
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func TestS3CreateCanceled(t *testing.T) {
 
 // S3 answers that gofakes3 cannot produce, served verbatim, parsed by the real SDK.
 func TestS3ErrorMapping(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	type canned struct {
 		status int
 		code   string
@@ -326,7 +326,7 @@ func TestS3ErrorMapping(t *testing.T) {
 // quirk, so that if a gofakes3 upgrade starts enforcing it the comment in Open can go.
 func TestS3FakeIgnoresIfMatchOnGet(t *testing.T) {
 	f := newFakeS3(t, nil)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := f.bucket().Put(ctx, "k", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestS3FakeIgnoresIfMatchOnGet(t *testing.T) {
 
 // ListObjectsV2 returns at most 1000 storetest.Keys a page; List follows the continuation tokens.
 func TestS3ListPaginates(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	b := newFakeS3(t, nil).bucket()
 	const n = 1001
 	for i := range n {
