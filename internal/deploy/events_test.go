@@ -166,7 +166,7 @@ func localStepInputs(t *testing.T, rawBucket string) map[string]workflow.StepInp
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := env.Run(context.Background(), filepath.Join(root(t), sampleReport))
+	res := env.Run(t.Context(), filepath.Join(root(t), sampleReport))
 	if res.Status != local.Succeeded {
 		t.Fatalf("local run of %s: %s %s", sampleReport, res.Status, res.Error)
 	}
@@ -370,7 +370,7 @@ func TestReportIntakeEvents(t *testing.T) {
 	if got := readFile(t, "events/webhook.json"); !bytes.Equal(got, wantWebhook) {
 		t.Errorf("events/webhook.json is not the sample report's signed notification (go test ./internal/deploy -run TestReportIntakeEvents -update)")
 	}
-	resp, err := recv.HandleURL(context.Background(), ev)
+	resp, err := recv.HandleURL(t.Context(), ev)
 	if err != nil || resp.StatusCode != 200 || resp.Body != webhook.Accepted || len(q.msgs) != 1 {
 		t.Fatalf("the receiver answers events/webhook.json with %+v, %v and queues %d messages; want [accepted] and one", resp, err, len(q.msgs))
 	}

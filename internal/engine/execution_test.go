@@ -37,7 +37,7 @@ func TestExecutionNames(t *testing.T) {
 		{"../escape", false},
 	}
 	for _, tt := range tests {
-		_, err := e.Start(context.Background(), tt.name, nil)
+		_, err := e.Start(t.Context(), tt.name, nil)
 		var ine *InvalidNameError
 		if tt.ok && err != nil {
 			t.Errorf("Start(%q) = %v, want success", tt.name, err)
@@ -46,14 +46,14 @@ func TestExecutionNames(t *testing.T) {
 			t.Errorf("Start(%q) = %v, want *InvalidNameError", tt.name, err)
 		}
 	}
-	if _, err := e.Start(context.Background(), "bad-input", []byte(`{"a":`)); !errors.As(err, new(*InvalidExecutionInputError)) {
+	if _, err := e.Start(t.Context(), "bad-input", []byte(`{"a":`)); !errors.As(err, new(*InvalidExecutionInputError)) {
 		t.Errorf("Start with invalid JSON = %v, want *InvalidExecutionInputError", err)
 	}
 }
 
 func TestDescribeListHistory(t *testing.T) {
 	e, clock := newTestEngine(t, oneTaskDef, map[string]TaskFunc{lambdaArn: fixed(`{"v":1}`, nil)})
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, n := range []string{"first", "second", "third"} {
 		if _, err := e.Start(ctx, n, []byte(`{"in":"`+n+`"}`)); err != nil {
 			t.Fatal(err)
@@ -120,7 +120,7 @@ func TestIdempotentStart(t *testing.T) {
 		return json.RawMessage(`"done"`), nil
 	}
 	e, _ := newTestEngine(t, oneTaskDef, map[string]TaskFunc{lambdaArn: blocking})
-	ctx := context.Background()
+	ctx := t.Context()
 	done := make(chan *Execution)
 	go func() {
 		x, err := e.Start(ctx, "exec", []byte(`{"a": 1}`))
@@ -177,7 +177,7 @@ func TestConcurrentStarts(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			x, err := e.Start(context.Background(), names[i%len(names)], []byte(`{}`))
+			x, err := e.Start(t.Context(), names[i%len(names)], []byte(`{}`))
 			results <- err
 			if err == nil {
 				statuses <- x.Status
@@ -285,7 +285,7 @@ func helperProcess(t *testing.T, dir string) {
 	e := helperEngine(t, dir)
 	for i := range 10 {
 		name := fmt.Sprintf("file-%d", i)
-		_, err := e.Start(context.Background(), name, []byte(`{}`))
+		_, err := e.Start(t.Context(), name, []byte(`{}`))
 		if err != nil && !errors.As(err, new(*ExecutionAlreadyExistsError)) {
 			t.Errorf("Start(%s) = %v", name, err)
 		}
@@ -308,7 +308,7 @@ func TestRedriveFromTheFailedTask(t *testing.T) {
 		return json.RawMessage(`"ok"`), nil
 	}
 	e, clock := newTestEngine(t, def, map[string]TaskFunc{lambdaArn: work})
-	ctx := context.Background()
+	ctx := t.Context()
 	x, err := e.Start(ctx, "job", []byte(`{"id":1}`))
 	if err != nil {
 		t.Fatal(err)
@@ -367,7 +367,7 @@ func TestRedriveOfAFailState(t *testing.T) {
 		"Rejected":{"Type":"Fail","ErrorPath":"$.error.Error","CausePath":"$.error.Cause"}}}`
 	calls := 0
 	e, _ := newTestEngine(t, def, map[string]TaskFunc{lambdaArn: failing(&calls, "DataError")})
-	ctx := context.Background()
+	ctx := t.Context()
 	x, err := e.Start(ctx, "job", []byte(`{}`))
 	if err != nil {
 		t.Fatal(err)
@@ -393,7 +393,7 @@ func TestRedriveOfAFailState(t *testing.T) {
 func TestRedriveRefusals(t *testing.T) {
 	calls := 0
 	e, clock := newTestEngine(t, oneTaskDef, map[string]TaskFunc{lambdaArn: failing(&calls, "E")})
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := e.Start(ctx, "job", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestRedriveRefusals(t *testing.T) {
 }
 
 func TestCancelledContextAbortsAndRedrives(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	calls := 0
 	task := func(c context.Context, _ json.RawMessage) (json.RawMessage, error) {
 		calls++
@@ -426,7 +426,7 @@ func TestCancelledContextAbortsAndRedrives(t *testing.T) {
 	if x.Status != states.Aborted || x.FailedState != "T" || h[len(h)-1].Type != EventExecutionAborted || x.RedriveStatus != states.Redrivable {
 		t.Fatalf("cancelled execution: %+v, last event %s", x, h[len(h)-1].Type)
 	}
-	x, err = e.Redrive(context.Background(), "job")
+	x, err = e.Redrive(t.Context(), "job")
 	if err != nil || x.Status != states.Succeeded {
 		t.Errorf("redrive after abort = %v, %v; want SUCCEEDED", x, err)
 	}
@@ -449,7 +449,7 @@ func TestPersistedWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Start(context.Background(), "job", nil); err != nil {
+	if _, err := e.Start(t.Context(), "job", nil); err != nil {
 		t.Fatal(err)
 	}
 	want := "ExecutionStarted TaskStateEntered LambdaFunctionScheduled LambdaFunctionStarted"
@@ -482,7 +482,7 @@ func TestConcurrentRedrivesRunOnce(t *testing.T) {
 		return json.RawMessage(`{}`), nil
 	}
 	e, _ := newTestEngine(t, oneTaskDef, map[string]TaskFunc{lambdaArn: task})
-	ctx := context.Background()
+	ctx := t.Context()
 	if x, err := e.Start(ctx, "job", nil); err != nil || x.Status != states.Failed {
 		t.Fatalf("Start = %v, %v; want FAILED", x, err)
 	}
@@ -508,10 +508,10 @@ func TestConcurrentRedrivesRunOnce(t *testing.T) {
 
 func TestRealClock(t *testing.T) {
 	c := RealClock{}
-	if err := c.Sleep(context.Background(), 0); err != nil {
+	if err := c.Sleep(t.Context(), 0); err != nil {
 		t.Errorf("Sleep(0) = %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if err := c.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Errorf("Sleep with a cancelled context = %v, want context.Canceled", err)

@@ -100,7 +100,7 @@ func newTestEngine(t *testing.T, def string, res map[string]TaskFunc) (*Engine, 
 // runOnce starts one execution and returns it with its history.
 func runOnce(t *testing.T, e *Engine, input string) (*Execution, []Event) {
 	t.Helper()
-	x, err := e.Start(context.Background(), "x", []byte(input))
+	x, err := e.Start(t.Context(), "x", []byte(input))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

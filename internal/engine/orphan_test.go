@@ -72,7 +72,7 @@ func snapshot(t *testing.T) (dir string, running []byte) {
 	e := newEngineIn(t, dir, s.task)
 	done := make(chan error)
 	go func() {
-		_, err := e.Start(context.Background(), "job", []byte(`{"file":"a.csv"}`))
+		_, err := e.Start(t.Context(), "job", []byte(`{"file":"a.csv"}`))
 		done <- err
 	}()
 	<-s.inB
@@ -183,7 +183,7 @@ func TestOrphanRedrivesFromTheStateItWasIn(t *testing.T) {
 	dir := orphan(t)
 	s := &stepCalls{}
 	e := newEngineIn(t, dir, s.task)
-	ctx := context.Background()
+	ctx := t.Context()
 	_, err := e.Start(ctx, "job", []byte(`{"file":"a.csv"}`))
 	if !errors.As(err, new(*ExecutionAlreadyExistsError)) {
 		t.Fatalf("Start over an orphan = %v, want *ExecutionAlreadyExistsError", err)
@@ -215,7 +215,7 @@ func TestOrphanRedrivesFromTheStateItWasIn(t *testing.T) {
 func TestRedriveOfAnOrphan(t *testing.T) {
 	dir := orphan(t)
 	s := &stepCalls{}
-	x, err := newEngineIn(t, dir, s.task).Redrive(context.Background(), "job")
+	x, err := newEngineIn(t, dir, s.task).Redrive(t.Context(), "job")
 	if err != nil || x.Status != states.Succeeded || s.count("A") != 0 || s.count("B") != 1 {
 		t.Fatalf("Redrive = %v, %v, A %d B %d; want SUCCEEDED running B only", x, err, s.count("A"), s.count("B"))
 	}
@@ -229,7 +229,7 @@ func TestLiveExecutionIsNotAnOrphan(t *testing.T) {
 	e := newEngineIn(t, dir, s.task)
 	done := make(chan error)
 	go func() {
-		_, err := e.Start(context.Background(), "job", []byte(`{}`))
+		_, err := e.Start(t.Context(), "job", []byte(`{}`))
 		done <- err
 	}()
 	<-s.inB
@@ -238,11 +238,11 @@ func TestLiveExecutionIsNotAnOrphan(t *testing.T) {
 	if err != nil || x.Status != states.Running {
 		t.Errorf("Describe while running = %v, %v; want RUNNING", x, err)
 	}
-	if x, err := other.Start(context.Background(), "job", []byte(`{}`)); err != nil || x.Status != states.Running {
+	if x, err := other.Start(t.Context(), "job", []byte(`{}`)); err != nil || x.Status != states.Running {
 		t.Errorf("Start while running = %v, %v; want the running execution", x, err)
 	}
 	var nre *ExecutionNotRedrivableError
-	if _, err := other.Redrive(context.Background(), "job"); !errors.As(err, &nre) || !strings.Contains(nre.Reason, "RUNNING") {
+	if _, err := other.Redrive(t.Context(), "job"); !errors.As(err, &nre) || !strings.Contains(nre.Reason, "RUNNING") {
 		t.Errorf("Redrive while running = %v, want not redrivable (RUNNING)", err)
 	}
 	close(s.release)
@@ -278,7 +278,7 @@ func TestChildProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Start(context.Background(), "job", []byte(`{}`))
+	e.Start(t.Context(), "job", []byte(`{}`))
 }
 
 // TestKilledProcess: a process killed (SIGKILL) while it runs an execution holds its lease no more, so
@@ -315,7 +315,7 @@ func TestKilledProcess(t *testing.T) {
 	if err != nil || x.Status != states.Aborted || !strings.Contains(x.Cause, fmt.Sprintf("(pid %d) ended without finishing it", cmd.Process.Pid)) || x.FailedState != "B" {
 		t.Fatalf("after the kill: %+v, %v; want ABORTED at B naming pid %d", x, err, cmd.Process.Pid)
 	}
-	if x, err := e.Redrive(context.Background(), "job"); err != nil || x.Status != states.Succeeded || s.count("B") != 1 || s.count("A") != 0 {
+	if x, err := e.Redrive(t.Context(), "job"); err != nil || x.Status != states.Succeeded || s.count("B") != 1 || s.count("A") != 0 {
 		t.Errorf("redrive = %v, %v; want SUCCEEDED running only B", x, err)
 	}
 }

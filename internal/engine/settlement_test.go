@@ -161,7 +161,7 @@ func entered(h []Event) []string {
 
 func TestSettlementHappyPath(t *testing.T) {
 	e, p, clock := newSettlement(t)
-	x, err := e.Start(context.Background(), "etag-9e107d9d", []byte(fileInput))
+	x, err := e.Start(t.Context(), "etag-9e107d9d", []byte(fileInput))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestSettlementHappyPath(t *testing.T) {
 func TestSettlementDuplicate(t *testing.T) {
 	e, p, _ := newSettlement(t)
 	p.duplicate = true
-	x, err := e.Start(context.Background(), "dup", []byte(fileInput))
+	x, err := e.Start(t.Context(), "dup", []byte(fileInput))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestSettlementDataErrors(t *testing.T) {
 		t.Run(tt.wantStep+"/"+tt.wantName, func(t *testing.T) {
 			e, p, clock := newSettlement(t)
 			p.fail[tt.step] = []error{tt.err}
-			x, err := e.Start(context.Background(), "rejected", []byte(fileInput))
+			x, err := e.Start(t.Context(), "rejected", []byte(fileInput))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -278,7 +278,7 @@ func TestSettlementDataErrors(t *testing.T) {
 
 			// A redrive re-enters the Fail state: nothing is re-run or re-sent, and it fails again.
 			calls := len(p.calls[tt.step])
-			x, err = e.Redrive(context.Background(), "rejected")
+			x, err = e.Redrive(t.Context(), "rejected")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -297,7 +297,7 @@ func TestSettlementInfrastructureError(t *testing.T) {
 	for range 7 {
 		p.fail["transform"] = append(p.fail["transform"], &TransientError{Op: "s3:PutObject"})
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	x, err := e.Start(ctx, "infra", []byte(fileInput))
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +349,7 @@ func TestSettlementRetriesLambdaServiceErrors(t *testing.T) {
 	for range 10 {
 		p.fail["write"] = append(p.fail["write"], &TaskError{Name: "Lambda.TooManyRequestsException"})
 	}
-	x, err := e.Start(context.Background(), "svc", []byte(fileInput))
+	x, err := e.Start(t.Context(), "svc", []byte(fileInput))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestLambdaTask(t *testing.T) {
 				}
 				return lambdaOut{Text: fmt.Sprintf("<%d & more>", in.N)}, tt.err
 			})
-			out, err := fn(context.Background(), json.RawMessage(tt.input))
+			out, err := fn(t.Context(), json.RawMessage(tt.input))
 			if tt.wantName == "" {
 				if err != nil || string(out) != tt.wantOut {
 					t.Errorf("= %s, %v; want %s", out, err, tt.wantOut)

@@ -45,7 +45,7 @@ func fetchErr(t *testing.T, err error) *fetch.Error {
 // assertNothingStored checks that no object, finished or not, is under incoming/.
 func assertNothingStored(t *testing.T, raw store.Bucket) {
 	t.Helper()
-	objs, err := raw.List(context.Background(), fetch.RawPrefix)
+	objs, err := raw.List(t.Context(), fetch.RawPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestFetchStoresTheReport(t *testing.T) {
 	a := newAdyen(t, map[string][]byte{reportPath(file57): body})
 	f, raw := fetcher(t, a, newClock())
 	req := request(a, file57)
-	res, err := f.Fetch(context.Background(), req)
+	res, err := f.Fetch(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestFetchStoresTheReport(t *testing.T) {
 	if res.Object.Key != "incoming/AcmeShopNL/"+file57 || res.Object.Size != int64(len(body)) || res.Object.ETag != hex.EncodeToString(sum[:]) || res.Attempts != 1 {
 		t.Errorf("Fetch = %+v, want incoming/AcmeShopNL/%s, %d bytes, etag %x, 1 attempt", res, file57, len(body), sum)
 	}
-	rc, err := raw.Open(context.Background(), req.Key(), "")
+	rc, err := raw.Open(t.Context(), req.Key(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,11 +79,11 @@ func TestFetchStoresTheReport(t *testing.T) {
 
 	// The same notification again: the same key and bytes, so the same ETag (the starter then counts a
 	// duplicate), and still one object.
-	again, err := f.Fetch(context.Background(), req)
+	again, err := f.Fetch(t.Context(), req)
 	if err != nil || again.Object.ETag != res.Object.ETag {
 		t.Errorf("second fetch: %+v, %v; want etag %s", again, err, res.Object.ETag)
 	}
-	if objs, _ := raw.List(context.Background(), fetch.RawPrefix); len(objs) != 1 {
+	if objs, _ := raw.List(t.Context(), fetch.RawPrefix); len(objs) != 1 {
 		t.Errorf("objects after two fetches: %v", objs)
 	}
 }
@@ -117,7 +117,7 @@ func TestFetchFinalAnswers(t *testing.T) {
 				defer a.set(old)
 			}
 			before := a.requests.Load()
-			_, err := f.Fetch(context.Background(), c.req())
+			_, err := f.Fetch(t.Context(), c.req())
 			fe := fetchErr(t, err)
 			if fe.Reason != c.reason || fe.Status != c.status || !fe.Permanent() || fe.Attempts != 1 {
 				t.Errorf("%v: reason %s status %d permanent %v attempts %d; want %s %d, final after 1", err, fe.Reason, fe.Status, fe.Permanent(), fe.Attempts, c.reason, c.status)
@@ -154,7 +154,7 @@ func TestFetchRetriesFlapping503(t *testing.T) {
 	clock := newClock()
 	f, raw := fetcher(t, a, clock)
 	f.Rand = func() float64 { return 0.5 }
-	res, err := f.Fetch(context.Background(), request(a, file57))
+	res, err := f.Fetch(t.Context(), request(a, file57))
 	if err != nil || res.Attempts != 3 {
 		t.Fatalf("Fetch = %+v, %v; want stored on the third attempt", res, err)
 	}
@@ -162,7 +162,7 @@ func TestFetchRetriesFlapping503(t *testing.T) {
 	if got, want := clock.Sleeps(), []time.Duration{3 * time.Second, 3 * time.Second}; !reflect.DeepEqual(got, want) {
 		t.Errorf("waits %v, want %v", got, want)
 	}
-	if _, err := raw.Head(context.Background(), res.Object.Key); err != nil {
+	if _, err := raw.Head(t.Context(), res.Object.Key); err != nil {
 		t.Errorf("not stored: %v", err)
 	}
 }
@@ -174,7 +174,7 @@ func TestFetchGivesUpOnPersistent5xx(t *testing.T) {
 	f, raw := fetcher(t, a, clock)
 	f.Attempts = 5
 	f.MaxBackoff = 5 * time.Second
-	_, err := f.Fetch(context.Background(), request(a, file57))
+	_, err := f.Fetch(t.Context(), request(a, file57))
 	fe := fetchErr(t, err)
 	if fe.Reason != fetch.ReasonUnavailable || fe.Permanent() || fe.Attempts != 5 || fe.Status != 502 {
 		t.Errorf("%v: %+v, want unavailable after 5 attempts, not final", err, fe)
@@ -206,11 +206,11 @@ func TestFetchTimesOut(t *testing.T) {
 		_, _ = w.Write(body)
 	})
 	f, raw := fetcher(t, a, clock)
-	res, err := f.Fetch(context.Background(), request(a, file57))
+	res, err := f.Fetch(t.Context(), request(a, file57))
 	if err != nil || res.Attempts != 2 {
 		t.Fatalf("Fetch = %+v, %v; want stored on the second attempt", res, err)
 	}
-	if obj, err := raw.Head(context.Background(), res.Object.Key); err != nil || obj.Size != int64(len(body)) {
+	if obj, err := raw.Head(t.Context(), res.Object.Key); err != nil || obj.Size != int64(len(body)) {
 		t.Errorf("stored %+v, %v", obj, err)
 	}
 }
@@ -239,11 +239,11 @@ func TestFetchAnswerAtTheHeaderTimeout(t *testing.T) {
 	clock := &lateHeaderTimer{fakeClock: newClock()}
 	f, raw := fetcher(t, a, clock.fakeClock)
 	f.Clock = clock
-	res, err := f.Fetch(context.Background(), request(a, file57))
+	res, err := f.Fetch(t.Context(), request(a, file57))
 	if err != nil || res.Attempts != 2 {
 		t.Fatalf("Fetch = %+v, %v; want stored on the second attempt", res, err)
 	}
-	if obj, err := raw.Head(context.Background(), res.Object.Key); err != nil || obj.Size != int64(len(body)) {
+	if obj, err := raw.Head(t.Context(), res.Object.Key); err != nil || obj.Size != int64(len(body)) {
 		t.Errorf("stored %+v, %v", obj, err)
 	}
 }
@@ -274,13 +274,13 @@ func TestFetchStalledBodyLeavesNothingHalfWritten(t *testing.T) {
 	})
 	f, raw := fetcher(t, a, clock)
 	f.Attempts = 1
-	_, err := f.Fetch(context.Background(), request(a, file57))
+	_, err := f.Fetch(t.Context(), request(a, file57))
 	if fe := fetchErr(t, err); fe.Reason != fetch.ReasonUnavailable || fe.Permanent() {
 		t.Fatalf("stalled: %v, want unavailable, not final", err)
 	}
 	assertNothingStored(t, raw)
 	f.Clock = newClock() // the stalled handler may still be letting the first clock's time pass
-	res, err := f.Fetch(context.Background(), request(a, file57))
+	res, err := f.Fetch(t.Context(), request(a, file57))
 	if err != nil || res.Object.Size != int64(len(body)) {
 		t.Errorf("after the stall: %+v, %v", res, err)
 	}
@@ -303,7 +303,7 @@ func TestFetchRefusesURLs(t *testing.T) {
 			f, raw := fetcher(t, a, newClock())
 			req := request(a, file57)
 			req.URL = c.url
-			_, err := f.Fetch(context.Background(), req)
+			_, err := f.Fetch(t.Context(), req)
 			fe := fetchErr(t, err)
 			if fe.Reason != fetch.ReasonRefused || !fe.Permanent() || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("%v, want refused: %s", err, c.want)
@@ -322,7 +322,7 @@ func TestFetchRefusesPrivateAddressWithoutOverride(t *testing.T) {
 	a := newAdyen(t, map[string][]byte{reportPath(file57): sample(t)})
 	f, raw := fetcher(t, a, newClock())
 	f.Policy.AllowAddr = nil // the production check
-	_, err := f.Fetch(context.Background(), request(a, file57))
+	_, err := f.Fetch(t.Context(), request(a, file57))
 	fe := fetchErr(t, err)
 	if fe.Reason != fetch.ReasonRefused || !fe.Permanent() || !strings.Contains(err.Error(), "address 127.0.0.1 is not public") {
 		t.Errorf("%v, want refused: address 127.0.0.1 is not public", err)
@@ -337,7 +337,7 @@ func TestFetchRefusesPrivateAddressWithoutOverride(t *testing.T) {
 	f2.Policy = fetch.Policy{Hosts: []string{"localhost:" + a.srv.URL[strings.LastIndex(a.srv.URL, ":")+1:]}}
 	req := request(a, file57)
 	req.URL = strings.Replace(req.URL, "127.0.0.1", "localhost", 1)
-	if _, err := f2.Fetch(context.Background(), req); !strings.Contains(errString(err), "is not public") {
+	if _, err := f2.Fetch(t.Context(), req); !strings.Contains(errString(err), "is not public") {
 		t.Errorf("localhost: %v, want refused as not public", err)
 	}
 	if a.requests.Load() != 0 {
@@ -377,7 +377,7 @@ func TestFetchRedirects(t *testing.T) {
 				base(w, r)
 			})
 			f, raw := fetcher(t, a, newClock())
-			res, err := f.Fetch(context.Background(), request(a, file57))
+			res, err := f.Fetch(t.Context(), request(a, file57))
 			if c.ok {
 				if err != nil || res.Object.Size != int64(len(body)) {
 					t.Errorf("Fetch = %+v, %v; want the report", res, err)
@@ -403,7 +403,7 @@ func TestFetchTooLargeByContentLength(t *testing.T) {
 		w.WriteHeader(http.StatusOK) // 10 GB announced; nothing sent before the client gives up
 	})
 	f, raw := fetcher(t, a, newClock())
-	_, err := f.Fetch(context.Background(), request(a, file57))
+	_, err := f.Fetch(t.Context(), request(a, file57))
 	fe := fetchErr(t, err)
 	if fe.Reason != fetch.ReasonTooLarge || !fe.Permanent() || fe.Attempts != 1 {
 		t.Errorf("%v, want too-large, final", err)

@@ -88,7 +88,7 @@ func TestHandler(t *testing.T) {
 	var outcomes []fetch.Outcome
 	h.OnResult = func(o fetch.Outcome) { outcomes = append(outcomes, o) }
 
-	resp, err := h.Handle(context.Background(), sqsEvent(body(t, request(a, file57)), body(t, missing), body(t, flaky), `{"not":"a request"}`))
+	resp, err := h.Handle(t.Context(), sqsEvent(body(t, request(a, file57)), body(t, missing), body(t, flaky), `{"not":"a request"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestHandler(t *testing.T) {
 	if m := letters[1]; m.Reason != fetch.ReasonMalformed || m.Body != `{"not":"a request"}` || m.Request != nil {
 		t.Errorf("malformed dead letter %+v", m)
 	}
-	if _, err := raw.Head(context.Background(), missing.Key()); err == nil {
+	if _, err := raw.Head(t.Context(), missing.Key()); err == nil {
 		t.Error("the missing report was stored")
 	}
 
@@ -143,7 +143,7 @@ func TestHandlerKeepsTheMessageWhenTheDLQFails(t *testing.T) {
 	a := newAdyen(t, nil)
 	f, _ := fetcher(t, a, newClock())
 	h := &fetch.Handler{Fetcher: f, DLQ: &queue{fail: true}}
-	resp, _ := h.Handle(context.Background(), sqsEvent(body(t, request(a, file57))))
+	resp, _ := h.Handle(t.Context(), sqsEvent(body(t, request(a, file57))))
 	if len(resp.BatchItemFailures) != 1 {
 		t.Errorf("batch item failures %+v, want the message back in the queue", resp.BatchItemFailures)
 	}

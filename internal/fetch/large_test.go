@@ -75,15 +75,15 @@ func TestFetchTenGigabytesIsAbortedAtTheLimit(t *testing.T) {
 	f, _ := fetcher(t, a, newClock())
 	f.Raw = raw
 	f.MaxBytes = 4 << 20
-	_, err := f.Fetch(context.Background(), request(a, file57))
+	_, err := f.Fetch(t.Context(), request(a, file57))
 	fe := fetchErr(t, err)
 	if fe.Reason != fetch.ReasonTooLarge || !fe.Permanent() || !strings.Contains(err.Error(), "upload was aborted") {
 		t.Fatalf("%v, want too-large with the upload aborted", err)
 	}
-	if _, err := raw.Head(context.Background(), "incoming/AcmeShopNL/"+file57); err == nil {
+	if _, err := raw.Head(t.Context(), "incoming/AcmeShopNL/"+file57); err == nil {
 		t.Error("a too-large report is visible")
 	}
-	up, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String("raw")})
+	up, err := client.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String("raw")})
 	if err != nil || len(up.Uploads) != 0 {
 		t.Errorf("multipart uploads left: %v, %v", up.Uploads, err)
 	}
@@ -105,15 +105,15 @@ func TestFetchMultipartCommitsAndRepeats(t *testing.T) {
 	f, _ := fetcher(t, a, newClock())
 	f.Raw = raw
 	f.MaxBytes = 4 << 20
-	first, err := f.Fetch(context.Background(), request(a, file57))
+	first, err := f.Fetch(t.Context(), request(a, file57))
 	if err != nil || first.Object.Size != 3<<20+12345 {
 		t.Fatalf("Fetch = %+v, %v", first, err)
 	}
-	second, err := f.Fetch(context.Background(), request(a, file57))
+	second, err := f.Fetch(t.Context(), request(a, file57))
 	if err != nil || second.Object.ETag != first.Object.ETag {
 		t.Errorf("second fetch etag %s, first %s (%v)", second.Object.ETag, first.Object.ETag, err)
 	}
-	rc, err := raw.Open(context.Background(), first.Object.Key, "")
+	rc, err := raw.Open(t.Context(), first.Object.Key, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,11 +149,11 @@ func BenchmarkFetchMemory(b *testing.B) {
 			defer srv.Close()
 			f := &fetch.Fetcher{Raw: discard{}, MaxBytes: 1 << 30, TLS: srv.Client().Transport.(*http.Transport).TLSClientConfig,
 				Policy: fetch.Policy{Hosts: []string{strings.TrimPrefix(srv.URL, "https://")}, AllowAddr: loopback}}
-			req := fetch.Request{MerchantAccount: merchant, FileName: file57, URL: srv.URL + "/" + file57}
+			req := fetch.Request{MerchantAccount: merchant, FileName: file57, URL: srv.URL + reportPath(file57)}
 			b.SetBytes(size)
 			b.ReportAllocs()
 			for b.Loop() {
-				res, err := f.Fetch(context.Background(), req)
+				res, err := f.Fetch(b.Context(), req)
 				if err != nil || res.Object.Size != size {
 					b.Fatal(res, err)
 				}

@@ -1,7 +1,6 @@
 package fetch_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -64,7 +63,7 @@ func TestFetchOnlyTheSignedAccountsReport(t *testing.T) {
 			}
 			f, raw := fetcher(t, a, newClock())
 			before := a.requests.Load()
-			_, err := f.Fetch(context.Background(), req)
+			_, err := f.Fetch(t.Context(), req)
 			if fe := fetchErr(t, err); fe.Reason != fetch.ReasonMalformed || !fe.Permanent() || !strings.Contains(err.Error(), "download URL") {
 				t.Errorf("%v, want malformed: the download URL", err)
 			}
@@ -91,11 +90,11 @@ func TestHandlerTakesBackADeadLetter(t *testing.T) {
 		Error: "fetch …: unauthorized", Action: "…", Attempts: 1, Time: "2024-05-03T06:00:00Z"})
 	var out fetch.Outcome
 	h.OnResult = func(o fetch.Outcome) { out = o }
-	resp, _ := h.Handle(context.Background(), sqsEvent(string(letter)))
+	resp, _ := h.Handle(t.Context(), sqsEvent(string(letter)))
 	if len(resp.BatchItemFailures) != 0 || out.Err != nil || out.Result.Object.Key != req.Key() {
 		t.Fatalf("a dead letter redriven as it is: %+v, %+v; want its report stored", resp, out)
 	}
-	if _, err := raw.Head(context.Background(), req.Key()); err != nil {
+	if _, err := raw.Head(t.Context(), req.Key()); err != nil {
 		t.Errorf("not stored: %v", err)
 	}
 	if len(dlq.msgs) != 0 {
@@ -103,7 +102,7 @@ func TestHandlerTakesBackADeadLetter(t *testing.T) {
 	}
 	// A dead letter of a malformed message carries no request: it stays malformed.
 	bodyOnly, _ := json.Marshal(fetch.DeadLetter{Body: `{"not":"a request"}`, Reason: fetch.ReasonMalformed, Error: "x", Action: "y", Time: "t"})
-	h.Handle(context.Background(), sqsEvent(string(bodyOnly)))
+	h.Handle(t.Context(), sqsEvent(string(bodyOnly)))
 	if out.Err == nil || out.Err.Reason != fetch.ReasonMalformed || !out.DeadLettered {
 		t.Errorf("a dead letter without a request: %+v, want malformed", out)
 	}
@@ -130,10 +129,10 @@ func TestDevServerOnly(t *testing.T) {
 	f, raw := fetcher(t, a, newClock())
 	f.Policy = fetch.Policy{DevServer: dev} // the production address check otherwise
 	req := fetch.Request{MerchantAccount: merchant, FileName: file57, URL: plain.URL + reportPath(file57)}
-	if res, err := f.Fetch(context.Background(), req); err != nil || res.Object.Size != int64(len(body)) {
+	if res, err := f.Fetch(t.Context(), req); err != nil || res.Object.Size != int64(len(body)) {
 		t.Fatalf("from the dev server: %+v, %v", res, err)
 	}
-	if _, err := raw.Head(context.Background(), req.Key()); err != nil {
+	if _, err := raw.Head(t.Context(), req.Key()); err != nil {
 		t.Errorf("not stored: %v", err)
 	}
 
@@ -141,7 +140,7 @@ func TestDevServerOnly(t *testing.T) {
 	// and only the dev server's port of it may be dialled.
 	f2, _ := fetcher(t, a, newClock())
 	f2.Policy = fetch.Policy{Hosts: []string{a.host()}, DevServer: dev}
-	if _, err := f2.Fetch(context.Background(), request(a, file57)); !strings.Contains(errString(err), "is not public") {
+	if _, err := f2.Fetch(t.Context(), request(a, file57)); !strings.Contains(errString(err), "is not public") {
 		t.Errorf("another port of the dev server's address: %v, want refused as not public", err)
 	}
 	if a.requests.Load() != 0 {
@@ -154,7 +153,7 @@ func TestDevServerOnly(t *testing.T) {
 	for _, u := range []string{"http://ca-live.adyen.com" + reportPath(file57), "http://" + a.host() + reportPath(file57)} {
 		r := req
 		r.URL = u
-		_, err := f3.Fetch(context.Background(), r)
+		_, err := f3.Fetch(t.Context(), r)
 		if fe := fetchErr(t, err); fe.Reason != fetch.ReasonRefused || !strings.Contains(err.Error(), `scheme "http": only https is allowed, and plain http to the dev server `+dev.String()+" only") {
 			t.Errorf("%s: %v, want refused: plain http to the dev server only", u, err)
 		}

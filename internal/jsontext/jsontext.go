@@ -1,5 +1,5 @@
 // Package jsontext writes JSON string literals into byte slices without reflection or allocation: the
-// local engine's JSON (package sfn) and the rows' extra column (package settlement) write one per
+// local engine's JSON (package engine) and the rows' extra column (package settlement) write one per
 // value, millions of times for a large report, where encoding/json would allocate for each.
 package jsontext
 

@@ -34,7 +34,7 @@ func decodeLines(t *testing.T, b *bytes.Buffer) []map[string]any {
 func TestLoggerAddsInvocationFields(t *testing.T) {
 	var buf bytes.Buffer
 	l := obs.NewLogger(&buf, slog.LevelInfo).With(obs.KeyExecution, "abc", obs.KeyStep, "validate")
-	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
+	ctx := lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
 	//lint:ignore SA1029 aws-lambda-go stores the invocation's trace header under this plain string key
 	ctx = context.WithValue(ctx, "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
 	l.InfoContext(ctx, "validated", "rows", 3)

@@ -2,7 +2,6 @@ package obs_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -18,7 +17,7 @@ var epoch = time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)
 func TestMetricsAreEMF(t *testing.T) {
 	var buf bytes.Buffer
 	m := obs.NewMetrics(&buf, "SettleTest").WithClock(func() time.Time { return epoch })
-	ctx := context.Background()
+	ctx := t.Context()
 	m.Entry().Put(obs.FilesStarted, 1, obs.Count).Property("outcome", "started").Property("execution", "abc").Emit(ctx)
 	m.Entry().Dimensions([]string{obs.DimStep}).Dimension(obs.DimStep, "Validate").Put(obs.StepDuration, 12.5, obs.Milliseconds).Emit(ctx)
 	m.Entry().Dimensions([]string{}, []string{obs.DimErrorName}).Dimension(obs.DimErrorName, "ValidationError").Put(obs.FilesFailed, 1, obs.Count).Emit(ctx)
@@ -70,7 +69,7 @@ func TestMetricsLimits(t *testing.T) {
 		e.Dimension(sets[i], "x")
 	}
 	e.Dimensions(sets)
-	e.Emit(context.Background())
+	e.Emit(t.Context())
 	docs, err := emftest.Collect(&buf)
 	if err != nil {
 		t.Fatal(err)
@@ -93,13 +92,13 @@ func TestMetricsLimits(t *testing.T) {
 
 func TestMetricsNilAndEmpty(t *testing.T) {
 	var m *obs.Metrics
-	m.Entry().Put("X", 1, obs.Count).Dimension("A", "b").Emit(context.Background()) // no panic
+	m.Entry().Put("X", 1, obs.Count).Dimension("A", "b").Emit(t.Context()) // no panic
 	var buf bytes.Buffer
-	obs.NewMetrics(&buf, "N").Entry().Emit(context.Background())
+	obs.NewMetrics(&buf, "N").Entry().Emit(t.Context())
 	if buf.Len() != 0 {
 		t.Errorf("an entry without metrics wrote %q", buf.String())
 	}
-	obs.NewMetrics(&buf, "N").Entry().Dimensions([]string{"Step"}).Dimension("Step", "").Put("X", 1, obs.Count).Emit(context.Background())
+	obs.NewMetrics(&buf, "N").Entry().Dimensions([]string{"Step"}).Dimension("Step", "").Put("X", 1, obs.Count).Emit(t.Context())
 	if _, err := emftest.Collect(&buf); err != nil {
 		t.Errorf("empty dimension value: %v", err)
 	}

@@ -2,7 +2,6 @@ package parquetfile_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/csv"
 	"fmt"
@@ -32,7 +31,7 @@ func readColumn(t *testing.T, pf *file.Reader, rg int, name string) arrow.Array 
 		t.Fatal(err)
 	}
 	c := pf.MetaData().Schema.ColumnIndexByName(name)
-	tbl, err := fr.ReadRowGroups(context.Background(), []int{c}, []int{rg})
+	tbl, err := fr.ReadRowGroups(t.Context(), []int{c}, []int{rg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package parquetfile_test
 
 import (
 	"bytes"
-	"context"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -32,7 +31,7 @@ func rowGroupText(t *testing.T, pq []byte) (rows, text []int64) {
 		cols[i] = i
 	}
 	for i := range pf.NumRowGroups() {
-		tbl, err := fr.ReadRowGroups(context.Background(), cols, []int{i})
+		tbl, err := fr.ReadRowGroups(t.Context(), cols, []int{i})
 		if err != nil {
 			t.Fatal(err)
 		}

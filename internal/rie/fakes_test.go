@@ -4,7 +4,6 @@ package rie
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -48,7 +47,7 @@ func newFakeS3(t *testing.T, buckets ...string) *fakeS3 {
 // put stores an object and returns its ETag, unquoted.
 func (f *fakeS3) put(t *testing.T, bucket, key string, body []byte) string {
 	t.Helper()
-	out, err := f.client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body)})
+	out, err := f.client.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +57,7 @@ func (f *fakeS3) put(t *testing.T, bucket, key string, body []byte) string {
 // get reads an object; ok is false when it does not exist.
 func (f *fakeS3) get(t *testing.T, bucket, key string) ([]byte, bool) {
 	t.Helper()
-	out, err := f.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+	out, err := f.client.GetObject(t.Context(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
 		return nil, false
 	}

@@ -4,7 +4,6 @@ package rie
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -202,7 +201,7 @@ func TestFetch(t *testing.T) {
 	if ids := failures(e.invoke(t, event)); len(ids) != 1 || ids[0] != sqs.Records[0].MessageId {
 		t.Errorf("DLQ down: retry %v, want [%s]", ids, sqs.Records[0].MessageId)
 	}
-	if objs, err := raw.client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(vars["RAW_BUCKET"])}); err != nil || len(objs.Contents) != 0 {
+	if objs, err := raw.client.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(vars["RAW_BUCKET"])}); err != nil || len(objs.Contents) != 0 {
 		t.Errorf("the raw bucket holds %v (%v), want nothing", objs, err)
 	}
 	if strings.Contains(e.out.String(), reportPass) {
@@ -233,7 +232,7 @@ func TestFetchWiring(t *testing.T) {
 	}
 	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "") // no X-Ray outside Lambda
 	t.Setenv("REPORT_HOSTS", standIn.Host)
-	h, err := cloud.NewFetchHandler(context.Background(), os.Getenv)
+	h, err := cloud.NewFetchHandler(t.Context(), os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +245,7 @@ func TestFetchWiring(t *testing.T) {
 	_ = json.Unmarshal([]byte(sqs.Records[0].Body), &req)
 	req.URL = adyen.URL + "/reports/download/MerchantAccount/AcmeShopNL/settlement_detail_report_batch_57.csv"
 	sqs.Records[0].Body = string(mustJSON(req))
-	resp, err := h.Handle(context.Background(), sqs)
+	resp, err := h.Handle(t.Context(), sqs)
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
 	}

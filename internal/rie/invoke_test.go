@@ -4,7 +4,6 @@ package rie
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -194,7 +193,7 @@ func localWrite(t *testing.T, rawBucket string) *workflow.WriteResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := env.Run(context.Background(), filepath.Join(root(t), sampleReport))
+	res := env.Run(t.Context(), filepath.Join(root(t), sampleReport))
 	if res.Status != local.Succeeded {
 		t.Fatalf("local run: %s %s", res.Status, res.Error)
 	}

@@ -93,7 +93,7 @@ func (e *env) post(t *testing.T, body []byte, user, pass string) webhook.Respons
 	if user != "" || pass != "" {
 		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
 	}
-	resp, err := e.recv.Receive(context.Background(), webhook.Request{Method: http.MethodPost, Header: h, Body: body})
+	resp, err := e.recv.Receive(t.Context(), webhook.Request{Method: http.MethodPost, Header: h, Body: body})
 	if err != nil {
 		t.Fatalf("Receive: %v", err)
 	}
@@ -205,7 +205,7 @@ func TestRefused(t *testing.T) {
 			if method == "" {
 				method = http.MethodPost
 			}
-			resp, err := e.recv.Receive(context.Background(), webhook.Request{Method: method, Header: h, Body: c.body})
+			resp, err := e.recv.Receive(t.Context(), webhook.Request{Method: method, Header: h, Body: c.body})
 			if err != nil || resp.Status != c.status || resp.Body == webhook.Accepted {
 				t.Errorf("answer %d %q (%v), want %d", resp.Status, resp.Body, err, c.status)
 			}
@@ -298,14 +298,14 @@ func TestUnavailable(t *testing.T) {
 	e := newEnv(t)
 	body := webhook.ReportNotification(key(t, e.secret.HMACKey), report57)
 	e.queue.fail = errors.New("sqs down")
-	if _, err := e.recv.Receive(context.Background(), webhook.Request{Method: "POST", Header: authHeader(e.secret), Body: body}); err == nil {
+	if _, err := e.recv.Receive(t.Context(), webhook.Request{Method: "POST", Header: authHeader(e.secret), Body: body}); err == nil {
 		t.Error("queue down: accepted")
 	}
 	e.queue.fail = nil
 	e.recv.Secret = func(context.Context) (webhook.Secret, error) {
 		return webhook.Secret{}, errors.New("secrets manager down")
 	}
-	if _, err := e.recv.Receive(context.Background(), webhook.Request{Method: "POST", Header: authHeader(e.secret), Body: body}); err == nil {
+	if _, err := e.recv.Receive(t.Context(), webhook.Request{Method: "POST", Header: authHeader(e.secret), Body: body}); err == nil {
 		t.Error("secret unavailable: accepted")
 	}
 }
@@ -326,12 +326,12 @@ func TestHandleURL(t *testing.T) {
 		IsBase64Encoded: true,
 	}
 	ev.RequestContext.HTTP.Method = "POST"
-	resp, err := e.recv.HandleURL(context.Background(), ev)
+	resp, err := e.recv.HandleURL(t.Context(), ev)
 	if err != nil || resp.StatusCode != 200 || resp.Body != webhook.Accepted || len(e.queue.msgs) != 1 {
 		t.Errorf("HandleURL = %+v, %v; queued %d", resp, err, len(e.queue.msgs))
 	}
 	e.queue.fail = errors.New("down")
-	_, err = e.recv.HandleURL(context.Background(), ev)
+	_, err = e.recv.HandleURL(t.Context(), ev)
 	var ue *webhook.UnavailableError
 	if !errors.As(err, &ue) {
 		t.Errorf("queue down: %v, want an UnavailableError", err)

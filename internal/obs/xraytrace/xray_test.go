@@ -43,19 +43,19 @@ func TestTracerOffOutsideLambda(t *testing.T) {
 		if len(cfg.APIOptions) != 0 {
 			t.Errorf("%s: AWS clients instrumented", name)
 		}
-		ctx, sp := tr.Start(context.Background(), "read")
-		if sp != nil || ctx != context.Background() {
+		ctx, sp := tr.Start(t.Context(), "read")
+		if sp != nil || ctx != t.Context() {
 			t.Errorf("%s: Start returned a span", name)
 		}
 		sp.Annotate("rows", int64(3))
 		sp.End(errors.New("x"))
 	}
 	var zero obs.Tracer
-	_, sp := zero.Start(context.Background(), "x")
+	_, sp := zero.Start(t.Context(), "x")
 	sp.End(nil)
 	// In Lambda, but outside an invocation (no trace header): no span, no "context missing".
 	on := xraytrace.New(env(map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "settle-check"}))
-	if _, sp := on.Start(context.Background(), "init"); sp != nil {
+	if _, sp := on.Start(t.Context(), "init"); sp != nil {
 		t.Error("a span without a trace header")
 	}
 	if xlog.Len() != 0 {
@@ -85,7 +85,7 @@ func TestTracerInLambda(t *testing.T) {
 		t.Error("AWS clients not instrumented")
 	}
 	//lint:ignore SA1029 aws-lambda-go stores the invocation's trace header under this plain string key
-	ctx := context.WithValue(context.Background(), "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+	ctx := context.WithValue(t.Context(), "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
 	sctx, step := tr.Start(ctx, "Validate")
 	step.Annotate("etag", "9e107d9d372bb6826bd81d3542a419d6")
 	step.Annotate("batch", int64(57))

@@ -1,7 +1,6 @@
 package motostack_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -49,7 +48,7 @@ var missingOutputs = map[string]string{
 // operator commands need; the others are missing only where moto lacks the resource type.
 func TestTemplateDeploysToMoto(t *testing.T) {
 	s := motostack.New(t)
-	out, err := s.CFN.DescribeStacks(context.Background(), &cloudformation.DescribeStacksInput{StackName: aws.String(s.Name)})
+	out, err := s.CFN.DescribeStacks(t.Context(), &cloudformation.DescribeStacksInput{StackName: aws.String(s.Name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +90,7 @@ func TestTemplateDeploysToMoto(t *testing.T) {
 // DefinitionSubstitutions made: each task names the stack's function, queue and topic.
 func TestDefinitionIsSubstituted(t *testing.T) {
 	s := motostack.New(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	d, err := s.SFN.DescribeStateMachine(ctx, &sfn.DescribeStateMachineInput{StateMachineArn: aws.String(s.Out("StateMachineArn"))})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +132,7 @@ func TestDefinitionIsSubstituted(t *testing.T) {
 // STATE_MACHINE_ARN are the buckets and state machine the outputs name.
 func TestFunctionEnvironments(t *testing.T) {
 	s := motostack.New(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	starter, err := s.FunctionEnv(ctx, "StarterFunction")
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +155,7 @@ func TestFunctionEnvironments(t *testing.T) {
 // stack's IngestRule (.csv in any case, this bucket only).
 func TestRawBucketEventsReachTheIngestQueue(t *testing.T) {
 	s := motostack.New(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	etag := s.Upload(t, "incoming/a b+c.csv", []byte("a report\n"))
 	s.Upload(t, "incoming/UPPER.CSV", []byte("another\n"))
 	s.Upload(t, "incoming/notes.txt", []byte("not a report\n"))
@@ -192,7 +191,7 @@ func TestRawBucketEventsReachTheIngestQueue(t *testing.T) {
 func archived(t *testing.T, s *motostack.Stack) int64 {
 	t.Helper()
 	arn := s.Out("EventArchiveArn")
-	ar, err := s.Events.DescribeArchive(context.Background(), &eventbridge.DescribeArchiveInput{ArchiveName: aws.String(arn[strings.LastIndex(arn, "/")+1:])})
+	ar, err := s.Events.DescribeArchive(t.Context(), &eventbridge.DescribeArchiveInput{ArchiveName: aws.String(arn[strings.LastIndex(arn, "/")+1:])})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +204,7 @@ func archived(t *testing.T, s *motostack.Stack) int64 {
 // A message the starter fails ten times (maxReceiveCount) moves to the ingest DLQ on the next receive.
 func TestIngestRedrivePolicy(t *testing.T) {
 	s := motostack.New(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	s.Upload(t, "incoming/stuck.csv", []byte("x\n"))
 	url := s.Out("IngestQueueUrl")
 	for i := 1; i <= 11; i++ {
@@ -285,7 +284,7 @@ func receive(t *testing.T, s *motostack.Stack, url string) []string {
 	t.Helper()
 	var out []string
 	for {
-		res, err := s.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 60})
+		res, err := s.SQS.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: 60})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,13 +328,12 @@ func TestAdaptationsAreNeeded(t *testing.T) {
 	motostack.Template(t) // skips without the tools
 	expanded, _ := motostack.Expanded()
 	srv := motoserver.Shared(t)
-	ctx := context.Background()
 	deploy := func(t *testing.T, skip string) (*motostack.Stack, error) {
 		body, err := motostack.ForMoto(expanded, skip)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return motostack.DeployBody(ctx, srv, body)
+		return motostack.DeployBody(t.Context(), srv, body)
 	}
 	checks := map[string]func(t *testing.T){
 		"outputs-of-unmodelled-resources": func(t *testing.T) {
@@ -364,7 +362,7 @@ func TestAdaptationsAreNeeded(t *testing.T) {
 				t.Fatal(err)
 			}
 			detail := `{"stateMachineArn":"` + s.Out("StateMachineArn") + `","name":"x","status":"FAILED","error":"TransientError"}`
-			_, err = s.Events.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
+			_, err = s.Events.PutEvents(t.Context(), &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
 				Source: aws.String("aws.states"), DetailType: aws.String("Step Functions Execution Status Change"), Detail: aws.String(detail)}}})
 			if err == nil || !strings.Contains(err.Error(), "StatusCode: 500") {
 				t.Errorf("PutEvents matching the rule with an SNS target: %v; want moto's HTTP 500", err)
@@ -379,10 +377,10 @@ func TestAdaptationsAreNeeded(t *testing.T) {
 				t.Fatal(err)
 			}
 			url := s.Out("IngestQueueUrl")
-			if _, err := s.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("{}")}); err != nil {
+			if _, err := s.SQS.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("{}")}); err != nil {
 				t.Fatal(err)
 			}
-			res, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
+			res, err := s.SQS.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
 				MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
 			if err != nil || len(res.Messages) != 1 {
 				t.Fatalf("%v, %d messages", err, len(res.Messages))
