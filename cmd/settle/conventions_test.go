@@ -80,10 +80,10 @@ func TestCommandLineConventions(t *testing.T) {
 		{[]string{"ledger", "--data", data}, 2, "pass --rebuild"},
 		{[]string{"batches", "ack", "--data", data, "--batch", "3"}, 2, "name the merchant account with --merchant"},
 		// Failures: exit status 1, in local words.
-		{[]string{"show", "nosuchexec", "--data", data}, 1, "settle: no execution named nosuchexec in " + data + " (see settle executions --data " + data + ")"},
+		{[]string{"show", "nosuchexec", "--data", data}, 1, "settle: there is no execution named \"nosuchexec\" in " + data + "; settle executions --data " + data + " lists them"},
 		{[]string{"reprocess", "nosuch", "--data", data}, 1, "settle: no file or execution named nosuch (see settle executions --data " + data + ")"},
 		{[]string{"dlq", "list", "ingest", "--data", data}, 1, "the local pipeline has no ingest dead-letter queue"},
-		{[]string{"dlq", "show", "42", "--data", data}, 1, "no message 42 in " + filepath.Join(data, "dlq")},
+		{[]string{"dlq", "show", "42", "--data", data}, 1, "settle: no message 42 in the dead-letter queues (it may have been redriven or deleted); settle dlq list --data " + data + " shows what is there"},
 		{[]string{"dump", "../../testdata/sample/settlement_detail_report_batch_57.csv"}, 1, "settlement_detail_report_batch_57.csv is not a Parquet file"},
 		{[]string{"executions", "--data", filepath.Join(dir, "nonexistent")}, 1, "settle: no data folder " + filepath.Join(dir, "nonexistent") + ": settle run makes it"},
 		{[]string{"status", "--data", dir}, 1, "is not a data folder: it has no raw/"},

@@ -213,19 +213,9 @@ func runDLQRedriveFailed(ctx context.Context, a *app, op operator, o dlqOptions)
 	return actionsExit(actions)
 }
 
-// fetchDLQOperator is an operator with a fetch dead-letter queue: a stack's.
-type fetchDLQOperator interface {
-	DLQRedriveFetch(ctx context.Context, ids []string, dry bool) ([]ops.FetchRedrive, error)
-}
-
-// DLQRedriveFetch sends the report requests of the fetch DLQ back to the webhook queue.
-func (a awsOperator) DLQRedriveFetch(ctx context.Context, ids []string, dry bool) ([]ops.FetchRedrive, error) {
-	return a.o.DLQRedriveFetch(ctx, ids, dry)
-}
-
 func runDLQRedriveFetch(ctx context.Context, a *app, op operator, o dlqOptions) error {
-	fo, ok := op.(fetchDLQOperator)
-	if !ok {
+	fo := op
+	if op.stack == nil {
 		return usageError("%s: the local pipeline has no fetch dead-letter queue; its failed downloads are files in %s/", op.command("dlq redrive fetch"), local.FetchDLQDir)
 	}
 	ids := o.args[1:]

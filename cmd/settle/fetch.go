@@ -112,7 +112,7 @@ MAX_FILE_BYTES), into the local raw bucket under incoming/<merchant account>/<fi
 			for _, r := range reqs {
 				results = append(results, in.Fetch(cmd.Context(), r))
 			}
-			return printResults(a.stdout, &localOperator{env: env, data: o.data, now: a.now}, results, o)
+			return printResults(a.stdout, localOperator(env, o.data), results, o)
 		}),
 	}
 	o.flags(a, cmd)

@@ -4,44 +4,21 @@ import (
 	"context"
 	"time"
 
-	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
 // operator is what the operator commands (status, executions, show, redrive, reprocess, dlq, batches,
-// ledger) need of a deployment. Two adapters implement it: localOperator over a data folder (the
-// engine's execution history, the folder buckets, the DLQ files) and awsOperator over a deployed stack
-// (internal/ops), so that `settle X` and `settle aws X` are one command with one output. The values are
-// ops's, which both adapters fill.
-type operator interface {
+// ledger, verify) act through: ops.Operator, which makes every decision once, on a data folder
+// (local.Env.Operator) or a deployed stack (ops.Connect), in that target's words, so that `settle X` and
+// `settle aws X` are one command with one output.
+type operator struct {
+	*ops.Operator
 	words
-
-	Status(ctx context.Context, since time.Time) (*ops.Status, error)
-	// Executions lists executions with status ("" for all) started since (zero: all), newest first, at
-	// most limit (0: all).
-	Executions(ctx context.Context, status string, since time.Time, limit int) ([]ops.Execution, error)
-	// Show is an execution with its history, the step that failed and, for a success, its manifest.
-	Show(ctx context.Context, name string) (*ops.Detail, error)
-	// Redrive restarts one failed execution (force: even a rejected file's, which re-enters its Fail
-	// state); RedriveFailed every one since, except rejected files.
-	Redrive(ctx context.Context, name string, dry, force bool) (action, error)
-	RedriveFailed(ctx context.Context, since time.Time, dry bool) ([]action, error)
-	// Reprocess runs a file (or an execution's file) again as a new execution with the options.
-	Reprocess(ctx context.Context, target string, o local.ReprocessOptions, dry bool) (action, error)
-	// The dead-letter queues: queue is "ingest", "failed" or "" for both.
-	DLQList(ctx context.Context, queue string, max int) ([]ops.DLQMessage, error)
-	DLQShow(ctx context.Context, id string) (ops.DLQMessage, error)
-	DLQRedriveIngest(ctx context.Context, dry bool) (ops.MoveTask, error)
-	DLQRedriveFailed(ctx context.Context, ids []string, dry bool) ([]action, error)
-	// The batch ledgers.
-	Batches(ctx context.Context, merchant string) ([]ledger.Status, error)
-	Acknowledge(ctx context.Context, provider, merchant string, a ledger.Ack) (bool, error)
-	RebuildLedgers(ctx context.Context) (workflow.RebuildResult, error)
-	// Verify checks the table against its manifests (workflow.Verifier); content, when set, also reads
-	// every committed object's footer.
-	Verify(ctx context.Context, content workflow.ContentFunc) (*workflow.VerifyReport, error)
+	// stack is the deployed stack's operator, for what only a stack has (replay, the fetch DLQ's
+	// redrive); nil for a data folder.
+	stack *ops.Ops
 }
 
 // words are how an operator's output names things, so that local output speaks of local things: the
@@ -55,12 +32,12 @@ type words interface {
 	// an object of the processed bucket is.
 	file(f workflow.FileRef) string
 	output(key string) string
-	// text is a message of the pipeline in these words (local paths for s3:// addresses, environment
-	// variables for stack parameters).
+	// text is a message of the pipeline in these words (local paths for s3:// addresses).
 	text(s string) string
 	// runs says whether the operator runs what it starts to its end before answering (the local
-	// pipeline), so that the results are known.
+	// pipeline), so that the results are known; result is then the end of an execution it ran.
 	runs() bool
+	result(execution string) *local.FileResult
 }
 
 // action is what a restart did for one file, with, when the operator ran it to its end, the result.
@@ -69,10 +46,48 @@ type action struct {
 	result *local.FileResult
 }
 
-func actionsOf(list []ops.Action) []action {
-	out := make([]action, len(list))
-	for i, a := range list {
-		out[i] = action{Action: a}
+// ran adds to an action the result of the execution it ran, when the operator runs executions to their
+// end.
+func (op operator) ran(a ops.Action, dry bool) action {
+	out := action{Action: a}
+	if dry || !op.runs() || a.Target == "" {
+		return out
+	}
+	switch a.Outcome {
+	case string(workflow.Redriven), string(workflow.Restarted), string(workflow.Started):
+		out.result = op.result(a.Target)
 	}
 	return out
+}
+
+func (op operator) ranAll(list []ops.Action, dry bool) []action {
+	out := make([]action, len(list))
+	for i, a := range list {
+		out[i] = op.ran(a, dry)
+	}
+	return out
+}
+
+// Redrive restarts one failed execution (force: even a rejected file's, which re-enters its Fail state).
+func (op operator) Redrive(ctx context.Context, name string, dry, force bool) (action, error) {
+	a, err := op.Operator.Redrive(ctx, name, dry, force)
+	return op.ran(a, dry), err
+}
+
+// RedriveFailed restarts every execution that failed since, except rejected files.
+func (op operator) RedriveFailed(ctx context.Context, since time.Time, dry bool) ([]action, error) {
+	list, err := op.Operator.RedriveFailed(ctx, since, dry)
+	return op.ranAll(list, dry), err
+}
+
+// Reprocess runs a file (or an execution's file) again as a new execution with the options.
+func (op operator) Reprocess(ctx context.Context, target string, o ops.ReprocessOptions, dry bool) (action, error) {
+	a, err := op.Operator.Reprocess(ctx, target, o, dry)
+	return op.ran(a, dry), err
+}
+
+// DLQRedriveFailed restarts the files of the failed-files DLQ's messages (only ids, when given).
+func (op operator) DLQRedriveFailed(ctx context.Context, ids []string, dry bool) ([]action, error) {
+	list, err := op.Operator.DLQRedriveFailed(ctx, ids, dry)
+	return op.ranAll(list, dry), err
 }

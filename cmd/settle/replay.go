@@ -37,7 +37,7 @@ elsewhere it needs --yes.`,
 			if err != nil {
 				return err
 			}
-			return runReplay(cmd.Context(), a, op.(awsOperator).o, o)
+			return runReplay(cmd.Context(), a, op.stack, o)
 		}),
 	}
 	cmd.Flags().StringVar(&o.from, "from", "", "start of the window (a time, or a duration ago)")

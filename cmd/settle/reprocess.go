@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -68,8 +68,8 @@ The execution is named by the file's ETag when that name is free and no setting 
 }
 
 // options are the reprocess's settings, from the flags.
-func (o reprocessOptions) options() (local.ReprocessOptions, error) {
-	r := local.ReprocessOptions{Replace: o.replace}
+func (o reprocessOptions) options() (ops.ReprocessOptions, error) {
+	r := ops.ReprocessOptions{Replace: o.replace}
 	var p workflow.PolicyOverride
 	if o.setMax {
 		if o.maxRejected < 0 {
@@ -95,7 +95,7 @@ func (o reprocessOptions) options() (local.ReprocessOptions, error) {
 	return r, nil
 }
 
-func runReprocess(ctx context.Context, a *app, op operator, o reprocessOptions, opts local.ReprocessOptions) error {
+func runReprocess(ctx context.Context, a *app, op operator, o reprocessOptions, opts ops.ReprocessOptions) error {
 	if o.replace && !o.dry && !o.yes {
 		planned, err := op.Reprocess(ctx, o.target, opts, true)
 		if err != nil {

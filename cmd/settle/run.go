@@ -58,7 +58,7 @@ func runFiles(ctx context.Context, a *app, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	op := &localOperator{env: env, data: o.data, now: a.now}
+	op := localOperator(env, o.data)
 	names := make([]string, len(files))
 	for i, f := range files {
 		names[i] = f.Path

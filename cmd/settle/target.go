@@ -39,9 +39,9 @@ func localTarget(a *app) *target {
 		open: func(ctx context.Context) (operator, error) {
 			env, err := openData(a, data, a.stderr, nil, local.OpenExisting)
 			if err != nil {
-				return nil, err
+				return operator{}, err
 			}
-			return &localOperator{env: env, data: data, now: a.now}, nil
+			return localOperator(env, data), nil
 		},
 	}
 }
@@ -75,9 +75,9 @@ func awsTarget(a *app, stack, profile, region *string) *target {
 		open: func(ctx context.Context) (operator, error) {
 			o, err := ops.Connect(ctx, ops.Options{Stack: *stack, Profile: *profile, Region: *region, Now: a.now})
 			if err != nil {
-				return nil, err
+				return operator{}, err
 			}
-			return awsOperator{o}, nil
+			return awsOperator(o), nil
 		},
 		since: "24h",
 	}

@@ -89,7 +89,7 @@ func newWebhookReplayCmd(a *app) *cobra.Command {
 				all = append(all, results...)
 			}
 			if len(all) > 0 {
-				if err := printResults(a.stdout, &localOperator{env: env, data: o.data, now: a.now}, all, o); err != nil {
+				if err := printResults(a.stdout, localOperator(env, o.data), all, o); err != nil {
 					return err
 				}
 			}

@@ -73,6 +73,9 @@ func TestDependencyRules(t *testing.T) {
 	forbid("internal/obs", sdk, xray)
 	forbid("internal/workflow", sdk, xray, arrow, module+"internal/engine", module+"internal/local")
 	forbid("internal/cloud", arrow)
+	// The operator decides against its own interfaces: it knows neither the local engine nor the data
+	// folder, which implement them (internal/local imports ops, never the other way).
+	forbid("internal/ops", module+"internal/local", module+"internal/engine")
 	// The test-support packages are for tests only: no package of the product depends on one.
 	for name := range pkgs {
 		if !strings.HasPrefix(name, "internal/testkit/") && !strings.HasPrefix(name, "internal/deploy") && !strings.HasPrefix(name, "internal/rie") {

@@ -13,25 +13,6 @@ func (e *Env) CheckBatches(ctx context.Context) (*workflow.BatchCheckResult, err
 	return e.BatchCheck.Handle(ctx, workflow.BatchCheckInput{ScheduledTime: e.clock.Now().UTC().Format("2006-01-02T15:04:05Z")})
 }
 
-// Batches is what the ledger says about each merchant account (or only merchant) now.
-func (e *Env) Batches(ctx context.Context, merchant string) ([]ledger.Status, error) {
-	return workflow.Statuses(ctx, e.Processed, e.BatchCheck.Policy, merchant, e.clock.Now())
-}
-
-// Acknowledge records that batches of a merchant account will never come, or that it is closed; it
-// reports whether the acknowledgement was new.
-func (e *Env) Acknowledge(ctx context.Context, provider, merchant string, ack ledger.Ack) (bool, error) {
-	if ack.At.IsZero() {
-		ack.At = e.clock.Now().UTC()
-	}
-	return workflow.Acknowledge(ctx, e.Processed, provider, merchant, ack)
-}
-
-// RebuildLedgers writes every merchant account's ledger again from the manifests.
-func (e *Env) RebuildLedgers(ctx context.Context) (workflow.RebuildResult, error) {
-	return workflow.RebuildLedgers(ctx, e.Processed)
-}
-
 // GapWarning is the line a run ends with when the batches its files committed leave a gap in their
 // merchant account's sequence ("" when none do).
 func (e *Env) GapWarning(ctx context.Context, results []FileResult) (string, error) {
@@ -65,9 +46,3 @@ func (e *Env) GapWarning(ctx context.Context, results []FileResult) (string, err
 	return ledger.GapWarning(sts, processed), nil
 }
 
-// Verify checks the data folder's table against its manifests (workflow.Verifier); content, when set,
-// also reads every committed object's footer.
-func (e *Env) Verify(ctx context.Context, content workflow.ContentFunc) (*workflow.VerifyReport, error) {
-	v := workflow.Verifier{Processed: e.Processed, Now: e.clock.Now, Content: content}
-	return v.Verify(ctx)
-}

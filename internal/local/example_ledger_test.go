@@ -86,7 +86,7 @@ func Example_missingBatch() {
 	check() // the schedule fires twice in the same hour
 	wait(time.Hour)
 	check()
-	sts, _ := env.Batches(ctx, "")
+	sts, _ := operatorOf(env).Batches(ctx, "")
 	_ = ledger.WriteTable(os.Stdout, sts)
 	run(3)
 	check()

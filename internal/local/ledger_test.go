@@ -101,7 +101,7 @@ func TestMissingBatchAlertedOnceAndResolved(t *testing.T) {
 	if later := e.hourly(72); len(later) != 0 {
 		t.Errorf("the next three days: %v", later)
 	}
-	sts, err := e.Batches(context.Background(), shop)
+	sts, err := operatorOf(e.Env).Batches(context.Background(), shop)
 	if err != nil || len(sts) != 1 || sts[0].MissingBatches != 1 || sts[0].State() != "missing 1" {
 		t.Fatalf("settle batches: %+v %v", sts, err)
 	}
@@ -113,7 +113,7 @@ func TestMissingBatchAlertedOnceAndResolved(t *testing.T) {
 	if later := e.hourly(5); len(later) != 0 {
 		t.Errorf("after the resolution: %v", later)
 	}
-	if sts, _ := e.Batches(context.Background(), shop); sts[0].State() != "ok" || len(sts[0].Gaps) != 0 {
+	if sts, _ := operatorOf(e.Env).Batches(context.Background(), shop); sts[0].State() != "ok" || len(sts[0].Gaps) != 0 {
 		t.Errorf("after batch 3: %s %+v", sts[0].State(), sts[0].Gaps)
 	}
 }
@@ -276,25 +276,25 @@ func TestAcknowledgedGapNeverAlertsAgain(t *testing.T) {
 	if got := e.check(); len(got) != 1 || !strings.Contains(got[0], "batches 2-4") {
 		t.Fatalf("gap 2-4: %v", got)
 	}
-	if _, err := e.Acknowledge(context.Background(), "adyen", shop, ledger.Ack{First: 2, Last: 4, By: "ana", Reason: "Adyen: numbers skipped"}); err != nil {
+	if _, err := operatorOf(e.Env).Acknowledge(context.Background(), "adyen", shop, ledger.Ack{First: 2, Last: 4, By: "ana", Reason: "Adyen: numbers skipped"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.hourly(24 * 6); len(got) != 0 {
 		t.Errorf("after the acknowledgement: %v", got)
 	}
 	// Closed: the weekly cadence would make it late in the next days; it stays silent.
-	if _, err := e.Acknowledge(context.Background(), "adyen", shop, ledger.Ack{Closed: true, By: "bo", Reason: "contract ended"}); err != nil {
+	if _, err := operatorOf(e.Env).Acknowledge(context.Background(), "adyen", shop, ledger.Ack{Closed: true, By: "bo", Reason: "contract ended"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.hourly(24 * 7); len(got) != 0 {
 		t.Errorf("after the account was acknowledged closed: %v", got)
 	}
-	sts, _ := e.Batches(context.Background(), shop)
+	sts, _ := operatorOf(e.Env).Batches(context.Background(), shop)
 	if g := sts[0].Gaps; len(g) != 1 || g[0].Acknowledged == nil || g[0].Acknowledged.By != "ana" || sts[0].MissingBatches != 0 {
 		t.Errorf("gaps %+v", g)
 	}
 	// Acknowledging a merchant account with no ledger is refused.
-	if _, err := e.Acknowledge(context.Background(), "adyen", "NoSuchShop", ledger.Ack{First: 1, Last: 1, By: "ana", Reason: "x"}); err == nil {
+	if _, err := operatorOf(e.Env).Acknowledge(context.Background(), "adyen", "NoSuchShop", ledger.Ack{First: 1, Last: 1, By: "ana", Reason: "x"}); err == nil {
 		t.Error("an acknowledgement for an unknown account was accepted")
 	}
 }
@@ -327,7 +327,7 @@ func TestRebuildEqualsTheMaintainedLedger(t *testing.T) {
 		t.Fatalf("the replace is not in the ledger: %+v", b)
 	}
 
-	res, err := e.RebuildLedgers(context.Background())
+	res, err := operatorOf(e.Env).RebuildLedgers(context.Background())
 	if err != nil || res.Accounts != 2 || res.Batches != 5 || res.Rewritten != 0 || res.Removed != 0 {
 		t.Errorf("rebuild of correct ledgers: %+v %v", res, err)
 	}
@@ -342,7 +342,7 @@ func TestRebuildEqualsTheMaintainedLedger(t *testing.T) {
 	if _, err := e.Processed.Put(context.Background(), workflow.LedgerKey("adyen", "Gone"), []byte(`{"version":1}`)); err != nil {
 		t.Fatal(err)
 	}
-	res, err = e.RebuildLedgers(context.Background())
+	res, err = operatorOf(e.Env).RebuildLedgers(context.Background())
 	if err != nil || res.Rewritten != 2 || res.Removed != 1 {
 		t.Errorf("rebuild: %+v %v", res, err)
 	}

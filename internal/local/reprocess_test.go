@@ -3,12 +3,14 @@ package local_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -45,7 +47,7 @@ func TestReprocessWithPolicyOverride(t *testing.T) {
 	}
 
 	max := int64(13)
-	r, err := e.Reprocess(context.Background(), fileRef(t, e, first), local.ReprocessOptions{Policy: &workflow.PolicyOverride{MaxRejected: &max}})
+	r, err := reprocess(e.Env, fileRef(t, e, first), ops.ReprocessOptions{Policy: &workflow.PolicyOverride{MaxRejected: &max}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func TestReprocessWithPolicyOverride(t *testing.T) {
 	if dup := e.run(path); dup.Status != local.Duplicate || dup.Execution != r.Execution {
 		t.Errorf("a delivery after the reprocess = %+v, want a duplicate of %s", dup, r.Execution)
 	}
-	if _, err := e.Reprocess(context.Background(), fileRef(t, e, first), local.ReprocessOptions{Policy: &workflow.PolicyOverride{MaxRejected: &max}}); err != nil {
+	if _, err := reprocess(e.Env, fileRef(t, e, first), ops.ReprocessOptions{Policy: &workflow.PolicyOverride{MaxRejected: &max}}); err != nil {
 		t.Fatal(err)
 	}
 	if x, err := e.Engine.Describe(first.Execution + "-p2"); err != nil || x.Status != "SUCCEEDED" {
@@ -95,7 +97,7 @@ func TestReprocessWithTheBalanceCheckOff(t *testing.T) {
 	first := e.run(e.file("unbalanced.csv", data))
 	want(t, first, local.Failed)
 	off := false
-	r, err := e.Reprocess(context.Background(), fileRef(t, e, first), local.ReprocessOptions{Policy: &workflow.PolicyOverride{BalanceCheck: &off}})
+	r, err := reprocess(e.Env, fileRef(t, e, first), ops.ReprocessOptions{Policy: &workflow.PolicyOverride{BalanceCheck: &off}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func TestReprocessWithoutOverrideTakesTheETagName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.Reprocess(context.Background(), workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: obj.ETag, Size: obj.Size}, local.ReprocessOptions{})
+	r, err := reprocess(e.Env, workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: obj.ETag, Size: obj.Size}, ops.ReprocessOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,4 +172,26 @@ func TestNotificationsAreStructured(t *testing.T) {
 		!strings.Contains(m.Cause.ErrorMessage, "13 of 15 rows rejected") || m.Action != workflow.Advice("ValidationError") {
 		t.Errorf("notification %s", b)
 	}
+}
+
+// operatorOf is the data folder's operator, as settle's commands use it.
+func operatorOf(e *local.Env) *ops.Operator {
+	return e.Operator(e.Dir, func(verb string) string { return "settle " + verb + " --data " + e.Dir })
+}
+
+// reprocess runs a raw object again through the operator, as settle reprocess does, and reads the end
+// of the execution it ran.
+func reprocess(e *local.Env, file workflow.FileRef, o ops.ReprocessOptions) (local.FileResult, error) {
+	a, err := operatorOf(e).ReprocessFile(context.Background(), file, o, false)
+	if err != nil {
+		return local.FileResult{}, err
+	}
+	if a.Outcome == string(workflow.Duplicate) {
+		return local.FileResult{File: file.Key, Key: file.Key, ETag: file.ETag, Execution: a.Target, Status: local.Duplicate}, nil
+	}
+	r := e.ResultOf(a.Target)
+	if r == nil {
+		return local.FileResult{}, fmt.Errorf("no execution %s", a.Target)
+	}
+	return *r, nil
 }

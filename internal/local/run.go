@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -329,71 +328,6 @@ func (e *Env) Result(x *engine.Execution) FileResult {
 	out := FileResult{File: in.File.Key, Key: in.File.Key, ETag: in.File.ETag, Execution: x.Name}
 	e.summarize(&out, false)
 	return out
-}
-
-// ReprocessOptions say how an operator runs a file again.
-type ReprocessOptions struct {
-	// Replace replaces the batch's committed file with this one (a regenerated report).
-	Replace bool
-	// Policy overrides the configured validation policy for this execution; it is recorded in the
-	// execution's input (and so, through the validation report, in the manifest's policy).
-	Policy *workflow.PolicyOverride
-}
-
-// maxReprocess bounds the -pN executions of one content.
-const maxReprocess = 50
-
-// ReprocessName is the execution name a reprocess of file uses, and whether an execution of that name
-// is running now (the reprocess is then a duplicate): the name the starter gives its ETag when that is
-// free and the reprocess neither replaces nor overrides the policy, else "<that name>-pN" with the first
-// N not taken, so that every execution keeps its history.
-func (e *Env) ReprocessName(file workflow.FileRef, o ReprocessOptions) (string, bool, error) {
-	base := workflow.ExecutionName(file.ETag)
-	var candidates []string
-	if !o.Replace && o.Policy.Empty() {
-		candidates = append(candidates, base)
-	}
-	for n := 1; n <= maxReprocess; n++ {
-		candidates = append(candidates, base+"-p"+strconv.Itoa(n))
-	}
-	for _, name := range candidates {
-		x, err := e.Engine.Describe(name)
-		var none *engine.ExecutionDoesNotExistError
-		switch {
-		case errors.As(err, &none):
-			return name, false, nil
-		case err != nil:
-			return "", false, err
-		case x.Status == states.Running:
-			return name, true, nil
-		}
-	}
-	return "", false, fmt.Errorf("%s has been reprocessed %d times; settle executions lists them", file.Key, maxReprocess)
-}
-
-// Reprocess runs an object of the raw bucket again, as an operator's reprocess does in the cloud: a new
-// execution (see ReprocessName) with the options in its input, run to its end. A running execution of
-// it is reported as a duplicate.
-func (e *Env) Reprocess(ctx context.Context, file workflow.FileRef, o ReprocessOptions) (FileResult, error) {
-	name, running, err := e.ReprocessName(file, o)
-	if err != nil {
-		return FileResult{}, err
-	}
-	out := FileResult{File: file.Key, Key: file.Key, ETag: file.ETag, Execution: name}
-	if running {
-		out.Status = Duplicate
-		return out, nil
-	}
-	pol := o.Policy
-	if pol.Empty() {
-		pol = nil
-	}
-	input, _ := json.Marshal(workflow.ExecutionInput{File: file, Replace: o.Replace, Policy: pol})
-	x, err := e.Engine.Start(ctx, name, input)
-	if err != nil {
-		return FileResult{}, err
-	}
-	return e.Result(x), nil
 }
 
 // Input is one file of a run.

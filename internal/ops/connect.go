@@ -83,17 +83,15 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Ops operates one stack.
+// Ops is the operator of one stack: the Operator on the stack's executions, queues and buckets, with
+// the AWS clients it reaches them by, and what only a stack has (Replay).
 type Ops struct {
-	Stack  Stack
+	*Operator
 	SFN    *sfn.Client
 	SQS    *sqs.Client
 	Events *eventbridge.Client
 	S3     *s3.Client
-	now    func() time.Time
 }
-
-func (o *Ops) clock() time.Time { return o.now().UTC() }
 
 var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d{1,2}$`)
 
@@ -132,16 +130,27 @@ func Connect(ctx context.Context, opts Options) (*Ops, error) {
 	if _, err := cfg.Credentials.Retrieve(cctx); err != nil {
 		return nil, errors.New("no AWS credentials found: pass --profile, set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run aws sso login")
 	}
+	stack, err := loadStack(ctx, cloudformation.NewFromConfig(cfg), opts.Stack, cfg.Region)
+	if err != nil {
+		return nil, err
+	}
 	o := &Ops{
 		SFN:    sfn.NewFromConfig(cfg),
 		SQS:    sqs.NewFromConfig(cfg),
 		Events: eventbridge.NewFromConfig(cfg),
 		S3:     cloud.NewS3(cfg, os.Getenv),
-		now:    opts.Now,
 	}
-	o.Stack, err = loadStack(ctx, cloudformation.NewFromConfig(cfg), opts.Stack, cfg.Region)
-	if err != nil {
-		return nil, err
+	o.Operator = &Operator{
+		Machine:   awsExecutions{o},
+		Queues:    awsQueues{o},
+		Files:     awsFiles{o},
+		Processed: o.processed,
+		RawBucket: stack.Out(OutRawBucket),
+		Policy:    o.BatchPolicy,
+		Stack:     stack,
+		Command:   func(verb string) string { return "settle aws " + verb },
+		Explain:   func(what string, err error) error { return explain(what, stack.Region, err) },
+		Now:       opts.Now,
 	}
 	return o, nil
 }
@@ -177,8 +186,20 @@ func loadStack(ctx context.Context, cfn *cloudformation.Client, name, region str
 	return s, nil
 }
 
+// refusal is an error that is already one sentence for a person (a queue the stack lacks, say):
+// explain leaves it as it is.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+
+func refuse(format string, args ...any) error { return &refusal{fmt.Sprintf(format, args...)} }
+
 // explain turns an AWS SDK error into one sentence: what failed and, for the usual causes, what to do.
 func explain(what, region string, err error) error {
+	var r *refusal
+	if errors.As(err, &r) || errors.Is(err, ErrNoExecution) {
+		return err
+	}
 	var ae smithy.APIError
 	var dns *net.DNSError
 	var op *net.OpError

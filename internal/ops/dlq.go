@@ -6,13 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/states"
@@ -49,7 +44,7 @@ type DLQMessage struct {
 	// redrive sends back to the webhook queue. Its File is the raw-bucket object it would become.
 	Request *fetch.Request
 
-	receipt string
+	handle string
 }
 
 // Message is the readable part of the cause.
@@ -59,99 +54,49 @@ func (m DLQMessage) Message() string { return states.CauseMessage(m.Cause) }
 // visible again as soon as it has been read.
 const peekTimeout = 60 * time.Second
 
-func (o *Ops) dlqURL(queue string) (string, error) {
-	switch queue {
-	case QueueIngestDLQ, "ingest":
-		return o.Stack.Out(OutIngestDeadLetterQueueURL), nil
-	case QueueFailed, "failed-files":
-		return o.Stack.Out(OutFailedFilesQueueURL), nil
-	case QueueFetchDLQ, "fetch":
-		if u := o.Stack.Out(OutFetchDeadLetterQueueURL); u != "" {
-			return u, nil
-		}
-		return "", fmt.Errorf("stack %s has no fetch dead-letter queue (output %s): it was deployed without the report intake", o.Stack.Name, OutFetchDeadLetterQueueURL)
-	}
-	return "", fmt.Errorf("%q is not a dead-letter queue; name ingest, failed or fetch", queue)
-}
-
-func canonicalQueue(q string) string {
+// QueueName is the name of a dead-letter queue as the commands take it (ingest, failed, fetch, or the
+// names status prints), in the operator's terms.
+func QueueName(q string) (string, error) {
 	switch q {
 	case "ingest", QueueIngestDLQ:
-		return QueueIngestDLQ
+		return QueueIngestDLQ, nil
+	case "failed", "failed-files":
+		return QueueFailed, nil
 	case "fetch", QueueFetchDLQ:
-		return QueueFetchDLQ
+		return QueueFetchDLQ, nil
 	}
-	return QueueFailed
+	return "", fmt.Errorf("%q is not a dead-letter queue; name ingest, failed or fetch", q)
 }
 
-// dlqQueues are the dead-letter queues of the stack: the fetch DLQ when it has the report intake.
-func (o *Ops) dlqQueues() []string {
-	qs := []string{QueueIngestDLQ, QueueFailed}
-	if o.Stack.Out(OutFetchDeadLetterQueueURL) != "" {
-		qs = append(qs, QueueFetchDLQ)
-	}
-	return qs
-}
-
-// receiveAll receives every message of a queue (up to max), keeping them invisible for hold.
-func (o *Ops) receiveAll(ctx context.Context, queue string, max int, hold time.Duration) ([]DLQMessage, error) {
-	url, err := o.dlqURL(queue)
+// receiveAll receives every message of a dead-letter queue (up to max), keeping them from other readers
+// for hold, and reads each.
+func (o *Operator) receiveAll(ctx context.Context, queue string, max int, hold time.Duration) ([]DLQMessage, error) {
+	msgs, err := o.Queues.Receive(ctx, queue, max, hold)
 	if err != nil {
 		return nil, err
 	}
-	queue = canonicalQueue(queue)
-	var out []DLQMessage
-	seen := map[string]bool{}
-	for len(out) < max {
-		res, err := o.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(url), MaxNumberOfMessages: int32(min(10, max-len(out))), VisibilityTimeout: int32(hold.Seconds()),
-			WaitTimeSeconds:             1, // long polling asks every server, so an empty answer means empty
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-		})
-		if err != nil {
-			return nil, explain("read the "+queue+" queue", o.Stack.Region, err)
+	out := make([]DLQMessage, 0, len(msgs))
+	for _, m := range msgs {
+		d := ParseMessage(queue, m.ID, m.Body)
+		d.Sent, d.Receives, d.handle = m.Sent, m.Receives, m.Handle
+		if d.Request != nil {
+			d.File.Bucket = o.RawBucket
 		}
-		if len(res.Messages) == 0 {
-			break
-		}
-		fresh := 0
-		for _, m := range res.Messages {
-			id := aws.ToString(m.MessageId)
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			fresh++
-			d := parseDLQ(queue, m)
-			if d.Request != nil {
-				d.File.Bucket = o.Stack.Out(OutRawBucket)
-			}
-			out = append(out, d)
-		}
-		if fresh == 0 {
-			break
-		}
+		out = append(out, d)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Sent.Before(out[j].Sent) })
 	return out, nil
 }
 
-// release makes messages visible again.
-func (o *Ops) release(ctx context.Context, msgs []DLQMessage) {
-	for _, m := range msgs {
-		url, _ := o.dlqURL(m.Queue)
-		_, _ = o.SQS.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: aws.String(m.receipt), VisibilityTimeout: 0})
-	}
+func (d DLQMessage) message() Message {
+	return Message{ID: d.ID, Body: d.Body, Sent: d.Sent, Receives: d.Receives, Handle: d.handle}
 }
 
-func parseDLQ(queue string, m sqstypes.Message) DLQMessage {
-	d := ParseMessage(queue, aws.ToString(m.MessageId), aws.ToString(m.Body))
-	d.receipt = aws.ToString(m.ReceiptHandle)
-	if ms, err := strconv.ParseInt(m.Attributes[string(sqstypes.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
-		d.Sent = time.UnixMilli(ms).UTC()
+// release gives messages back to their queues.
+func (o *Operator) release(ctx context.Context, msgs []DLQMessage) {
+	for _, m := range msgs {
+		o.Queues.Release(ctx, m.Queue, []Message{m.message()})
 	}
-	d.Receives, _ = strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
-	return d
 }
 
 // ParseMessage reads a dead-letter message's body: which kind it is, and the file, execution, step,
@@ -238,13 +183,14 @@ func strictJSON(body string, v any) error {
 
 // DLQList lists the messages of one dead-letter queue ("" for all), oldest first, without consuming
 // them: each is made visible again once read.
-func (o *Ops) DLQList(ctx context.Context, queue string, max int) ([]DLQMessage, error) {
-	queues := o.dlqQueues()
+func (o *Operator) DLQList(ctx context.Context, queue string, max int) ([]DLQMessage, error) {
+	queues := o.Queues.DeadLetterQueues()
 	if queue != "" {
-		if _, err := o.dlqURL(queue); err != nil {
+		q, err := QueueName(queue)
+		if err != nil {
 			return nil, err
 		}
-		queues = []string{queue}
+		queues = []string{q}
 	}
 	var out []DLQMessage
 	for _, q := range queues {
@@ -259,7 +205,7 @@ func (o *Ops) DLQList(ctx context.Context, queue string, max int) ([]DLQMessage,
 }
 
 // DLQShow finds one message by id in either dead-letter queue.
-func (o *Ops) DLQShow(ctx context.Context, id string) (DLQMessage, error) {
+func (o *Operator) DLQShow(ctx context.Context, id string) (DLQMessage, error) {
 	msgs, err := o.DLQList(ctx, "", 1000)
 	if err != nil {
 		return DLQMessage{}, err
@@ -269,7 +215,7 @@ func (o *Ops) DLQShow(ctx context.Context, id string) (DLQMessage, error) {
 			return m, nil
 		}
 	}
-	return DLQMessage{}, fmt.Errorf("no message %s in the dead-letter queues (it may have been redriven or deleted); settle aws dlq list shows what is there", id)
+	return DLQMessage{}, fmt.Errorf("no message %s in the dead-letter queues (it may have been redriven or deleted); %s shows what is there", id, o.command("dlq list"))
 }
 
 // FetchRedrive is what a redrive of the fetch DLQ did with one message.
@@ -289,15 +235,7 @@ const FetchRequeued = "requeued"
 // message. It sends the request, not the dead letter around it. A message without a request (the dead
 // letter of a malformed message) is skipped and stays; a message whose send fails stays too. Run it
 // once the cause is fixed: the report user's credentials or role, MaxFileBytes, Adyen answering again.
-func (o *Ops) DLQRedriveFetch(ctx context.Context, ids []string, dry bool) ([]FetchRedrive, error) {
-	queueURL, err := o.dlqURL(QueueFetchDLQ)
-	if err != nil {
-		return nil, err
-	}
-	webhookQueue := o.Stack.Out(OutWebhookQueueURL)
-	if webhookQueue == "" {
-		return nil, fmt.Errorf("stack %s has no webhook queue (output %s) to send the requests back to", o.Stack.Name, OutWebhookQueueURL)
-	}
+func (o *Operator) DLQRedriveFetch(ctx context.Context, ids []string, dry bool) ([]FetchRedrive, error) {
 	msgs, err := o.receiveAll(ctx, QueueFetchDLQ, 1000, 5*time.Minute)
 	if err != nil {
 		return nil, err
@@ -324,13 +262,13 @@ func (o *Ops) DLQRedriveFetch(ctx context.Context, ids []string, dry bool) ([]Fe
 			keep = append(keep, m)
 		default:
 			body, _ := json.Marshal(m.Request)
-			if _, err := o.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(webhookQueue), MessageBody: aws.String(string(body))}); err != nil {
-				r.Outcome, r.Err = Failed, explain("send the request back to the webhook queue", o.Stack.Region, err)
+			if err := o.Queues.Send(ctx, QueueWebhook, body); err != nil {
+				r.Outcome, r.Err = Failed, o.explain("send the request back to the webhook queue", err)
 				keep = append(keep, m)
 				break
 			}
 			r.Outcome = FetchRequeued
-			if _, err := o.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queueURL), ReceiptHandle: aws.String(m.receipt)}); err != nil {
+			if err := o.Queues.Delete(ctx, QueueFetchDLQ, m.message()); err != nil {
 				r.Note = "the message could not be deleted (the report is fetched again if it is redriven again): " + oneLine(err)
 			}
 		}
@@ -342,7 +280,7 @@ func (o *Ops) DLQRedriveFetch(ctx context.Context, ids []string, dry bool) ([]Fe
 			found = found || m.ID == id
 		}
 		if !found {
-			return out, fmt.Errorf("no message %s in the fetch dead-letter queue; settle aws dlq list fetch shows what is there", id)
+			return out, fmt.Errorf("no message %s in the fetch dead-letter queue; %s shows what is there", id, o.command("dlq list fetch"))
 		}
 	}
 	return out, nil
@@ -355,23 +293,10 @@ type MoveTask struct {
 	From, To string
 }
 
-// DLQRedriveIngest moves every message of the ingest DLQ back to the ingest queue (an SQS message move
-// task), where the starter handles each as a new delivery.
-func (o *Ops) DLQRedriveIngest(ctx context.Context, dry bool) (MoveTask, error) {
-	d, err := o.depth(ctx, QueueIngestDLQ, o.Stack.Out(OutIngestDeadLetterQueueURL))
-	if err != nil {
-		return MoveTask{}, err
-	}
-	t := MoveTask{Messages: d.Visible, From: o.Stack.Out(OutIngestDeadLetterQueueARN), To: o.Stack.Out(OutIngestQueueARN)}
-	if dry || d.Visible == 0 {
-		return t, nil
-	}
-	out, err := o.SQS.StartMessageMoveTask(ctx, &sqs.StartMessageMoveTaskInput{SourceArn: aws.String(t.From), DestinationArn: aws.String(t.To)})
-	if err != nil {
-		return t, explain("move the ingest DLQ's messages to the ingest queue", o.Stack.Region, err)
-	}
-	t.Handle = aws.ToString(out.TaskHandle)
-	return t, nil
+// DLQRedriveIngest moves every message of the ingest DLQ back to the ingest queue, where the starter
+// handles each as a new delivery.
+func (o *Operator) DLQRedriveIngest(ctx context.Context, dry bool) (MoveTask, error) {
+	return o.Queues.MoveAll(ctx, QueueIngestDLQ, QueueIngest, dry)
 }
 
 // DLQRedriveFailed restarts the execution of each file in the failed-files DLQ (only the messages ids,
@@ -379,7 +304,7 @@ func (o *Ops) DLQRedriveIngest(ctx context.Context, dry bool) (MoveTask, error) 
 // an infrastructure reason is redriven (or restarted as -rN); a rejected file gets a new "-pN"
 // execution of the same object and input, since its redrive would re-enter the Fail state: run this
 // once its cause is fixed (a raised MAX_REJECTED_ROWS, a time-zone mapping, a corrected template).
-func (o *Ops) DLQRedriveFailed(ctx context.Context, ids []string, dry bool) ([]Action, error) {
+func (o *Operator) DLQRedriveFailed(ctx context.Context, ids []string, dry bool) ([]Action, error) {
 	msgs, err := o.receiveAll(ctx, QueueFailed, 1000, 5*time.Minute)
 	if err != nil {
 		return nil, err
@@ -413,8 +338,7 @@ func (o *Ops) DLQRedriveFailed(ctx context.Context, ids []string, dry bool) ([]A
 		ok := a.Err == nil && a.Outcome != Failed && a.Outcome != Skipped
 		if ok && !dry {
 			for _, m := range groups[name] {
-				url, _ := o.dlqURL(m.Queue)
-				if _, err := o.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: aws.String(m.receipt)}); err != nil {
+				if err := o.Queues.Delete(ctx, m.Queue, m.message()); err != nil {
 					a.Note += "; the message could not be deleted: " + oneLine(err)
 				}
 			}
@@ -429,18 +353,17 @@ func (o *Ops) DLQRedriveFailed(ctx context.Context, ids []string, dry bool) ([]A
 			found = found || m.ID == id
 		}
 		if !found {
-			return out, fmt.Errorf("no message %s in the failed-files queue; settle aws dlq list failed shows what is there", id)
+			return out, fmt.Errorf("no message %s in the failed-files queue; %s shows what is there", id, o.command("dlq list failed"))
 		}
 	}
 	return out, nil
 }
 
 // restartMessage restarts the file of a failed-files message's execution.
-func (o *Ops) restartMessage(ctx context.Context, name string, dry bool) Action {
+func (o *Operator) restartMessage(ctx context.Context, name string, dry bool) Action {
 	x, err := o.Describe(ctx, name)
-	var none *NoExecutionError
-	if errors.As(err, &none) {
-		return Action{Execution: name, Outcome: Skipped, Note: "the execution no longer exists (older than 90 days?); reprocess the file"}
+	if errors.Is(err, ErrNoExecution) {
+		return Action{Execution: name, Outcome: Skipped, Note: "the execution no longer exists; reprocess the file"}
 	}
 	if err != nil {
 		return Action{Execution: name, Outcome: Failed, Err: err}
@@ -461,20 +384,20 @@ func (o *Ops) restartMessage(ctx context.Context, name string, dry bool) Action 
 	if err != nil {
 		a.Outcome, a.Err = Failed, err
 	} else if a.Outcome == string(workflow.Started) {
-		a.Note = "rejected (" + x.Error + ") before: new execution of the same object"
+		a.Note = strings.TrimPrefix(a.Note+"; ", "; ") + "rejected (" + x.Error + ") before: new execution of the same file"
 	}
 	return a
 }
 
 // processedBy is a later execution of x's content (an operator's reprocess, -pN) that succeeded, or
 // "": the file x rejected is committed, and nothing is left to run for its message.
-func (o *Ops) processedBy(ctx context.Context, x Execution) (string, error) {
-	items, err := o.list(ctx, states.Succeeded, x.Start, 0)
+func (o *Operator) processedBy(ctx context.Context, x Execution) (string, error) {
+	items, err := o.Machine.List(ctx, states.Succeeded, x.Start, 0)
 	if err != nil {
 		return "", err
 	}
 	for _, it := range items {
-		if n := aws.ToString(it.Name); n != x.Name && ContentName(n) == ContentName(x.Name) {
+		if n := it.Name; n != x.Name && ContentName(n) == ContentName(x.Name) {
 			return n, nil
 		}
 	}

@@ -1,7 +1,10 @@
-// Package ops operates a deployed settlement stack for the person on call: where files stand (Status,
-// Executions, Show), and the one-command fixes (Redrive, RedriveFailed, Replay, the dead-letter queues,
-// Reprocess). It reads the stack's CloudFormation outputs, and calls Step Functions, SQS, EventBridge and
-// S3 with the AWS SDK's standard configuration (profile, region, credentials chain).
+// Package ops is the operator of the pipeline, for the person on call: where files stand (Status,
+// Executions, Show), and the one-command fixes (Redrive, RedriveFailed, Reprocess, the dead-letter
+// queues, the batch ledgers, Verify). Every decision is made once, by Operator, against small
+// interfaces (Executions, Queues, Files, the processed bucket) with two implementations: a deployed
+// stack through the AWS SDK (Connect, which reads the stack's CloudFormation outputs and uses the SDK's
+// standard configuration: profile, region, credentials chain), and a data folder through the local
+// engine (internal/local's Env.Operator). What only a stack has (an EventBridge Replay) is on Ops.
 //
 // It reuses the workflow package's contracts: execution names from ETags (workflow.ExecutionName), the
 // execution input (workflow.ExecutionInput) and the starter's decision between redriving a failed

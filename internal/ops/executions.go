@@ -3,22 +3,12 @@ package ops
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
-	"github.com/paysettle/settle/internal/cloud"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -49,101 +39,20 @@ func (x Execution) Failed() bool { return isFailed(x.Status) }
 
 func isFailed(status string) bool { return states.Unsuccessful(status) }
 
+// fileOf fills an execution's file, replace and policy from its input.
+func (x *Execution) fileOf() {
+	var in workflow.ExecutionInput
+	if json.Unmarshal([]byte(x.Input), &in) == nil {
+		x.File, x.Replace, x.Policy = in.File, in.Replace, in.Policy
+	}
+}
+
 // DataErrors are the errors the definition catches: the file is rejected, and a redrive re-enters the
 // Fail state without running any step again.
 var DataErrors = workflow.DataErrors
 
 // IsDataError reports whether an execution error name is one of DataErrors.
 func IsDataError(name string) bool { return workflow.IsDataError(name) }
-
-func (o *Ops) executionARN(name string) string {
-	return cloud.ExecutionARN(o.Stack.Out(OutStateMachineARN), name)
-}
-
-// NoExecutionError is returned for an unknown execution name.
-type NoExecutionError struct{ Name, Machine string }
-
-func (e *NoExecutionError) Error() string {
-	return fmt.Sprintf("there is no execution named %q in %s; settle aws executions lists them", e.Name, e.Machine)
-}
-
-// Describe describes an execution by name.
-func (o *Ops) Describe(ctx context.Context, name string) (Execution, error) {
-	out, err := o.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(o.executionARN(name))})
-	var dne *sfntypes.ExecutionDoesNotExist
-	if errors.As(err, &dne) {
-		return Execution{}, &NoExecutionError{Name: name, Machine: o.machineName()}
-	}
-	if err != nil {
-		return Execution{}, explain("describe execution "+name, o.Stack.Region, err)
-	}
-	x := Execution{
-		Name: aws.ToString(out.Name), ARN: aws.ToString(out.ExecutionArn), Status: string(out.Status),
-		Start: aws.ToTime(out.StartDate), Stop: aws.ToTime(out.StopDate), Input: aws.ToString(out.Input), Output: aws.ToString(out.Output),
-		Error: aws.ToString(out.Error), Cause: aws.ToString(out.Cause), RedriveCount: int(aws.ToInt32(out.RedriveCount)),
-		RedriveStatus: string(out.RedriveStatus), RedriveReason: aws.ToString(out.RedriveStatusReason),
-	}
-	var in workflow.ExecutionInput
-	if json.Unmarshal([]byte(x.Input), &in) == nil {
-		x.File, x.Replace, x.Policy = in.File, in.Replace, in.Policy
-	}
-	return x, nil
-}
-
-func (o *Ops) machineName() string {
-	arn := o.Stack.Out(OutStateMachineARN)
-	return "state machine " + arn[strings.LastIndex(arn, ":")+1:]
-}
-
-// list lists the executions with a status ("" for all) started at or after since (zero: all), newest
-// first, at most limit (0: no limit).
-func (o *Ops) list(ctx context.Context, status string, since time.Time, limit int) ([]sfntypes.ExecutionListItem, error) {
-	in := &sfn.ListExecutionsInput{StateMachineArn: aws.String(o.Stack.Out(OutStateMachineARN)), MaxResults: 100}
-	if status != "" {
-		in.StatusFilter = sfntypes.ExecutionStatus(status)
-	}
-	var out []sfntypes.ExecutionListItem
-	p := sfn.NewListExecutionsPaginator(o.SFN, in)
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, explain("list executions", o.Stack.Region, err)
-		}
-		for _, it := range page.Executions {
-			// Newest first by start date: once past the window, the rest is older still. (A redrive keeps
-			// the start date, so an execution started before the window is not listed even if redriven in it.)
-			if !since.IsZero() && aws.ToTime(it.StartDate).Before(since) {
-				return out, nil
-			}
-			out = append(out, it)
-			if limit > 0 && len(out) >= limit {
-				return out, nil
-			}
-		}
-	}
-	return out, nil
-}
-
-// Executions lists executions (status "" for all) started since, newest first, with their files and
-// errors.
-func (o *Ops) Executions(ctx context.Context, status string, since time.Time, limit int) ([]Execution, error) {
-	if status != "" && !slices.Contains(states.Statuses, status) {
-		return nil, fmt.Errorf("--status %s is not an execution status; use one of %s", status, strings.Join(states.Statuses, ", "))
-	}
-	items, err := o.list(ctx, status, since, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Execution, 0, len(items))
-	for _, it := range items {
-		x, err := o.Describe(ctx, aws.ToString(it.Name))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	return out, nil
-}
 
 // QueueDepth is a queue's message counts.
 type QueueDepth struct {
@@ -191,61 +100,83 @@ const (
 	QueueFetchDLQ = "fetch-dlq"
 )
 
-// Status reports queue depths, executions since since by status, and the running ones.
-func (o *Ops) Status(ctx context.Context, since time.Time) (*Status, error) {
-	st := &Status{Stack: o.Stack, At: o.clock(), Since: since, Counts: map[string]int{}, Resolved: map[string]string{}}
-	for _, q := range []struct{ name, url string }{
-		{QueueIngest, o.Stack.Out(OutIngestQueueURL)},
-		{QueueIngestDLQ, o.Stack.Out(OutIngestDeadLetterQueueURL)},
-		{QueueFailed, o.Stack.Out(OutFailedFilesQueueURL)},
-		{QueueWebhook, o.Stack.Out(OutWebhookQueueURL)},
-		{QueueFetchDLQ, o.Stack.Out(OutFetchDeadLetterQueueURL)},
-	} {
-		if q.url == "" && (q.name == QueueWebhook || q.name == QueueFetchDLQ) {
-			continue // a stack deployed without the report intake
-		}
-		d, err := o.depth(ctx, q.name, q.url)
-		if err != nil {
-			return nil, err
-		}
-		st.Queues = append(st.Queues, d)
+// Describe describes an execution by name, with the file its input names.
+func (o *Operator) Describe(ctx context.Context, name string) (Execution, error) {
+	x, err := o.Machine.Describe(ctx, name)
+	if err != nil {
+		return Execution{}, err
 	}
-	items, err := o.list(ctx, "", since, 0)
+	x.fileOf()
+	return x, nil
+}
+
+// Executions lists executions (status "" for all) started since, newest first, with their files and
+// errors.
+func (o *Operator) Executions(ctx context.Context, status string, since time.Time, limit int) ([]Execution, error) {
+	if status != "" && !slices.Contains(states.Statuses, status) {
+		return nil, fmt.Errorf("--status %s is not an execution status; use one of %s", status, strings.Join(states.Statuses, ", "))
+	}
+	items, err := o.Machine.List(ctx, status, since, limit)
 	if err != nil {
 		return nil, err
 	}
-	succeeded := map[string]sfntypes.ExecutionListItem{} // the latest success of each content
+	out := make([]Execution, 0, len(items))
 	for _, it := range items {
-		if it.Status == sfntypes.ExecutionStatusSucceeded {
-			c := ContentName(aws.ToString(it.Name))
-			if _, ok := succeeded[c]; !ok {
-				succeeded[c] = it
+		x, err := o.Describe(ctx, it.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// Status reports queue depths, executions since since by status, and the running ones.
+func (o *Operator) Status(ctx context.Context, since time.Time) (*Status, error) {
+	st := &Status{Stack: o.Stack, At: o.clock(), Since: since, Counts: map[string]int{}, Resolved: map[string]string{}}
+	qs, err := o.Queues.Depths(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.Queues = qs
+	items, err := o.Machine.List(ctx, "", since, 0)
+	if err != nil {
+		return nil, err
+	}
+	succeeded := map[string]Execution{} // the latest success of each content
+	for _, it := range items {
+		if it.Status == states.Succeeded {
+			if _, ok := succeeded[ContentName(it.Name)]; !ok {
+				succeeded[ContentName(it.Name)] = it
 			}
 		}
 	}
 	for _, it := range items {
-		st.Counts[string(it.Status)]++
-		if ok, found := succeeded[ContentName(aws.ToString(it.Name))]; found && isFailed(string(it.Status)) && aws.ToTime(ok.StartDate).After(aws.ToTime(it.StartDate)) {
-			st.Resolved[aws.ToString(it.Name)] = aws.ToString(ok.Name)
+		st.Counts[it.Status]++
+		if !isFailed(it.Status) {
+			continue
 		}
-		if isFailed(string(it.Status)) && len(st.Failed) < 10 {
-			x, err := o.Describe(ctx, aws.ToString(it.Name))
+		if ok, found := succeeded[ContentName(it.Name)]; found && ok.Start.After(it.Start) {
+			st.Resolved[it.Name] = ok.Name
+		}
+		if len(st.Failed) < 10 {
+			x, err := o.Describe(ctx, it.Name)
 			if err != nil {
 				return nil, err
 			}
 			st.Failed = append(st.Failed, x)
 		}
 	}
-	running, err := o.list(ctx, states.Running, time.Time{}, 0)
+	running, err := o.Machine.List(ctx, states.Running, time.Time{}, 0)
 	if err != nil {
 		return nil, err
 	}
-	sort.SliceStable(running, func(i, j int) bool { return aws.ToTime(running[i].StartDate).Before(aws.ToTime(running[j].StartDate)) })
+	sort.SliceStable(running, func(i, j int) bool { return running[i].Start.Before(running[j].Start) })
 	for i, it := range running {
 		if i == 5 { // the oldest few say enough
 			break
 		}
-		x, err := o.Describe(ctx, aws.ToString(it.Name))
+		x, err := o.Describe(ctx, it.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -255,19 +186,39 @@ func (o *Ops) Status(ctx context.Context, since time.Time) (*Status, error) {
 	return st, nil
 }
 
-func (o *Ops) depth(ctx context.Context, name, url string) (QueueDepth, error) {
-	out, err := o.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{
-		sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+// Show describes an execution with its full history, the step that failed and, for a success, the
+// manifest it committed.
+func (o *Operator) Show(ctx context.Context, name string) (*Detail, error) {
+	x, err := o.Describe(ctx, name)
 	if err != nil {
-		return QueueDepth{}, explain("read the "+name+" queue's depth", o.Stack.Region, err)
+		return nil, err
 	}
-	n := func(k sqstypes.QueueAttributeName) int64 {
-		v, _ := strconv.ParseInt(out.Attributes[string(k)], 10, 64)
-		return v
+	events, err := o.Machine.History(ctx, name)
+	if err != nil {
+		return nil, err
 	}
-	return QueueDepth{Name: name, URL: url, Visible: n(sqstypes.QueueAttributeNameApproximateNumberOfMessages),
-		InFlight: n(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible), Delayed: n(sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed)}, nil
+	d := &Detail{Execution: x, Events: events}
+	for i := range d.Events {
+		ev := &d.Events[i]
+		if ev.Error == "" && ev.Cause == "" {
+			continue
+		}
+		ev.Message = states.CauseMessage(ev.Cause)
+		ev.Detail = ev.Error
+		if ev.Message != "" {
+			if ev.Detail != "" {
+				ev.Detail += ": "
+			}
+			ev.Detail += ev.Message
+		}
+	}
+	d.FailedStep = Annotate(d.Events)
+	if key := ManifestKey(x.Output); key != "" {
+		if b, err := o.Processed(); err == nil {
+			d.Manifest, _ = workflow.ReadManifest(ctx, b, key)
+		}
+	}
+	return d, nil
 }
 
 // Event is one history event, reduced to what the console's event list shows.
@@ -279,6 +230,7 @@ type Event struct {
 	Detail  string // resource, error and cause, or redrive count
 	Error   string
 	Message string // the readable cause of a failure event
+	Cause   string // a failure event's cause as the history keeps it
 }
 
 // Detail is an execution with its history and diagnosis.
@@ -289,33 +241,6 @@ type Detail struct {
 	// Manifest is the commit marker of the batch a SUCCEEDED execution committed (nil for a duplicate,
 	// or when it cannot be read); it may since have been replaced by another file's.
 	Manifest *workflow.Manifest
-}
-
-// Show describes an execution with its full history, the step that failed and, for a success, the
-// manifest it committed.
-func (o *Ops) Show(ctx context.Context, name string) (*Detail, error) {
-	x, err := o.Describe(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	d := &Detail{Execution: x}
-	p := sfn.NewGetExecutionHistoryPaginator(o.SFN, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(x.ARN), MaxResults: 1000})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, explain("read the history of "+name, o.Stack.Region, err)
-		}
-		for _, h := range page.Events {
-			d.Events = append(d.Events, historyEvent(h))
-		}
-	}
-	d.FailedStep = Annotate(d.Events)
-	if key := ManifestKey(x.Output); key != "" {
-		if b, err := o.processed(); err == nil {
-			d.Manifest, _ = workflow.ReadManifest(ctx, b, key)
-		}
-	}
-	return d, nil
 }
 
 // ManifestKey is the manifest a SUCCEEDED execution's output names ("" for a duplicate, which wrote
@@ -357,42 +282,3 @@ func Annotate(events []Event) (failedStep string) {
 	return failedStep
 }
 
-// historyEvent reads the details of a history event.
-func historyEvent(h sfntypes.HistoryEvent) Event {
-	ev := Event{ID: h.Id, Time: aws.ToTime(h.Timestamp), Type: string(h.Type)}
-	fail := func(e, c *string) {
-		ev.Error = aws.ToString(e)
-		ev.Message = states.CauseMessage(aws.ToString(c))
-		ev.Detail = ev.Error
-		if ev.Message != "" {
-			ev.Detail += ": " + ev.Message
-		}
-	}
-	switch {
-	case h.StateEnteredEventDetails != nil:
-		ev.State = aws.ToString(h.StateEnteredEventDetails.Name)
-	case h.StateExitedEventDetails != nil:
-		ev.State = aws.ToString(h.StateExitedEventDetails.Name)
-	case h.LambdaFunctionScheduledEventDetails != nil:
-		ev.Detail = aws.ToString(h.LambdaFunctionScheduledEventDetails.Resource)
-	case h.LambdaFunctionFailedEventDetails != nil:
-		fail(h.LambdaFunctionFailedEventDetails.Error, h.LambdaFunctionFailedEventDetails.Cause)
-	case h.LambdaFunctionTimedOutEventDetails != nil:
-		fail(h.LambdaFunctionTimedOutEventDetails.Error, h.LambdaFunctionTimedOutEventDetails.Cause)
-	case h.TaskScheduledEventDetails != nil:
-		ev.Detail = aws.ToString(h.TaskScheduledEventDetails.ResourceType) + ":" + aws.ToString(h.TaskScheduledEventDetails.Resource)
-	case h.TaskFailedEventDetails != nil:
-		fail(h.TaskFailedEventDetails.Error, h.TaskFailedEventDetails.Cause)
-	case h.TaskTimedOutEventDetails != nil:
-		fail(h.TaskTimedOutEventDetails.Error, h.TaskTimedOutEventDetails.Cause)
-	case h.ExecutionFailedEventDetails != nil:
-		fail(h.ExecutionFailedEventDetails.Error, h.ExecutionFailedEventDetails.Cause)
-	case h.ExecutionTimedOutEventDetails != nil:
-		fail(h.ExecutionTimedOutEventDetails.Error, h.ExecutionTimedOutEventDetails.Cause)
-	case h.ExecutionAbortedEventDetails != nil:
-		fail(h.ExecutionAbortedEventDetails.Error, h.ExecutionAbortedEventDetails.Cause)
-	case h.ExecutionRedrivenEventDetails != nil:
-		ev.Detail = fmt.Sprintf("redrive %d", aws.ToInt32(h.ExecutionRedrivenEventDetails.RedriveCount))
-	}
-	return ev
-}

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -116,7 +116,7 @@ func (o *Ops) Replay(ctx context.Context, from, to time.Time, dry bool) (*Replay
 // started in the window, the latest of those executions (the starter follows -rN successors started
 // since, too).
 func (o *Ops) replayMeets(ctx context.Context, r *Replay) error {
-	items, err := o.list(ctx, "", r.From, 0) // newest first, from the window's start to now
+	items, err := o.Machine.List(ctx, "", r.From, 0) // newest first, from the window's start to now
 	if err != nil {
 		return err
 	}
@@ -125,9 +125,9 @@ func (o *Ops) replayMeets(ctx context.Context, r *Replay) error {
 	inWindow := map[string]bool{}
 	var order []string // contents with an execution in the window, newest first
 	for _, it := range items {
-		name, c := aws.ToString(it.Name), ContentName(aws.ToString(it.Name))
+		name, c := it.Name, ContentName(it.Name)
 		if reprocessSuffix.MatchString(name) {
-			if it.Status == sfntypes.ExecutionStatusSucceeded && processedBy[c] == "" {
+			if it.Status == states.Succeeded && processedBy[c] == "" {
 				processedBy[c] = name
 			}
 			continue
@@ -135,7 +135,7 @@ func (o *Ops) replayMeets(ctx context.Context, r *Replay) error {
 		if _, seen := latest[c]; !seen {
 			latest[c] = name
 		}
-		if aws.ToTime(it.StartDate).Before(r.To) && !inWindow[c] {
+		if it.Start.Before(r.To) && !inWindow[c] {
 			inWindow[c] = true
 			order = append(order, c)
 		}
