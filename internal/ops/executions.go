@@ -281,4 +281,3 @@ func Annotate(events []Event) (failedStep string) {
 	}
 	return failedStep
 }
-

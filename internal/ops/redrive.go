@@ -222,4 +222,3 @@ func ReprocessNote(in workflow.ExecutionInput) string {
 	}
 	return strings.Join(notes, ", ")
 }
-
