@@ -29,7 +29,7 @@ func advice(op operator, d *ops.Detail) string {
 		}
 		return "fix the cause above, then " + op.command("redrive "+d.Name) + " (it reruns " + step + " with the same input)."
 	default:
-		return "not redrivable (" + orDash(d.RedriveReason) + "); " + op.command("redrive "+d.Name) + " starts a new -rN execution with the original input."
+		return "not redrivable (" + ops.OrDash(d.RedriveReason) + "); " + op.command("redrive "+d.Name) + " starts a new -rN execution with the original input."
 	}
 }
 

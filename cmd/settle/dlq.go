@@ -274,7 +274,7 @@ func printFetchRedrives(w io.Writer, list []ops.FetchRedrive, v view) {
 		if r.Err != nil {
 			note = r.Err.Error()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, orDash(r.Key), outcome, orDash(note))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, ops.OrDash(r.Key), outcome, ops.OrDash(note))
 	}
 	tw.Flush()
 	switch {

@@ -16,13 +16,6 @@ import (
 
 func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 func shorten(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > n {
@@ -120,7 +113,7 @@ func printStatus(w io.Writer, op operator, st *ops.Status) {
 			if r := st.Resolved[x.Name]; r != "" {
 				since = "processed by " + r
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Status, ts(x.Stop), x.File.Key, orDash(x.Error), since)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Status, ts(x.Stop), x.File.Key, ops.OrDash(x.Error), since)
 		}
 		tw.Flush()
 	}
@@ -168,13 +161,13 @@ func printExecutions(w io.Writer, list []ops.Execution) {
 		case x.Failed() && workflow.IsDataError(x.Error):
 			redrive = "no: reprocess" // a redrive re-enters the Fail state, whatever Step Functions says
 		case x.Failed():
-			redrive = orDash(x.RedriveStatus)
+			redrive = ops.OrDash(x.RedriveStatus)
 		}
 		why := x.Error
 		if why == "" && x.Failed() { // aborted: no error name, the cause (if any) says why
 			why = shorten(x.Message(), 80)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Status, ts(x.Start), duration(x), x.File.Key, orDash(why), redrive)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Status, ts(x.Start), duration(x), x.File.Key, ops.OrDash(why), redrive)
 	}
 	tw.Flush()
 	if len(list) == 0 {
@@ -252,7 +245,7 @@ func printActions(w io.Writer, op operator, actions []action, v view) {
 		if dry && (outcome == string(workflow.Started) || outcome == string(workflow.Redriven) || outcome == string(workflow.Restarted)) {
 			outcome = "would be " + outcome
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", orDash(a.Execution), op.file(a.File), outcome, orDash(a.Target), orDash(op.text(note)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ops.OrDash(a.Execution), op.file(a.File), outcome, ops.OrDash(a.Target), ops.OrDash(op.text(note)))
 	}
 	tw.Flush()
 	switch {
@@ -352,7 +345,7 @@ func printDLQ(w io.Writer, msgs []ops.DLQMessage, now time.Time) {
 			errName = m.Status
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", m.Queue, m.ID, ago(now, m.Sent), m.Receives, m.Kind, m.File.Key,
-			orDash(m.Execution), orDash(m.Step), orDash(errName))
+			ops.OrDash(m.Execution), ops.OrDash(m.Step), ops.OrDash(errName))
 	}
 	tw.Flush()
 	if len(msgs) == 0 {

@@ -84,7 +84,7 @@ func runRedrive(ctx context.Context, a *app, op operator, o redriveOptions) erro
 			printActions(a.stdout, op, []action{act}, viewOf(o.dry))
 			if rejected != nil {
 				fmt.Fprintf(a.stdout, "\n%s was rejected for a data error (%s at %s): its redrive would re-enter the Fail state and cannot change the outcome.\n%s\n",
-					act.Execution, rejected.Error, orDash(rejected.FailedStep), fix)
+					act.Execution, rejected.Error, ops.OrDash(rejected.FailedStep), fix)
 			}
 		}
 		if err != nil {

@@ -102,7 +102,7 @@ func printReplayPlan(w io.Writer, r *ops.Replay) {
 	tw := table(w)
 	fmt.Fprintln(tw, "\nEXECUTION\tFILE\tERROR\tREPLAY\tTO RUN IT AGAIN")
 	for _, f := range r.Restarts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Execution, f.File.URL(), orDash(f.Error), "redrives it", "-")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Execution, f.File.URL(), ops.OrDash(f.Error), "redrives it", "-")
 	}
 	for _, f := range r.Rejected {
 		again := f.Reprocess()

@@ -90,12 +90,12 @@ func printDetail(w io.Writer, op operator, d *ops.Detail) {
 	}
 	if d.Failed() {
 		// An execution stopped by StopExecution has no error or cause.
-		fmt.Fprintf(w, "  Failed at %s\n  Error     %s\n  Cause     %s\n", orDash(d.FailedStep), orDash(d.Error),
-			orDash(indentCause(op.text(d.Message()), "            ")))
+		fmt.Fprintf(w, "  Failed at %s\n  Error     %s\n  Cause     %s\n", ops.OrDash(d.FailedStep), ops.OrDash(d.Error),
+			ops.OrDash(indentCause(op.text(d.Message()), "            ")))
 		if workflow.IsDataError(d.Error) {
 			fmt.Fprintf(w, "  Redrive   no use: the execution ended in its Fail state, which a redrive re-enters (%s so far)\n", plural(d.RedriveCount, "redrive", "redrives"))
 		} else {
-			fmt.Fprintf(w, "  Redrive   %s", orDash(d.RedriveStatus))
+			fmt.Fprintf(w, "  Redrive   %s", ops.OrDash(d.RedriveStatus))
 			if d.RedriveReason != "" {
 				fmt.Fprintf(w, " (%s)", d.RedriveReason)
 			}
@@ -110,7 +110,7 @@ func printDetail(w io.Writer, op operator, d *ops.Detail) {
 	tw := table(w)
 	fmt.Fprintln(tw, "ID\tTYPE\tSTEP\tELAPSED\tDETAIL")
 	for _, ev := range d.Events {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", ev.ID, ev.Type, orDash(ev.State), ev.Time.Sub(d.Start).Round(time.Millisecond), orDash(shorten(op.text(ev.Detail), 140)))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", ev.ID, ev.Type, ops.OrDash(ev.State), ev.Time.Sub(d.Start).Round(time.Millisecond), ops.OrDash(shorten(op.text(ev.Detail), 140)))
 	}
 	tw.Flush()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/money"
+	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -82,8 +83,8 @@ func (s *summary) add(r local.FileResult) {
 	if r.RejectedBefore {
 		msg += " (rejected before, not run again: " + s.op.command("reprocess "+r.Execution) + " runs it again)"
 	}
-	s.line([]string{file, r.Status, orDash(r.Execution), written, rejected, orDash(strings.Join(r.Partitions, ",")),
-		warningsCell(r.Warnings), orDash(msg)})
+	s.line([]string{file, r.Status, ops.OrDash(r.Execution), written, rejected, ops.OrDash(strings.Join(r.Partitions, ",")),
+		warningsCell(r.Warnings), ops.OrDash(msg)})
 	if r.Status == local.Succeeded {
 		s.commit(r)
 	}

@@ -57,7 +57,7 @@ func (o *Operator) restart(ctx context.Context, x Execution, dry, force bool) Ac
 	case IsDataError(x.Error):
 		// Forced: this very execution, redriven (Launch leaves a rejected content alone).
 		if x.RedriveStatus != states.Redrivable {
-			a.Outcome, a.Err = Failed, fmt.Errorf("execution %s is not redrivable (%s); reprocess the file instead", x.Name, orDash(x.RedriveReason))
+			a.Outcome, a.Err = Failed, fmt.Errorf("execution %s is not redrivable (%s); reprocess the file instead", x.Name, OrDash(x.RedriveReason))
 			return a
 		}
 		if err := execs.Redrive(ctx, x.Name); err != nil {
@@ -79,7 +79,7 @@ func (o *Operator) restart(ctx context.Context, x Execution, dry, force bool) Ac
 	case outcome == workflow.Redriven:
 		a.Outcome, a.Note = string(outcome), "reruns the step that failed, same input"
 	case outcome == workflow.Restarted:
-		a.Outcome, a.Note = string(outcome), "not redrivable ("+orDash(x.RedriveReason)+"): new execution, original input"
+		a.Outcome, a.Note = string(outcome), "not redrivable ("+OrDash(x.RedriveReason)+"): new execution, original input"
 	case outcome == workflow.Rejected: // a later -rN of this content was rejected
 		a.Outcome, a.Note = Skipped, "its restart "+target+" was rejected for a data error; fix the file and reprocess it"
 	default:
@@ -88,7 +88,8 @@ func (o *Operator) restart(ctx context.Context, x Execution, dry, force bool) Ac
 	return a
 }
 
-func orDash(s string) string {
+// OrDash is s, or "-" for nothing: an empty cell of a table, an absent reason.
+func OrDash(s string) string {
 	if s == "" {
 		return "-"
 	}
