@@ -33,11 +33,11 @@ type currencyTotals struct {
 	err                      error
 }
 
-var summaryHeader = []string{"FILE", "STATUS", "EXECUTION", "WRITTEN", "REJECTED", "PARTITIONS", "WARNINGS", "ERROR"}
+var summaryHeader = []string{"FILE", "STATUS", "EXECUTION", "WRITTEN", "REJECTED", "PARTITIONS"}
 
 // warningsWidth bounds the WARNINGS column: the count and the start of the first warning (settle show
 // NAME and --json have them all).
-const warningsWidth = 36
+const warningsWidth = 100
 
 // newSummary starts a table whose FILE column fits files.
 func newSummary(w io.Writer, op operator, files []string) *summary {
@@ -46,7 +46,7 @@ func newSummary(w io.Writer, op operator, files []string) *summary {
 		fileWidth = max(fileWidth, len(f))
 	}
 	return &summary{w: w, op: op, totals: map[string]*currencyTotals{},
-		widths: []int{fileWidth, len("DUPLICATE"), len("0123456789abcdef0123456789abcdef-p1"), len("WRITTEN"), len("REJECTED"), len("settlement_date=2024-05-06"), warningsWidth}}
+		widths: []int{fileWidth, len("DUPLICATE"), len("0123456789abcdef0123456789abcdef-p1"), len("WRITTEN"), len("REJECTED")}}
 }
 
 func (s *summary) line(cells []string) {
@@ -83,8 +83,15 @@ func (s *summary) add(r local.FileResult) {
 	if r.RejectedBefore {
 		msg += " (rejected before, not run again: " + s.op.command("reprocess "+r.Execution) + " runs it again)"
 	}
-	s.line([]string{file, r.Status, ops.OrDash(r.Execution), written, rejected, ops.OrDash(strings.Join(r.Partitions, ",")),
-		warningsCell(r.Warnings), ops.OrDash(msg)})
+	s.line([]string{file, r.Status, ops.OrDash(r.Execution), written, rejected, ops.OrDash(strings.Join(r.Partitions, ","))})
+	// A file's warnings and error follow its line, indented and wrapped, so that the table stays
+	// narrow whatever they say.
+	if w := warningsCell(r.Warnings); w != "" {
+		s.note("warnings: " + w)
+	}
+	if msg != "" {
+		s.note(msg)
+	}
 	if r.Status == local.Succeeded {
 		s.commit(r)
 	}
@@ -93,10 +100,29 @@ func (s *summary) add(r local.FileResult) {
 // rawRef is an object of the local raw bucket.
 func rawRef(key string) workflow.FileRef { return workflow.FileRef{Bucket: local.RawBucket, Key: key} }
 
-// warningsCell is the number of warnings and the first one, cut to the column.
+// noteWidth is where a file's warnings and error lines wrap.
+const noteWidth = 120
+
+// note prints a line about the file above it, indented and wrapped at word boundaries.
+func (s *summary) note(text string) {
+	const indent = "  "
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > noteWidth {
+			fmt.Fprintln(s.w, line)
+			line = indent + "  "
+		} else if len(line) > len(indent) && !strings.HasSuffix(line, "  ") {
+			line += " "
+		}
+		line += word
+	}
+	fmt.Fprintln(s.w, line)
+}
+
+// warningsCell is the number of warnings and the first one, cut short.
 func warningsCell(ws []settlement.Warning) string {
 	if len(ws) == 0 {
-		return "-"
+		return ""
 	}
 	var n int64
 	for _, w := range ws {
