@@ -94,6 +94,8 @@ func newSteps(ctx context.Context, getenv func(string) string, stage workflow.St
 	if conf.RawBucket == "" || conf.ProcessedBucket == "" {
 		return nil, errors.New("RAW_BUCKET and PROCESSED_BUCKET must be set")
 	}
+	// The stack sets the functions' settings: messages name its parameters with the variables.
+	conf.SettingNames = workflow.StackParameters
 	o, cfg, err := setup(ctx, getenv)
 	if err != nil {
 		return nil, err

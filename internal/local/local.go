@@ -154,6 +154,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	}
 	conf := opts.Config
 	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineARN = RawBucket, ProcessedBucket, StateMachineARN
+	conf.SettingNames = workflow.EnvironmentVariables // no stack: the environment sets the settings
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock, rawDir: rawDir}
 	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Metrics: opts.Metrics, Now: opts.Clock.Now}
 	subs := map[string]string{

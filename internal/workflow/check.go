@@ -57,7 +57,8 @@ func (s *Steps) check(ctx context.Context, in StepInput, x *invocation) (*CheckR
 	}
 	if obj.Size > s.Conf.maxFileBytes() {
 		read.End(nil)
-		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file is %d bytes, over the limit of %d (MAX_FILE_BYTES, the stack's MaxFileBytes parameter); ask the provider for smaller batches or raise the limit", obj.Size, s.Conf.maxFileBytes())}
+		return nil, &InvalidFileError{File: file, Reason: fmt.Sprintf("the file is %d bytes, over the limit of %d (%s); ask the provider for smaller batches or raise the limit",
+			obj.Size, s.Conf.maxFileBytes(), s.Conf.SettingNames.Setting("MAX_FILE_BYTES", "MaxFileBytes"))}
 	}
 	head, err := s.sniff(rctx, StepInput{File: in.File, Check: &CheckResult{Overwritten: overwritten}})
 	read.Annotate("bytes", len(head))

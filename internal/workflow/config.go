@@ -17,6 +17,31 @@ type Config struct {
 	Policy          settlement.Policy
 	Read            settlement.Options
 	RowGroupRows    int64 // ROW_GROUP_ROWS, default table.DefaultRowGroupRows
+	// SettingNames is how the handlers' messages name a setting where they run: with the stack's
+	// parameter (the zero value, the Lambda functions) or by its environment variable alone (the local
+	// engine). Set by the wiring, not read from the environment.
+	SettingNames SettingNames
+}
+
+// SettingNames says how a message names a setting such as MAX_FILE_BYTES where the handlers run.
+type SettingNames int
+
+const (
+	// StackParameters names the environment variable and the stack parameter that sets it:
+	// "MAX_FILE_BYTES, the stack's MaxFileBytes parameter". The Lambda functions, set by the stack.
+	StackParameters SettingNames = iota
+	// EnvironmentVariables names the environment variable alone: "MAX_FILE_BYTES". The local engine,
+	// which the environment of the command configures.
+	EnvironmentVariables
+)
+
+// Setting is how a message names the setting held in the environment variable variable and set by the
+// stack's parameter parameter.
+func (n SettingNames) Setting(variable, parameter string) string {
+	if n == EnvironmentVariables {
+		return variable
+	}
+	return variable + ", the stack's " + parameter + " parameter"
 }
 
 // DefaultMaxFileBytes bounds a report: a step must finish well inside Lambda's 15 minutes.

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/paysettle/settle/internal/settlement"
-	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/store"
 )
 
@@ -111,14 +110,24 @@ type StorageError struct {
 
 func (e *StorageError) Error() string { return e.Op + ": " + e.Err }
 
+// The error types' names, as Step Functions sees them (the Go type names; a test holds each to its type).
+// Code that tells the errors apart by name uses these.
+const (
+	ErrNameInvalidFile = "InvalidFileError"
+	ErrNameValidation  = "ValidationError"
+	ErrNameConflict    = "ConflictError"
+	ErrNameTransient   = "TransientError"
+	ErrNameStorage     = "StorageError"
+)
+
 // ErrorNames are the error types the handlers return, by the name Step Functions sees.
-var ErrorNames = append(slices.Clone(DataErrors), states.ErrorName(&TransientError{}), states.ErrorName(&StorageError{}))
+var ErrorNames = append(slices.Clone(DataErrors), ErrNameTransient, ErrNameStorage)
 
 // DataErrors are the errors the definition catches: the file is rejected (failed-files DLQ, one alert,
 // the Fail state). A redrive re-enters the Fail state without running a step, and a new execution of the
 // same bytes is rejected again: nothing but an operator's reprocess (with a changed policy, or replace)
 // runs them again.
-var DataErrors = []string{states.ErrorName(&InvalidFileError{}), states.ErrorName(&ValidationError{}), states.ErrorName(&ConflictError{})}
+var DataErrors = []string{ErrNameInvalidFile, ErrNameValidation, ErrNameConflict}
 
 // IsDataError reports whether an execution's error name is one of DataErrors.
 func IsDataError(name string) bool { return slices.Contains(DataErrors, name) }
