@@ -9,7 +9,7 @@ import (
 )
 
 // advice says what to do about an execution, in the operator's words: for a rejected file, the
-// reprocess command that would let it through (workflow.RemedyFor reads it from the cause).
+// reprocess command that would let it through (the operator reads it: workflow.ReadRemedy).
 func advice(op operator, d *ops.Detail) string {
 	switch {
 	case d.Status == states.Succeeded:
@@ -20,7 +20,7 @@ func advice(op operator, d *ops.Detail) string {
 	case d.Status == states.Running:
 		return "wait: the execution is running (steps retry transient errors with backoff)."
 	case workflow.IsDataError(d.Error):
-		fix, _ := remedy(op, d.Execution)
+		fix, _ := remedy(op, d.Name, d.Error, d.Remedy)
 		return "the file was rejected for a data reason (" + d.Error + "): redriving re-enters the Fail state and cannot change the outcome.\n" + fix
 	case d.RedriveStatus == states.Redrivable:
 		step := d.FailedStep
@@ -33,11 +33,11 @@ func advice(op operator, d *ops.Detail) string {
 	}
 }
 
-// remedy is what to do about a rejected file, with the reprocess command that would let it through;
-// fitted is false when the error says nothing more than its name (the general advice, then).
-func remedy(op operator, x ops.Execution) (text string, fitted bool) {
-	r := workflow.RemedyFor(x.Error, x.Message())
-	cmd := op.command("reprocess " + x.Name)
+// remedy is what to do about the file execution name rejected with errName, with the reprocess command
+// that would let it through (r, which the operator read); fitted is false when nothing more than the
+// error's name is known (the general advice, then).
+func remedy(op operator, name, errName string, r workflow.Remedy) (text string, fitted bool) {
+	cmd := op.command("reprocess " + name)
 	switch {
 	case r.Rejected > 0 && r.Unbalanced:
 		return fmt.Sprintf("The rejected rows file named in the cause lists each rejected line with its reasons, and the validation report has the totals per currency. "+
@@ -52,7 +52,16 @@ func remedy(op operator, x ops.Execution) (text string, fitted bool) {
 	case r.Replace:
 		return "Compare the two files named in the cause; if this one is the provider's regenerated report, " + cmd + " --replace replaces the committed one with it.", true
 	case r.TooLarge:
-		return "Ask the provider for smaller batches, or raise " + op.text("MAX_FILE_BYTES, the stack's MaxFileBytes parameter") + " and run " + cmd + ".", true
+		return "Ask the provider for smaller batches, or raise " + op.settings().Setting("MAX_FILE_BYTES", "MaxFileBytes") + " and run " + cmd + ".", true
 	}
-	return op.text(workflow.Advice(x.Error)) + " Once its cause is fixed, " + cmd + " runs this file again.", false
+	return op.text(op.settings().Advice(errName)) + " Once its cause is fixed, " + cmd + " runs this file again.", false
+}
+
+// dlqAction is what a dead-letter message says to do: for a rejected file, the definition's advice on
+// its error in these words (the message carries the stack's).
+func dlqAction(op operator, m ops.DLQMessage) string {
+	if m.Kind == ops.KindRejected && m.Action != "" && workflow.IsDataError(m.Error) {
+		return op.settings().Advice(m.Error)
+	}
+	return op.text(m.Action)
 }

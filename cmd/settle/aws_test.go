@@ -126,6 +126,7 @@ func TestAWSWalkthrough(t *testing.T) {
 	}
 	// The rejected file: finance accepts up to 20 rejected rows for this merchant; the config change is
 	// deployed, and the failed-files queue is redriven (the stale status-change message is cleared too).
+	w.MirrorProcessed(t) // the validation report Validate wrote, which the operator reads for the remedy
 	mustOK(step("Batch 91 was rejected for 13 bad rows:", "aws", "dlq", "show", firstID(t, w, "rejected")))
 	out, code := step("A redrive cannot change a rejection, and says what can:", "aws", "redrive", bad.Execution)
 	if code != 1 || !strings.Contains(out, "cannot change the outcome") || !strings.Contains(out, "settle aws reprocess "+bad.Execution+" --max-rejected 13") {

@@ -147,7 +147,7 @@ type dlqMessageJSON struct {
 
 func toDLQJSON(op operator, m ops.DLQMessage) dlqMessageJSON {
 	return dlqMessageJSON{Queue: m.Queue, ID: m.ID, Sent: m.Sent.UTC(), Receives: m.Receives, Kind: m.Kind, File: m.File,
-		Execution: m.Execution, Status: m.Status, Step: m.Step, Error: m.Error, Cause: op.text(m.Message()), Action: op.text(m.Action),
+		Execution: m.Execution, Status: m.Status, Step: m.Step, Error: m.Error, Cause: op.text(m.Message()), Action: dlqAction(op, m),
 		Request: m.Request}
 }
 
@@ -165,7 +165,7 @@ func dlqFix(op operator, m ops.DLQMessage) string {
 	if m.Kind != ops.KindRejected || !workflow.IsDataError(m.Error) {
 		return ""
 	}
-	if fix, fitted := remedy(op, ops.Execution{Name: m.Execution, Error: m.Error, Cause: m.Cause}); fitted {
+	if fix, fitted := remedy(op, m.Execution, m.Error, m.Remedy); fitted {
 		return fix
 	}
 	return ""

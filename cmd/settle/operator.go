@@ -34,6 +34,9 @@ type words interface {
 	output(key string) string
 	// text is a message of the pipeline in these words (local paths for s3:// addresses).
 	text(s string) string
+	// settings is how these words name a setting: with the stack's parameter, or the environment
+	// variable alone.
+	settings() workflow.SettingNames
 	// runs says whether the operator runs what it starts to its end before answering (the local
 	// pipeline), so that the results are known; result is then the end of an execution it ran.
 	runs() bool

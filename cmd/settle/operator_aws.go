@@ -24,5 +24,6 @@ func (awsWords) text(s string) string           { return s }
 func (a awsWords) output(key string) string {
 	return "s3://" + a.o.Stack.Out(ops.OutProcessedBucket) + "/" + key
 }
+func (awsWords) settings() workflow.SettingNames { return workflow.StackParameters }
 func (awsWords) runs() bool                      { return false }
 func (awsWords) result(string) *local.FileResult { return nil }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/paysettle/settle/internal/local"
@@ -41,15 +40,12 @@ func (l localWords) output(key string) string {
 	return filepath.Join(l.data, local.ProcessedBucket, filepath.FromSlash(key))
 }
 
-// stackWords are the parts of the pipeline's messages that speak of the deployed stack: its
-// parameters next to the environment variables they set.
-var stackWords = regexp.MustCompile(`, the stack's [A-Za-z]+( parameter)?`)
-
 func (l localWords) text(s string) string {
 	s = strings.ReplaceAll(s, "s3://"+local.RawBucket+"/", filepath.Join(l.data, local.RawBucket)+string(filepath.Separator))
-	s = strings.ReplaceAll(s, "s3://"+local.ProcessedBucket+"/", filepath.Join(l.data, local.ProcessedBucket)+string(filepath.Separator))
-	return stackWords.ReplaceAllString(s, "")
+	return strings.ReplaceAll(s, "s3://"+local.ProcessedBucket+"/", filepath.Join(l.data, local.ProcessedBucket)+string(filepath.Separator))
 }
+
+func (localWords) settings() workflow.SettingNames { return workflow.EnvironmentVariables }
 
 func (localWords) runs() bool { return true }
 

@@ -368,7 +368,7 @@ func printDLQMessage(w io.Writer, op operator, m ops.DLQMessage) {
 		fmt.Fprintf(w, "  Cause     %s\n", indentCause(op.text(m.Message()), "            "))
 	}
 	if m.Action != "" {
-		fmt.Fprintf(w, "  To do     %s\n", op.text(m.Action))
+		fmt.Fprintf(w, "  To do     %s\n", dlqAction(op, m))
 	}
 	if fix := dlqFix(op, m); fix != "" {
 		fmt.Fprintf(w, "  Fix       %s\n", fix)

@@ -126,6 +126,6 @@ func rejection(ctx context.Context, op operator, act action) (*ops.Detail, strin
 	if err != nil || !workflow.IsDataError(d.Error) {
 		return nil, ""
 	}
-	fix, _ := remedy(op, d.Execution)
+	fix, _ := remedy(op, d.Name, d.Error, d.Remedy)
 	return d, fix
 }

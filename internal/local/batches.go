@@ -45,4 +45,3 @@ func (e *Env) GapWarning(ctx context.Context, results []FileResult) (string, err
 	}
 	return ledger.GapWarning(sts, processed), nil
 }
-

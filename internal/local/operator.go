@@ -21,14 +21,15 @@ import (
 // what the operator prints), command a verb's command line ("settle show --data d").
 func (e *Env) Operator(data string, command func(verb string) string) *ops.Operator {
 	return &ops.Operator{
-		Machine:   localExecutions{e: e, data: data, command: command},
-		Queues:    localQueues{e: e, data: data},
-		Files:     localFiles{e: e, data: data, command: command},
-		Processed: func() (store.Bucket, error) { return e.Processed, nil },
-		RawBucket: RawBucket,
-		Policy:    func() (ledger.Policy, error) { return e.BatchCheck.Policy, nil },
-		Command:   command,
-		Now:       e.clock.Now,
+		Machine:      localExecutions{e: e, data: data, command: command},
+		Queues:       localQueues{e: e, data: data},
+		Files:        localFiles{e: e, data: data, command: command},
+		Processed:    func() (store.Bucket, error) { return e.Processed, nil },
+		RawBucket:    RawBucket,
+		Policy:       func() (ledger.Policy, error) { return e.BatchCheck.Policy, nil },
+		Command:      command,
+		MaxFileBytes: e.Steps.Conf.MaxFileBytes,
+		Now:          e.clock.Now,
 	}
 }
 

@@ -43,6 +43,8 @@ type DLQMessage struct {
 	// Request is the report request of a fetch DLQ message (fetch-failed, report-request): what a
 	// redrive sends back to the webhook queue. Its File is the raw-bucket object it would become.
 	Request *fetch.Request
+	// Remedy is what would let a rejected file through (DLQShow, for a rejected file's message).
+	Remedy workflow.Remedy
 
 	handle string
 }
@@ -212,6 +214,9 @@ func (o *Operator) DLQShow(ctx context.Context, id string) (DLQMessage, error) {
 	}
 	for _, m := range msgs {
 		if m.ID == id {
+			if m.Kind == KindRejected {
+				m.Remedy = o.remedy(ctx, m.Error, m.File)
+			}
 			return m, nil
 		}
 	}

@@ -213,6 +213,9 @@ func (o *Operator) Show(ctx context.Context, name string) (*Detail, error) {
 		}
 	}
 	d.FailedStep = Annotate(d.Events)
+	if x.Failed() {
+		d.Remedy = o.remedy(ctx, x.Error, x.File)
+	}
 	if key := ManifestKey(x.Output); key != "" {
 		if b, err := o.Processed(); err == nil {
 			d.Manifest, _ = workflow.ReadManifest(ctx, b, key)
@@ -241,6 +244,8 @@ type Detail struct {
 	// Manifest is the commit marker of the batch a SUCCEEDED execution committed (nil for a duplicate,
 	// or when it cannot be read); it may since have been replaced by another file's.
 	Manifest *workflow.Manifest
+	// Remedy is what would let a rejected file through (for a data error).
+	Remedy workflow.Remedy
 }
 
 // ManifestKey is the manifest a SUCCEEDED execution's output names ("" for a duplicate, which wrote

@@ -35,6 +35,8 @@ type Operator struct {
 	// Explain puts a failed call's error in one sentence ("cannot read the batch ledgers in …: …"); nil
 	// leaves it as it is.
 	Explain func(what string, err error) error
+	// MaxFileBytes is the file size limit a reprocess runs under (MAX_FILE_BYTES; 0: the default).
+	MaxFileBytes int64
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 }
@@ -172,4 +174,18 @@ func (l launcher) Redrive(ctx context.Context, name string) error {
 		return nil
 	}
 	return l.x.Redrive(ctx, name)
+}
+
+// remedy is what would let a file rejected with the data error errName through (workflow.ReadRemedy):
+// the zero Remedy when nothing more than the error's name is known.
+func (o *Operator) remedy(ctx context.Context, errName string, f workflow.FileRef) workflow.Remedy {
+	if !workflow.IsDataError(errName) || o.Processed == nil {
+		return workflow.Remedy{}
+	}
+	b, err := o.Processed()
+	if err != nil {
+		return workflow.Remedy{}
+	}
+	r, _ := workflow.ReadRemedy(ctx, b, workflow.Rejection{Error: errName, File: f, MaxFileBytes: o.MaxFileBytes})
+	return r
 }
