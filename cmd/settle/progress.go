@@ -18,11 +18,13 @@ import (
 
 // progress shows how far settle run has come with a file. On a terminal it draws a bar per step of the
 // state machine (Check, Validate, Transform, Write) with the bytes of the report read, rows per second
-// and the time left, with mpb; the bar goes once the step ends, so the file's summary line follows on a
-// clean screen. Elsewhere (a pipe, a log) it prints a line on stderr at most every app.progressEvery,
-// naming the file and the step. It learns the step from the engine's history events (OnEvent) and the
-// bytes from the raw bucket's readers (WrapRaw); rows are the lines read. The terminal check and the
-// clock are the app's, so tests draw bars and lines without a terminal or the wall clock.
+// and the time left, with mpb. A bar completes when its step ends (not when the step has read the whole
+// file: it may still be working), and is drawn a last time and gone before the next step's bar starts:
+// one bar at most is on the screen, and the file's summary line follows on a clean screen. Elsewhere (a
+// pipe, a log) it prints a line on stderr at most every app.progressEvery, naming the file and the step.
+// It learns the step from the engine's history events (OnEvent) and the bytes from the raw bucket's
+// readers (WrapRaw); rows are the lines read. The terminal check and the clock are the app's, so tests
+// draw bars and lines without a terminal or the wall clock.
 type progress struct {
 	a        *app
 	terminal bool
@@ -96,13 +98,16 @@ func (p *progress) startStep(name string) {
 	}
 	bars, size := p.bars, p.size
 	p.mu.Unlock()
-	bar := bars.New(size, mpb.BarStyle(),
+	// Made with no total, the bar does not complete by itself when the bytes read reach the size
+	// (SetCurrent): only endStep completes it.
+	bar := bars.New(0, mpb.BarStyle(),
 		mpb.PrependDecorators(decor.Name(name, decor.WCSyncWidthR), decor.Any(func(s decor.Statistics) string {
 			return fmt.Sprintf("%s / %s", bytesize(s.Current), bytesize(s.Total))
 		}, decor.WCSyncSpace)),
 		mpb.AppendDecorators(decor.Any(func(s decor.Statistics) string { return p.rate(st) }, decor.WCSyncSpace),
 			decor.Any(func(s decor.Statistics) string { return "ETA " + p.eta(st) }, decor.WCSyncSpace)),
 		mpb.BarRemoveOnComplete())
+	bar.SetTotal(size, false)
 	p.mu.Lock()
 	p.bar = bar
 	p.mu.Unlock()
@@ -114,7 +119,8 @@ func (p *progress) endStep() {
 	p.bar = nil
 	p.mu.Unlock()
 	if bar != nil {
-		bar.SetTotal(-1, true) // complete: the bar goes
+		bar.SetTotal(-1, true) // complete: the bar is drawn a last time and goes
+		bar.Wait()
 	}
 }
 

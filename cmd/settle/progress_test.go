@@ -80,23 +80,36 @@ func TestRunShowsProgressWithoutATerminal(t *testing.T) {
 }
 
 // TestRunDrawsBarsOnATerminal: on a terminal each step has a bar (drawn with mpb) with its name, the
-// bytes read of the file's size, rows per second and the time left; the bars are gone before the
-// file's line is printed.
+// bytes read of the file's size, rows per second and the time left; a step's bar is drawn a last time,
+// complete and alone, when the step ends, and is gone before the next one starts and before the file's
+// line is printed. What is drawn depends on the app's clock only: a second run draws the same bars.
 func TestRunDrawsBarsOnATerminal(t *testing.T) {
-	a, out, errb := testApp(newTestClock(), false, "")
-	a.stderrTerminal = func() bool { return true }
-	a.progressRefresh = make(chan any) // no timer: the bars are drawn as they complete
-	if code := execute(context.Background(), []string{"run", "--data", t.TempDir(), sample58}, a); code != 0 {
-		t.Fatalf("exit %d\n%s%s", code, out, errb)
+	draw := func() string {
+		a, out, errb := testApp(newTestClock(), false, "")
+		a.stderrTerminal = func() bool { return true }
+		a.progressRefresh = make(chan any) // no timer: a bar is drawn when its step ends
+		if code := execute(context.Background(), []string{"run", "--data", t.TempDir(), sample58}, a); code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errb)
+		}
+		return errb.String()
 	}
-	for _, step := range []string{"Check", "Validate", "Transform", "Write"} {
-		bar := regexp.MustCompile(`(?m)^` + step + ` [0-9.]+ [KMG]?i?B / [0-9.]+ [KMG]?i?B \[[=>-]+\]\s+\d+ rows/s ETA (-|\d+s)$`)
-		if !bar.MatchString(errb.String()) {
-			t.Errorf("no bar for %s:\n%s", step, errb)
+	got := draw()
+	steps := []string{"Check", "Validate", "Transform", "Write"}
+	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+	if len(lines) != len(steps) {
+		t.Fatalf("%d lines on stderr, want one bar per step:\n%s", len(lines), got)
+	}
+	for i, step := range steps {
+		bar := regexp.MustCompile(`^` + step + ` [0-9.]+ [KMG]?i?B / [0-9.]+ [KMG]?i?B \[[=>-]+\] +\d+ rows/s ETA (-|\d+s)$`)
+		if !bar.MatchString(lines[i]) {
+			t.Errorf("line %d is not the bar of %s:\n%s", i+1, step, got)
 		}
 	}
-	if !strings.Contains(errb.String(), "Validate 328.5 KiB / 328.5 KiB") {
-		t.Errorf("Validate did not read the whole file:\n%s", errb)
+	if !strings.HasPrefix(lines[1], "Validate 328.5 KiB / 328.5 KiB") {
+		t.Errorf("Validate did not read the whole file:\n%s", got)
+	}
+	if again := draw(); again != got {
+		t.Errorf("a second run drew\n%s\nthe first\n%s", again, got)
 	}
 }
 

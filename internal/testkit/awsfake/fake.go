@@ -45,7 +45,9 @@ type Fake struct {
 	StateMachineARN string
 	// Archive is the EventBridge archive.
 	Archive Archive
-	// Now is the fake's clock (SQS timestamps, visibility, replays).
+	// Now is the fake's clock (SQS timestamps, visibility, replays, the Date of the JSON protocols'
+	// answers). It is read at every request: a clock that moved when read would date what runs inside
+	// a request by how many requests came before.
 	Now func() time.Time
 	// OnReceive, when set, runs before each SQS ReceiveMessage (tests use it to deliver what the local
 	// engine sent to its failed-files folder).
@@ -58,6 +60,7 @@ type Fake struct {
 	calls   []string
 	replays []Replay
 	moves   int
+	sent    int // messages sent: the sequence in their ids
 	s3      http.Handler
 }
 
@@ -121,12 +124,10 @@ func (f *Fake) Send(queueURL, body string) string {
 	if q == nil {
 		panic("awsfake: no queue " + queueURL)
 	}
-	n := 0
-	for _, qq := range f.queues {
-		n += len(qq.msgs)
-	}
-	id := fmt.Sprintf("%08x-0000-4000-8000-%012x", len(f.calls)+n+1, f.Now().UnixNano()&0xffffffffffff)
-	q.msgs = append(q.msgs, &message{id: id, body: body, sent: f.Now()})
+	f.sent++
+	now := f.Now()
+	id := fmt.Sprintf("%08x-0000-4000-8000-%012x", f.sent, now.UnixNano()&0xffffffffffff)
+	q.msgs = append(q.msgs, &message{id: id, body: body, sent: now})
 	return id
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/testkit/storefault"
@@ -32,17 +33,22 @@ type World struct {
 	Stack  map[string]string // the stack's outputs
 }
 
-// Clock is a settable clock: Sleep advances it, so the engine's retries take no time.
+// Clock is the world's time, a settable clock. Reading it does not move it: Advance and Sleep do (the
+// engine's retries take no time), and so does every history event an execution of the world records,
+// by EventStep. An execution's history is thus spaced the same however often the steps, the fake's
+// handlers or the commands under test look at the clock, and its events keep their order.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-// Now returns the clock's time, a millisecond later at each call (events keep their order).
+// EventStep is how far the world's clock moves at each history event.
+const EventStep = time.Millisecond
+
+// Now returns the clock's time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Millisecond)
 	return c.now
 }
 
@@ -70,7 +76,8 @@ func NewWorld(t testing.TB, conf workflow.Config) *World {
 	w := &World{Clock: &Clock{now: time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)}, Faults: &storefault.Bucket{}, Dir: t.TempDir()}
 	var err error
 	w.Env, err = local.Open(w.Dir, local.Options{Config: conf, Clock: w.Clock, Rand: func() float64 { return 0.5 },
-		WrapProcessed: func(b store.Bucket) store.Bucket { w.Faults.Bucket = b; return w.Faults }})
+		WrapProcessed: func(b store.Bucket) store.Bucket { w.Faults.Bucket = b; return w.Faults },
+		OnEvent:       func(string, engine.Event) { w.Clock.Advance(EventStep) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,13 +201,13 @@ func (w *World) Arrive(t testing.TB, key string, data []byte) local.FileResult {
 	return r
 }
 
-// MirrorProcessed copies the processed bucket's manifests, ledgers and partition objects into the fake
+// MirrorProcessed copies the processed bucket's manifests, ledgers, validation reports and partition objects into the fake
 // S3's processed bucket (made when missing), where the operator commands read them: the local steps
 // write to the data folder, not through the fake.
 func (w *World) MirrorProcessed(t testing.TB) {
 	t.Helper()
 	_ = w.Fake.S3.CreateBucket(local.ProcessedBucket) // exists after the first mirror
-	for _, prefix := range []string{workflow.ManifestPrefix, workflow.LedgerPrefix, workflow.LinesPrefix} {
+	for _, prefix := range []string{workflow.ManifestPrefix, workflow.LedgerPrefix, workflow.ReportPrefix, workflow.LinesPrefix} {
 		objs, err := w.Env.Processed.List(context.Background(), prefix)
 		if err != nil {
 			t.Fatal(err)
