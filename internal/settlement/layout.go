@@ -94,10 +94,26 @@ type HeaderError struct {
 	Duplicate []string // columns named twice
 	Reason    string   // anything else
 	Found     []string // the header as read
-	required  int
+	// NetColumnsOmitted: the header has every required column but the three net ones (Net Currency, Net
+	// Debit (NC), Net Credit (NC)), as the 28-column report exported from a Balance Platform account has.
+	// It is a settlement details report, refused because each row's net amount, the payout the batch
+	// balances against and the currency of the (NC) fees are only in those columns: deriving them from
+	// the gross amounts would be a guess (see docs/decisions.md).
+	NetColumnsOmitted bool
+	required          int
 }
 
+// netColumns are the columns a report without net columns lacks, in Adyen's order.
+var netColumns = []Column{ColNetCurrency, ColNetDebit, ColNetCredit}
+
 func (e *HeaderError) Error() string {
+	if e.NetColumnsOmitted {
+		return "a settlement details report without its net columns (" + strings.Join(e.Missing, ", ") + "), " +
+			"the layout exported from a Balance Platform account: refused, since each row's net amount, the payout " +
+			"the batch balances against and the currency of the (NC) fees are in those columns and are not derived " +
+			"from the gross amounts; generate the report again with these three standard columns and upload it in " +
+			"place of this file"
+	}
 	var parts []string
 	if e.Reason != "" {
 		parts = append(parts, e.Reason)
@@ -126,7 +142,8 @@ var columnByName = func() map[string]Column {
 }()
 
 // DetectLayout matches a header row against the Adyen Settlement details report. It is the adapter seam
-// for other providers: a second provider adds its own detector, chosen by header signature.
+// for other providers: a second provider adds its own detector, chosen by header signature. A report
+// without its net columns is refused with a HeaderError that says so (NetColumnsOmitted).
 func DetectLayout(fields [][]byte) (*Layout, error) {
 	l := &Layout{Provider: ProviderAdyen}
 	for i := range l.index {
@@ -171,7 +188,11 @@ func DetectLayout(fields [][]byte) (*Layout, error) {
 				required++
 			}
 		}
-		return nil, &HeaderError{Missing: missing, Duplicate: dup, Found: l.Header, required: required}
+		omitted := len(dup) == 0 && len(missing) == len(netColumns) // missing is in column order
+		for i := 0; omitted && i < len(netColumns); i++ {
+			omitted = missing[i] == columnNames[netColumns[i]]
+		}
+		return nil, &HeaderError{Missing: missing, Duplicate: dup, Found: l.Header, NetColumnsOmitted: omitted, required: required}
 	}
 	return l, nil
 }
