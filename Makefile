@@ -31,7 +31,7 @@ export SETTLE_SKIPPED_LOG := $(CURDIR)/build/skipped-proofs.txt
 
 .PHONY: test skips vet lint build asl sample clean
 test: skips vet lint build asl ## format, vet, lint, the bootstraps, the definition check and all tests
-	$(GO) test -race $(RACE_PKGS)
+	$(GO) test -race -timeout 30m $(RACE_PKGS)
 	$(GO) test -run TestCrashedRunsRecover ./internal/local/ # every kill point; -race runs a quarter of them
 	$(GO) test -timeout 30m -run '^TestBurstOfFiles$$|Every(Step|Write)Interleaving|WriteCrashAtEveryCall|OperatorActionsEveryInterleaving|Schedule(ResumedWrite|RepublishAgainst|ExecutionsOfOneReplace)|VerifyDuringCommits' ./internal/local/ # 500 files (-race runs a fifth); the explorations (skipped under -race)
 	$(GO) test $(PKGS)

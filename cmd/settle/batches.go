@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/webhook"
+	"github.com/paysettle/settle/internal/workflow"
 )
 
 // batchesOptions are the flags of batches.
@@ -156,18 +159,29 @@ func printAck(w io.Writer, provider, merchant string, a ledger.Ack, added bool) 
 }
 
 func newBatchesCheckCmd(a *app) *cobra.Command {
-	var data string
+	var data, repairHost string
+	var in intakeOptions
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Run the hourly batch check once (the ledgers, and the table against its manifests): alerts and resolutions to notifications.jsonl",
+		Long: `Check runs the scheduled batch check once. With --repair-host it also repairs gaps as a stack does: it
+asks the report host for each batch a gap lacks (and a late account's next batch), downloads what is
+there into the raw bucket and runs it; a 404 is asked again later, with a doubling wait, until the gap
+counts as missing. REPAIR_GAPS_OFF lists the merchant accounts whose gaps only alert.`,
 		Example: `  settle batches check
-  BATCH_GRACE_HOURS=0 settle batches check --data /tmp/settle`,
+  BATCH_GRACE_HOURS=0 settle batches check --data /tmp/settle
+  settle batches check --repair-host https://ca-test.adyen.com --report-user report-user.json`,
 		Args: noArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return runBatchesCheck(cmd.Context(), a, data)
+			if repairHost == "" {
+				return runBatchesCheck(cmd.Context(), a, data)
+			}
+			return runBatchesRepair(cmd.Context(), a, data, repairHost, in)
 		}),
 	}
 	cmd.Flags().StringVar(&data, "data", DefaultData, "data folder")
+	cmd.Flags().StringVar(&repairHost, "repair-host", "", "repair gaps from this report host: https://ca-test.adyen.com, https://ca-live.adyen.com, or a loopback stand-in http://127.0.0.1:PORT")
+	cmd.Flags().StringVar(&in.reportUser, "report-user", "", `the report user's credentials, a JSON file {"username", "password"} (default: none)`)
 	return cmd
 }
 
@@ -180,7 +194,51 @@ func runBatchesCheck(ctx context.Context, a *app, data string) error {
 	if err != nil {
 		return err
 	}
+	printCheck(a, res, data)
+	return nil
+}
+
+func printCheck(a *app, res *workflow.BatchCheckResult, data string) {
 	fmt.Fprintf(a.stdout, "%d merchant accounts, %d missing batches, %d late, %d table findings (settle verify); sent %d alerts and %d resolutions to %s/notifications.jsonl.\n",
 		res.Accounts, res.MissingBatches, res.Late, res.TableFindings, res.Alerts, res.Resolutions, data)
-	return nil
+}
+
+// runBatchesRepair runs the check with its gap repair through the local report intake.
+func runBatchesRepair(ctx context.Context, a *app, data, host string, in intakeOptions) error {
+	u, err := url.Parse(host)
+	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return usageError("--repair-host %q: want a report host's address, such as https://ca-test.adyen.com", host)
+	}
+	switch u.Scheme {
+	case "https":
+		in.hosts = u.Host
+	case "http": // a local stand-in: plain http to that loopback address and port only
+		in.devServer = u.Host
+	default:
+		return usageError("--repair-host %q: want https://HOST, or http://127.0.0.1:PORT for a local stand-in", host)
+	}
+	repair, err := workflow.RepairFromEnv(a.getenv)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if repair == nil {
+		return usageError("--repair-host with %s=off: nothing would be repaired", workflow.EnvRepairGaps)
+	}
+	in.data = data
+	intake, env, err := in.intake(a, webhook.Secret{})
+	if err != nil {
+		return err
+	}
+	res, results, err := env.CheckBatchesRepairing(ctx, intake, strings.TrimSuffix(host, "/"), repair.Off)
+	if err != nil {
+		return err
+	}
+	printCheck(a, res, data)
+	fmt.Fprintf(a.stdout, "Asked the report host for %s; announced %s.\n",
+		plural(res.RepairsQueued, "missing batch", "missing batches"), plural(res.Repaired, "repaired batch", "repaired batches"))
+	if len(results) == 0 {
+		return nil
+	}
+	fmt.Fprintln(a.stdout)
+	return printResults(a.stdout, localOperator(env, data), results, in)
 }

@@ -7,7 +7,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/store/s3store"
 	"github.com/paysettle/settle/internal/workflow"
@@ -20,8 +22,9 @@ type BatchesHandler = func(context.Context, workflow.BatchCheckInput) (*workflow
 const AckCommand = "settle aws batches ack"
 
 // NewBatches builds the scheduled batches function's handler from its environment: PROCESSED_BUCKET
-// (the ledgers), ALERT_TOPIC_ARN, METRICS_NAMESPACE and the batch policy (ledger.PolicyFromEnv:
-// BATCH_GRACE_HOURS, BATCH_CADENCES).
+// (the ledgers), ALERT_TOPIC_ARN, METRICS_NAMESPACE, the batch policy (ledger.PolicyFromEnv:
+// BATCH_GRACE_HOURS, BATCH_CADENCES) and the gap repair (workflow.RepairFromEnv: REPAIR_GAPS,
+// REPAIR_GAPS_OFF; with WEBHOOK_QUEUE_URL, the fetch function's queue, and ADYEN_ENVIRONMENT).
 func NewBatches(ctx context.Context, getenv func(string) string) (BatchesHandler, error) {
 	bucket, topic := getenv("PROCESSED_BUCKET"), getenv("ALERT_TOPIC_ARN")
 	if bucket == "" || topic == "" {
@@ -36,12 +39,28 @@ func NewBatches(ctx context.Context, getenv func(string) string) (BatchesHandler
 	if err != nil {
 		return nil, err
 	}
+	repair, err := workflow.RepairFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if q := getenv("WEBHOOK_QUEUE_URL"); repair != nil && q != "" {
+		// The gaps' reports go to the fetch function's queue, from the Customer Area of the stack's
+		// Adyen environment.
+		repair.Queue = Queue{Client: sqs.NewFromConfig(cfg), URL: q}
+		repair.Host = "https://" + fetch.TestHost
+		if getenv("ADYEN_ENVIRONMENT") == "live" {
+			repair.Host = "https://" + fetch.LiveHost
+		}
+	} else {
+		repair = nil
+	}
 	c := &workflow.BatchCheck{
 		Processed: s3store.New(NewS3(cfg, getenv), bucket),
 		Publisher: Topic{Client: sns.NewFromConfig(cfg), ARN: topic},
 		Policy:    policy,
 		Log:       o.Log,
 		Metrics:   o.Metrics,
+		Repair:    repair,
 	}
 	return c.Handle, nil
 }

@@ -27,7 +27,8 @@ import (
 var (
 	stepEnv    = []string{"BALANCE_CHECK", "MAX_FILE_BYTES", "MAX_REJECTED_ROWS", "METRICS_NAMESPACE", "PROCESSED_BUCKET", "RAW_BUCKET", "SETTLE_TIMEZONES"}
 	starterEnv = []string{"METRICS_NAMESPACE", "RAW_BUCKET", "STATE_MACHINE_ARN"}
-	batchesEnv = []string{"ALERT_TOPIC_ARN", "BATCH_CADENCES", "BATCH_GRACE_HOURS", "METRICS_NAMESPACE", "PROCESSED_BUCKET"}
+	batchesEnv = []string{"ADYEN_ENVIRONMENT", "ALERT_TOPIC_ARN", "BATCH_CADENCES", "BATCH_GRACE_HOURS", "METRICS_NAMESPACE", "PROCESSED_BUCKET",
+		"REPAIR_GAPS", "REPAIR_GAPS_OFF", "WEBHOOK_QUEUE_URL"}
 	webhookEnv = []string{"METRICS_NAMESPACE", "REPORT_FILE_PATTERN", "REPORT_HOSTS", "WEBHOOK_QUEUE_URL", "WEBHOOK_SECRET_ARN"}
 	fetchEnv   = []string{"FETCH_ATTEMPTS", "FETCH_DLQ_URL", "MAX_FILE_BYTES", "METRICS_NAMESPACE", "RAW_BUCKET", "REPORT_HOSTS", "REPORT_USER_SECRET_ARN"}
 	// functionEnv is the environment of each function that is not a step.
@@ -237,6 +238,7 @@ func TestFunctions(t *testing.T) {
 			"REPORT_FILE_PATTERN": "{ReportFilePattern}", "REPORT_HOSTS": "if(HasReportHosts,{ReportHosts},if(AdyenLive,ca-live.adyen.com,ca-test.adyen.com))",
 			"REPORT_USER_SECRET_ARN": "if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})",
 			"FETCH_DLQ_URL":          "{FetchDeadLetterQueue}", "FETCH_ATTEMPTS": "4",
+			"REPAIR_GAPS": "{RepairGaps}", "REPAIR_GAPS_OFF": "{RepairGapsOff}", "ADYEN_ENVIRONMENT": "{AdyenEnvironment}",
 		}
 		for k, v := range vars {
 			if got := render(v, nil); got != refs[k] {
@@ -650,7 +652,9 @@ func TestLeastPrivilege(t *testing.T) {
 		"BatchesFunction": {"s3:GetObject " + obj(proc, workflow.LedgerPrefix), "s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.AlertsObject,
 			"s3:GetObject " + obj(proc, workflow.ManifestPrefix), "s3:GetObject " + obj(proc, workflow.ClaimPrefix),
 			"s3:GetObject " + obj(proc, filepath.Dir(workflow.VerifyAlertsKey)+"/"), "s3:PutObject " + proc + "/" + workflow.VerifyAlertsKey,
-			"s3:ListBucket " + proc, "sns:Publish {AlertTopic}"},
+			"s3:ListBucket " + proc, "sns:Publish {AlertTopic}",
+			// The gap repair: its record, and the fetch function's queue.
+			"s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.RepairsObject, "sqs:SendMessage {WebhookQueue.Arn}"},
 		"WebhookFunction": {"secretsmanager:GetSecretValue if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "sqs:SendMessage {WebhookQueue.Arn}"},
 		"FetchFunction": append(cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(raw, fetch.RawPrefix)),
 			"secretsmanager:GetSecretValue if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})", "sqs:SendMessage {FetchDeadLetterQueue.Arn}"),
@@ -1090,6 +1094,8 @@ func TestParameters(t *testing.T) {
 			[]string{"report-user", "arn:aws:secretsmanager:eu-west-1:1234:secret:r-x1Y2z3"}},
 		"ReportHosts":                {[]string{"", "ca-test.adyen.com", "ca-test.adyen.com,ca-live.adyen.com", "reports.example.com:8443"}, []string{"https://ca-test.adyen.com", "CA-TEST.adyen.com", "a,,b", "a b", ","}},
 		"AdyenEnvironment":           {[]string{"test", "live"}, []string{"", "Live", "prod", "test,live"}},
+		"RepairGaps":                 {[]string{"on", "off"}, []string{"", "On", "yes"}},
+		"RepairGapsOff":              {[]string{"", "AcmeShopNL", "AcmeShopNL,Acme_Shop-DE.2"}, []string{"Acme Shop", "a;b", "a/b"}},
 		"WebhookReservedConcurrency": {[]string{"0", "5", "100"}, []string{"-1", "101", "x"}},
 		"ReportFilePattern":          {[]string{"settlement_detail_report_batch_*.csv", "*.csv"}, []string{"", "../*.csv", "a/b.csv", "[abc].csv"}},
 	}

@@ -20,6 +20,9 @@ type Request struct {
 	URL             string `json:"url"`
 	EventDate       string `json:"eventDate,omitempty"`
 	Live            bool   `json:"live"`
+	// Repair marks a request the batch check queued for a batch a gap lacks: a 404 then means the report
+	// is not generated yet, which the check asks for again later, not a failure for the dead-letter queue.
+	Repair bool `json:"repair,omitempty"`
 }
 
 // FromReport is the request for a report a notification announced.

@@ -13,6 +13,21 @@ func (e *Env) CheckBatches(ctx context.Context) (*workflow.BatchCheckResult, err
 	return e.BatchCheck.Handle(ctx, workflow.BatchCheckInput{ScheduledTime: e.clock.Now().UTC().Format("2006-01-02T15:04:05Z")})
 }
 
+// CheckBatchesRepairing runs the batch check with its gap repair (workflow.Repair) on the intake: the
+// fetches the check queues for the batches gaps lack are downloaded from host and run through the
+// pipeline, in order, before it returns, as the fetch function would take them from its queue. off
+// lists the merchant accounts whose gaps only alert.
+func (e *Env) CheckBatchesRepairing(ctx context.Context, in *Intake, host string, off []string) (*workflow.BatchCheckResult, []FileResult, error) {
+	check := *e.BatchCheck
+	check.Repair = &workflow.Repair{Queue: in.queue, Host: host, Off: off}
+	res, err := check.Handle(ctx, workflow.BatchCheckInput{ScheduledTime: e.clock.Now().UTC().Format("2006-01-02T15:04:05Z")})
+	var results []FileResult
+	for _, body := range in.queue.drain() {
+		results = append(results, in.fetchMessage(ctx, body))
+	}
+	return res, results, err
+}
+
 // GapWarning is the line a run ends with when the batches its files committed leave a gap in their
 // merchant account's sequence ("" when none do).
 func (e *Env) GapWarning(ctx context.Context, results []FileResult) (string, error) {

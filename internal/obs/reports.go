@@ -9,6 +9,9 @@ const (
 	ReportsFetched       = "ReportsFetched"       // fetcher: a report stored in the raw bucket
 	ReportBytes          = "ReportBytes"          // fetcher: bytes of the reports stored
 	FetchFailed          = "FetchFailed"          // fetcher: a download given up; dimension sets [] and [Reason]
+	RepairNotFound       = "RepairNotFound"       // fetcher: a batch the check asked for is not generated yet (404)
+	RepairsQueued        = "RepairsQueued"        // batch check: fetches queued for batches a gap lacks
+	BatchesRepaired      = "BatchesRepaired"      // batch check: batches it asked for, committed since
 )
 
 // DimReason is the dimension of WebhookRejected, NotificationsSkipped and FetchFailed; its values are

@@ -43,6 +43,8 @@ type BatchCheck struct {
 	Now func() time.Time
 	// ResendAfter is how long an unconfirmed claim waits before it is sent again (0: ledger.ResendAfter).
 	ResendAfter time.Duration
+	// Repair, when set, queues fetches of the batches gaps lack (see Repair); nil: gaps only alert.
+	Repair *Repair
 }
 
 // BatchCheckInput is the scheduled event: EventBridge Scheduler fills the fields from its context
@@ -60,6 +62,10 @@ type BatchCheckResult struct {
 	Late           int   `json:"late"`
 	Alerts         int   `json:"alerts"`      // alert messages published
 	Resolutions    int   `json:"resolutions"` // resolution messages published
+	// RepairsQueued counts the fetches queued for batches gaps lack, Repaired the batches asked for
+	// and committed since (each announced once).
+	RepairsQueued int `json:"repairsQueued,omitempty"`
+	Repaired      int `json:"repaired,omitempty"`
 	// TableFindings is how many inconsistencies the table's check found (see Verifier).
 	TableFindings int `json:"tableFindings"`
 }
@@ -104,7 +110,14 @@ func (c *BatchCheck) Handle(ctx context.Context, in BatchCheckInput) (*BatchChec
 			Put(obs.MissingBatches, float64(st.MissingBatches), obs.Count).
 			Put(obs.HoursSinceLastBatch, st.Age.Hours(), obs.None).
 			Property("late", st.Late).Property("pending_batches", st.PendingBatches).Emit(ctx)
-		alerts, resolutions, err := c.announce(ctx, log, st, now)
+		rec, queued, repaired, err := c.repair(ctx, log, st, now)
+		res.RepairsQueued += queued
+		res.Repaired += repaired
+		if err != nil {
+			log.ErrorContext(ctx, "gap repair not completed", obs.KeyMerchant, st.MerchantAccount, "error", err)
+			failed = append(failed, err)
+		}
+		alerts, resolutions, err := c.announce(ctx, log, st, now, rec)
 		res.Alerts += alerts
 		res.Resolutions += resolutions
 		if err != nil {
@@ -126,8 +139,11 @@ func (c *BatchCheck) Handle(ctx context.Context, in BatchCheckInput) (*BatchChec
 	// The aggregate the alarm watches: no merchant dimension, one value per check.
 	c.Metrics.Entry().Put(obs.MissingBatches, float64(res.MissingBatches), obs.Count).
 		Put(obs.HoursSinceLastBatch, maxHours, obs.None).Property("accounts", res.Accounts).Emit(ctx)
+	if c.Repair != nil {
+		c.Metrics.Entry().Put(obs.RepairsQueued, float64(res.RepairsQueued), obs.Count).Put(obs.BatchesRepaired, float64(res.Repaired), obs.Count).Emit(ctx)
+	}
 	log.InfoContext(ctx, "batch check done", "accounts", res.Accounts, "missing_batches", res.MissingBatches, "late", res.Late,
-		"table_findings", res.TableFindings, "alerts", res.Alerts, "resolutions", res.Resolutions)
+		"table_findings", res.TableFindings, "alerts", res.Alerts, "resolutions", res.Resolutions, "repairs_queued", res.RepairsQueued, "repaired", res.Repaired)
 	if len(failed) > 0 {
 		return res, &TransientError{Op: "batch check", Err: fmt.Sprintf("%d of %d accounts not checked: %v", len(failed), len(accounts), errors.Join(failed...))}
 	}
@@ -136,7 +152,7 @@ func (c *BatchCheck) Handle(ctx context.Context, in BatchCheckInput) (*BatchChec
 
 // announce claims, publishes and confirms an account's messages; it returns how many alerts and
 // resolutions it published.
-func (c *BatchCheck) announce(ctx context.Context, log *slog.Logger, st ledger.Status, now time.Time) (int, int, error) {
+func (c *BatchCheck) announce(ctx context.Context, log *slog.Logger, st ledger.Status, now time.Time, repairs *Repairs) (int, int, error) {
 	alerts, resolutions := 0, 0
 	err := claimPublishConfirm(ctx, c.Processed, AlertsKey(st.Provider, st.MerchantAccount),
 		func() *ledger.Alerts { return ledger.NewAlerts(st.Provider, st.MerchantAccount) },
@@ -144,7 +160,11 @@ func (c *BatchCheck) announce(ctx context.Context, log *slog.Logger, st ledger.S
 			return ledger.Plan(cur, st, now, c.resendAfter())
 		},
 		func(m ledger.Message) error {
-			if err := c.Publisher.Publish(ctx, m.Subject, m.Text); err != nil {
+			text := m.Text
+			if m.Kind == ledger.KindMissing {
+				text += repairNote(repairs, m.First, m.Last)
+			}
+			if err := c.Publisher.Publish(ctx, m.Subject, text); err != nil {
 				return fmt.Errorf("publish %s of %s: %w", m.Kind, st.Name(), err)
 			}
 			if m.Kind == ledger.KindMissing || m.Kind == ledger.KindLate {
