@@ -9,6 +9,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,6 +22,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/obs"
@@ -86,9 +89,10 @@ func runOutcomes(t *testing.T) (observed, error) {
 	var logs, metrics syncBuffer
 	e := &env{t: t, clock: newClock(), faults: &storefault.Bucket{}, dir: t.TempDir(), files: t.TempDir()}
 	var err error
+	m := obs.NewMetrics(&metrics, "SettleTest").WithClock(e.clock.Now)
 	e.Env, err = local.Open(e.dir, local.Options{Config: workflow.Config{}, Clock: e.clock,
 		Log:           obs.NewLogger(&logs, slog.LevelInfo),
-		Metrics:       obs.NewMetrics(&metrics, "SettleTest").WithClock(e.clock.Now),
+		Metrics:       m,
 		WrapProcessed: func(b store.Bucket) store.Bucket { e.faults.Bucket = b; return e.faults }})
 	if err != nil {
 		return observed{}, err
@@ -97,7 +101,7 @@ func runOutcomes(t *testing.T) (observed, error) {
 	n := 0
 	invoke := func() context.Context {
 		n++
-		return lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-" + string(rune('a'+n))})
+		return lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{AwsRequestID: "req-" + string(rune('a'+n))})
 	}
 	var files []string
 	run := func(path string, status string) local.FileResult {
@@ -131,7 +135,14 @@ func runOutcomes(t *testing.T) (observed, error) {
 	e.clock.mu.Lock()
 	e.clock.now = e.clock.now.Add(49 * time.Hour)
 	e.clock.mu.Unlock()
-	if _, err := e.CheckBatches(invoke()); err != nil {
+	// It asks the report host for batch 6, which answers 404 (not generated yet).
+	host := newAdyenStandIn(t)
+	u, _ := url.Parse(host.srv.URL)
+	repairIntake := e.NewIntake(local.IntakeOptions{Metrics: m,
+		Policy:      fetch.Policy{Hosts: []string{u.Host}, AllowAddr: func(a netip.Addr) bool { return a.IsLoopback() }},
+		Credentials: func(context.Context) (string, string, error) { return reportUser, reportPass, nil },
+		TLS:         host.srv.Client().Transport.(*http.Transport).TLSClientConfig})
+	if _, _, err := e.CheckBatchesRepairing(invoke(), repairIntake, host.srv.URL, nil); err != nil {
 		return observed{}, err
 	}
 
@@ -140,7 +151,7 @@ func runOutcomes(t *testing.T) (observed, error) {
 	st := *e.Starter
 	junk := events.SQSMessage{MessageId: "junk", Body: `{"hello":"world"}`}
 	b8 := e.report("batch8.csv", gen.Config{Rows: 10, Seed: 8, Batch: 8})
-	obj, err := e.Upload(context.Background(), b8, local.RawKey(b8))
+	obj, err := e.Upload(t.Context(), b8, local.RawKey(b8))
 	if err != nil {
 		return observed{}, err
 	}
@@ -256,6 +267,8 @@ func TestLogsCarryContextAndNoRowData(t *testing.T) {
 		switch step {
 		case "batches": // the scheduled batch check reads the processed bucket's ledgers, no file
 			need = []string{"step", "request_id", "bucket"}
+		case "fetch": // a report download, before the report is an object with an ETag
+			need = []string{"step", "request_id", "key", "merchant"}
 		case "starter":
 		default:
 			need = append(need, "execution")

@@ -73,16 +73,19 @@ func putLedger(t *testing.T, s3 *fakeS3, bucket, merchant string, numbers ...int
 }
 
 // TestBatches runs the scheduled batches function under the emulator with its events/ file: a ledger
-// with a gap gets one alert on the fake SNS topic; the same event again publishes nothing; once the
-// batch is in the ledger, one resolution.
+// with a gap gets one alert on the fake SNS topic, and the batch's report is asked for on the webhook
+// queue; the same event again publishes and asks nothing; once the batch is in the ledger, one
+// resolution and one "repaired".
 func TestBatches(t *testing.T) {
 	vars := envFile(t)["BatchesFunction"]
 	processed := vars["PROCESSED_BUCKET"]
 	s3 := newFakeS3(t, processed)
 	sns := newFakeSNS(t)
 	putLedger(t, s3, processed, "AcmeShopNL", 56, 58)
+	sqs := newFakeSecretsSQS(t, nil)
 	env := functionEnv(t, "BatchesFunction", s3.url, "")
 	env["AWS_ENDPOINT_URL_SNS"] = sns.url
+	env["AWS_ENDPOINT_URL_SQS"] = sqs.url
 	e := startEmulator(t, "batches", env)
 	t.Cleanup(func() { checkMetrics(t, e.out.String(), vars["METRICS_NAMESPACE"]) })
 	event := readFile(t, "events/batches.json")
@@ -108,13 +111,22 @@ func TestBatches(t *testing.T) {
 		!strings.Contains(m.Get("Message"), "settle aws batches ack --merchant AcmeShopNL --batch 57") {
 		t.Errorf("published %v", m)
 	}
+	// The gap's batch is asked for on the webhook queue, from the test Customer Area (AdyenEnvironment).
+	queued := sqs.messages(vars["WEBHOOK_QUEUE_URL"])
+	if r.RepairsQueued != 1 || len(queued) != 1 || !strings.Contains(queued[0], `"url":"https://ca-test.adyen.com/reports/download/MerchantAccount/AcmeShopNL/settlement_detail_report_batch_57.csv"`) ||
+		!strings.Contains(queued[0], `"repair":true`) {
+		t.Errorf("repair requests: %+v %v", r, queued)
+	}
+	if !strings.Contains(m.Get("Message"), "asked the report host for it by itself: batch 57 1 time") {
+		t.Errorf("the alert does not name the request:\n%s", m.Get("Message"))
+	}
 	alerts, ok := s3.get(t, processed, workflow.AlertsKey("adyen", "AcmeShopNL"))
 	if !ok || !strings.Contains(string(alerts), `"state":"open"`) {
 		t.Errorf("alert state %s", alerts)
 	}
 
 	// The schedule fires again: nothing new to say.
-	if r := result(e.invoke(t, event)); r.Alerts != 0 || r.Resolutions != 0 || len(sns.take()) != 0 {
+	if r := result(e.invoke(t, event)); r.Alerts != 0 || r.Resolutions != 0 || len(sns.take()) != 0 || len(sqs.messages(vars["WEBHOOK_QUEUE_URL"])) != 1 {
 		t.Errorf("the same event again: %+v", r)
 	}
 
@@ -122,7 +134,8 @@ func TestBatches(t *testing.T) {
 	putLedger(t, s3, processed, "AcmeShopNL", 56, 57, 58)
 	r = result(e.invoke(t, event))
 	msgs = sns.take()
-	if r.MissingBatches != 0 || r.Resolutions != 1 || len(msgs) != 1 || !strings.HasPrefix(msgs[0].Get("Subject"), "settle: resolved: batch 57") {
+	if r.MissingBatches != 0 || r.Resolutions != 1 || r.Repaired != 1 || len(msgs) != 2 ||
+		!strings.HasPrefix(msgs[0].Get("Subject"), "settle: repaired: batch 57") || !strings.HasPrefix(msgs[1].Get("Subject"), "settle: resolved: batch 57") {
 		t.Errorf("after batch 57: %+v, published %v", r, msgs)
 	}
 }

@@ -345,7 +345,8 @@ var emittedMetrics = map[string][]string{
 	"StepDuration": {"Step"},
 	// The batches function: the aggregate, and per merchant account.
 	"MissingBatches": {"", "Provider,MerchantAccount"}, "HoursSinceLastBatch": {"", "Provider,MerchantAccount"},
-	"TableFindings": {""}, // the table's consistency check
+	"TableFindings": {""},                                                  // the table's consistency check
+	"RepairsQueued": {""}, "BatchesRepaired": {""}, "RepairNotFound": {""}, // gaps that repair themselves
 	// The report intake.
 	"WebhookRejected": {"", "Reason"}, "ReportsQueued": {""}, "NotificationsSkipped": {"", "Reason"},
 	"ReportsFetched": {""}, "ReportBytes": {""}, "FetchFailed": {"", "Reason"},
