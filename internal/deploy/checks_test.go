@@ -1165,7 +1165,8 @@ var customMetrics = map[string][]string{
 	"StepDuration": {"Step"},
 	// The batch check: the aggregate and per merchant account.
 	"MissingBatches": {"", "MerchantAccount,Provider"}, "HoursSinceLastBatch": {"", "MerchantAccount,Provider"},
-	"TableFindings": {""}, // the table's consistency check
+	"TableFindings": {""},                                                  // the table's consistency check
+	"RepairsQueued": {""}, "BatchesRepaired": {""}, "RepairNotFound": {""}, // gaps that repair themselves
 	// The report intake (internal/obs/reports.go).
 	"WebhookRejected": {"", "Reason"}, "ReportsQueued": {""}, "NotificationsSkipped": {"", "Reason"},
 	"ReportsFetched": {""}, "ReportBytes": {""}, "FetchFailed": {"", "Reason"},
