@@ -90,41 +90,13 @@ func (x localExecutions) History(_ context.Context, name string) ([]ops.Event, e
 	}
 	out := make([]ops.Event, 0, len(hist))
 	for _, h := range hist {
-		out = append(out, event(h))
+		ev, err := ops.EventOf(h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
 	}
 	return out, nil
-}
-
-// event is an engine history event with the details the operator reads (the same fields as
-// GetExecutionHistory's events).
-func event(h engine.Event) ops.Event {
-	ev := ops.Event{ID: h.ID, Time: h.Timestamp, Type: h.Type}
-	fail := func(e, c string) { ev.Error, ev.Cause = e, c }
-	switch {
-	case h.StateEnteredEventDetails != nil:
-		ev.State = h.StateEnteredEventDetails.Name
-	case h.StateExitedEventDetails != nil:
-		ev.State = h.StateExitedEventDetails.Name
-	case h.LambdaFunctionScheduledEventDetails != nil:
-		ev.Detail = h.LambdaFunctionScheduledEventDetails.Resource
-	case h.LambdaFunctionFailedEventDetails != nil:
-		fail(h.LambdaFunctionFailedEventDetails.Error, h.LambdaFunctionFailedEventDetails.Cause)
-	case h.LambdaFunctionTimedOutEventDetails != nil:
-		fail(h.LambdaFunctionTimedOutEventDetails.Error, h.LambdaFunctionTimedOutEventDetails.Cause)
-	case h.TaskScheduledEventDetails != nil:
-		ev.Detail = h.TaskScheduledEventDetails.ResourceType + ":" + h.TaskScheduledEventDetails.Resource
-	case h.TaskFailedEventDetails != nil:
-		fail(h.TaskFailedEventDetails.Error, h.TaskFailedEventDetails.Cause)
-	case h.TaskTimedOutEventDetails != nil:
-		fail(h.TaskTimedOutEventDetails.Error, h.TaskTimedOutEventDetails.Cause)
-	case h.ExecutionFailedEventDetails != nil:
-		fail(h.ExecutionFailedEventDetails.Error, h.ExecutionFailedEventDetails.Cause)
-	case h.ExecutionAbortedEventDetails != nil:
-		fail(h.ExecutionAbortedEventDetails.Error, h.ExecutionAbortedEventDetails.Cause)
-	case h.ExecutionRedrivenEventDetails != nil:
-		ev.Detail = fmt.Sprintf("redrive %d", h.ExecutionRedrivenEventDetails.RedriveCount)
-	}
-	return ev
 }
 
 func (x localExecutions) Start(ctx context.Context, name string, input []byte) error {

@@ -87,7 +87,11 @@ func (x awsExecutions) History(ctx context.Context, name string) ([]Event, error
 			return nil, x.o.explain("read the history of "+name, err)
 		}
 		for _, h := range page.Events {
-			events = append(events, historyEvent(h))
+			ev, err := EventOf(h)
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, ev)
 		}
 	}
 	return events, nil
@@ -107,39 +111,6 @@ func (x awsExecutions) Redrive(ctx context.Context, name string) error {
 func (o *Ops) machineName() string {
 	arn := o.Stack.Out(OutStateMachineARN)
 	return "state machine " + arn[strings.LastIndex(arn, ":")+1:]
-}
-
-// historyEvent reads the details of a history event.
-func historyEvent(h sfntypes.HistoryEvent) Event {
-	ev := Event{ID: h.Id, Time: aws.ToTime(h.Timestamp), Type: string(h.Type)}
-	fail := func(e, c *string) { ev.Error, ev.Cause = aws.ToString(e), aws.ToString(c) }
-	switch {
-	case h.StateEnteredEventDetails != nil:
-		ev.State = aws.ToString(h.StateEnteredEventDetails.Name)
-	case h.StateExitedEventDetails != nil:
-		ev.State = aws.ToString(h.StateExitedEventDetails.Name)
-	case h.LambdaFunctionScheduledEventDetails != nil:
-		ev.Detail = aws.ToString(h.LambdaFunctionScheduledEventDetails.Resource)
-	case h.LambdaFunctionFailedEventDetails != nil:
-		fail(h.LambdaFunctionFailedEventDetails.Error, h.LambdaFunctionFailedEventDetails.Cause)
-	case h.LambdaFunctionTimedOutEventDetails != nil:
-		fail(h.LambdaFunctionTimedOutEventDetails.Error, h.LambdaFunctionTimedOutEventDetails.Cause)
-	case h.TaskScheduledEventDetails != nil:
-		ev.Detail = aws.ToString(h.TaskScheduledEventDetails.ResourceType) + ":" + aws.ToString(h.TaskScheduledEventDetails.Resource)
-	case h.TaskFailedEventDetails != nil:
-		fail(h.TaskFailedEventDetails.Error, h.TaskFailedEventDetails.Cause)
-	case h.TaskTimedOutEventDetails != nil:
-		fail(h.TaskTimedOutEventDetails.Error, h.TaskTimedOutEventDetails.Cause)
-	case h.ExecutionFailedEventDetails != nil:
-		fail(h.ExecutionFailedEventDetails.Error, h.ExecutionFailedEventDetails.Cause)
-	case h.ExecutionTimedOutEventDetails != nil:
-		fail(h.ExecutionTimedOutEventDetails.Error, h.ExecutionTimedOutEventDetails.Cause)
-	case h.ExecutionAbortedEventDetails != nil:
-		fail(h.ExecutionAbortedEventDetails.Error, h.ExecutionAbortedEventDetails.Cause)
-	case h.ExecutionRedrivenEventDetails != nil:
-		ev.Detail = fmt.Sprintf("redrive %d", aws.ToInt32(h.ExecutionRedrivenEventDetails.RedriveCount))
-	}
-	return ev
 }
 
 // awsQueues are the stack's SQS queues.

@@ -286,3 +286,58 @@ func Annotate(events []Event) (failedStep string) {
 	}
 	return failedStep
 }
+
+// historyJSON is what the operator reads of a history event, whichever API gave it: Step Functions'
+// GetExecutionHistory (the SDK's types.HistoryEvent) and the local engine's history have the same
+// fields, and encoding/json matches their names without regard to case.
+type historyJSON struct {
+	ID        int64     `json:"id"`
+	Timestamp time.Time `json:"timestamp"`
+	Type      string    `json:"type"`
+
+	StateEnteredEventDetails, StateExitedEventDetails *struct{ Name string }
+
+	LambdaFunctionScheduledEventDetails *struct{ Resource string }
+	TaskScheduledEventDetails           *struct{ Resource, ResourceType string }
+
+	LambdaFunctionFailedEventDetails, LambdaFunctionTimedOutEventDetails, TaskFailedEventDetails, TaskTimedOutEventDetails,
+	ExecutionFailedEventDetails, ExecutionTimedOutEventDetails, ExecutionAbortedEventDetails *struct{ Error, Cause string }
+
+	ExecutionRedrivenEventDetails *struct{ RedriveCount int }
+}
+
+// EventOf reads a history event of either API (any value whose JSON has GetExecutionHistory's fields):
+// its state, resource or redrive count, and a failure's error and cause. The operator writes Detail and
+// Message from them (Show).
+func EventOf(h any) (Event, error) {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return Event{}, err
+	}
+	var j historyJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return Event{}, fmt.Errorf("read a history event: %w", err)
+	}
+	ev := Event{ID: j.ID, Time: j.Timestamp, Type: j.Type}
+	for _, d := range []*struct{ Name string }{j.StateEnteredEventDetails, j.StateExitedEventDetails} {
+		if d != nil {
+			ev.State = d.Name
+		}
+	}
+	if d := j.LambdaFunctionScheduledEventDetails; d != nil {
+		ev.Detail = d.Resource
+	}
+	if d := j.TaskScheduledEventDetails; d != nil {
+		ev.Detail = d.ResourceType + ":" + d.Resource
+	}
+	for _, d := range []*struct{ Error, Cause string }{j.LambdaFunctionFailedEventDetails, j.LambdaFunctionTimedOutEventDetails,
+		j.TaskFailedEventDetails, j.TaskTimedOutEventDetails, j.ExecutionFailedEventDetails, j.ExecutionTimedOutEventDetails, j.ExecutionAbortedEventDetails} {
+		if d != nil {
+			ev.Error, ev.Cause = d.Error, d.Cause
+		}
+	}
+	if d := j.ExecutionRedrivenEventDetails; d != nil {
+		ev.Detail = fmt.Sprintf("redrive %d", d.RedriveCount)
+	}
+	return ev, nil
+}

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/workflow"
@@ -154,4 +157,30 @@ func TestOperatorDecidesOnAnyBackend(t *testing.T) {
 			t.Errorf("deleted %v, want m-bbb and m-ccc", q.deleted)
 		}
 	})
+}
+
+// TestEventOfReadsBothHistories: one reading of a history event serves Step Functions' and the local
+// engine's, whose JSON names the same fields with other capitals.
+func TestEventOfReadsBothHistories(t *testing.T) {
+	at := time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)
+	sdk := sfntypes.HistoryEvent{Id: 7, Timestamp: &at, Type: sfntypes.HistoryEventTypeLambdaFunctionFailed,
+		LambdaFunctionFailedEventDetails: &sfntypes.LambdaFunctionFailedEventDetails{Error: aws.String("ValidationError"), Cause: aws.String(`{"errorMessage":"13 rows"}`)}}
+	local := map[string]any{"id": 7, "timestamp": at, "type": "LambdaFunctionFailed",
+		"lambdaFunctionFailedEventDetails": map[string]string{"error": "ValidationError", "cause": `{"errorMessage":"13 rows"}`}}
+	for name, h := range map[string]any{"sdk": sdk, "engine": local} {
+		ev, err := ops.EventOf(h)
+		if err != nil || ev.ID != 7 || !ev.Time.Equal(at) || ev.Type != "LambdaFunctionFailed" || ev.Error != "ValidationError" || ev.Cause != `{"errorMessage":"13 rows"}` {
+			t.Errorf("%s: %+v, %v", name, ev, err)
+		}
+	}
+	red := sfntypes.HistoryEvent{Id: 9, Timestamp: &at, Type: sfntypes.HistoryEventTypeExecutionRedriven,
+		ExecutionRedrivenEventDetails: &sfntypes.ExecutionRedrivenEventDetails{RedriveCount: aws.Int32(2)}}
+	if ev, _ := ops.EventOf(red); ev.Detail != "redrive 2" {
+		t.Errorf("redriven: %+v", ev)
+	}
+	task := sfntypes.HistoryEvent{Id: 3, Timestamp: &at, Type: sfntypes.HistoryEventTypeTaskScheduled,
+		TaskScheduledEventDetails: &sfntypes.TaskScheduledEventDetails{ResourceType: aws.String("sqs"), Resource: aws.String("sendMessage")}}
+	if ev, _ := ops.EventOf(task); ev.Detail != "sqs:sendMessage" {
+		t.Errorf("task scheduled: %+v", ev)
+	}
 }
