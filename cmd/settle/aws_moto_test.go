@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,7 +69,7 @@ func TestAWSWalkthroughMoto(t *testing.T) {
 	w := awsfake.NewWorld(t, workflow.Config{})
 	w.Arrive(t, "incoming/settlement_detail_report_batch_91.csv", read(t, filepath.Join("..", "..", "testdata", "bad", "settlement_detail_report_batch_91_bad_rows.csv")))
 	for _, body := range w.Fake.Messages(w.Stack["FailedFilesQueueUrl"]) {
-		if _, err := s.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(s.Out("FailedFilesQueueUrl")), MessageBody: aws.String(body)}); err != nil {
+		if _, err := s.SQS.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(s.Out("FailedFilesQueueUrl")), MessageBody: aws.String(body)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,7 +79,7 @@ func TestAWSWalkthroughMoto(t *testing.T) {
 	step := func(comment string, wantCode int, args ...string) string {
 		t.Helper()
 		a, out, errb := testApp(engine.RealClock{}, false, "")
-		code := execute(context.Background(), append(args, "--stack", s.Name), a)
+		code := execute(t.Context(), append(args, "--stack", s.Name), a)
 		if comment != "" {
 			fmt.Fprintf(&transcript, "# %s\n", comment)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -87,9 +86,9 @@ func TestAWSBatchCommands(t *testing.T) {
 			t.Fatalf("batch %d: %s %s", n, r.Status, r.Error)
 		}
 	}
-	objs, _ := w.Env.Processed.List(context.Background(), workflow.LedgerPrefix)
+	objs, _ := w.Env.Processed.List(t.Context(), workflow.LedgerPrefix)
 	for _, o := range objs {
-		data, _, _ := w.Env.Processed.Get(context.Background(), o.Key)
+		data, _, _ := w.Env.Processed.Get(t.Context(), o.Key)
 		if _, err := w.Fake.S3.PutObject(local.ProcessedBucket, o.Key, map[string]string{}, bytes.NewReader(data), int64(len(data)), nil); err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -35,7 +34,7 @@ func TestEveryCommandHasHelpWithExamples(t *testing.T) {
 	for _, p := range paths {
 		for _, help := range []string{"--help", "-h"} {
 			a, out, errb := testApp(newTestClock(), false, "")
-			code := execute(context.Background(), append(append([]string{}, p...), help), a)
+			code := execute(t.Context(), append(append([]string{}, p...), help), a)
 			name := strings.Join(append([]string{"settle"}, p...), " ")
 			if code != 0 || errb.Len() > 0 || !strings.Contains(out.String(), "Usage:\n  "+name) || !strings.Contains(out.String(), "Examples:\n  ") {
 				t.Errorf("%s %s: exit %d, stderr %q, stdout:\n%s", name, help, code, errb, out)
@@ -90,7 +89,7 @@ func TestCommandLineConventions(t *testing.T) {
 	}
 	for _, c := range cases {
 		a, out, errb := testApp(newTestClock(), false, "")
-		code := execute(context.Background(), c.args, a)
+		code := execute(t.Context(), c.args, a)
 		got := out.String() + errb.String()
 		if code != c.code || !strings.Contains(got, c.want) {
 			t.Errorf("settle %s: exit %d, want %d and %q; got:\n%s", strings.Join(c.args, " "), code, c.code, c.want, got)
@@ -146,7 +145,7 @@ func TestRunPrintsEachFileAsItEnds(t *testing.T) {
 	a, _, errb := testApp(newTestClock(), false, "")
 	w := &lineWatcher{dir: data, seen: map[string]int{}}
 	a.stdout = w
-	if code := execute(context.Background(), []string{"run", "--data", data, "../../testdata/sample", "../../testdata/bad"}, a); code != 1 {
+	if code := execute(t.Context(), []string{"run", "--data", data, "../../testdata/sample", "../../testdata/bad"}, a); code != 1 {
 		t.Fatalf("exit %d\n%s%s", code, &w.buf, errb)
 	}
 	for i, f := range []string{"settlement_detail_report_batch_57.csv", "settlement_detail_report_batch_58.csv", "payments_export.csv",

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,7 +40,7 @@ func TestWebhookReplayAndFetch(t *testing.T) {
 	settle := func(args ...string) (string, string, int) {
 		t.Helper()
 		a, out, errOut := testApp(engine.RealClock{}, false, "")
-		code := execute(context.Background(), args, a)
+		code := execute(t.Context(), args, a)
 		return out.String(), errOut.String(), code
 	}
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -37,7 +36,7 @@ func settleJSON(t *testing.T, want int, args ...string) []map[string]any {
 	a, out, errb := testApp(engine.RealClock{}, false, "")
 	args = append(args, "--json")
 	what := "settle " + strings.Join(args, " ")
-	if code := execute(context.Background(), args, a); code != want {
+	if code := execute(t.Context(), args, a); code != want {
 		t.Fatalf("%s: exit %d, want %d\n%s%s", what, code, want, out, errb)
 	}
 	return jsonLines(t, what, out.String())
@@ -160,7 +159,7 @@ func TestLocalJSON(t *testing.T) {
 
 	// A confirmed plan goes to stderr with its question: stdout holds only JSON.
 	aa, out, errb := testApp(engine.RealClock{}, false, "")
-	if code := execute(context.Background(), []string{"reprocess", rejected, "--replace", "--json", "--data", data}, aa); code != 2 ||
+	if code := execute(t.Context(), []string{"reprocess", rejected, "--replace", "--json", "--data", data}, aa); code != 2 ||
 		out.Len() != 0 || !strings.Contains(errb.String(), "Plan (nothing is changed until you confirm)") || !strings.Contains(errb.String(), "pass --yes") {
 		t.Errorf("reprocess --replace --json without a terminal: exit %d\nstdout %q\nstderr %q", code, out, errb)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -43,7 +42,7 @@ func TestKilledChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.Run(context.Background(), os.Getenv(killFileEnv))
+	env.Run(t.Context(), os.Getenv(killFileEnv))
 }
 
 // killedRun runs a report in a child process killed (SIGKILL) in Transform; it returns the data folder,

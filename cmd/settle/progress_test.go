@@ -67,7 +67,7 @@ func (c *secondClock) Now() time.Time {
 // on stderr naming the step, and keeps stdout for the table.
 func TestRunShowsProgressWithoutATerminal(t *testing.T) {
 	a, out, errb := testApp(&secondClock{*newTestClock()}, false, "")
-	if code := execute(context.Background(), []string{"run", "--data", t.TempDir(), sample58}, a); code != 0 {
+	if code := execute(t.Context(), []string{"run", "--data", t.TempDir(), sample58}, a); code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errb)
 	}
 	line := regexp.MustCompile(`(?m)^settle: \.\./\.\./testdata/sample/settlement_detail_report_batch_58\.csv: (Validate|Transform) 256\.0 KiB of 328\.5 KiB \(77%\), \d+ rows, \d+ rows/s, ETA \d+s$`)
@@ -88,7 +88,7 @@ func TestRunDrawsBarsOnATerminal(t *testing.T) {
 		a, out, errb := testApp(newTestClock(), false, "")
 		a.stderrTerminal = func() bool { return true }
 		a.progressRefresh = make(chan any) // no timer: a bar is drawn when its step ends
-		if code := execute(context.Background(), []string{"run", "--data", t.TempDir(), sample58}, a); code != 0 {
+		if code := execute(t.Context(), []string{"run", "--data", t.TempDir(), sample58}, a); code != 0 {
 			t.Fatalf("exit %d\n%s%s", code, out, errb)
 		}
 		return errb.String()
@@ -140,7 +140,7 @@ func TestInterruptedRunSaysAborted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	a, out, _ := testApp(&secondClock{*newTestClock()}, false, "")
 	stderr := &cancelOnWrite{cancel: cancel} // the first progress line is the Ctrl-C

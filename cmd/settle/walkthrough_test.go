@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,7 +44,7 @@ func (s *transcript) comment(format string, a ...any) {
 func (s *transcript) run(want int, args ...string) string {
 	s.t.Helper()
 	a, out, errb := testApp(s.clock, false, "")
-	code := execute(context.Background(), args, a)
+	code := execute(s.t.Context(), args, a)
 	fmt.Fprintf(&s.b, "$ settle %s\n%s%s", strings.Join(quoteArgs(args), " "), out, errb)
 	if code != 0 {
 		fmt.Fprintf(&s.b, "(exit status %d)\n", code)
@@ -64,7 +63,7 @@ func (s *transcript) run(want int, args ...string) string {
 func (s *transcript) quiet(want int, args ...string) string {
 	s.t.Helper()
 	a, out, errb := testApp(s.clock, false, "")
-	if code := execute(context.Background(), args, a); code != want {
+	if code := execute(s.t.Context(), args, a); code != want {
 		s.t.Errorf("settle %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errb)
 	}
 	return out.String() + errb.String()

@@ -1,7 +1,6 @@
 package cloud_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -38,11 +37,11 @@ func TestThrottledStartIsARetry(t *testing.T) {
 	})
 	x := cloud.Executions{Client: client, StateMachineARN: "arn:aws:states:eu-west-1:123456789012:stateMachine:settlement"}
 
-	err := x.Start(context.Background(), "abc", []byte(`{}`))
+	err := x.Start(t.Context(), "abc", []byte(`{}`))
 	if err == nil || errors.Is(err, workflow.ErrExecutionExists) {
 		t.Fatalf("Start = %v, want a throttling error that is not ErrExecutionExists", err)
 	}
-	out, name, err := workflow.Launch(context.Background(), x, "abc", []byte(`{}`), nil)
+	out, name, err := workflow.Launch(t.Context(), x, "abc", []byte(`{}`), nil)
 	if out != workflow.Retry || name != "abc" || err == nil {
 		t.Errorf("Launch = %s %s %v, want retry", out, name, err)
 	}
@@ -84,7 +83,7 @@ func TestRepeatStartOfARunningExecutionIsADuplicate(t *testing.T) {
 				Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
 			})
 			x := cloud.Executions{Client: client, StateMachineARN: "arn:aws:states:eu-west-1:123456789012:stateMachine:settlement"}
-			out, name, err := workflow.Launch(context.Background(), x, "abc", []byte(`{}`), nil)
+			out, name, err := workflow.Launch(t.Context(), x, "abc", []byte(`{}`), nil)
 			if out != tc.want || name != "abc" || err != nil {
 				t.Errorf("Launch = %s %s %v, want %s", out, name, err, tc.want)
 			}

@@ -31,7 +31,7 @@ func TestSecretsCache(t *testing.T) {
 	s := &Secrets{Client: sm, Now: func() time.Time { return now }}
 	get := func() string {
 		t.Helper()
-		v, err := s.Get(context.Background(), "arn:secret")
+		v, err := s.Get(t.Context(), "arn:secret")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestSecretsCache(t *testing.T) {
 	}
 	now = now.Add(DefaultSecretTTL)
 	sm.err = errors.New("throttled")
-	if _, err := s.Get(context.Background(), "arn:secret"); err == nil {
+	if _, err := s.Get(t.Context(), "arn:secret"); err == nil {
 		t.Error("a failed read returned a value")
 	}
 	sm.err = nil

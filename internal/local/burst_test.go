@@ -306,7 +306,7 @@ func TestBurstOfFiles(t *testing.T) {
 	want := map[string]bool{} // execution names
 	for i := range files {
 		path := e.report(fmt.Sprintf("settlement_%04d.csv", i), gen.Config{Rows: 12, Seed: uint64(1000 + i), Batch: int64(1000 + i)})
-		obj, err := e.Upload(context.Background(), path, local.RawKey(path))
+		obj, err := e.Upload(t.Context(), path, local.RawKey(path))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,7 +347,7 @@ func TestBurstOfFiles(t *testing.T) {
 					byID[p.msg.MessageId] = p
 					ev.Records = append(ev.Records, p.msg)
 				}
-				resp, err := starter.Handle(context.Background(), ev)
+				resp, err := starter.Handle(t.Context(), ev)
 				if err != nil {
 					t.Errorf("the starter failed a whole batch: %v", err)
 					return

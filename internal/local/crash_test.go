@@ -194,7 +194,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := env.Run(context.Background(), os.Getenv(crashFileEnv))
+	r := env.Run(t.Context(), os.Getenv(crashFileEnv))
 	fmt.Printf("result %s %s\n", r.Status, r.Error)
 }
 
@@ -314,7 +314,7 @@ func TestCrashedRunsRecover(t *testing.T) {
 // checkRecovers looks at a data folder whose run was killed at point, then runs the file again.
 func checkRecovers(t *testing.T, dir, report, name, point string, pid, rows int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	env, err := local.Open(dir, local.Options{Clock: newClock()})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package local_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -47,7 +46,7 @@ func TestDuckDBGapQueryAgreesWithTheLedger(t *testing.T) {
 		Missing      bool   `json:"missing"`
 	}
 	var want []gap
-	accounts, err := workflow.LoadAccounts(context.Background(), e.Processed, "")
+	accounts, err := workflow.LoadAccounts(t.Context(), e.Processed, "")
 	if err != nil {
 		t.Fatal(err)
 	}

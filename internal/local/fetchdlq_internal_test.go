@@ -1,7 +1,6 @@
 package local
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,7 +14,7 @@ func TestFetchDeadLettersOfTwoRunsAreKept(t *testing.T) {
 	defer messages.Store(messages.Load())
 	for run := range 3 {
 		messages.Store(0) // a new process
-		if err := (dirQueue{dir: dir}).Send(context.Background(), letter); err != nil {
+		if err := (dirQueue{dir: dir}).Send(t.Context(), letter); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
 	}

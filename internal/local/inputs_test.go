@@ -2,7 +2,6 @@ package local_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -47,7 +46,7 @@ func md5Hex(b []byte) string {
 // rawETag is the ETag of a raw-bucket object, unquoted.
 func (e *env) rawETag(key string) string {
 	e.t.Helper()
-	obj, err := e.Raw.Head(context.Background(), key)
+	obj, err := e.Raw.Head(e.t.Context(), key)
 	if err != nil {
 		e.t.Fatalf("raw %s: %v", key, err)
 	}
@@ -115,7 +114,7 @@ func TestSameNameInTwoFolders(t *testing.T) {
 	}
 	status := map[string]string{}
 	for _, in := range inputs {
-		r := e.RunInput(context.Background(), in)
+		r := e.RunInput(t.Context(), in)
 		rel, _ := filepath.Rel(dir, r.File)
 		status[filepath.ToSlash(rel)] = r.Status
 		if r.Status == local.Succeeded && r.Key != in.Key {
@@ -172,7 +171,7 @@ func TestSameNameAcrossRuns(t *testing.T) {
 			t.Errorf("rerun of %s: %s under %s, want DUPLICATE under its first key", p, r.Status, r.Key)
 		}
 	}
-	objs, err := e.Raw.List(context.Background(), "")
+	objs, err := e.Raw.List(t.Context(), "")
 	if err != nil || len(objs) != 2 {
 		t.Errorf("raw bucket holds %v (%v), want the two reports", objs, err)
 	}

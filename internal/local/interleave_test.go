@@ -288,7 +288,7 @@ func makeVersions(t *testing.T, cfgs []gen.Config) []*version {
 		want(t, r, local.Succeeded)
 		m := e.manifest("PaySettleShopEU", v.cfg.Batch)
 		v.etag, v.partition = m.Source.ETag, m.Partitions[0].Key
-		obj, err := e.Processed.Head(context.Background(), v.partition)
+		obj, err := e.Processed.Head(t.Context(), v.partition)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +304,7 @@ func makeVersions(t *testing.T, cfgs []gen.Config) []*version {
 // It returns the winner.
 func checkOneCommit(t *testing.T, b store.Bucket, vs []*version) *version {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	objs, err := b.List(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -395,7 +395,7 @@ func TestTwoVersionsEveryStepInterleaving(t *testing.T) {
 				var actors []func(context.Context)
 				for _, v := range vs {
 					path := e.file(v.name, v.data)
-					obj, err := e.Upload(context.Background(), path, local.RawKey(path))
+					obj, err := e.Upload(t.Context(), path, local.RawKey(path))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -452,7 +452,7 @@ type writeFixture struct {
 
 func newWriteFixture(t *testing.T, vs []*version, replace []bool) *writeFixture {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, err := store.NewDir(local.RawBucket, t.TempDir(), store.WithoutSync())
 	if err != nil {
 		t.Fatal(err)
@@ -513,7 +513,7 @@ func newSteps(raw, proc store.Bucket) *workflow.Steps {
 
 func mustPutObject(t *testing.T, b store.Bucket, key string, data []byte) store.Object {
 	t.Helper()
-	obj, err := b.Put(context.Background(), key, data)
+	obj, err := b.Put(t.Context(), key, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,7 +605,7 @@ func TestReplaceEveryWriteInterleaving(t *testing.T) {
 			if !strings.Contains(te.Err, "is being committed by execution") {
 				t.Errorf("the replace waited with %v", te)
 			}
-			_, errs[1] = steps.Write(context.Background(), f.inputs[1]) // Step Functions' retry
+			_, errs[1] = steps.Write(t.Context(), f.inputs[1]) // Step Functions' retry
 		}
 		switch win := checkOneCommit(t, proc, vs); win {
 		case vs[1]:
@@ -626,7 +626,7 @@ func TestReplaceEveryWriteInterleaving(t *testing.T) {
 
 func readManifest(t *testing.T, b store.Bucket) workflow.Manifest {
 	t.Helper()
-	data, _, err := b.Get(context.Background(), workflow.ManifestKey("PaySettleShopEU", 5))
+	data, _, err := b.Get(t.Context(), workflow.ManifestKey("PaySettleShopEU", 5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -721,7 +721,7 @@ func (c *crashingBucket) DeleteIf(ctx context.Context, key, etag string) error {
 func TestWriteCrashAtEveryCall(t *testing.T) {
 	vs := twoVersions(t, false)
 	f := newWriteFixture(t, vs, []bool{false, false})
-	ctx := context.Background()
+	ctx := t.Context()
 	// The calls of a Write alone: the crash points to try.
 	var none *sched
 	counter := &crashingBucket{Bucket: f.processed(t, &none), n: 1 << 30}
@@ -771,7 +771,7 @@ func TestWriteCrashAtEveryCall(t *testing.T) {
 func TestReplaceTakesOverAStaleClaim(t *testing.T) {
 	vs := twoVersions(t, false)
 	f := newWriteFixture(t, vs, []bool{false, true})
-	ctx := context.Background()
+	ctx := t.Context()
 	var none *sched
 	proc := f.processed(t, &none)
 	now := time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)
@@ -822,7 +822,7 @@ func TestVersionsRaceForOneBatch(t *testing.T) {
 		var objs []store.Object
 		for _, v := range vs {
 			path := e.file(v.name, v.data)
-			obj, err := e.Upload(context.Background(), path, local.RawKey(path))
+			obj, err := e.Upload(t.Context(), path, local.RawKey(path))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -834,7 +834,7 @@ func TestVersionsRaceForOneBatch(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					e.Deliver(context.Background(), obj)
+					e.Deliver(t.Context(), obj)
 				}()
 			}
 		}
@@ -874,7 +874,7 @@ func checkLedgerNames(t *testing.T, b store.Bucket, ledgers []string, m workflow
 		t.Errorf("ledger objects %v, want only %s", ledgers, key)
 		return
 	}
-	data, _, err := b.Get(context.Background(), key)
+	data, _, err := b.Get(t.Context(), key)
 	if err != nil {
 		t.Fatal(err)
 	}

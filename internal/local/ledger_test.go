@@ -43,7 +43,7 @@ func (e *env) batch(merchant string, n int64) local.FileResult {
 func (e *env) check() []string {
 	e.t.Helper()
 	before := len(e.notifications())
-	if _, err := e.CheckBatches(context.Background()); err != nil {
+	if _, err := e.CheckBatches(e.t.Context()); err != nil {
 		e.t.Fatal(err)
 	}
 	var out []string
@@ -65,7 +65,7 @@ func (e *env) hourly(h int) []string {
 
 func (e *env) ledgerBytes(merchant string) []byte {
 	e.t.Helper()
-	b, _, err := e.Processed.Get(context.Background(), workflow.LedgerKey("adyen", merchant))
+	b, _, err := e.Processed.Get(e.t.Context(), workflow.LedgerKey("adyen", merchant))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestMissingBatchAlertedOnceAndResolved(t *testing.T) {
 	e.batch(shop, 2)
 	e.advance(24 * time.Hour)
 	r4 := e.batch(shop, 4)
-	if w, err := e.GapWarning(context.Background(), []local.FileResult{r4}); err != nil || !strings.Contains(w, "adyen/PaySettleShopEU batch 3 not here yet") {
+	if w, err := e.GapWarning(t.Context(), []local.FileResult{r4}); err != nil || !strings.Contains(w, "adyen/PaySettleShopEU batch 3 not here yet") {
 		t.Errorf("run warning after batch 4: %q %v", w, err)
 	}
 	if got := append(e.check(), e.hourly(47)...); len(got) != 0 {
@@ -101,7 +101,7 @@ func TestMissingBatchAlertedOnceAndResolved(t *testing.T) {
 	if later := e.hourly(72); len(later) != 0 {
 		t.Errorf("the next three days: %v", later)
 	}
-	sts, err := operatorOf(e.Env).Batches(context.Background(), shop)
+	sts, err := operatorOf(e.Env).Batches(t.Context(), shop)
 	if err != nil || len(sts) != 1 || sts[0].MissingBatches != 1 || sts[0].State() != "missing 1" {
 		t.Fatalf("settle batches: %+v %v", sts, err)
 	}
@@ -113,7 +113,7 @@ func TestMissingBatchAlertedOnceAndResolved(t *testing.T) {
 	if later := e.hourly(5); len(later) != 0 {
 		t.Errorf("after the resolution: %v", later)
 	}
-	if sts, _ := operatorOf(e.Env).Batches(context.Background(), shop); sts[0].State() != "ok" || len(sts[0].Gaps) != 0 {
+	if sts, _ := operatorOf(e.Env).Batches(t.Context(), shop); sts[0].State() != "ok" || len(sts[0].Gaps) != 0 {
 		t.Errorf("after batch 3: %s %+v", sts[0].State(), sts[0].Gaps)
 	}
 }
@@ -124,7 +124,7 @@ func TestOutOfOrderWithinGraceRaisesNothing(t *testing.T) {
 	e.batch(shop, 1)
 	e.advance(24 * time.Hour)
 	r3 := e.batch(shop, 3)
-	if w, _ := e.GapWarning(context.Background(), []local.FileResult{r3}); !strings.Contains(w, "batch 2") {
+	if w, _ := e.GapWarning(t.Context(), []local.FileResult{r3}); !strings.Contains(w, "batch 2") {
 		t.Errorf("warning %q", w)
 	}
 	got := e.hourly(30)
@@ -215,7 +215,7 @@ func TestConcurrentCommitsBothInTheLedger(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = e.Run(context.Background(), f)
+			results[i] = e.Run(t.Context(), f)
 		}()
 	}
 	wg.Wait()
@@ -248,7 +248,7 @@ func TestCheckTwiceAtOnceSendsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := e.CheckBatches(context.Background()); err != nil {
+			if _, err := e.CheckBatches(t.Context()); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -276,25 +276,25 @@ func TestAcknowledgedGapNeverAlertsAgain(t *testing.T) {
 	if got := e.check(); len(got) != 1 || !strings.Contains(got[0], "batches 2-4") {
 		t.Fatalf("gap 2-4: %v", got)
 	}
-	if _, err := operatorOf(e.Env).Acknowledge(context.Background(), "adyen", shop, ledger.Ack{First: 2, Last: 4, By: "ana", Reason: "Adyen: numbers skipped"}); err != nil {
+	if _, err := operatorOf(e.Env).Acknowledge(t.Context(), "adyen", shop, ledger.Ack{First: 2, Last: 4, By: "ana", Reason: "Adyen: numbers skipped"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.hourly(24 * 6); len(got) != 0 {
 		t.Errorf("after the acknowledgement: %v", got)
 	}
 	// Closed: the weekly cadence would make it late in the next days; it stays silent.
-	if _, err := operatorOf(e.Env).Acknowledge(context.Background(), "adyen", shop, ledger.Ack{Closed: true, By: "bo", Reason: "contract ended"}); err != nil {
+	if _, err := operatorOf(e.Env).Acknowledge(t.Context(), "adyen", shop, ledger.Ack{Closed: true, By: "bo", Reason: "contract ended"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.hourly(24 * 7); len(got) != 0 {
 		t.Errorf("after the account was acknowledged closed: %v", got)
 	}
-	sts, _ := operatorOf(e.Env).Batches(context.Background(), shop)
+	sts, _ := operatorOf(e.Env).Batches(t.Context(), shop)
 	if g := sts[0].Gaps; len(g) != 1 || g[0].Acknowledged == nil || g[0].Acknowledged.By != "ana" || sts[0].MissingBatches != 0 {
 		t.Errorf("gaps %+v", g)
 	}
 	// Acknowledging a merchant account with no ledger is refused.
-	if _, err := operatorOf(e.Env).Acknowledge(context.Background(), "adyen", "NoSuchShop", ledger.Ack{First: 1, Last: 1, By: "ana", Reason: "x"}); err == nil {
+	if _, err := operatorOf(e.Env).Acknowledge(t.Context(), "adyen", "NoSuchShop", ledger.Ack{First: 1, Last: 1, By: "ana", Reason: "x"}); err == nil {
 		t.Error("an acknowledgement for an unknown account was accepted")
 	}
 }
@@ -312,12 +312,12 @@ func TestRebuildEqualsTheMaintainedLedger(t *testing.T) {
 	want(t, e.run(e.report(shop+"_1.csv", gen.Config{Rows: 20, Seed: 1, Merchant: shop, Batch: 1, SettlementDate: "2024-05-02"})), local.Duplicate)
 	// A replace of batch 2 with regenerated content.
 	newer := e.report("batch2-regenerated.csv", gen.Config{Rows: 25, Seed: 99, Merchant: shop, Batch: 2, SettlementDate: "2024-05-03"})
-	obj, err := e.Upload(context.Background(), newer, local.RawKey(newer))
+	obj, err := e.Upload(t.Context(), newer, local.RawKey(newer))
 	if err != nil {
 		t.Fatal(err)
 	}
 	input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: store.UnquoteETag(obj.ETag), Size: obj.Size}, Replace: true})
-	if _, err := e.Engine.Start(context.Background(), "replace-batch2", input); err != nil {
+	if _, err := e.Engine.Start(t.Context(), "replace-batch2", input); err != nil {
 		t.Fatal(err)
 	}
 	maintained := map[string][]byte{shop: e.ledgerBytes(shop), "ShopB": e.ledgerBytes("ShopB")}
@@ -327,22 +327,22 @@ func TestRebuildEqualsTheMaintainedLedger(t *testing.T) {
 		t.Fatalf("the replace is not in the ledger: %+v", b)
 	}
 
-	res, err := operatorOf(e.Env).RebuildLedgers(context.Background())
+	res, err := operatorOf(e.Env).RebuildLedgers(t.Context())
 	if err != nil || res.Accounts != 2 || res.Batches != 5 || res.Rewritten != 0 || res.Removed != 0 {
 		t.Errorf("rebuild of correct ledgers: %+v %v", res, err)
 	}
 	// Damage one ledger, delete the other, and leave one for an account with no manifest.
 	damaged := bytes.Replace(maintained[shop], []byte(`"batch_number":7`), []byte(`"batch_number":8`), 1)
-	if _, err := e.Processed.Put(context.Background(), workflow.LedgerKey("adyen", shop), damaged); err != nil {
+	if _, err := e.Processed.Put(t.Context(), workflow.LedgerKey("adyen", shop), damaged); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Processed.Delete(context.Background(), workflow.LedgerKey("adyen", "ShopB")); err != nil {
+	if err := e.Processed.Delete(t.Context(), workflow.LedgerKey("adyen", "ShopB")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Processed.Put(context.Background(), workflow.LedgerKey("adyen", "Gone"), []byte(`{"version":1}`)); err != nil {
+	if _, err := e.Processed.Put(t.Context(), workflow.LedgerKey("adyen", "Gone"), []byte(`{"version":1}`)); err != nil {
 		t.Fatal(err)
 	}
-	res, err = operatorOf(e.Env).RebuildLedgers(context.Background())
+	res, err = operatorOf(e.Env).RebuildLedgers(t.Context())
 	if err != nil || res.Rewritten != 2 || res.Removed != 1 {
 		t.Errorf("rebuild: %+v %v", res, err)
 	}
@@ -351,7 +351,7 @@ func TestRebuildEqualsTheMaintainedLedger(t *testing.T) {
 			t.Errorf("%s: rebuilt\n%s\nmaintained\n%s", m, got, b)
 		}
 	}
-	if _, _, err := e.Processed.Get(context.Background(), workflow.LedgerKey("adyen", "Gone")); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := e.Processed.Get(t.Context(), workflow.LedgerKey("adyen", "Gone")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the ledger of an account without manifests is still there: %v", err)
 	}
 }

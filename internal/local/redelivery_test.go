@@ -1,7 +1,6 @@
 package local_test
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
@@ -24,7 +23,7 @@ func TestRejectedFileStaysRejected(t *testing.T) {
 	path := e.file("bad.csv", data)
 	first := e.run(path)
 	want(t, first, local.Failed)
-	obj, err := e.Raw.Head(context.Background(), local.RawKey(path))
+	obj, err := e.Raw.Head(t.Context(), local.RawKey(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +32,7 @@ func TestRejectedFileStaysRejected(t *testing.T) {
 	st.OnResult = func(r workflow.StartResult) { outcome = r.Outcome }
 	for i := range 3 {
 		msg := local.ObjectCreatedMessage(obj, e.clock.Now(), 100+i)
-		if _, err := st.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{msg}}); err != nil {
+		if _, err := st.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{msg}}); err != nil {
 			t.Fatal(err)
 		}
 		if outcome != workflow.Rejected {
@@ -47,7 +46,7 @@ func TestRejectedFileStaysRejected(t *testing.T) {
 	if d, n := e.dlq(), e.notifications(); len(d) != 1 || len(n) != 1 {
 		t.Errorf("%d DLQ messages and %d alerts, want the first rejection's one each", len(d), len(n))
 	}
-	if r := e.Deliver(context.Background(), obj); r.Status != local.Failed || !strings.HasPrefix(r.Error, "ValidationError") {
+	if r := e.Deliver(t.Context(), obj); r.Status != local.Failed || !strings.HasPrefix(r.Error, "ValidationError") {
 		t.Errorf("a re-delivery reports %s %s, want the rejection (FAILED ValidationError)", r.Status, r.Error)
 	}
 }

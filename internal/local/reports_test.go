@@ -106,7 +106,7 @@ func post(t *testing.T, in *local.Intake, sec webhook.Secret, body []byte) (webh
 	t.Helper()
 	h := http.Header{}
 	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(sec.Username+":"+sec.Password)))
-	resp, results, err := in.Receive(context.Background(), webhook.Request{Method: "POST", Header: h, Body: body})
+	resp, results, err := in.Receive(t.Context(), webhook.Request{Method: "POST", Header: h, Body: body})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,12 +143,12 @@ func TestSignedWebhookCommitsTheBatch(t *testing.T) {
 	if len(results) != 1 || results[0].Status != local.Succeeded || results[0].File != "incoming/AcmeShopNL/settlement_detail_report_batch_57.csv" || results[0].RowsWritten != 11 {
 		t.Fatalf("results %+v, want the batch committed from incoming/AcmeShopNL/…", results)
 	}
-	b, _, err := env.Processed.Get(context.Background(), workflow.ManifestPrefix+"adyen/AcmeShopNL/57.json")
+	b, _, err := env.Processed.Get(t.Context(), workflow.ManifestPrefix+"adyen/AcmeShopNL/57.json")
 	var m workflow.Manifest
 	if err != nil || json.Unmarshal(b, &m) != nil || m.Source.Key != results[0].File || m.Counts.RowsWritten != 11 {
 		t.Errorf("manifest %s: %v", b, err)
 	}
-	raw, _, err := env.Raw.Get(context.Background(), results[0].File)
+	raw, _, err := env.Raw.Get(t.Context(), results[0].File)
 	if err != nil || !bytes.Equal(raw, sample) {
 		t.Errorf("the raw bucket holds %d bytes (%v), want the report", len(raw), err)
 	}
@@ -197,7 +197,7 @@ func TestWebhookRefusalsFetchNothing(t *testing.T) {
 	if a.hits != 0 {
 		t.Errorf("the report host was called %d times", a.hits)
 	}
-	if objs, _ := env.Raw.List(context.Background(), ""); len(objs) != 0 {
+	if objs, _ := env.Raw.List(t.Context(), ""); len(objs) != 0 {
 		t.Errorf("raw bucket: %v", objs)
 	}
 

@@ -17,7 +17,7 @@ import (
 
 func fileRef(t *testing.T, e *env, r local.FileResult) workflow.FileRef {
 	t.Helper()
-	obj, err := e.Raw.Head(context.Background(), r.Key)
+	obj, err := e.Raw.Head(t.Context(), r.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestReprocessWithTheBalanceCheckOff(t *testing.T) {
 func TestReprocessWithoutOverrideTakesTheETagName(t *testing.T) {
 	e := newEnv(t, workflow.Config{})
 	path := e.file("lost.csv", []byte(sampleCSV(t)))
-	obj, err := e.Upload(context.Background(), path, local.RawKey(path))
+	obj, err := e.Upload(t.Context(), path, local.RawKey(path))
 	if err != nil {
 		t.Fatal(err)
 	}

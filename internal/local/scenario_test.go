@@ -113,13 +113,13 @@ func (e *env) file(name string, data []byte) string {
 
 func (e *env) run(path string) local.FileResult {
 	e.t.Helper()
-	return e.Run(context.Background(), path)
+	return e.Run(e.t.Context(), path)
 }
 
 // tree lists the processed bucket with each object's ETag: what a user sees, and what must not change.
 func (e *env) tree() map[string]string {
 	e.t.Helper()
-	objs, err := e.Processed.List(context.Background(), "")
+	objs, err := e.Processed.List(e.t.Context(), "")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func (e *env) notifications() []map[string]string {
 
 func (e *env) manifest(merchant string, batch int64) workflow.Manifest {
 	e.t.Helper()
-	rc, err := e.Processed.Open(context.Background(), workflow.ManifestKey(merchant, batch), "")
+	rc, err := e.Processed.Open(e.t.Context(), workflow.ManifestKey(merchant, batch), "")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -304,12 +304,12 @@ func TestReplaceRegeneratedBatch(t *testing.T) {
 	e := newEnv(t, workflow.Config{})
 	want(t, e.run(e.report("batch5.csv", gen.Config{Rows: 200, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"})), local.Succeeded)
 	newer := e.report("batch5-regenerated.csv", gen.Config{Rows: 210, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"})
-	obj, err := e.Upload(context.Background(), newer, local.RawKey(newer))
+	obj, err := e.Upload(t.Context(), newer, local.RawKey(newer))
 	if err != nil {
 		t.Fatal(err)
 	}
 	input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: obj.ETag, Size: obj.Size}, Replace: true})
-	if _, err := e.Engine.Start(context.Background(), "replace-batch5", input); err != nil {
+	if _, err := e.Engine.Start(t.Context(), "replace-batch5", input); err != nil {
 		t.Fatal(err)
 	}
 	x, _ := e.Engine.Describe("replace-batch5")
@@ -343,7 +343,7 @@ func TestValidationFailure(t *testing.T) {
 	if len(rejects) != 1 {
 		t.Fatalf("rejects = %v", rejects)
 	}
-	rc, _ := e.Processed.Open(context.Background(), rejects[0], "")
+	rc, _ := e.Processed.Open(t.Context(), rejects[0], "")
 	b, _ := io.ReadAll(rc)
 	rc.Close()
 	if n := bytes.Count(b, []byte("\n")); n != 13 {
@@ -398,7 +398,7 @@ func TestPersistentWriteFaultThenRedrive(t *testing.T) {
 		t.Error("an infrastructure failure went through the data-error path")
 	}
 	e.faults.Set("settlement_lines/", 0)
-	rr, err := e.Redrive(context.Background(), r.Execution)
+	rr, err := e.Redrive(t.Context(), r.Execution)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestCrashBeforeManifest(t *testing.T) {
 	}
 	before := e.tree()
 	e.faults.Set("_manifests/", 0)
-	rr, err := e.Redrive(context.Background(), r.Execution)
+	rr, err := e.Redrive(t.Context(), r.Execution)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func TestWriteRetriedAfterCommit(t *testing.T) {
 		t.Fatalf("staging left after the commit: %v", keys)
 	}
 	before := e.tree()
-	res, err := e.Steps.Write(context.Background(), in)
+	res, err := e.Steps.Write(t.Context(), in)
 	if err != nil {
 		t.Fatalf("retried Write: %v", err)
 	}
@@ -481,7 +481,7 @@ func TestConcurrentDeliveriesWithDuplicates(t *testing.T) {
 	}
 	var objs []store.Object
 	for _, p := range paths {
-		obj, err := e.Upload(context.Background(), p, local.RawKey(p))
+		obj, err := e.Upload(t.Context(), p, local.RawKey(p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -493,7 +493,7 @@ func TestConcurrentDeliveriesWithDuplicates(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			results[i] = e.Deliver(context.Background(), objs[i%10])
+			results[i] = e.Deliver(t.Context(), objs[i%10])
 		}(i)
 	}
 	wg.Wait()
@@ -543,7 +543,7 @@ func TestStarterEdgeCases(t *testing.T) {
 	st := *e.Starter
 	st.OnResult = func(r workflow.StartResult) { results = append(results, r) }
 	path := e.report("Settlement report +%20 ü.csv", gen.Config{Rows: 50, Seed: 10, Batch: 3})
-	obj, err := e.Upload(context.Background(), path, local.RawKey(path))
+	obj, err := e.Upload(t.Context(), path, local.RawKey(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,7 +553,7 @@ func TestStarterEdgeCases(t *testing.T) {
 	missing := local.ObjectCreatedMessage(store.Object{Key: "incoming/gone.csv", Size: 10, ETag: `"0123"`}, e.clock.Now(), 3)
 	notS3 := events.SQSMessage{MessageId: "junk", Body: `{"hello":"world"}`}
 	notJSON := events.SQSMessage{MessageId: "junk2", Body: `not json`}
-	resp, err := st.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{good, encoded, missing, notS3, notJSON}})
+	resp, err := st.Handle(t.Context(), events.SQSEvent{Records: []events.SQSMessage{good, encoded, missing, notS3, notJSON}})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
 	}

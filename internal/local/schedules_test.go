@@ -39,7 +39,7 @@ func clocked(raw, proc store.Bucket, c *stepClock) *workflow.Steps {
 // returns the Write step's input.
 func through(t *testing.T, steps *workflow.Steps, obj store.Object, name string, replace bool) workflow.StepInput {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	in := workflow.StepInput{Execution: name, Replace: replace,
 		File: workflow.FileRef{Bucket: local.RawBucket, Key: obj.Key, ETag: obj.ETag, Size: obj.Size}}
 	var err error
@@ -60,7 +60,7 @@ func writeCalls(t *testing.T, f *writeFixture, in workflow.StepInput, clock *ste
 	t.Helper()
 	var none *sched
 	counter := &crashingBucket{Bucket: f.processed(t, &none), n: 1 << 30}
-	if _, err := clocked(f.raw, counter, clock).Write(context.Background(), in); err != nil {
+	if _, err := clocked(f.raw, counter, clock).Write(t.Context(), in); err != nil {
 		t.Fatal(err)
 	}
 	return counter.calls
@@ -71,7 +71,7 @@ func writeCalls(t *testing.T, f *writeFixture, in workflow.StepInput, clock *ste
 func crashAfterPublish(t *testing.T, raw, proc store.Bucket, clock *stepClock, in workflow.StepInput) {
 	t.Helper()
 	cb := &publishCrash{Bucket: proc, partition: in.Transform.Partitions[0].Key}
-	if _, err := clocked(raw, cb, clock).Write(context.Background(), in); err == nil {
+	if _, err := clocked(raw, cb, clock).Write(t.Context(), in); err == nil {
 		t.Fatalf("%s: the Write meant to die after its publish succeeded", in.Execution)
 	}
 	if !cb.published {
@@ -165,10 +165,10 @@ func TestScheduleResumedWriteRenewsItsClaim(t *testing.T) {
 			// v1 dies right after claiming: the manifest read, the claim read, the claim write.
 			start := func(t *testing.T, proc store.Bucket) {
 				var te *workflow.TransientError
-				if _, err := clocked(f.raw, &crashingBucket{Bucket: proc, n: 3}, clock).Write(context.Background(), f.inputs[0]); err == nil {
+				if _, err := clocked(f.raw, &crashingBucket{Bucket: proc, n: 3}, clock).Write(t.Context(), f.inputs[0]); err == nil {
 					t.Fatal("v1's Write was meant to die after claiming")
 				}
-				if _, err := clocked(f.raw, proc, clock).Write(context.Background(), f.inputs[1]); !errors.As(err, &te) {
+				if _, err := clocked(f.raw, proc, clock).Write(t.Context(), f.inputs[1]); !errors.As(err, &te) {
 					t.Fatalf("the replace against a fresh claim: %v, want it to wait", err)
 				}
 			}
@@ -189,7 +189,7 @@ func TestScheduleResumedWriteRenewsItsClaim(t *testing.T) {
 				cur = nil
 				var te *workflow.TransientError
 				if errors.As(errs[1], &te) { // the replace waited for v1's renewed claim: Step Functions retries it
-					_, errs[1] = steps.Write(context.Background(), f.inputs[1])
+					_, errs[1] = steps.Write(t.Context(), f.inputs[1])
 				}
 				win := checkOneCommit(t, proc, vs)
 				switch win {
@@ -230,7 +230,7 @@ func TestScheduleSecondTakeoverRemovesEveryDeadWritersObjects(t *testing.T) {
 	crashAfterPublish(t, f.raw, proc, clock, f.inputs[1])
 	clock.now = clock.now.Add(2 * workflow.ClaimLease)
 	steps := clocked(f.raw, proc, clock)
-	res, err := steps.Write(context.Background(), f.inputs[2])
+	res, err := steps.Write(t.Context(), f.inputs[2])
 	if err != nil {
 		t.Fatalf("the second takeover: %v", err)
 	}
@@ -240,9 +240,9 @@ func TestScheduleSecondTakeoverRemovesEveryDeadWritersObjects(t *testing.T) {
 		}
 	}
 	// The dead writers' redrives end in conflicts and leave the commit alone.
-	_, err = steps.Write(context.Background(), f.inputs[0])
+	_, err = steps.Write(t.Context(), f.inputs[0])
 	wantConflict(t, err, vs[0], vs[2])
-	_, err = steps.Write(context.Background(), f.inputs[1])
+	_, err = steps.Write(t.Context(), f.inputs[1])
 	wantReplaceConflict(t, err, vs[1], vs[2])
 	if win := checkOneCommit(t, proc, vs); win != vs[2] {
 		t.Errorf("committed %v, want %s", win, vs[2].name)
@@ -259,7 +259,7 @@ func TestScheduleReplaceDiesBetweenPublishAndManifest(t *testing.T) {
 	for _, sameDate := range []bool{true, false} {
 		t.Run(fmt.Sprintf("sameDate=%v", sameDate), func(t *testing.T) {
 			vs := twoVersions(t, sameDate)
-			ctx := context.Background()
+			ctx := t.Context()
 			raw, proc := newBuckets(t)
 			clock := newStepClock()
 			steps := clocked(raw, proc, clock)
@@ -304,7 +304,7 @@ func TestScheduleRedriveOfAnOldReplaceKeepsTheNewerOne(t *testing.T) {
 		{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
 		{Rows: 22, Seed: 7, Batch: 5, SettlementDate: "2024-05-03"},
 	})
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, proc := newBuckets(t)
 	clock := newStepClock()
 	steps := clocked(raw, proc, clock)
@@ -339,7 +339,7 @@ func TestScheduleRedriveOfAnOldReplaceKeepsTheNewerOne(t *testing.T) {
 // ends as a duplicate. That Check records the commit in the ledger: the batch is never reported missing.
 func TestScheduleLedgerRecordsACommitItMissed(t *testing.T) {
 	vs := twoVersions(t, false)
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, dir := newBuckets(t)
 	faults := &storefault.Bucket{Bucket: dir}
 	clock := newStepClock()
@@ -370,7 +370,7 @@ func TestScheduleLedgerRecordsACommitItMissed(t *testing.T) {
 // removes only its own staging: the replace's Write then commits.
 func TestScheduleExecutionsOfOneContentStageApart(t *testing.T) {
 	vs := twoVersions(t, false)
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, proc := newBuckets(t)
 	clock := newStepClock()
 	steps := clocked(raw, proc, clock)
@@ -398,7 +398,7 @@ func TestScheduleExecutionsOfOneContentStageApart(t *testing.T) {
 func TestScheduleTwoRunsUploadOneNameAtOnce(t *testing.T) {
 	dir := scratchDir(t)
 	files := t.TempDir()
-	ctx := context.Background()
+	ctx := t.Context()
 	reports := [][]byte{}
 	for _, cfg := range []gen.Config{{Rows: 20, Seed: 5, Batch: 5}, {Rows: 21, Seed: 6, Batch: 6}} {
 		var buf strings.Builder
@@ -546,7 +546,7 @@ func TestOperatorActionsEveryInterleaving(t *testing.T) {
 					cur = nil
 					clock.now = time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC)
 					proc := f.processed(t, &cur, workflow.LedgerPrefix)
-					_, _ = clocked(f.raw, &crashingBucket{Bucket: proc, n: n}, clock).Write(context.Background(), racers[0])
+					_, _ = clocked(f.raw, &crashingBucket{Bucket: proc, n: n}, clock).Write(t.Context(), racers[0])
 					clock.now = clock.now.Add(3 * time.Hour)
 					cur = s
 					steps := clocked(f.raw, proc, clock)
@@ -559,13 +559,13 @@ func TestOperatorActionsEveryInterleaving(t *testing.T) {
 					for i := range errs {
 						var te *workflow.TransientError
 						if errors.As(errs[i], &te) { // waited for the other's claim: Step Functions retries it
-							_, errs[i] = steps.Write(context.Background(), racers[i])
+							_, errs[i] = steps.Write(t.Context(), racers[i])
 						}
 					}
 					win := checkOneCommit(t, proc, vs)
 					checkOutcome(t, vs, racers, errs, win)
 					for i := range racers { // the operator redrives everything once more
-						_, errs[i] = steps.Write(context.Background(), racers[i])
+						_, errs[i] = steps.Write(t.Context(), racers[i])
 					}
 					if again := checkOneCommit(t, proc, vs); again != win {
 						t.Errorf("the repeated redrives changed the commit from %v to %v", win, again)
@@ -618,7 +618,7 @@ func operatorFixture(t *testing.T, vs []*version, replace []bool) *writeFixture 
 	if len(vs) == 2 {
 		return newWriteFixture(t, vs, replace)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, err := store.NewDir(local.RawBucket, t.TempDir(), store.WithoutSync())
 	if err != nil {
 		t.Fatal(err)
@@ -647,7 +647,7 @@ func operatorFixture(t *testing.T, vs []*version, replace []bool) *writeFixture 
 // that claim alone, or a replace could publish under it. The republish's redrive then completes.
 func TestScheduleDuplicateLeavesARepublishAlone(t *testing.T) {
 	vs := twoVersions(t, false)
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, proc := newBuckets(t)
 	clock := newStepClock()
 	steps := clocked(raw, proc, clock)
@@ -738,7 +738,7 @@ func TestScheduleExecutionsOfOneReplaceWait(t *testing.T) {
 		for i := range errs {
 			var te *workflow.TransientError
 			if errors.As(errs[i], &te) {
-				_, errs[i] = steps.Write(context.Background(), racers[i])
+				_, errs[i] = steps.Write(t.Context(), racers[i])
 			}
 			if errs[i] != nil {
 				t.Errorf("%s: %v, want v2 committed by one and nothing left for the other", racers[i].Execution, errs[i])
@@ -748,14 +748,14 @@ func TestScheduleExecutionsOfOneReplaceWait(t *testing.T) {
 			t.Fatalf("committed %v, want v2", win)
 		}
 		objC := store.Object{Key: "incoming/" + vs[2].name, ETag: vs[2].etag, Size: int64(len(vs[2].data))}
-		if _, err := f.raw.Head(context.Background(), objC.Key); err != nil {
+		if _, err := f.raw.Head(t.Context(), objC.Key); err != nil {
 			mustPutObject(t, f.raw, objC.Key, vs[2].data)
 		}
 		c := through(t, steps, objC, "c-p1", true)
-		if _, err := steps.Write(context.Background(), c); err != nil {
+		if _, err := steps.Write(t.Context(), c); err != nil {
 			t.Fatalf("c-p1: %v", err)
 		}
-		if _, err := steps.Write(context.Background(), racers[0]); err != nil { // a last redrive of b-p1
+		if _, err := steps.Write(t.Context(), racers[0]); err != nil { // a last redrive of b-p1
 			wantReplaceConflict(t, err, vs[1], vs[2])
 		}
 		if win := checkOneCommit(t, proc, vs); win != vs[2] {
@@ -771,7 +771,7 @@ func TestScheduleExecutionsOfOneReplaceWait(t *testing.T) {
 // was started against v1's first commit, not this one.
 func TestScheduleOldReplaceAfterAnABA(t *testing.T) {
 	vs := twoVersions(t, false)
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, proc := newBuckets(t)
 	clock := newStepClock()
 	steps := clocked(raw, proc, clock)
@@ -805,7 +805,7 @@ func TestScheduleOldReplaceAfterAnABA(t *testing.T) {
 // advising a replace that would undo v2.
 func TestScheduleRedriveAfterItsCommitWasReplaced(t *testing.T) {
 	vs := twoVersions(t, false)
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, dir := newBuckets(t)
 	faults := &storefault.Bucket{Bucket: dir}
 	clock := newStepClock()
@@ -939,7 +939,7 @@ func TestScheduleTwoAttemptsOfOneWrite(t *testing.T) {
 		{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
 		{Rows: 22, Seed: 7, Batch: 5, SettlementDate: "2024-05-03"},
 	})
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, proc := newBuckets(t)
 	clock := newStepClock()
 	steps := clocked(raw, proc, clock)
@@ -978,7 +978,7 @@ func TestScheduleTwoAttemptsOfOneWrite(t *testing.T) {
 // claim it held, which no other writer would ever treat as its own.
 func TestScheduleConflictReleasesItsOwnClaim(t *testing.T) {
 	vs := twoVersions(t, false)
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, proc := newBuckets(t)
 	clock := newStepClock()
 	steps := clocked(raw, proc, clock)
@@ -1028,7 +1028,7 @@ func TestScheduleRedriveOfAReplaceWhoseCommitWasReplaced(t *testing.T) {
 		{Rows: 21, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"},
 		{Rows: 22, Seed: 7, Batch: 5, SettlementDate: "2024-05-05"},
 	})
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, dir := newBuckets(t)
 	faults := &storefault.Bucket{Bucket: dir}
 	clock := newStepClock()
@@ -1097,7 +1097,7 @@ func pauses(steps ...*step) func(string, string) {
 // not delete the object of the commit made after it.
 func TestScheduleLateAttemptChecksItsClaimBeforeRemoving(t *testing.T) {
 	vs := twoVersions(t, false)
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, proc := newBuckets(t)
 	clock := newStepClock()
 	steps := clocked(raw, proc, clock)
@@ -1135,7 +1135,7 @@ func TestScheduleLateAttemptChecksItsClaimBeforeRemoving(t *testing.T) {
 // redrive a succeeded execution. Whatever the lost attempt ends with, the table has v1 alone and no claim.
 func TestScheduleLostAttemptLeavesNoClaim(t *testing.T) {
 	vs := twoVersions(t, false)
-	ctx := context.Background()
+	ctx := t.Context()
 	raw, proc := newBuckets(t)
 	clock := newStepClock()
 	steps := clocked(raw, proc, clock)

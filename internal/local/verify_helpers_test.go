@@ -16,6 +16,7 @@ import (
 func verify(t *testing.T, b store.Bucket, now time.Time) *workflow.VerifyReport {
 	t.Helper()
 	v := workflow.Verifier{Processed: b, Now: func() time.Time { return now }, Content: footer}
+	// Not t.Context(): newEnvWith's Cleanup calls verify, after t.Context() is cancelled.
 	rep, err := v.Verify(context.Background())
 	if err != nil {
 		t.Fatalf("verify: %v", err)

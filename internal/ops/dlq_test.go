@@ -1,7 +1,6 @@
 package ops_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +25,7 @@ func TestDLQListReadsTheFetchDLQ(t *testing.T) {
 	w.Clock.Advance(time.Second)
 	w.Fake.Send(w.Stack["FetchDeadLetterQueueUrl"], `{"merchantAccount":"AcmeShopNL","fileName":"settlement_detail_report_batch_58.csv","url":"https://ca-test.adyen.com/reports/download/MerchantAccount/AcmeShopNL/settlement_detail_report_batch_58.csv"}`)
 	o := connect(t, w)
-	msgs, err := o.DLQList(context.Background(), "", 100)
+	msgs, err := o.DLQList(t.Context(), "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,14 +41,14 @@ func TestDLQListReadsTheFetchDLQ(t *testing.T) {
 		t.Errorf("moved request: %+v", m)
 	}
 	for _, q := range []string{"fetch", "fetch-dlq"} {
-		if got, err := o.DLQList(context.Background(), q, 100); err != nil || len(got) != 2 {
+		if got, err := o.DLQList(t.Context(), q, 100); err != nil || len(got) != 2 {
 			t.Errorf("DLQList(%s) = %d messages, %v", q, len(got), err)
 		}
 	}
-	if got, err := o.DLQList(context.Background(), "failed", 100); err != nil || len(got) != 0 {
+	if got, err := o.DLQList(t.Context(), "failed", 100); err != nil || len(got) != 0 {
 		t.Errorf("DLQList(failed) = %+v, %v", got, err)
 	}
-	if _, err := o.DLQShow(context.Background(), m.ID); err != nil {
+	if _, err := o.DLQShow(t.Context(), m.ID); err != nil {
 		t.Errorf("DLQShow of a fetch dead letter: %v", err)
 	}
 }
@@ -61,14 +60,14 @@ func TestDLQRedriveFetch(t *testing.T) {
 	first := w.Fake.Send(w.Stack["FetchDeadLetterQueueUrl"], fetchLetter57)
 	w.Fake.Send(w.Stack["FetchDeadLetterQueueUrl"], strings.ReplaceAll(fetchLetter57, "batch_57", "batch_58"))
 	o := connect(t, w)
-	if _, err := o.DLQRedriveFetch(context.Background(), []string{"no-such-id"}, false); err == nil || !strings.Contains(err.Error(), "no message no-such-id in the fetch dead-letter queue") {
+	if _, err := o.DLQRedriveFetch(t.Context(), []string{"no-such-id"}, false); err == nil || !strings.Contains(err.Error(), "no message no-such-id in the fetch dead-letter queue") {
 		t.Errorf("an unknown id: %v", err)
 	}
-	got, err := o.DLQRedriveFetch(context.Background(), nil, true)
+	got, err := o.DLQRedriveFetch(t.Context(), nil, true)
 	if err != nil || len(got) != 2 || got[0].Outcome != ops.FetchRequeued || len(w.Fake.Messages(w.Stack["WebhookQueueUrl"])) != 0 {
 		t.Fatalf("dry run: %+v, %v; webhook queue %q", got, err, w.Fake.Messages(w.Stack["WebhookQueueUrl"]))
 	}
-	got, err = o.DLQRedriveFetch(context.Background(), []string{first}, false)
+	got, err = o.DLQRedriveFetch(t.Context(), []string{first}, false)
 	if err != nil || len(got) != 1 || got[0].ID != first || got[0].Outcome != ops.FetchRequeued || got[0].Key != "incoming/AcmeShopNL/settlement_detail_report_batch_57.csv" {
 		t.Fatalf("redrive %s: %+v, %v", first, got, err)
 	}

@@ -1,7 +1,6 @@
 package ops_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"slices"
@@ -37,7 +36,7 @@ func TestMain(m *testing.M) {
 // connectMoto connects to the stack as settle aws does, with the real clock (moto's).
 func connectMoto(t *testing.T, s *motostack.Stack) *ops.Ops {
 	t.Helper()
-	o, err := ops.Connect(context.Background(), ops.Options{Stack: s.Name})
+	o, err := ops.Connect(t.Context(), ops.Options{Stack: s.Name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +66,7 @@ func names(xs []ops.Execution) []string {
 // and show read them; an aborted execution is found, explained and restarted.
 func TestStatusExecutionsShowMoto(t *testing.T) {
 	s := motostack.New(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	since := s.Created.Add(-time.Minute)
 	first := arrive(t, s, "incoming/b1.csv", report(t, 1, 1))
 	second := arrive(t, s, "incoming/b2.CSV", report(t, 2, 2))
@@ -189,7 +188,7 @@ func TestNoRedriveExecutionInMoto(t *testing.T) {
 	s := motostack.New(t)
 	name := arrive(t, s, "incoming/b1.csv", report(t, 1, 1))
 	s.Abort(t, name)
-	_, err := s.SFN.RedriveExecution(context.Background(), &sfn.RedriveExecutionInput{ExecutionArn: aws.String(s.ExecutionARN(name))})
+	_, err := s.SFN.RedriveExecution(t.Context(), &sfn.RedriveExecutionInput{ExecutionArn: aws.String(s.ExecutionARN(name))})
 	if err == nil || !strings.Contains(err.Error(), "StatusCode: 500") {
 		t.Errorf("RedriveExecution: %v; want moto's HTTP 500 (moto now redrives: prove redrive here)", err)
 	}
@@ -200,7 +199,7 @@ func TestNoRedriveExecutionInMoto(t *testing.T) {
 // the command looks), --replace starts -p1, and bad addresses are refused with the reason.
 func TestReprocessMoto(t *testing.T) {
 	s := motostack.New(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	raw := s.Out("RawBucket")
 	key := "incoming/lost b+1.csv"
 	etag := s.Upload(t, key, report(t, 4, 4)) // its event waits in the ingest queue: the starter never ran
@@ -254,7 +253,7 @@ func TestReprocessMoto(t *testing.T) {
 // definition sends for a rejected file (taken from the fake, whose engine runs the real definition).
 // The same messages in the fake's queues read the same; the differences are SQS's own (see below).
 func TestDLQMoto(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	w := awsfake.NewWorld(t, workflow.Config{})
 	bad := w.Arrive(t, "incoming/bad.csv", []byte("not,a,report\n1,2,3\n"))
 	if bad.Status != local.Failed {
@@ -388,7 +387,7 @@ func TestDLQMoto(t *testing.T) {
 // the running file alone and restarts the aborted one.
 func TestReplayMoto(t *testing.T) {
 	s := motostack.New(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	archive := func(key string, data []byte) string {
 		etag := s.Upload(t, key, data)
 		d := s.RunStarter(t)
@@ -465,7 +464,7 @@ func TestReplayMoto(t *testing.T) {
 
 // The same mistakes get the same sentences from the fake and from moto.
 func TestErrorsAgreeWithFakeMoto(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	w := awsfake.NewWorld(t, workflow.Config{})
 	fake := connect(t, w)
 	s := motostack.New(t)

@@ -2,7 +2,6 @@ package ops_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -18,7 +17,7 @@ import (
 
 func connect(t *testing.T, w *awsfake.World) *ops.Ops {
 	t.Helper()
-	o, err := ops.Connect(context.Background(), ops.Options{Now: w.Clock.Now})
+	o, err := ops.Connect(t.Context(), ops.Options{Now: w.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,36 +66,36 @@ func TestRedriveAfterFourteenDaysRestarts(t *testing.T) {
 	o := connect(t, w)
 
 	before := len(mutations(w))
-	a, err := o.Redrive(context.Background(), r.Execution, true, false)
+	a, err := o.Redrive(t.Context(), r.Execution, true, false)
 	if err != nil || a.Outcome != string(workflow.Restarted) || a.Target != r.Execution+"-r1" {
 		t.Fatalf("dry run: %+v %v", a, err)
 	}
 	if got := mutations(w)[before:]; len(got) != 0 {
 		t.Fatalf("a dry run called %v", got)
 	}
-	a, err = o.Redrive(context.Background(), r.Execution, false, false)
+	a, err = o.Redrive(t.Context(), r.Execution, false, false)
 	if err != nil || a.Outcome != string(workflow.Restarted) || a.Target != r.Execution+"-r1" {
 		t.Fatalf("redrive: %+v %v", a, err)
 	}
-	x, err := o.Describe(context.Background(), r.Execution+"-r1")
+	x, err := o.Describe(t.Context(), r.Execution+"-r1")
 	if err != nil || x.Status != states.Failed || x.File.Key != "incoming/b1.csv" {
 		t.Fatalf("-r1: %+v %v", x, err) // the fault is still there: it fails the same way
 	}
-	orig, _ := o.Describe(context.Background(), r.Execution)
+	orig, _ := o.Describe(t.Context(), r.Execution)
 	if x.Input != orig.Input {
 		t.Errorf("-r1 input %s, want the original %s", x.Input, orig.Input)
 	}
 	// -r1 is redrivable (it just failed): redriving the original now redrives -r1, the content's latest.
 	w.Faults.Set("_manifests/", 0)
-	a, err = o.Redrive(context.Background(), r.Execution, false, false)
+	a, err = o.Redrive(t.Context(), r.Execution, false, false)
 	if err != nil || a.Outcome != string(workflow.Redriven) || a.Target != r.Execution+"-r1" {
 		t.Fatalf("second redrive: %+v %v", a, err)
 	}
-	if x, _ := o.Describe(context.Background(), r.Execution+"-r1"); x.Status != states.Succeeded {
+	if x, _ := o.Describe(t.Context(), r.Execution+"-r1"); x.Status != states.Succeeded {
 		t.Errorf("-r1 after redrive: %s", x.Status)
 	}
 	// Now the content is processed: one more redrive finds -r1 succeeded and does nothing.
-	a, _ = o.Redrive(context.Background(), r.Execution, false, false)
+	a, _ = o.Redrive(t.Context(), r.Execution, false, false)
 	if a.Outcome != string(workflow.Duplicate) {
 		t.Errorf("third redrive: %+v", a)
 	}
@@ -110,23 +109,23 @@ func TestRedriveRefusesRejectedFiles(t *testing.T) {
 		t.Fatal(r.Status)
 	}
 	o := connect(t, w)
-	a, err := o.Redrive(context.Background(), r.Execution, false, false)
+	a, err := o.Redrive(t.Context(), r.Execution, false, false)
 	if err != nil || a.Outcome != ops.Skipped || !strings.Contains(a.Note, "InvalidFileError") {
 		t.Fatalf("%+v %v", a, err)
 	}
 	if got := mutations(w); len(got) != 0 {
 		t.Errorf("calls %v", got)
 	}
-	a, err = o.Redrive(context.Background(), r.Execution, false, true)
+	a, err = o.Redrive(t.Context(), r.Execution, false, true)
 	if err != nil || a.Outcome != string(workflow.Redriven) {
 		t.Fatalf("forced: %+v %v", a, err)
 	}
-	if x, _ := o.Describe(context.Background(), r.Execution); x.Status != states.Failed || x.RedriveCount != 1 {
+	if x, _ := o.Describe(t.Context(), r.Execution); x.Status != states.Failed || x.RedriveCount != 1 {
 		t.Errorf("after a forced redrive: %s, %d redrives", x.Status, x.RedriveCount)
 	}
 	// A succeeded execution is not redriven.
 	ok := w.Arrive(t, "incoming/b2.csv", report(t, 2, 2))
-	if _, err := o.Redrive(context.Background(), ok.Execution, false, false); err == nil || !strings.Contains(err.Error(), "is SUCCEEDED") {
+	if _, err := o.Redrive(t.Context(), ok.Execution, false, false); err == nil || !strings.Contains(err.Error(), "is SUCCEEDED") {
 		t.Errorf("redrive of a succeeded execution: %v", err)
 	}
 }
@@ -144,11 +143,11 @@ func TestRedriveAllFailed(t *testing.T) {
 	o := connect(t, w)
 
 	// The window: only failures of the last day: none.
-	acts, err := o.RedriveFailed(context.Background(), w.Clock.Now().Add(-24*time.Hour), false)
+	acts, err := o.RedriveFailed(t.Context(), w.Clock.Now().Add(-24*time.Hour), false)
 	if err != nil || len(acts) != 0 {
 		t.Fatalf("last day: %+v %v", acts, err)
 	}
-	acts, err = o.RedriveFailed(context.Background(), w.Clock.Now().Add(-7*24*time.Hour), false)
+	acts, err = o.RedriveFailed(t.Context(), w.Clock.Now().Add(-7*24*time.Hour), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +159,7 @@ func TestRedriveAllFailed(t *testing.T) {
 		t.Errorf("actions = %v", got)
 	}
 	for _, n := range []string{a1.Execution, a2.Execution} {
-		if x, _ := o.Describe(context.Background(), n); x.Status != states.Succeeded {
+		if x, _ := o.Describe(t.Context(), n); x.Status != states.Succeeded {
 			t.Errorf("%s: %s", n, x.Status)
 		}
 	}
@@ -172,12 +171,12 @@ func TestReprocessNames(t *testing.T) {
 	// A file whose event was lost: reprocess runs it under its ETag name, as the starter would have.
 	obj := w.Upload(t, "incoming/lost.csv", report(t, 4, 4))
 	name := workflow.ExecutionName(obj.ETag)
-	a, err := o.Reprocess(context.Background(), "s3://raw/incoming/lost.csv", ops.ReprocessOptions{}, false)
+	a, err := o.Reprocess(t.Context(), "s3://raw/incoming/lost.csv", ops.ReprocessOptions{}, false)
 	if err != nil || a.Target != name || a.Outcome != "started" {
 		t.Fatalf("%+v %v", a, err)
 	}
 	// Again: the ETag name is taken by a closed execution, so -p1 (the check step finds it committed).
-	a, err = o.Reprocess(context.Background(), "s3://raw/incoming/lost.csv", ops.ReprocessOptions{}, false)
+	a, err = o.Reprocess(t.Context(), "s3://raw/incoming/lost.csv", ops.ReprocessOptions{}, false)
 	if err != nil || a.Target != name+"-p1" {
 		t.Fatalf("%+v %v", a, err)
 	}
@@ -187,11 +186,11 @@ func TestReprocessNames(t *testing.T) {
 		t.Fatalf("regenerated: %s %s", regen.Status, regen.Error)
 	}
 	for _, want := range []string{"-p1", "-p2"} {
-		a, err = o.Reprocess(context.Background(), "s3://raw/incoming/lost-v2.csv", ops.ReprocessOptions{Replace: true}, false)
+		a, err = o.Reprocess(t.Context(), "s3://raw/incoming/lost-v2.csv", ops.ReprocessOptions{Replace: true}, false)
 		if err != nil || a.Target != regen.Execution+want {
 			t.Fatalf("replace: %+v %v", a, err)
 		}
-		x, _ := o.Describe(context.Background(), a.Target)
+		x, _ := o.Describe(t.Context(), a.Target)
 		var in workflow.ExecutionInput
 		_ = json.Unmarshal([]byte(x.Input), &in)
 		if x.Status != states.Succeeded || !in.Replace || in.File.ETag != regen.ETag {
@@ -200,7 +199,7 @@ func TestReprocessNames(t *testing.T) {
 	}
 	// Dry run: names the next execution, starts nothing.
 	before := len(mutations(w))
-	a, err = o.Reprocess(context.Background(), "s3://raw/incoming/lost-v2.csv", ops.ReprocessOptions{Replace: true}, true)
+	a, err = o.Reprocess(t.Context(), "s3://raw/incoming/lost-v2.csv", ops.ReprocessOptions{Replace: true}, true)
 	if err != nil || a.Target != regen.Execution+"-p3" || len(mutations(w)) != before {
 		t.Errorf("dry run: %+v %v", a, err)
 	}
@@ -210,10 +209,10 @@ func TestReplayRequest(t *testing.T) {
 	w := awsfake.NewWorld(t, workflow.Config{})
 	o := connect(t, w)
 	from, to := time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), time.Date(2024, 5, 7, 0, 0, 0, 0, time.UTC)
-	if _, err := o.Replay(context.Background(), from, to, true); err != nil || len(w.Fake.Replays()) != 0 {
+	if _, err := o.Replay(t.Context(), from, to, true); err != nil || len(w.Fake.Replays()) != 0 {
 		t.Fatalf("dry run: %v, %d replays", err, len(w.Fake.Replays()))
 	}
-	r, err := o.Replay(context.Background(), from, to, false)
+	r, err := o.Replay(t.Context(), from, to, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,11 +221,11 @@ func TestReplayRequest(t *testing.T) {
 		got[0].Destination != w.Stack["EventBusArn"] || len(got[0].FilterArns) != 1 || got[0].FilterArns[0] != w.Stack["IngestRuleArn"] {
 		t.Errorf("replay request %+v", got)
 	}
-	if _, err := o.Replay(context.Background(), to, from, false); err == nil {
+	if _, err := o.Replay(t.Context(), to, from, false); err == nil {
 		t.Error("a reversed window was accepted")
 	}
 	w.Fake.Archive.State = "DISABLED"
-	if _, err := o.Replay(context.Background(), from, to, false); err == nil || !strings.Contains(err.Error(), "DISABLED") {
+	if _, err := o.Replay(t.Context(), from, to, false); err == nil || !strings.Contains(err.Error(), "DISABLED") {
 		t.Errorf("disabled archive: %v", err)
 	}
 }
@@ -238,7 +237,7 @@ func TestDLQListDoesNotConsume(t *testing.T) {
 	w.Arrive(t, "incoming/bad2.csv", []byte("y\n"))
 	o := connect(t, w)
 	for range 2 {
-		msgs, err := o.DLQList(context.Background(), "failed", 100)
+		msgs, err := o.DLQList(t.Context(), "failed", 100)
 		if err != nil || len(msgs) != 2 {
 			t.Fatalf("%d messages, %v", len(msgs), err)
 		}
@@ -246,7 +245,7 @@ func TestDLQListDoesNotConsume(t *testing.T) {
 			t.Errorf("message = %+v", msgs[0])
 		}
 	}
-	st, err := o.Status(context.Background(), w.Clock.Now().Add(-time.Hour))
+	st, err := o.Status(t.Context(), w.Clock.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +263,7 @@ func TestDLQRedriveFailedKeepsWhatItCannotRestart(t *testing.T) {
 	w.Fake.Send(w.Stack["FailedFilesQueueUrl"], `{"execution":"gone-long-ago","file":{"bucket":"raw","key":"incoming/old.csv","etag":"gone-long-ago","size":1},"step":"Check","error":"InvalidFileError","cause":"{}","action":"x"}`)
 	w.Fake.Send(w.Stack["FailedFilesQueueUrl"], `not json at all`)
 	o := connect(t, w)
-	acts, err := o.DLQRedriveFailed(context.Background(), nil, false)
+	acts, err := o.DLQRedriveFailed(t.Context(), nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +298,7 @@ func TestReplayLeavesRejectedFilesRejected(t *testing.T) {
 	}
 	w.Clock.Advance(time.Hour)
 	o := connect(t, w)
-	r, err := o.Replay(context.Background(), from, from.Add(30*time.Minute), true)
+	r, err := o.Replay(t.Context(), from, from.Add(30*time.Minute), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +312,7 @@ func TestReplayLeavesRejectedFilesRejected(t *testing.T) {
 	}
 	// EventBridge delivers the window's events again; the starter handles them.
 	for i, name := range []string{"incoming/ok.csv", "incoming/bad.csv", "incoming/stuck.csv"} {
-		obj, err := w.Env.Raw.Head(context.Background(), name)
+		obj, err := w.Env.Raw.Head(t.Context(), name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +325,7 @@ func TestReplayLeavesRejectedFilesRejected(t *testing.T) {
 	if outcomes[okFile.Execution] != workflow.Duplicate || outcomes[bad.Execution] != workflow.Rejected || outcomes[stuck.Execution] != workflow.Redriven {
 		t.Errorf("the starter did %v", outcomes)
 	}
-	x, err := o.Describe(context.Background(), bad.Execution)
+	x, err := o.Describe(t.Context(), bad.Execution)
 	if err != nil || x.RedriveCount != 0 || x.Status != states.Failed {
 		t.Errorf("the rejected file's execution after the replay: %+v %v", x, err)
 	}
@@ -346,20 +345,20 @@ func TestRedriveStopsAtARejectedRestart(t *testing.T) {
 	w.Clock.Advance(15 * 24 * time.Hour)
 	w.Env.Steps.Conf.MaxFileBytes = 100 // meanwhile the limit went down: the file is now too large
 	o := connect(t, w)
-	a, err := o.Redrive(context.Background(), r.Execution, false, false)
+	a, err := o.Redrive(t.Context(), r.Execution, false, false)
 	if err != nil || a.Target != r.Execution+"-r1" {
 		t.Fatalf("first restart: %+v %v", a, err)
 	}
-	if x, _ := o.Describe(context.Background(), r.Execution+"-r1"); x.Error != "InvalidFileError" {
+	if x, _ := o.Describe(t.Context(), r.Execution+"-r1"); x.Error != "InvalidFileError" {
 		t.Fatalf("-r1: %s %s, want rejected as InvalidFileError", x.Status, x.Error)
 	}
-	a, err = o.Redrive(context.Background(), r.Execution, false, false)
+	a, err = o.Redrive(t.Context(), r.Execution, false, false)
 	if err != nil || a.Outcome != ops.Skipped || a.Target != r.Execution+"-r1" || !strings.Contains(a.Note, "reprocess") {
 		t.Errorf("second restart: %+v %v; want skipped at the rejected -r1", a, err)
 	}
 	// StartExecution was asked (and answered "already exists"); nothing new ran.
 	list, _ := w.Env.Engine.List()
-	x, _ := o.Describe(context.Background(), r.Execution+"-r1")
+	x, _ := o.Describe(t.Context(), r.Execution+"-r1")
 	if len(list) != 2 || x.RedriveCount != 0 {
 		t.Errorf("%d executions, -r1 redriven %d times; want 2 and 0", len(list), x.RedriveCount)
 	}

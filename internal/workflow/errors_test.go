@@ -70,7 +70,7 @@ func TestDefinitionErrorNamesAreGoTypes(t *testing.T) {
 			continue
 		}
 		task := engine.LambdaTask(func(context.Context, workflow.StepInput) (*workflow.CheckResult, error) { return nil, e })
-		_, err := task(context.Background(), json.RawMessage(`{}`))
+		_, err := task(t.Context(), json.RawMessage(`{}`))
 		var te *engine.TaskError
 		if !errors.As(err, &te) || te.Name != name {
 			t.Errorf("a handler returning %T reaches Step Functions as %v, want %s", e, err, name)
@@ -80,7 +80,7 @@ func TestDefinitionErrorNamesAreGoTypes(t *testing.T) {
 	task := engine.LambdaTask(func(context.Context, workflow.StepInput) (*workflow.CheckResult, error) {
 		return nil, errors.Join(&workflow.ValidationError{})
 	})
-	_, err := task(context.Background(), json.RawMessage(`{}`))
+	_, err := task(t.Context(), json.RawMessage(`{}`))
 	var te *engine.TaskError
 	if errors.As(err, &te) && te.Name == "ValidationError" {
 		t.Error("a wrapped error kept its name; the test no longer proves anything about unwrapping")

@@ -28,7 +28,7 @@ func newDir(t *testing.T) *store.Dir {
 
 func readLedger(t *testing.T, b store.Bucket, merchant string) *ledger.Ledger {
 	t.Helper()
-	data, _, err := b.Get(context.Background(), workflow.LedgerKey("adyen", merchant))
+	data, _, err := b.Get(t.Context(), workflow.LedgerKey("adyen", merchant))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestRecordBatchConcurrently(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			b := ledger.Batch{Number: int64(i + 1), Arrived: at, Source: ledger.Source{ETag: fmt.Sprint(i)}}
-			if _, err := workflow.RecordBatch(context.Background(), d, "adyen", "Shop/EU", b); err != nil {
+			if _, err := workflow.RecordBatch(t.Context(), d, "adyen", "Shop/EU", b); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -65,7 +65,7 @@ func TestRecordBatchConcurrently(t *testing.T) {
 	if key := workflow.LedgerKey("adyen", "Shop/EU"); key != "_ledger/adyen/Shop%2FEU/ledger.json" {
 		t.Errorf("key %s: the merchant account must stay one path segment", key)
 	}
-	changed, err := workflow.RecordBatch(context.Background(), d, "adyen", "Shop/EU", ledger.Batch{Number: 3, Arrived: at, Source: ledger.Source{ETag: "2"}})
+	changed, err := workflow.RecordBatch(t.Context(), d, "adyen", "Shop/EU", ledger.Batch{Number: 3, Arrived: at, Source: ledger.Source{ETag: "2"}})
 	if err != nil || changed {
 		t.Errorf("the same commit again: changed %v, %v", changed, err)
 	}
@@ -82,15 +82,15 @@ func TestWriteRecordsTheLedger(t *testing.T) {
 	in.Check.Arrived = f.now.Add(-3 * time.Hour)
 
 	faults.Set(workflow.LedgerPrefix, 1)
-	if _, err := f.steps.Write(context.Background(), in); err == nil {
+	if _, err := f.steps.Write(t.Context(), in); err == nil {
 		t.Fatal("write succeeded although the ledger update failed")
 	} else if te := (*workflow.TransientError)(nil); !errors.As(err, &te) {
 		t.Fatalf("a failed ledger update returned %T %v, want a TransientError to retry", err, err)
 	}
-	if _, err := f.proc.Head(context.Background(), workflow.ManifestKey("PaySettleShopEU", 7)); err != nil {
+	if _, err := f.proc.Head(t.Context(), workflow.ManifestKey("PaySettleShopEU", 7)); err != nil {
 		t.Fatalf("the commit is not there: %v", err)
 	}
-	if _, err := f.steps.Write(context.Background(), in); err != nil {
+	if _, err := f.steps.Write(t.Context(), in); err != nil {
 		t.Fatalf("the retry: %v", err)
 	}
 	l := readLedger(t, f.proc, "PaySettleShopEU")
@@ -101,7 +101,7 @@ func TestWriteRecordsTheLedger(t *testing.T) {
 	if b.Number != 7 || !b.Arrived.Equal(f.now.Add(-3*time.Hour)) || b.Source.ETag != in.File.ETag || b.Rows != 60 || len(b.Currencies) == 0 {
 		t.Errorf("entry %+v", b)
 	}
-	data, _, err := f.proc.Get(context.Background(), workflow.ManifestKey("PaySettleShopEU", 7))
+	data, _, err := f.proc.Get(t.Context(), workflow.ManifestKey("PaySettleShopEU", 7))
 	if err != nil || strings.Count(string(data), "\n") != 1 {
 		t.Fatalf("the manifest is not one line of JSON: %v\n%s", err, data)
 	}
@@ -143,7 +143,7 @@ func (p *publisher) count() int {
 func gapLedger(t *testing.T, d store.Bucket, merchant string) {
 	t.Helper()
 	for _, n := range []int64{1, 3} {
-		if _, err := workflow.RecordBatch(context.Background(), d, "adyen", merchant, ledger.Batch{Number: n, Arrived: at, Source: ledger.Source{ETag: fmt.Sprint(n)}}); err != nil {
+		if _, err := workflow.RecordBatch(t.Context(), d, "adyen", merchant, ledger.Batch{Number: n, Arrived: at, Source: ledger.Source{ETag: fmt.Sprint(n)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -157,20 +157,20 @@ func TestBatchCheckPublishFailure(t *testing.T) {
 	pub := &publisher{fail: true}
 	now := at.Add(49 * time.Hour)
 	c := &workflow.BatchCheck{Processed: d, Publisher: pub, Now: func() time.Time { return now }}
-	if _, err := c.Handle(context.Background(), workflow.BatchCheckInput{}); err == nil || !strings.Contains(err.Error(), "service unavailable") {
+	if _, err := c.Handle(t.Context(), workflow.BatchCheckInput{}); err == nil || !strings.Contains(err.Error(), "service unavailable") {
 		t.Fatalf("a failed publish: %v", err)
 	}
 	pub.fail = false
 	now = now.Add(ledger.ResendAfter - time.Minute)
-	if res, err := c.Handle(context.Background(), workflow.BatchCheckInput{}); err != nil || pub.count() != 0 || res.MissingBatches != 1 {
+	if res, err := c.Handle(t.Context(), workflow.BatchCheckInput{}); err != nil || pub.count() != 0 || res.MissingBatches != 1 {
 		t.Fatalf("within ResendAfter: %+v %v, %d sent", res, err, pub.count())
 	}
 	now = now.Add(time.Minute)
-	res, err := c.Handle(context.Background(), workflow.BatchCheckInput{})
+	res, err := c.Handle(t.Context(), workflow.BatchCheckInput{})
 	if err != nil || pub.count() != 1 || res.Alerts != 1 {
 		t.Fatalf("after ResendAfter: %+v %v, %d sent", res, err, pub.count())
 	}
-	data, _, _ := d.Get(context.Background(), workflow.AlertsKey("adyen", "ShopEU"))
+	data, _, _ := d.Get(t.Context(), workflow.AlertsKey("adyen", "ShopEU"))
 	var a ledger.Alerts
 	_ = json.Unmarshal(data, &a)
 	if len(a.Missing) != 1 || a.Missing[0].State != ledger.Open || a.Missing[0].Attempts != 2 {
@@ -192,7 +192,7 @@ func TestBatchChecksAtOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := &workflow.BatchCheck{Processed: d, Publisher: pub, Now: func() time.Time { return now }}
-			if _, err := c.Handle(context.Background(), workflow.BatchCheckInput{}); err != nil {
+			if _, err := c.Handle(t.Context(), workflow.BatchCheckInput{}); err != nil {
 				t.Error(err)
 			}
 		}()

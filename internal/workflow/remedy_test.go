@@ -1,7 +1,6 @@
 package workflow_test
 
 import (
-	"context"
 	"crypto/md5"
 	"encoding/json"
 	"errors"
@@ -23,11 +22,11 @@ func (f *fixture) rejectAt(path string, input *workflow.ExecutionInput) (workflo
 		f.t.Fatal(err)
 	}
 	in := f.upload(filepath.Base(path), data)
-	if in.Check, err = f.steps.Check(context.Background(), in); err != nil {
+	if in.Check, err = f.steps.Check(f.t.Context(), in); err != nil {
 		f.t.Fatalf("Check: %v", err)
 	}
 	in.Input = input
-	_, err = f.steps.Validate(context.Background(), in)
+	_, err = f.steps.Validate(f.t.Context(), in)
 	return in, err
 }
 
@@ -35,7 +34,7 @@ func (f *fixture) rejectAt(path string, input *workflow.ExecutionInput) (workflo
 // the error's name and the file's size; the check's result, when the caller has it, only names the
 // report's key.
 func TestReadRemedy(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f := newFixture(t, workflow.Config{Policy: settlement.DefaultPolicy()})
 	read := func(in workflow.StepInput, name string, withCheck bool) workflow.Remedy {
 		t.Helper()
@@ -112,7 +111,7 @@ func TestReadRemedy(t *testing.T) {
 // TestReadRemedyIgnoresWording: the remedy comes from the report's counts, policy and rules; its
 // messages, and the error's, can say anything.
 func TestReadRemedyIgnoresWording(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f := newFixture(t, workflow.Config{})
 	for _, c := range []struct {
 		name  string

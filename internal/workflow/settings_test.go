@@ -2,7 +2,6 @@ package workflow_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -61,7 +60,7 @@ func TestSettingNames(t *testing.T) {
 // TestTooLargeNamesTheSettingWhereItRuns: a file over MAX_FILE_BYTES is rejected naming the stack's
 // parameter in the Lambda functions' words, the variable alone in the local engine's.
 func TestTooLargeNamesTheSettingWhereItRuns(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	big := bytes.Repeat([]byte("x"), 2000)
 	for names, want := range map[workflow.SettingNames]string{
 		workflow.StackParameters:      "over the limit of 1024 (MAX_FILE_BYTES, the stack's MaxFileBytes parameter); ask the provider",

@@ -92,7 +92,7 @@ func starterFixture(t *testing.T, n int, exec *fakeExecutions) (*workflow.Starte
 	}
 	var msgs []events.SQSMessage
 	for i := range n {
-		obj, err := raw.Put(context.Background(), fmt.Sprintf("incoming/report-%02d.csv", i), []byte(fmt.Sprintf("report %d\n", i)))
+		obj, err := raw.Put(t.Context(), fmt.Sprintf("incoming/report-%02d.csv", i), []byte(fmt.Sprintf("report %d\n", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func TestStarterStopsBeforeDeadline(t *testing.T) {
 	var outcomes []workflow.Outcome
 	st.OnResult = func(r workflow.StartResult) { outcomes = append(outcomes, r.Outcome) }
 	deadline := start.Add(30 * time.Second)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(t.Context(), deadline)
 	defer cancel()
 
 	resp, err := st.Handle(ctx, events.SQSEvent{Records: msgs})
@@ -179,7 +179,7 @@ func TestStarterStopsBeforeDeadline(t *testing.T) {
 func TestStarterWithoutDeadline(t *testing.T) {
 	exec := &fakeExecutions{now: time.Date(2024, 5, 7, 9, 0, 0, 0, time.UTC), cost: time.Hour}
 	st, msgs, _ := starterFixture(t, 10, exec)
-	resp, err := st.Handle(context.Background(), events.SQSEvent{Records: msgs})
+	resp, err := st.Handle(t.Context(), events.SQSEvent{Records: msgs})
 	if err != nil || len(resp.BatchItemFailures) != 0 || len(exec.started) != 10 {
 		t.Errorf("Handle = %v, %v; started %d, want all 10", resp, err, len(exec.started))
 	}
@@ -203,7 +203,7 @@ func TestStarterThrottledStartIsRetried(t *testing.T) {
 	}
 	exec.fail[workflow.ExecutionName(in.Detail.Object.ETag)] = fmt.Errorf("start execution: %w", throttlingError{})
 	msgs = append(msgs, events.SQSMessage{MessageId: "junk", Body: `{"hello":"world"}`})
-	resp, err := st.Handle(context.Background(), events.SQSEvent{Records: msgs})
+	resp, err := st.Handle(t.Context(), events.SQSEvent{Records: msgs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestStarterLeavesRejectedContentAlone(t *testing.T) {
 	exec.existing[names[1]] = workflow.ExecutionInfo{Name: names[1], Status: states.Failed, Redrivable: true, Error: "TransientError"}
 	var outcomes []workflow.Outcome
 	st.OnResult = func(r workflow.StartResult) { outcomes = append(outcomes, r.Outcome) }
-	resp, err := st.Handle(context.Background(), events.SQSEvent{Records: msgs})
+	resp, err := st.Handle(t.Context(), events.SQSEvent{Records: msgs})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v", resp, err)
 	}
@@ -258,7 +258,7 @@ func TestStarterLeavesRejectedContentAlone(t *testing.T) {
 func TestStarterInputIsTheSameBytes(t *testing.T) {
 	exec := &fakeExecutions{now: time.Now()}
 	st, msgs, _ := starterFixture(t, 1, exec)
-	if _, err := st.Handle(context.Background(), events.SQSEvent{Records: msgs}); err != nil {
+	if _, err := st.Handle(t.Context(), events.SQSEvent{Records: msgs}); err != nil {
 		t.Fatal(err)
 	}
 	var ev workflow.S3Event
@@ -286,7 +286,7 @@ func TestStarterCountsARepeatStartAsDuplicate(t *testing.T) {
 	exec.existing[name] = workflow.ExecutionInfo{Name: name, Status: states.Running}
 	var outcomes []workflow.Outcome
 	st.OnResult = func(r workflow.StartResult) { outcomes = append(outcomes, r.Outcome) }
-	if _, err := st.Handle(context.Background(), events.SQSEvent{Records: msgs}); err != nil {
+	if _, err := st.Handle(t.Context(), events.SQSEvent{Records: msgs}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(outcomes, []workflow.Outcome{workflow.Duplicate}) {

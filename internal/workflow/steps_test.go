@@ -50,7 +50,7 @@ func newFixture(t *testing.T, conf workflow.Config) *fixture {
 // upload puts data under incoming/name and returns the step input the starter would build.
 func (f *fixture) upload(name string, data []byte) workflow.StepInput {
 	f.t.Helper()
-	obj, err := f.raw.Put(context.Background(), "incoming/"+name, data)
+	obj, err := f.raw.Put(f.t.Context(), "incoming/"+name, data)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func report(t *testing.T, cfg gen.Config) []byte {
 // through runs Check, Validate and Transform, as the definition chains them, and returns Write's input.
 func (f *fixture) through(in workflow.StepInput) workflow.StepInput {
 	f.t.Helper()
-	ctx := context.Background()
+	ctx := f.t.Context()
 	var err error
 	if in.Check, err = f.steps.Check(ctx, in); err != nil {
 		f.t.Fatalf("Check: %v", err)
@@ -86,7 +86,7 @@ func (f *fixture) through(in workflow.StepInput) workflow.StepInput {
 
 func (f *fixture) keys(prefix string) []string {
 	f.t.Helper()
-	objs, err := f.proc.List(context.Background(), prefix)
+	objs, err := f.proc.List(f.t.Context(), prefix)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func (f *fixture) keys(prefix string) []string {
 }
 
 func TestCheck(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f := newFixture(t, workflow.Config{MaxFileBytes: 100_000})
 	good := report(t, gen.Config{Rows: 30, Seed: 1, Batch: 7})
 	invalid := func(name string, data []byte, reason string) {
@@ -145,7 +145,7 @@ type versionedDir struct {
 
 func (v *versionedDir) putVersion(t *testing.T, key, id string, data []byte) workflow.FileRef {
 	t.Helper()
-	obj, err := v.Put(context.Background(), key, data)
+	obj, err := v.Put(t.Context(), key, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func (v *versionedDir) OpenVersionRange(ctx context.Context, key, id, ifMatch st
 // before the first's execution read it. The first's execution reads its own version and commits its
 // batch; the second's commits its own: both contents end committed.
 func TestOverwrittenKeyReadsTheEventsVersion(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f := newFixture(t, workflow.Config{})
 	raw := &versionedDir{Dir: f.raw, versions: map[string][]byte{}}
 	f.steps.Raw = raw
@@ -218,7 +218,7 @@ func TestOverwrittenKeyReadsTheEventsVersion(t *testing.T) {
 }
 
 func TestCheckFindsTheCommit(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f := newFixture(t, workflow.Config{})
 	first := f.through(f.upload("batch7.csv", report(t, gen.Config{Rows: 30, Seed: 1, Batch: 7})))
 	if _, err := f.steps.Write(ctx, first); err != nil {
@@ -245,7 +245,7 @@ func (f *fixture) putClaim(in workflow.StepInput, at time.Time) {
 	c := workflow.Claim{Version: workflow.ClaimVersion, Source: in.File, Execution: in.Execution, ClaimedAt: at,
 		Publish: in.Transform.Partitions[0].Key}
 	body, _ := json.Marshal(c)
-	if _, err := f.proc.Put(context.Background(), workflow.ClaimKey(in.Validate.MerchantAccount, in.Validate.BatchNumber), body); err != nil {
+	if _, err := f.proc.Put(f.t.Context(), workflow.ClaimKey(in.Validate.MerchantAccount, in.Validate.BatchNumber), body); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -253,7 +253,7 @@ func (f *fixture) putClaim(in workflow.StepInput, at time.Time) {
 // A Write that died holding the claim is resumed by its own rerun; another version without replace
 // conflicts with it, naming it as being committed.
 func TestWriteAgainstAClaim(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f := newFixture(t, workflow.Config{})
 	a := f.through(f.upload("batch7.csv", report(t, gen.Config{Rows: 30, Seed: 1, Batch: 7})))
 	b := f.through(f.upload("batch7-regenerated.csv", report(t, gen.Config{Rows: 31, Seed: 2, Batch: 7})))
@@ -278,7 +278,7 @@ func TestWriteAgainstAClaim(t *testing.T) {
 
 // A claim the committed file left behind (its release was lost) does not hold up a replace.
 func TestWriteReplacesPastALeftoverClaim(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f := newFixture(t, workflow.Config{})
 	a := f.through(f.upload("batch7.csv", report(t, gen.Config{Rows: 30, Seed: 1, Batch: 7, SettlementDate: "2024-05-03"})))
 	if _, err := f.steps.Write(ctx, a); err != nil {
@@ -313,7 +313,7 @@ func TestWriteReplacesPastALeftoverClaim(t *testing.T) {
 
 // Transform refuses a file that reads differently than at validation (its counts differ).
 func TestTransformChecksTheCounts(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f := newFixture(t, workflow.Config{})
 	in := f.upload("batch7.csv", report(t, gen.Config{Rows: 30, Seed: 1, Batch: 7}))
 	var err error
@@ -337,7 +337,7 @@ func TestTransformChecksTheCounts(t *testing.T) {
 // A rerun of Validate after a configuration fix that makes every row valid removes the rejects the first
 // run wrote: the batch no longer has any.
 func TestValidateRerunRemovesStaleRejects(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f := newFixture(t, workflow.Config{})
 	in := f.upload("batch7.csv", report(t, gen.Config{Rows: 30, Seed: 1, Batch: 7, Zone: "CST"})) // ambiguous until configured
 	var err error
@@ -366,7 +366,7 @@ func TestValidateRerunRemovesStaleRejects(t *testing.T) {
 // cut falls in must not be read (its batch number would be cut short): the check names no batch, and
 // validation finds the right one.
 func TestCheckReadsNoBatchFromACutLine(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	rows, err := csv.NewReader(bytes.NewReader(report(t, gen.Config{Rows: 5, Seed: 3, Batch: 1234567}))).ReadAll()
 	if err != nil {
 		t.Fatal(err)

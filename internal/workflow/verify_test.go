@@ -22,7 +22,7 @@ func committedTable(t *testing.T) (*fixture, []workflow.StepInput) {
 	var ins []workflow.StepInput
 	for i, cfg := range []gen.Config{{Rows: 30, Seed: 1, Batch: 7, SettlementDate: "2024-05-03"}, {Rows: 31, Seed: 2, Batch: 8, SettlementDate: "2024-05-04"}} {
 		in := f.through(f.upload("batch"+string(rune('7'+i))+".csv", report(t, cfg)))
-		if _, err := f.steps.Write(context.Background(), in); err != nil {
+		if _, err := f.steps.Write(t.Context(), in); err != nil {
 			t.Fatal(err)
 		}
 		ins = append(ins, in)
@@ -38,7 +38,7 @@ func (f *fixture) verify(deep bool) *workflow.VerifyReport {
 			return parquetfile.Sources(ctx, b, obj.Key, obj.ETag, obj.Size)
 		}
 	}
-	rep, err := v.Verify(context.Background())
+	rep, err := v.Verify(f.t.Context())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func findings(rep *workflow.VerifyReport) []string {
 // (the end states the operator schedules left before the protocol closed them among them) and expects
 // exactly the finding that names it, with its remedy; the clean table has none.
 func TestVerifyFindsEachInconsistency(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	p7 := workflow.PartitionKey("2024-05-03", "PaySettleShopEU", 7)
 	p8 := workflow.PartitionKey("2024-05-04", "PaySettleShopEU", 8)
 	m7 := workflow.ManifestKey("PaySettleShopEU", 7)
@@ -190,7 +190,7 @@ func TestVerifyListsACommitInFlight(t *testing.T) {
 // replace of its own file (the remedy verify names): the object is published again, the manifest's
 // revision goes up once, and a redrive of that replace changes nothing more.
 func TestReplaceByItselfRepublishes(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f, ins := committedTable(t)
 	p7 := workflow.PartitionKey("2024-05-03", "PaySettleShopEU", 7)
 	if err := f.proc.Delete(ctx, p7); err != nil {
@@ -218,21 +218,21 @@ func TestReplaceByItselfRepublishes(t *testing.T) {
 
 func copyObject(t *testing.T, b store.Bucket, src, dst string) {
 	t.Helper()
-	if _, err := b.Copy(context.Background(), src, dst); err != nil {
+	if _, err := b.Copy(t.Context(), src, dst); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func storePut(t *testing.T, b store.Bucket, key string, data []byte) {
 	t.Helper()
-	if _, err := b.Put(context.Background(), key, data); err != nil {
+	if _, err := b.Put(t.Context(), key, data); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func editManifest(t *testing.T, b store.Bucket, key string, edit func(*workflow.Manifest)) {
 	t.Helper()
-	m, err := workflow.ReadManifest(context.Background(), b, key)
+	m, err := workflow.ReadManifest(t.Context(), b, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func editManifest(t *testing.T, b store.Bucket, key string, edit func(*workflow.
 // alert per finding, however often and however many checks run at once, and one resolution when the
 // finding is gone.
 func TestBatchCheckAlertsEachTableFindingOnce(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	f, _ := committedTable(t)
 	pub := &publisher{}
 	check := func() *workflow.BatchCheckResult {
@@ -300,7 +300,7 @@ func TestBatchCheckAlertsEachTableFindingOnce(t *testing.T) {
 // BenchmarkVerify: the consistency check of a table of 1,000 committed batches on a folder bucket (one
 // manifest read per batch, three listings, one ledger read per merchant account).
 func BenchmarkVerify(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	d, err := store.NewDir("processed", b.TempDir(), store.WithoutSync())
 	if err != nil {
 		b.Fatal(err)

@@ -159,7 +159,7 @@ func (w *World) ImportDLQ(t testing.TB) {
 // Upload puts a file into the raw bucket (the local one the steps read, and the fake S3 the CLI heads).
 func (w *World) Upload(t testing.TB, key string, data []byte) store.Object {
 	t.Helper()
-	obj, err := w.Env.Raw.Put(context.Background(), key, data)
+	obj, err := w.Env.Raw.Put(t.Context(), key, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func (w *World) RunStarter(t testing.TB) []workflow.StartResult {
 	var out []workflow.StartResult
 	starter := *w.Env.Starter
 	starter.OnResult = func(r workflow.StartResult) { out = append(out, r) }
-	if _, err := starter.Handle(context.Background(), ev); err != nil {
+	if _, err := starter.Handle(t.Context(), ev); err != nil {
 		t.Fatal(err)
 	}
 	w.ImportDLQ(t)
@@ -196,7 +196,7 @@ func (w *World) RunStarter(t testing.TB) []workflow.StartResult {
 // Arrive uploads a file and delivers its event to the starter, as S3, EventBridge and SQS would.
 func (w *World) Arrive(t testing.TB, key string, data []byte) local.FileResult {
 	t.Helper()
-	r := w.Env.Deliver(context.Background(), w.Upload(t, key, data))
+	r := w.Env.Deliver(t.Context(), w.Upload(t, key, data))
 	w.ImportDLQ(t)
 	return r
 }
@@ -208,12 +208,12 @@ func (w *World) MirrorProcessed(t testing.TB) {
 	t.Helper()
 	_ = w.Fake.S3.CreateBucket(local.ProcessedBucket) // exists after the first mirror
 	for _, prefix := range []string{workflow.ManifestPrefix, workflow.LedgerPrefix, workflow.ReportPrefix, workflow.LinesPrefix} {
-		objs, err := w.Env.Processed.List(context.Background(), prefix)
+		objs, err := w.Env.Processed.List(t.Context(), prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, o := range objs {
-			data, _, err := w.Env.Processed.Get(context.Background(), o.Key)
+			data, _, err := w.Env.Processed.Get(t.Context(), o.Key)
 			if err != nil {
 				t.Fatal(err)
 			}
