@@ -7,7 +7,9 @@ import (
 )
 
 const awsLong = `settle aws operates a deployed stack with the operator commands of the local pipeline, with the
-same flags and the same output, and replay, which only a stack has (its EventBridge archive).
+same flags and the same output; replay, which only a stack has (its EventBridge archive); and backfill,
+which queues report downloads by batch number for the stack's fetch function (locally, settle fetch
+--batches downloads and runs them).
 
 The stack is found by its name (--stack, default settle: samconfig.toml's stack_name) with the standard
 AWS configuration: --profile and --region, or AWS_PROFILE, AWS_REGION, SSO, ~/.aws. Its outputs name
@@ -33,6 +35,6 @@ func newAWSCmd(a *app) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&region, "region", "", "AWS region (default: AWS_REGION, or the profile's)")
 	t := awsTarget(a, &stack, &profile, &region)
 	cmd.AddCommand(operatorCmds(a, t)...)
-	cmd.AddCommand(newReplayCmd(a, t))
+	cmd.AddCommand(newReplayCmd(a, t), newBackfillCmd(a, t))
 	return cmd
 }

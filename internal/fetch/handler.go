@@ -40,7 +40,7 @@ type Outcome struct {
 	Err          *Error // when not
 	DeadLettered bool   // sent to the dead-letter queue
 	Retry        bool   // left to the queue to deliver again
-	NotYet       bool   // a repair request the report host answered 404: acknowledged, asked again later
+	NotYet       bool   // a speculative request the report host answered 404: acknowledged, no dead letter
 }
 
 // Handler is the queue-driven fetch function: each message is a Request. A report stored, or a final
@@ -104,8 +104,8 @@ func (h *Handler) handle(ctx context.Context, m events.SQSMessage) Outcome {
 		fe = &Error{Reason: ReasonUnavailable, Err: err}
 	}
 	o.Err = fe
-	if fe.Reason == ReasonNotFound && o.Request.Repair {
-		log.InfoContext(ctx, "report not generated yet: the batch check asks for it again later", "status", fe.Status)
+	if fe.Reason == ReasonNotFound && o.Request.Speculative {
+		log.InfoContext(ctx, "report not generated yet (a batch asked for speculatively): acknowledged without a dead letter", "status", fe.Status)
 		h.Metrics.Entry().Put(obs.RepairNotFound, 1, obs.Count).Property(obs.KeyKey, o.Request.Key()).Emit(ctx)
 		o.NotYet = true
 		return o

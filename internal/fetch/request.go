@@ -20,9 +20,10 @@ type Request struct {
 	URL             string `json:"url"`
 	EventDate       string `json:"eventDate,omitempty"`
 	Live            bool   `json:"live"`
-	// Repair marks a request the batch check queued for a batch a gap lacks: a 404 then means the report
-	// is not generated yet, which the check asks for again later, not a failure for the dead-letter queue.
-	Repair bool `json:"repair,omitempty"`
+	// Speculative marks a request for a batch not known to exist: the batch check's for a batch a gap
+	// lacks, a backfill's. A 404 then means the report is not generated (yet), which the check or the
+	// backfill's summary reports, not a failure for the dead-letter queue.
+	Speculative bool `json:"speculative,omitempty"`
 }
 
 // FromReport is the request for a report a notification announced.

@@ -103,7 +103,7 @@ func (in *Intake) fetchMessage(ctx context.Context, body string) FileResult {
 		r.File = file
 		return r
 	case out.NotYet:
-		return FileResult{File: file, Status: Skipped, Error: "not generated yet (the report host answered 404): the batch check asks for it again later"}
+		return FileResult{File: file, Status: Skipped, Error: "not generated yet (the report host answered 404)"}
 	case out.DeadLettered:
 		return FileResult{File: file, Status: Failed, Error: fmt.Sprintf("%s (in %s/): %s", out.Err.Error(), FetchDLQDir, out.Err.Action())}
 	default:

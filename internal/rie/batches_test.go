@@ -114,7 +114,7 @@ func TestBatches(t *testing.T) {
 	// The gap's batch is asked for on the webhook queue, from the test Customer Area (AdyenEnvironment).
 	queued := sqs.messages(vars["WEBHOOK_QUEUE_URL"])
 	if r.RepairsQueued != 1 || len(queued) != 1 || !strings.Contains(queued[0], `"url":"https://ca-test.adyen.com/reports/download/MerchantAccount/AcmeShopNL/settlement_detail_report_batch_57.csv"`) ||
-		!strings.Contains(queued[0], `"repair":true`) {
+		!strings.Contains(queued[0], `"speculative":true`) {
 		t.Errorf("repair requests: %+v %v", r, queued)
 	}
 	if !strings.Contains(m.Get("Message"), "asked the report host for it by itself: batch 57 1 time") {

@@ -177,7 +177,7 @@ func (r *Repair) plan(cur *Repairs, st ledger.Status, now time.Time) (*Repairs, 
 		if err != nil {
 			continue // an account name no download URL can carry
 		}
-		req.Repair = true
+		req.Speculative = true
 		a.Last, a.Attempts = now, a.Attempts+1
 		if i < 0 {
 			next.Batches = append(next.Batches, a)

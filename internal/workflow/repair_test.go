@@ -26,7 +26,7 @@ func TestRepairPlan(t *testing.T) {
 	next, msgs := r.plan(empty, st, now)
 	var asked []int64
 	for _, m := range msgs {
-		if m.Request == nil || !m.Request.Repair || m.Request.MerchantAccount != "Shop" {
+		if m.Request == nil || !m.Request.Speculative || m.Request.MerchantAccount != "Shop" {
 			t.Fatalf("plan: %+v", m)
 		}
 		asked = append(asked, m.Batch)
