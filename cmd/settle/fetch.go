@@ -178,7 +178,7 @@ func printResults(w io.Writer, op operator, results []local.FileResult, o intake
 	failedN := 0
 	names := make([]string, len(results))
 	for i, r := range results {
-		names[i] = r.File
+		names[i] = displayName(op, r)
 	}
 	s := newSummary(w, op, names)
 	for _, r := range results {

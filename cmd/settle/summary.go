@@ -75,10 +75,7 @@ func (s *summary) add(r local.FileResult) {
 	if r.Status == local.Duplicate || r.Status == local.Skipped || r.Status == local.Running {
 		written, rejected = "-", "-" // nothing was written or judged by this delivery
 	}
-	file := r.File
-	if file == r.Key && r.Key != "" { // a result of the raw bucket (redrive, reprocess): where it is
-		file = s.op.file(rawRef(r.Key))
-	}
+	file := displayName(s.op, r)
 	msg := s.op.text(r.Error)
 	if r.RejectedBefore {
 		msg += " (rejected before, not run again: " + s.op.command("reprocess "+r.Execution) + " runs it again)"
@@ -95,6 +92,15 @@ func (s *summary) add(r local.FileResult) {
 	if r.Status == local.Succeeded {
 		s.commit(r)
 	}
+}
+
+// displayName is where a result's file is, as the table names it: the path given, or for a file of the
+// raw bucket (a redrive, a reprocess, a fetched report) where it is in the data folder.
+func displayName(op operator, r local.FileResult) string {
+	if r.File == r.Key && r.Key != "" {
+		return op.file(rawRef(r.Key))
+	}
+	return r.File
 }
 
 // rawRef is an object of the local raw bucket.
