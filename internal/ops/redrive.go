@@ -175,7 +175,6 @@ const MaxReprocesses = 50
 // a duplicate instead.
 func (o *Operator) fresh(ctx context.Context, file workflow.FileRef, input []byte, useETagName, dry bool) (Action, error) {
 	a := Action{File: file, Execution: workflow.ExecutionName(file.ETag)}
-	exec := launcher{o.Machine, dry}
 	var candidates []string
 	if useETagName {
 		candidates = append(candidates, a.Execution)
@@ -187,7 +186,9 @@ func (o *Operator) fresh(ctx context.Context, file workflow.FileRef, input []byt
 		info, err := o.Machine.Describe(ctx, name)
 		switch {
 		case errors.Is(err, ErrNoExecution):
-			if err := exec.Start(ctx, name, input); err != nil {
+			// Just described as free: started as it is (launcher's describe-first start would describe
+			// it again); a start that loses the name to another meanwhile fails with ErrExecutionExists.
+			if err := o.startUnlessDry(ctx, name, input, dry); err != nil {
 				a.Outcome, a.Target, a.Err = Failed, name, o.explain("start "+name, err)
 				return a, a.Err
 			}
@@ -205,6 +206,13 @@ func (o *Operator) fresh(ctx context.Context, file workflow.FileRef, input []byt
 		}
 	}
 	return a, fmt.Errorf("%s has been reprocessed %d times; look at %s before trying again", file.Key, MaxReprocesses, o.command("executions"))
+}
+
+func (o *Operator) startUnlessDry(ctx context.Context, name string, input []byte, dry bool) error {
+	if dry {
+		return nil
+	}
+	return o.Machine.Start(ctx, name, input)
 }
 
 // ReprocessNote says what a reprocess's input asks beyond running the file: a replace, a policy.

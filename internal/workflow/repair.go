@@ -116,7 +116,7 @@ func (r *Repair) due(a RepairAttempt) time.Time {
 
 // wanted are the batches the account lacks that the check may ask for now, with whether each is past its
 // gap's missing threshold (asked for once then, not retried).
-func wanted(st ledger.Status, now time.Time) map[int64]bool {
+func wanted(st ledger.Status) map[int64]bool {
 	out := map[int64]bool{}
 	for _, g := range st.Gaps {
 		if g.Acknowledged != nil {
@@ -135,7 +135,7 @@ func wanted(st ledger.Status, now time.Time) map[int64]bool {
 // plan decides, on the record cur, what this check queues and announces for the account.
 func (r *Repair) plan(cur *Repairs, st ledger.Status, now time.Time) (*Repairs, []repairMessage) {
 	next := &Repairs{Version: 1, Provider: st.Provider, MerchantAccount: st.MerchantAccount, Batches: []RepairAttempt{}}
-	want := wanted(st, now)
+	want := wanted(st)
 	var msgs []repairMessage
 	known := map[int64]bool{}
 	for _, a := range cur.Batches {
