@@ -12,6 +12,7 @@ import (
 
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/obs/xraytrace"
+	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/store/s3store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -50,12 +51,12 @@ type (
 // NewCheck builds the check function's handler from its environment (RAW_BUCKET, PROCESSED_BUCKET and
 // the policy variables workflow.LoadConfig reads).
 func NewCheck(ctx context.Context, getenv func(string) string) (CheckHandler, error) {
-	return handler(ctx, getenv, nil, func(s *workflow.Steps) CheckHandler { return s.Check })
+	return handler(ctx, getenv, func(s *workflow.Steps) CheckHandler { return s.Check })
 }
 
 // NewValidate builds the validate function's handler from its environment.
 func NewValidate(ctx context.Context, getenv func(string) string) (ValidateHandler, error) {
-	return handler(ctx, getenv, nil, func(s *workflow.Steps) ValidateHandler { return s.Validate })
+	return handler(ctx, getenv, func(s *workflow.Steps) ValidateHandler { return s.Validate })
 }
 
 // NewTransform builds the transform function's handler from its environment, with stage doing the
@@ -65,17 +66,22 @@ func NewTransform(ctx context.Context, getenv func(string) string, stage workflo
 	if stage == nil {
 		return nil, errors.New("transform: no StageFunc")
 	}
-	return handler(ctx, getenv, stage, func(s *workflow.Steps) TransformHandler { return s.Transform })
+	return handler(ctx, getenv, func(s *workflow.Steps) TransformHandler { s.Stage = stage; return s.Transform })
 }
 
-// NewWrite builds the write function's handler from its environment.
-func NewWrite(ctx context.Context, getenv func(string) string) (WriteHandler, error) {
-	return handler(ctx, getenv, nil, func(s *workflow.Steps) WriteHandler { return s.Write })
+// NewWrite builds the write function's handler from its environment, with table opening the table of
+// record in the processed bucket (icetable.For, passed by the function's main so that only that function
+// links Iceberg).
+func NewWrite(ctx context.Context, getenv func(string) string, table func(store.Bucket) workflow.Table) (WriteHandler, error) {
+	if table == nil {
+		return nil, errors.New("write: no table of record")
+	}
+	return handler(ctx, getenv, func(s *workflow.Steps) WriteHandler { s.Table = table(s.Processed); return s.Write })
 }
 
 // handler builds the steps and returns the one method of them a function runs.
-func handler[H any](ctx context.Context, getenv func(string) string, stage workflow.StageFunc, method func(*workflow.Steps) H) (H, error) {
-	s, err := newSteps(ctx, getenv, stage)
+func handler[H any](ctx context.Context, getenv func(string) string, method func(*workflow.Steps) H) (H, error) {
+	s, err := newSteps(ctx, getenv)
 	if err != nil {
 		var none H
 		return none, err
@@ -86,7 +92,7 @@ func handler[H any](ctx context.Context, getenv func(string) string, stage workf
 // newSteps builds the step handlers a function's handler is a method of: configuration, the S3 client
 // and both buckets (every step checks that its file is in the raw bucket; Check, Validate and Transform
 // read it).
-func newSteps(ctx context.Context, getenv func(string) string, stage workflow.StageFunc) (*workflow.Steps, error) {
+func newSteps(ctx context.Context, getenv func(string) string) (*workflow.Steps, error) {
 	conf, err := workflow.LoadConfig(getenv)
 	if err != nil {
 		return nil, err
@@ -108,7 +114,6 @@ func newSteps(ctx context.Context, getenv func(string) string, stage workflow.St
 		Log:       o.Log,
 		Metrics:   o.Metrics,
 		Tracer:    o.Tracer,
-		Stage:     stage,
 	}, nil
 }
 

@@ -646,7 +646,9 @@ func TestLeastPrivilege(t *testing.T) {
 		"WriteFunction": append(append(append(append(cross([]string{"s3:GetObject", "s3:DeleteObject"}, obj(proc, workflow.StagingPrefix)),
 			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix), obj(proc, workflow.ClaimPrefix))...),
 			"s3:GetObject "+obj(proc, workflow.ReportPrefix)), "s3:ListBucket "+proc),
-			cross([]string{"s3:GetObject", "s3:PutObject"}, proc+"/"+workflow.LedgerPrefix+"*/"+workflow.LedgerObject)...),
+			append(cross([]string{"s3:GetObject", "s3:PutObject"}, proc+"/"+workflow.LedgerPrefix+"*/"+workflow.LedgerObject),
+				// The Iceberg table: written once per key, never deleted by the write step.
+				cross([]string{"s3:GetObject", "s3:PutObject"}, obj(proc, workflow.TablePrefix+"/"))...)...),
 		// The batch check reads the ledger folders and writes only the alert state; its table check
 		// reads the manifests and claims and keeps its own alert state.
 		"BatchesFunction": {"s3:GetObject " + obj(proc, workflow.LedgerPrefix), "s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.AlertsObject,

@@ -36,12 +36,16 @@ func links(deps []string, prefix string) bool {
 	return false
 }
 
-// TestFunctionsLinkOnlyTheirLibraries: Arrow and Parquet are in the transform bootstrap only, which keeps
-// the others small; with the settle_noxray tag no bootstrap links the X-Ray SDK.
+// TestFunctionsLinkOnlyTheirLibraries: Arrow and Parquet are in the transform bootstrap, and in the write
+// bootstrap through Iceberg (which builds on Arrow), only; that keeps the others small. With the
+// settle_noxray tag no bootstrap links the X-Ray SDK.
 func TestFunctionsLinkOnlyTheirLibraries(t *testing.T) {
 	for fn, deps := range functionDeps(t, "lambda.norpc") {
-		if got, want := links(deps, "github.com/apache/arrow-go/"), fn == "transform"; got != want {
+		if got, want := links(deps, "github.com/apache/arrow-go/"), fn == "transform" || fn == "write"; got != want {
 			t.Errorf("%s links arrow-go: %v, want %v", fn, got, want)
+		}
+		if got, want := links(deps, "github.com/apache/iceberg-go"), fn == "write"; got != want {
+			t.Errorf("%s links iceberg-go: %v, want %v", fn, got, want)
 		}
 		if !links(deps, "github.com/aws/aws-xray-sdk-go/v2/xray") {
 			t.Errorf("%s does not link the X-Ray SDK in the default build", fn)

@@ -87,8 +87,12 @@ type pointBucket struct {
 	p *points
 }
 
+// randomName matches the parts of the Iceberg table's file names that each run draws anew (manifest
+// UUIDs, snapshot ids): a point is named by the call, not by them.
+var randomName = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|snap-[0-9]+`)
+
 func (b *pointBucket) op(op, key string) string {
-	label := fmt.Sprintf("%s.%s %s", b.Name(), op, key)
+	label := fmt.Sprintf("%s.%s %s", b.Name(), op, randomName.ReplaceAllString(key, "*"))
 	b.p.at(label)
 	return label
 }

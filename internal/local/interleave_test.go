@@ -18,6 +18,7 @@ import (
 
 	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/gen"
+	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/parquetfile"
@@ -321,6 +322,9 @@ func checkOneCommit(t *testing.T, b store.Bucket, vs []*version) *version {
 		case strings.HasPrefix(o.Key, workflow.ReportPrefix), strings.HasPrefix(o.Key, workflow.RejectedPrefix):
 		case strings.HasPrefix(o.Key, workflow.LedgerPrefix):
 			ledgers = append(ledgers, o.Key)
+		case strings.HasPrefix(o.Key, workflow.TablePrefix+"/"):
+			// The Iceberg table: checked below through its current snapshot (a loser's data file may stay
+			// unreferenced until maintenance removes it).
 		default:
 			other = append(other, o.Key)
 		}
@@ -354,10 +358,35 @@ func checkOneCommit(t *testing.T, b store.Bucket, vs []*version) *version {
 		t.Errorf("manifest partitions %+v, rows %d; want %s with %d rows", m.Partitions, m.Counts.RowsWritten, win.partition, win.cfg.Rows)
 	}
 	checkLedgerNames(t, b, ledgers, m, win.etag)
+	if !gated(b) {
+		checkTableHolds(t, b, etags, &m, win.parquet)
+	}
 	if len(other) != 0 {
 		t.Errorf("left in the bucket: %v", other)
 	}
 	return win
+}
+
+// checkTableHolds asserts that the Iceberg table's current snapshot holds the manifest m's version of its
+// batch and nothing else: one data file, the winner's Parquet byte for byte (etag parquet).
+func checkTableHolds(t *testing.T, b store.Bucket, etags map[string]string, m *workflow.Manifest, parquet string) {
+	t.Helper()
+	tbl, _, err := icetable.Open(b).Current(t.Context())
+	if err != nil {
+		t.Errorf("the Iceberg table: %v", err)
+		return
+	}
+	files, err := icetable.Files(t.Context(), tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := workflow.TableVersionOf(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || files[0] != want.File || etags[workflow.TableKey(want.File)] != parquet {
+		t.Errorf("the Iceberg table holds %v (etag %s); want only %s with the winner's Parquet (etag %s)", files, etags[workflow.TableKey(want.File)], want.File, parquet)
+	}
 }
 
 // wantConflict asserts that err is the loser's ConflictError naming both files.
@@ -506,9 +535,31 @@ func scratchDir(t *testing.T) string {
 	return dir
 }
 
+// newSteps are the steps on raw and proc. They commit the Iceberg table too, but for the explorations
+// (a gated proc): those prove the manifests' protocol under every interleaving of its calls, which the
+// table's calls would multiply (it follows the manifests, and package icetable and the named schedules
+// prove its commit).
 func newSteps(raw, proc store.Bucket) *workflow.Steps {
-	return &workflow.Steps{Raw: raw, Processed: proc, Stage: parquetfile.Stage, Log: slog.New(slog.DiscardHandler),
+	s := &workflow.Steps{Raw: raw, Processed: proc, Stage: parquetfile.Stage, Log: slog.New(slog.DiscardHandler),
 		Conf: workflow.Config{RawBucket: local.RawBucket, ProcessedBucket: local.ProcessedBucket}}
+	if !gated(proc) {
+		s.Table = icetable.Open(proc)
+	}
+	return s
+}
+
+// gated reports whether b is an exploration's bucket.
+func gated(b store.Bucket) bool {
+	for {
+		switch w := b.(type) {
+		case gatedBucket:
+			return true
+		case *crashingBucket:
+			b = w.Bucket
+		default:
+			return false
+		}
+	}
 }
 
 func mustPutObject(t *testing.T, b store.Bucket, key string, data []byte) store.Object {

@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/paysettle/settle/internal/engine"
+	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/parquetfile"
@@ -156,7 +157,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineARN = RawBucket, ProcessedBucket, StateMachineARN
 	conf.SettingNames = workflow.EnvironmentVariables // no stack: the environment sets the settings
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock, rawDir: rawDir}
-	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Metrics: opts.Metrics, Now: opts.Clock.Now}
+	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Table: &icetable.Table{Bucket: proc, Location: icetable.LocationOf(procDir)}, Metrics: opts.Metrics, Now: opts.Clock.Now}
 	subs := map[string]string{
 		"CheckFunctionArn":     FunctionARN("check"),
 		"ValidateFunctionArn":  FunctionARN("validate"),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/gen"
+	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/testkit/storefault"
@@ -363,6 +364,46 @@ func TestScheduleLedgerRecordsACommitItMissed(t *testing.T) {
 	m := readManifest(t, dir)
 	checkLedgerNames(t, dir, []string{workflow.LedgerKey(m.Provider, m.MerchantAccount)}, m, vs[0].etag)
 	verifyClean(t, dir, clock.now) // the claim released by the restart's check; a's staging kept for its redrive
+}
+
+// The Iceberg table's commit fails through its retries after the manifest was written: the Write fails
+// although the batch is committed, and the operator's restart (-r1) ends as a duplicate at its Check,
+// which does not touch the table (only the write function links Iceberg). The table stays a version
+// behind: verify names the batch and what resolves it, and settle table sync commits it, once.
+func TestScheduleTableSyncAfterACommitItMissed(t *testing.T) {
+	vs := twoVersions(t, false)
+	ctx := t.Context()
+	raw, dir := newBuckets(t)
+	faults := &storefault.Bucket{Bucket: dir}
+	clock := newStepClock()
+	steps := clocked(raw, faults, clock)
+	steps.Table = icetable.Open(faults)
+	obj := mustPutObject(t, raw, "incoming/"+vs[0].name, vs[0].data)
+	in := through(t, steps, obj, "a", false)
+	faults.Set(workflow.TablePrefix+"/metadata/", -1)
+	var te *workflow.TransientError
+	if _, err := steps.Write(ctx, in); !errors.As(err, &te) {
+		t.Fatalf("the Write with the table failing: %v, want a TransientError", err)
+	}
+	faults.Set(workflow.TablePrefix+"/metadata/", 0)
+	restart := workflow.StepInput{Execution: "a-r1", File: in.File}
+	if res, err := steps.Check(ctx, restart); err != nil || !res.AlreadyProcessed {
+		t.Fatalf("the restart's check: %+v, %v; want already processed", res, err)
+	}
+	rep := verify(t, dir, clock.now)
+	if len(rep.Findings) != 1 || rep.Findings[0].Kind != workflow.FindingTable || rep.Findings[0].Command != "table sync" {
+		t.Fatalf("findings %v, want one %s resolved by table sync", rep.Findings, workflow.FindingTable)
+	}
+	for range 2 { // a second sync finds nothing to do
+		if _, err := workflow.SyncTable(ctx, dir, icetable.Open(dir)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tbl, version, err := icetable.Open(dir).Current(ctx)
+	if err != nil || version != 2 || len(tbl.Metadata().Snapshots()) != 1 {
+		t.Errorf("after two syncs: version %d, %v; want one commit", version, err)
+	}
+	verifyClean(t, dir, clock.now) // a's staging kept for its redrive
 }
 
 // Schedule 7. Two executions of one content: the file's own (which conflicts with the committed v1)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/parquetfile"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
@@ -16,6 +17,9 @@ import (
 func verify(t *testing.T, b store.Bucket, now time.Time) *workflow.VerifyReport {
 	t.Helper()
 	v := workflow.Verifier{Processed: b, Now: func() time.Time { return now }, Content: footer}
+	if !gated(b) { // the explorations commit no Iceberg table (newSteps)
+		v.Table = icetable.Open(b)
+	}
 	// Not t.Context(): newEnvWith's Cleanup calls verify, after t.Context() is cancelled.
 	rep, err := v.Verify(context.Background())
 	if err != nil {

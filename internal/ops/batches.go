@@ -74,7 +74,11 @@ func (o *Operator) Verify(ctx context.Context, content workflow.ContentFunc) (*w
 	if err != nil {
 		return nil, err
 	}
-	rep, err := (&workflow.Verifier{Processed: b, Now: o.clock, Content: content}).Verify(ctx)
+	v := &workflow.Verifier{Processed: b, Now: o.clock, Content: content}
+	if o.Table != nil {
+		v.Table = o.Table(b)
+	}
+	rep, err := v.Verify(ctx)
 	if err != nil {
 		return nil, o.explain("verify s3://"+b.Name()+"/"+workflow.LinesPrefix, err)
 	}

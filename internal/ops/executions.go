@@ -219,6 +219,11 @@ func (o *Operator) Show(ctx context.Context, name string) (*Detail, error) {
 	if key := ManifestKey(x.Output); key != "" {
 		if b, err := o.Processed(); err == nil {
 			d.Manifest, _ = workflow.ReadManifest(ctx, b, key)
+			if d.Manifest != nil && o.Table != nil {
+				if tv, err := workflow.TableVersionOf(d.Manifest); err == nil {
+					d.Snapshot, _ = o.Table(b).SnapshotOf(ctx, tv.File)
+				}
+			}
 		}
 	}
 	return d, nil
@@ -244,6 +249,9 @@ type Detail struct {
 	// Manifest is the commit marker of the batch a SUCCEEDED execution committed (nil for a duplicate,
 	// or when it cannot be read); it may since have been replaced by another file's.
 	Manifest *workflow.Manifest
+	// Snapshot is the Iceberg snapshot that added the manifest's version to the table (nil when the table
+	// does not hold it, or its snapshot has expired).
+	Snapshot *workflow.TableSnapshot
 	// Remedy is what would let a rejected file through (for a data error).
 	Remedy workflow.Remedy
 }

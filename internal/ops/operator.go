@@ -23,6 +23,9 @@ type Operator struct {
 	Files   Files
 	// Processed is the processed bucket (manifests, ledgers, the table), or why there is none.
 	Processed func() (store.Bucket, error)
+	// Table opens the processed bucket's Iceberg table for the consistency check (icetable.ReaderFor);
+	// nil checks the manifests and the Hive layout only.
+	Table func(store.Bucket) workflow.TableReader
 	// RawBucket names the raw bucket, where a fetched report is stored.
 	RawBucket string
 	// Policy is the batch policy the deployment's check runs with.

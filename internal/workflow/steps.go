@@ -37,6 +37,10 @@ type Steps struct {
 	// Stage does the transform step's heavy work. It is injected so that only the transform function
 	// links Arrow and Parquet (parquetfile.Stage, wired by functions/transform and local).
 	Stage StageFunc
+	// Table is the table of record the write step commits each batch's version to (icetable.Open of the
+	// processed bucket, wired by functions/write and local, so that only they link Iceberg); nil keeps
+	// only the Hive layout and the manifests.
+	Table Table
 	// Metrics receives the steps' metrics (nil: none) and Tracer their trace spans (zero: off); see
 	// observe.go.
 	Metrics *obs.Metrics

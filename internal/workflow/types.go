@@ -154,4 +154,6 @@ type WriteResult struct {
 	// ReplacedBy is set when this content had been committed and an operator replaced it since: nothing
 	// was written, and the batch stays the replacement's.
 	ReplacedBy *FileRef `json:"replacedBy,omitempty"`
+	// Table is the Iceberg table's commit of the batch's version.
+	Table *TableCommit `json:"table,omitempty"`
 }

@@ -45,6 +45,10 @@ const (
 	FindingStaleStaging = "stale-staging"
 	// FindingLedger: a committed batch the batch ledger lacks, or records from another file.
 	FindingLedger = "ledger"
+	// FindingTable: the Iceberg table does not hold a batch's committed version (it lags its manifest,
+	// holds another version, or a batch no manifest commits), or its snapshot's data files disagree with
+	// its record of batches or are missing.
+	FindingTable = "iceberg-table"
 )
 
 // Finding is one inconsistency between the table and its manifests.
@@ -104,6 +108,8 @@ type Verifier struct {
 	Now func() time.Time
 	// Content, when set, also reads every committed object's rows (the deep check): one footer read each.
 	Content ContentFunc
+	// Table, when set, is the Iceberg table checked against the manifests too.
+	Table TableReader
 }
 
 // committedPart is a partition object a manifest names.
@@ -319,6 +325,11 @@ func (v *Verifier) Verify(ctx context.Context) (*VerifyReport, error) {
 				Remedy: "rebuild the ledgers from the manifests", Command: "ledger --rebuild"})
 		}
 	}
+	if v.Table != nil {
+		if err := v.checkTable(ctx, committed, committedKeys, add); err != nil {
+			return nil, err
+		}
+	}
 	confirmed := rep.Findings[:0]
 	for _, f := range rep.Findings {
 		ok, err := v.confirm(ctx, f, now)
@@ -381,6 +392,8 @@ func (v *Verifier) confirm(ctx context.Context, f Finding, now time.Time) (bool,
 		default:
 			return named != nil && obj.Key != "" && (named.ETag == "" || obj.ETag == named.ETag), nil
 		}
+	case FindingTable:
+		return v.tableStillDiffers(ctx, f)
 	case FindingLedger:
 		m, err := ReadManifest(ctx, b, f.Key)
 		if errors.Is(err, store.ErrNotFound) {

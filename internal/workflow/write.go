@@ -149,6 +149,10 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	if m != nil && m.Source.ETag == in.File.ETag && committedAlready(in, m, mTag) {
 		// Committed by an earlier attempt whose answer was lost: that commit is the result.
 		log.InfoContext(ctx, "already committed by an earlier attempt", "manifest", manifestKey)
+		tc, err := s.commitTable(ctx, manifestKey)
+		if err != nil {
+			return nil, err // committed: the retry finds the commit and commits the table then
+		}
 		if err := s.recordCommitted(ctx, manifestKey, m); err != nil {
 			return nil, err // the next attempt finds the commit again and records it then
 		}
@@ -156,7 +160,7 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 			return nil, err
 		}
 		s.dropStaging(ctx, in, t.StagingKey)
-		return &WriteResult{ManifestKey: manifestKey, RowsWritten: m.Counts.RowsWritten, Partitions: m.Partitions}, nil
+		return &WriteResult{ManifestKey: manifestKey, RowsWritten: m.Counts.RowsWritten, Partitions: m.Partitions, Table: tc}, nil
 	}
 	if m != nil && m.Source.ETag != in.File.ETag && m.replacedCommit(in) != nil {
 		// This content was committed (by this execution's earlier attempt, another execution of it, or for
@@ -219,6 +223,10 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 		return nil, err
 	}
 	p.Bytes, p.ETag = obj.Size, obj.ETag
+	if err := s.publishTableFile(wctx, t.StagingKey, v.MerchantAccount, v.BatchNumber, p); err != nil {
+		span.End(err)
+		return nil, err
+	}
 	res := &WriteResult{ManifestKey: manifestKey, Partitions: []Partition{p}, RowsWritten: p.Rows}
 	for _, key := range claim.Remove {
 		if err := s.stillHolds(wctx, claimKey, claimTag); err != nil {
@@ -256,6 +264,11 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 	if err != nil {
 		return nil, infraError("write "+manifestKey, err)
 	}
+	// The Iceberg table next, before the ledger: a Write that fails after its manifest leaves the table
+	// behind only when the table's own commit failed.
+	if res.Table, err = s.commitTable(ctx, manifestKey); err != nil {
+		return nil, err // committed: the retry finds the commit and commits the table then
+	}
 	if err := s.recordCommit(ctx, manifestKey, body); err != nil {
 		return nil, err // committed: the retry finds the commit and records it in the ledger then
 	}
@@ -272,6 +285,9 @@ func (s *Steps) commit(ctx context.Context, in StepInput, x *invocation) (*Write
 		}
 	}
 	s.dropStaging(ctx, in, t.StagingKey)
+	if res.Table != nil {
+		log = log.With("table_version", res.Table.Version)
+	}
 	log.InfoContext(ctx, "committed", "rows", res.RowsWritten, "manifest", manifestKey)
 	return res, nil
 }

@@ -207,7 +207,7 @@ func (w *World) Arrive(t testing.TB, key string, data []byte) local.FileResult {
 func (w *World) MirrorProcessed(t testing.TB) {
 	t.Helper()
 	_ = w.Fake.S3.CreateBucket(local.ProcessedBucket) // exists after the first mirror
-	for _, prefix := range []string{workflow.ManifestPrefix, workflow.LedgerPrefix, workflow.ReportPrefix, workflow.LinesPrefix} {
+	for _, prefix := range []string{workflow.ManifestPrefix, workflow.LedgerPrefix, workflow.ReportPrefix, workflow.LinesPrefix, workflow.TablePrefix + "/"} {
 		objs, err := w.Env.Processed.List(t.Context(), prefix)
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,188 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/paysettle/settle/internal/store"
+)
+
+// The table of record is an Apache Iceberg table that follows the manifests. The manifest stays the
+// commit's decision (the claim protocol in write.go makes it); each write then makes the Iceberg table
+// hold the manifest's version of the batch, in one snapshot through the table's compare-and-swap, reading
+// the manifest again after every lost swap. A writer overtaken by a replace therefore commits the
+// replacement, never its own stale version, and a crash between the manifest and the table's commit
+// leaves the table one version behind until the step's retry, a redrive, or `settle table sync` commits
+// it (settle verify names the batch meanwhile). A reader of the table sees each batch before or after a
+// replace, never both versions or neither.
+
+// TablePrefix is the Iceberg table's key prefix in the processed bucket.
+const TablePrefix = "iceberg/settlement_lines"
+
+// TableFile is the key, under the Iceberg table, of a batch's data file whose bytes have the ETag etag:
+// derived from the content, so that no key is ever written with two different contents.
+func TableFile(settlementDate, merchantAccount string, batch int64, etag string) string {
+	return fmt.Sprintf("data/settlement_date=%s/%s-batch-%d-%s.parquet", settlementDate, escapeKey(merchantAccount), batch, escapeKey(etag))
+}
+
+// TableKey is the processed bucket's key of a file named relative to the Iceberg table.
+func TableKey(file string) string { return TablePrefix + "/" + file }
+
+// TableVersion is one version of a batch as the Iceberg table holds it: its data file and what the
+// snapshot that commits it records.
+type TableVersion struct {
+	Provider        string `json:"provider"`
+	MerchantAccount string `json:"merchant_account"`
+	Batch           int64  `json:"batch"`
+	SettlementDate  string `json:"settlement_date"` // YYYY-MM-DD
+	// File is the data file's key under the table: TableFile's.
+	File  string `json:"file"`
+	Rows  int64  `json:"rows"`
+	Bytes int64  `json:"bytes"`
+	// Source is the report (s3://bucket/key) and SourceETag its content; Revision counts the batch's
+	// replaces; Execution committed it.
+	Source     string `json:"source"`
+	SourceETag string `json:"source_etag"`
+	Revision   int64  `json:"revision"`
+	Execution  string `json:"execution,omitempty"`
+}
+
+// TableCommit is what a commit did to the Iceberg table.
+type TableCommit struct {
+	// Version is the table's commit number (its metadata version) holding the batch's version, Snapshot
+	// the snapshot that added it (0 once expired).
+	Version  int   `json:"version"`
+	Snapshot int64 `json:"snapshotId"`
+	// Action is "added" (the batch's first version), "replaced" (another version was in the table),
+	// "unchanged" (the table held this version already) or "none" (no version to commit).
+	Action string `json:"action"`
+	// LostSwaps counts the commits of others that made this one read the table and decide again.
+	LostSwaps int `json:"lostSwaps,omitempty"`
+}
+
+// Table is the table of record's commit (icetable.Table): it makes the table hold, for one batch, the
+// version want returns, asking want again after every lost compare-and-swap.
+type Table interface {
+	Commit(ctx context.Context, want func(context.Context) (*TableVersion, error)) (TableCommit, error)
+}
+
+// ErrTableBusy is wrapped by a Table's Commit that lost the compare-and-swap too often in a row.
+var ErrTableBusy = errors.New("the Iceberg table kept changing during the commit")
+
+// publishTableFile puts the staged Parquet in the table's data folder under its content-derived key (a
+// server-side copy, as the partition's publish): a key written once, with one content, whatever retries.
+func (s *Steps) publishTableFile(ctx context.Context, stagingKey, merchant string, batch int64, p Partition) error {
+	if s.Table == nil {
+		return nil
+	}
+	if p.ETag == "" {
+		return &TransientError{Op: "publish " + stagingKey, Err: "the published partition has no ETag"}
+	}
+	key := TableKey(TableFile(p.SettlementDate, merchant, batch, p.ETag))
+	if _, err := s.Processed.Copy(ctx, stagingKey, key); err != nil {
+		return infraError("publish "+key, err)
+	}
+	return nil
+}
+
+// commitTable makes the Iceberg table hold the version the batch's manifest names.
+func (s *Steps) commitTable(ctx context.Context, manifestKey string) (*TableCommit, error) {
+	if s.Table == nil {
+		return nil, nil
+	}
+	out, err := s.Table.Commit(ctx, func(ctx context.Context) (*TableVersion, error) {
+		m, _, err := s.readManifest(ctx, manifestKey)
+		if err != nil || m == nil {
+			return nil, err
+		}
+		return TableVersionOf(m)
+	})
+	if errors.Is(err, ErrTableBusy) {
+		return nil, &TransientError{Op: "commit the Iceberg table", Err: err.Error()}
+	}
+	if err != nil {
+		return nil, infraError("commit the Iceberg table for "+manifestKey, err)
+	}
+	return &out, nil
+}
+
+// TableVersionOf is the table's description of the batch version m committed.
+func TableVersionOf(m *Manifest) (*TableVersion, error) {
+	if len(m.Partitions) != 1 || m.Partitions[0].ETag == "" {
+		return nil, fmt.Errorf("the manifest of %s batch %d records %d partitions without their ETags: it predates the Iceberg table", m.MerchantAccount, m.BatchNumber, len(m.Partitions))
+	}
+	p := m.Partitions[0]
+	return &TableVersion{
+		Provider: m.Provider, MerchantAccount: m.MerchantAccount, Batch: m.BatchNumber, SettlementDate: p.SettlementDate,
+		File: TableFile(p.SettlementDate, m.MerchantAccount, m.BatchNumber, p.ETag),
+		Rows: p.Rows, Bytes: p.Bytes, Source: m.Source.URL(), SourceETag: m.Source.ETag, Revision: m.Revision, Execution: m.Execution,
+	}, nil
+}
+
+// TableSync is what SyncTable did.
+type TableSync struct {
+	Added, Replaced, Unchanged int
+	// Skipped names the manifests whose version the table cannot take, and why.
+	Skipped []string
+}
+
+// SyncTable makes the Iceberg table hold every manifest's version: what a write whose table commit did
+// not happen (a crash after its manifest, a pipeline older than the table) leaves to do. A data file
+// missing from the table's folder is copied from the batch's partition object while that object still
+// holds the committed bytes (its ETag is the manifest's).
+func SyncTable(ctx context.Context, b store.Bucket, tab Table) (TableSync, error) {
+	var res TableSync
+	objs, err := b.List(ctx, ManifestPrefix)
+	if err != nil {
+		return res, infraError("list "+ManifestPrefix, err)
+	}
+	for _, o := range objs {
+		m, _, err := readManifestAt(ctx, b, o.Key)
+		if err != nil {
+			return res, err
+		}
+		if m == nil {
+			continue
+		}
+		tv, err := TableVersionOf(m)
+		if err != nil {
+			res.Skipped = append(res.Skipped, o.Key+": "+err.Error())
+			continue
+		}
+		if _, err := b.Head(ctx, TableKey(tv.File)); errors.Is(err, store.ErrNotFound) {
+			p := m.Partitions[0]
+			obj, err := b.Copy(ctx, p.Key, TableKey(tv.File))
+			if err == nil && obj.ETag != p.ETag {
+				_ = b.Delete(ctx, TableKey(tv.File))
+				err = fmt.Errorf("%s holds other bytes (etag %s) than its commit published (etag %s)", p.Key, obj.ETag, p.ETag)
+			}
+			if err != nil {
+				res.Skipped = append(res.Skipped, o.Key+": "+err.Error())
+				continue
+			}
+		} else if err != nil {
+			return res, infraError("head "+TableKey(tv.File), err)
+		}
+		key := o.Key
+		out, err := tab.Commit(ctx, func(ctx context.Context) (*TableVersion, error) {
+			m, _, err := readManifestAt(ctx, b, key)
+			if err != nil || m == nil {
+				return nil, err
+			}
+			return TableVersionOf(m)
+		})
+		if err != nil {
+			return res, fmt.Errorf("commit %s to the Iceberg table: %w", key, err)
+		}
+		switch out.Action {
+		case "added":
+			res.Added++
+		case "replaced":
+			res.Replaced++
+		case "unchanged":
+			res.Unchanged++
+		}
+	}
+	return res, nil
+}
