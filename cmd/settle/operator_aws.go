@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/workflow"
@@ -12,6 +13,7 @@ import (
 type awsWords struct{ o *ops.Ops }
 
 func awsOperator(o *ops.Ops) operator {
+	o.Operator.Table = icetable.ReaderFor
 	return operator{Operator: o.Operator, words: awsWords{o}, stack: o}
 }
 

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/workflow"
@@ -19,7 +20,9 @@ type localWords struct {
 // localOperator is the operator of a data folder.
 func localOperator(env *local.Env, data string) operator {
 	w := localWords{env: env, data: data}
-	return operator{Operator: env.Operator(data, w.command), words: w}
+	op := env.Operator(data, w.command)
+	op.Table = icetable.ReaderFor
+	return operator{Operator: op, words: w}
 }
 
 func (l localWords) where(*ops.Status) string { return "Data folder " + l.data }

@@ -48,10 +48,11 @@ totals per currency); then its history events.`,
 // detailJSON is what show --json prints.
 type detailJSON struct {
 	executionJSON
-	FailedStep string             `json:"failed_step,omitempty"`
-	Advice     string             `json:"advice"`
-	Manifest   *workflow.Manifest `json:"manifest,omitempty"`
-	Events     []eventJSON        `json:"events"`
+	FailedStep string                  `json:"failed_step,omitempty"`
+	Advice     string                  `json:"advice"`
+	Manifest   *workflow.Manifest      `json:"manifest,omitempty"`
+	Snapshot   *workflow.TableSnapshot `json:"snapshot,omitempty"`
+	Events     []eventJSON             `json:"events"`
 }
 
 type eventJSON struct {
@@ -68,7 +69,7 @@ func runShow(ctx context.Context, a *app, op operator, o showOptions) error {
 		return err
 	}
 	if o.json {
-		j := detailJSON{executionJSON: toJSON(op, d.Execution), FailedStep: d.FailedStep, Advice: advice(op, d), Manifest: d.Manifest, Events: []eventJSON{}}
+		j := detailJSON{executionJSON: toJSON(op, d.Execution), FailedStep: d.FailedStep, Advice: advice(op, d), Manifest: d.Manifest, Snapshot: d.Snapshot, Events: []eventJSON{}}
 		for _, ev := range d.Events {
 			j.Events = append(j.Events, eventJSON{ID: ev.ID, Time: ev.Time.UTC(), Type: ev.Type, Step: ev.State, Detail: op.text(ev.Detail)})
 		}
@@ -115,6 +116,21 @@ func printDetail(w io.Writer, op operator, d *ops.Detail) {
 	tw.Flush()
 }
 
+// printSnapshot names the Iceberg snapshot the batch version was committed in. Its id is random: the
+// sequence number (the table's count of snapshots) says which one it is in text, the id is in --json and
+// in settle table history.
+func printSnapshot(w io.Writer, s *workflow.TableSnapshot) {
+	if s == nil {
+		fmt.Fprintln(w, "    table     not in the Iceberg table's kept snapshots (replaced since, expired, or not synced: settle verify says which)")
+		return
+	}
+	state := "still the current snapshot"
+	if !s.Current {
+		state = fmt.Sprintf("later commits since (table version %d)", s.Version)
+	}
+	fmt.Fprintf(w, "    table     Iceberg snapshot #%d (sequence number); %s\n", s.Sequence, state)
+}
+
 // printManifest prints the summary of the batch an execution committed.
 func printManifest(w io.Writer, op operator, d *ops.Detail, m *workflow.Manifest) {
 	fmt.Fprintf(w, "\n  Committed batch %s/%s/%d, settlement date %s", m.Provider, m.MerchantAccount, m.BatchNumber, m.SettlementDate)
@@ -130,6 +146,7 @@ func printManifest(w io.Writer, op operator, d *ops.Detail, m *workflow.Manifest
 	for _, p := range m.Partitions {
 		fmt.Fprintf(w, "    output    %s (%d rows)\n", op.output(p.Key), p.Rows)
 	}
+	printSnapshot(w, d.Snapshot)
 	balance := "on"
 	if !m.Policy.BalanceCheck {
 		balance = "off"

@@ -94,7 +94,7 @@ func printVerify(w io.Writer, op operator, rep *workflow.VerifyReport) {
 		if rep.Deep {
 			what = "the bytes, rows and source its commit published"
 		}
-		fmt.Fprintf(w, "No finding: every object belongs to exactly one committed manifest and holds %s; the ledgers list every committed batch.\n", what)
+		fmt.Fprintf(w, "No finding: every object belongs to exactly one committed manifest and holds %s; the ledgers list every committed batch; the Iceberg table holds every committed version.\n", what)
 		return
 	}
 	fmt.Fprintf(w, "%d finding(s):\n", len(rep.Findings))

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paysettle/settle/internal/icetable"
+	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/workflow"
+)
+
+// newTableCmd is `settle table`: the Iceberg table of record.
+func newTableCmd(a *app, t *target) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "table",
+		Short: "The Iceberg table settlement_lines: a batch's history, the table as of a time, sync, maintenance",
+		Long: `settlement_lines is an Apache Iceberg table (format v2) in the processed bucket, under ` + workflow.TablePrefix + `/.
+Each batch version is committed in one snapshot; a replace takes the old version out and puts the new one
+in in the same snapshot, so a reader of the table sees the batch before or after, never both or neither.
+Every snapshot kept (` + fmt.Sprint(icetable.DefaultRetention.Hours()/24) + ` days by default) can be read again: time travel.`,
+		Example: `  ` + t.prefix() + ` table history --merchant AcmeShopNL --batch 57
+  ` + t.prefix() + ` table as-of 2024-12-31T23:59:59Z
+  ` + t.prefix() + ` table maintain --dry-run`,
+	}
+	cmd.AddCommand(newTableHistoryCmd(a, t), newTableAsOfCmd(a, t), newTableSyncCmd(a, t), newTableMaintainCmd(a, t))
+	return cmd
+}
+
+// openTable is the target's Iceberg table.
+func openTable(ctx context.Context, t *target) (*icetable.Table, store.Bucket, error) {
+	op, err := t.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := op.Processed()
+	if err != nil {
+		return nil, nil, err
+	}
+	return icetable.Open(b), b, nil
+}
+
+func newTableHistoryCmd(a *app, t *target) *cobra.Command {
+	var merchant, provider string
+	var batch int64
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "history --merchant ACCOUNT --batch N",
+		Short: "List a batch's versions in the table: when each was committed, from which file, what it replaced",
+		Example: `  ` + t.prefix() + ` table history --merchant AcmeShopNL --batch 3
+  ` + t.prefix() + ` table history --merchant AcmeShopNL --batch 3 --json`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if merchant == "" || batch <= 0 {
+				return usageError("%s table history: pass --merchant and --batch", t.prefix())
+			}
+			tab, _, err := openTable(cmd.Context(), t)
+			if err != nil {
+				return err
+			}
+			hist, version, err := tab.History(cmd.Context(), provider, merchant, batch)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(a.stdout, hist)
+			}
+			if len(hist) == 0 {
+				fmt.Fprintf(a.stdout, "The table (version %d) keeps no commit of %s batch %d.\n", version, merchant, batch)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "%s batch %d: %d versions in the table (version %d).\n\n", merchant, batch, len(hist), version)
+			w := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "SNAPSHOT\tCOMMITTED\tREVISION\tSOURCE\tETAG\tEXECUTION\tSTATE")
+			for i, c := range hist {
+				state := "current"
+				switch {
+				case !c.Current && i+1 < len(hist):
+					state = "replaced by revision " + fmt.Sprint(hist[i+1].Revision)
+				case !c.Current:
+					state = "not current"
+				}
+				fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", c.Snapshot, c.At.Format(time.RFC3339), c.Revision, c.Source, c.ETag, c.Execution, state)
+			}
+			return w.Flush()
+		}),
+	}
+	t.flags(cmd)
+	cmd.Flags().StringVar(&merchant, "merchant", "", "the batch's merchant account")
+	cmd.Flags().Int64Var(&batch, "batch", 0, "the batch number")
+	cmd.Flags().StringVar(&provider, "provider", "adyen", "the batch's provider")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the versions as one JSON array")
+	return cmd
+}
+
+func newTableAsOfCmd(a *app, t *target) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "as-of TIME",
+		Short: "Describe the table as it was at a time: its snapshot then, files, rows and the query that reads it",
+		Example: `  ` + t.prefix() + ` table as-of 2024-12-31T23:59:59Z
+  ` + t.prefix() + ` table as-of now`,
+		Args: cobra.ExactArgs(1),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			moment, err := parseTime("TIME", args[0], a.now())
+			if err != nil {
+				return err
+			}
+			tab, _, err := openTable(cmd.Context(), t)
+			if err != nil {
+				return err
+			}
+			s, err := tab.AsOf(cmd.Context(), moment)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(a.stdout, s)
+			}
+			fmt.Fprintf(a.stdout, "As of %s the table was at snapshot %d (committed %s%s): %d data files, %d rows.\n",
+				moment.Format(time.RFC3339), s.Snapshot, s.At.Format(time.RFC3339), map[bool]string{true: ", the current one", false: ""}[s.Current], s.Files, s.Rows)
+			if s.Merchant != "" {
+				fmt.Fprintf(a.stdout, "That snapshot committed %s batch %d from %s.\n", s.Merchant, s.Batch, s.Source)
+			}
+			fmt.Fprintf(a.stdout, "Read it with: SELECT * FROM %s.settlement_lines FOR TIMESTAMP AS OF TIMESTAMP '%s UTC'  (Athena)\n", icetable.Namespace, moment.Format("2006-01-02 15:04:05.000"))
+			fmt.Fprintf(a.stdout, "          or: SELECT * FROM %s.settlement_lines FOR VERSION AS OF %d\n", icetable.Namespace, s.Snapshot)
+			return nil
+		}),
+	}
+	t.flags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the snapshot as one JSON object")
+	return cmd
+}
+
+func newTableSyncCmd(a *app, t *target) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Commit to the table every manifest's version it does not hold yet",
+		Long: `The write step commits each batch to the table right after its manifest. A crash between the two, or
+batches committed before the table existed, leave the table behind its manifests (settle verify says
+which); sync commits them, one snapshot per batch, through the same compare-and-swap.`,
+		Example: `  ` + t.prefix() + ` table sync`,
+		Args:    noArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			tab, b, err := openTable(cmd.Context(), t)
+			if err != nil {
+				return err
+			}
+			res, err := workflow.SyncTable(cmd.Context(), b, tab)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(a.stdout, res)
+			}
+			fmt.Fprintf(a.stdout, "Committed %d batches to the table, replaced %d, %d already there.\n", res.Added, res.Replaced, res.Unchanged)
+			for _, s := range res.Skipped {
+				fmt.Fprintln(a.stdout, "Skipped "+s)
+			}
+			if len(res.Skipped) > 0 {
+				return failed("%d manifests could not be committed to the table", len(res.Skipped))
+			}
+			return nil
+		}),
+	}
+	t.flags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the counts as one JSON object")
+	return cmd
+}
+
+func newTableMaintainCmd(a *app, t *target) *cobra.Command {
+	var retention, orphans string
+	var dry, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "maintain",
+		Short: "Expire snapshots older than the retention and delete the files no kept snapshot needs",
+		Long: `maintain expires the snapshots older than --retention (the current one always stays: a batch
+committed long ago stays in the table; only its superseded versions become unreadable), deletes the
+manifests and data files only they referenced, and deletes data files older than --orphans that no
+snapshot ever referenced (a version that lost its batch to another). Time travel reaches back as far as
+the retention: keep it past your audits' horizon.`,
+		Example: `  ` + t.prefix() + ` table maintain --dry-run
+  ` + t.prefix() + ` table maintain --retention 400d`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			keep, ok := parseDays(retention)
+			if !ok {
+				return usageError("--retention %q is not a duration: write 400d or 9600h", retention)
+			}
+			age, ok := parseDays(orphans)
+			if !ok {
+				return usageError("--orphans %q is not a duration: write 15d", orphans)
+			}
+			tab, _, err := openTable(cmd.Context(), t)
+			if err != nil {
+				return err
+			}
+			m, err := tab.Maintain(cmd.Context(), keep, age, dry)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(a.stdout, m)
+			}
+			verb := "Expired"
+			if dry {
+				verb = "Would expire"
+			}
+			fmt.Fprintf(a.stdout, "%s %d snapshots older than %s, keeping %d; %d files no kept snapshot needs%s.\n", verb, m.ExpiredSnapshots, retention, m.KeptSnapshots,
+				len(m.RemovedFiles), map[bool]string{true: " would be deleted", false: " deleted"}[dry])
+			for _, f := range m.RemovedFiles {
+				fmt.Fprintln(a.stdout, "  "+strings.TrimPrefix(f, tab.Location+"/"))
+			}
+			return nil
+		}),
+	}
+	t.flags(cmd)
+	cmd.Flags().StringVar(&retention, "retention", fmt.Sprintf("%dd", int(icetable.DefaultRetention.Hours()/24)), "expire snapshots older than this (time travel reaches this far back)")
+	cmd.Flags().StringVar(&orphans, "orphans", fmt.Sprintf("%dd", int(icetable.DefaultOrphanAge.Hours()/24)), "delete unreferenced data files older than this")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "say what would be expired and deleted, change nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	return cmd
+}
