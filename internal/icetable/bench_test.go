@@ -34,7 +34,11 @@ func BenchmarkCommit10Committers(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tab := Open(d)
+	benchCommitters(b, d)
+}
+
+func benchCommitters(b *testing.B, bucket store.Bucket) {
+	tab := Open(bucket)
 	var next atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
