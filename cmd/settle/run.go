@@ -95,7 +95,7 @@ func runFiles(ctx context.Context, a *app, o runOptions) error {
 	}
 	if !o.json {
 		s.end()
-		fmt.Fprintf(a.stdout, "\nOutput in %s/processed (Parquet under settlement_lines/), failed files in %s/dlq, alerts in %s/notifications.jsonl.\n", o.data, o.data, o.data)
+		fmt.Fprintf(a.stdout, "\nOutput in %s/processed: the Iceberg table iceberg/settlement_lines/ (point readers there; the same Parquet\nunder settlement_lines/). Failed files in %s/dlq, alerts in %s/notifications.jsonl.\n", o.data, o.data, o.data)
 		if failedN > 0 {
 			fmt.Fprintf(a.stdout, "%s explains a failed file: the step, the cause and what to do.\n", op.command("show NAME"))
 		}
