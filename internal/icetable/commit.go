@@ -217,29 +217,36 @@ func snapshotOf(meta table.Metadata, file string) int64 {
 // Files is the data files of tbl's current snapshot, as keys relative to the table (a Version's File),
 // read from its manifests.
 func Files(ctx context.Context, tbl *table.Table) ([]string, error) {
-	s := tbl.CurrentSnapshot()
+	var out []string
+	err := eachDataFile(ctx, tbl, tbl.CurrentSnapshot(), func(df iceberg.DataFile) {
+		out = append(out, relative(tbl.Location(), df.FilePath()))
+	})
+	slices.Sort(out)
+	return out, err
+}
+
+// eachDataFile calls fn with every data file snapshot s reads (none for a nil s), from its manifests.
+func eachDataFile(ctx context.Context, tbl *table.Table, s *table.Snapshot, fn func(iceberg.DataFile)) error {
 	if s == nil {
-		return nil, nil
+		return nil
 	}
 	fio, err := tbl.FS(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	mans, err := s.Manifests(fio)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []string
 	for _, m := range mans {
 		for e, err := range m.Entries(fio, true) {
 			if err != nil {
-				return nil, err
+				return err
 			}
-			out = append(out, relative(tbl.Location(), e.DataFile().FilePath()))
+			fn(e.DataFile())
 		}
 	}
-	slices.Sort(out)
-	return out, nil
+	return nil
 }
 
 // relative is a file's name under the table whose location is loc.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/paysettle/settle/internal/workflow"
@@ -103,35 +104,21 @@ func (t *Table) AtSnapshot(ctx context.Context, id int64) (*Snapshot, error) {
 }
 
 func describe(ctx context.Context, tbl *table.Table, s *table.Snapshot) (*Snapshot, error) {
-	fio, err := tbl.FS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	mans, err := s.Manifests(fio)
-	if err != nil {
-		return nil, err
-	}
 	var cur int64
 	if c := tbl.CurrentSnapshot(); c != nil {
 		cur = c.SnapshotID
 	}
 	out := &Snapshot{Commit: commitOf(*s, cur), Batches: map[string]int{}}
-	for _, m := range mans {
-		for e, err := range m.Entries(fio, true) {
-			if err != nil {
-				return nil, err
-			}
-			df := e.DataFile()
-			out.Files++
-			out.Rows += df.Count()
-			name := relative(tbl.Location(), df.FilePath())
-			base := name[strings.LastIndexByte(name, '/')+1:]
-			if i := strings.Index(base, "-batch-"); i > 0 {
-				out.Batches[base[:i]]++
-			}
+	err := eachDataFile(ctx, tbl, s, func(df iceberg.DataFile) {
+		out.Files++
+		out.Rows += df.Count()
+		name := relative(tbl.Location(), df.FilePath())
+		base := name[strings.LastIndexByte(name, '/')+1:]
+		if i := strings.Index(base, "-batch-"); i > 0 {
+			out.Batches[base[:i]]++
 		}
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // Maintenance is what Maintain did (or, for a dry run, would do).
