@@ -156,14 +156,17 @@ func indexValue(v *workflow.TableVersion) string {
 
 // parseIndex reads the index entry value of key (settle.batch/provider/merchant/batch).
 func parseIndex(key, value string) (*workflow.TableVersion, error) {
-	parts := strings.SplitN(strings.TrimPrefix(key, "settle.batch/"), "/", 3)
+	// provider/merchant/batch: the merchant account is what lies between the first and the last slash.
+	rest := strings.TrimPrefix(key, "settle.batch/")
+	provider, rest, ok1 := strings.Cut(rest, "/")
+	i := strings.LastIndexByte(rest, '/')
 	f := strings.SplitN(value, " ", 5)
-	if len(parts) != 3 || len(f) != 5 {
+	if !ok1 || i <= 0 || len(f) != 5 {
 		return nil, fmt.Errorf("the table's index entry %s = %q is unreadable", key, value)
 	}
-	v := &workflow.TableVersion{Provider: parts[0], MerchantAccount: parts[1], File: f[3], SourceETag: f[4]}
+	v := &workflow.TableVersion{Provider: provider, MerchantAccount: rest[:i], File: f[3], SourceETag: f[4]}
 	var err1, err2, err3, err4 error
-	v.Batch, err1 = strconv.ParseInt(parts[2], 10, 64)
+	v.Batch, err1 = strconv.ParseInt(rest[i+1:], 10, 64)
 	v.Rows, err2 = strconv.ParseInt(f[0], 10, 64)
 	v.Bytes, err3 = strconv.ParseInt(f[1], 10, 64)
 	v.Revision, err4 = strconv.ParseInt(f[2], 10, 64)

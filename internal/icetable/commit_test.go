@@ -163,3 +163,17 @@ func TestLostSwapDecidesAgain(t *testing.T) {
 		t.Fatal("an error deciding is the commit's error")
 	}
 }
+
+func TestIndexEntriesReadBack(t *testing.T) {
+	for _, merchant := range []string{"Acme", "Acme/EU", "Acme Shop"} {
+		v := &workflow.TableVersion{Provider: "adyen", MerchantAccount: merchant, Batch: 42, SettlementDate: "2024-05-03",
+			File: workflow.TableFile("2024-05-03", merchant, 42, "abc"), Rows: 7, Bytes: 900, Revision: 2, SourceETag: "e f"}
+		got, err := parseIndex(batchProperty(v.Provider, v.MerchantAccount, v.Batch), indexValue(v))
+		if err != nil || *got != *v {
+			t.Errorf("%q: read back %+v, %v; want %+v", merchant, got, err, v)
+		}
+	}
+	if _, err := parseIndex("settle.batch/adyen/Acme/x", "1 2 3 f e"); err == nil {
+		t.Error("a batch that is not a number reads")
+	}
+}
