@@ -83,18 +83,7 @@ func TestIcebirdReadsTheTable(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	newer := e.report("batch5-regenerated.csv", gen.Config{Rows: 310, Seed: 6, Batch: 5, SettlementDate: "2024-05-03"})
-	obj, err := e.Upload(t.Context(), newer, local.RawKey(newer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: obj.ETag, Size: obj.Size}, Replace: true})
-	if _, err := e.Engine.Start(t.Context(), "replace-batch5", input); err != nil {
-		t.Fatal(err)
-	}
-	if x, _ := e.Engine.Describe("replace-batch5"); x.Status != "SUCCEEDED" {
-		t.Fatalf("replace: %s %s %s", x.Status, x.Error, x.Cause)
-	}
+	e.replace(e.report("batch5-regenerated.csv", gen.Config{Rows: 310, Seed: 6, Batch: 5, SettlementDate: "2024-05-03"}), "replace-batch5")
 	after := []workflow.Manifest{e.manifest("PaySettleShopEU", 5), e.manifest("PaySettleShopEU", 6)}
 	_, current, err := tab.Current(t.Context())
 	if err != nil || current != closed+1 {

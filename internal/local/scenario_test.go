@@ -300,22 +300,27 @@ func TestRegeneratedBatchConflicts(t *testing.T) {
 	}
 }
 
+// replace uploads the report at path and runs an operator's replace of its batch with it, as execution
+// name, which must succeed.
+func (e *env) replace(path, name string) {
+	e.t.Helper()
+	obj, err := e.Upload(e.t.Context(), path, local.RawKey(path))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: obj.ETag, Size: obj.Size}, Replace: true})
+	if _, err := e.Engine.Start(e.t.Context(), name, input); err != nil {
+		e.t.Fatal(err)
+	}
+	if x, _ := e.Engine.Describe(name); x.Status != "SUCCEEDED" {
+		e.t.Fatalf("replace: %s %s %s", x.Status, x.Error, x.Cause)
+	}
+}
+
 func TestReplaceRegeneratedBatch(t *testing.T) {
 	e := newEnv(t, workflow.Config{})
 	want(t, e.run(e.report("batch5.csv", gen.Config{Rows: 200, Seed: 5, Batch: 5, SettlementDate: "2024-05-03"})), local.Succeeded)
-	newer := e.report("batch5-regenerated.csv", gen.Config{Rows: 210, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"})
-	obj, err := e.Upload(t.Context(), newer, local.RawKey(newer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	input, _ := json.Marshal(workflow.ExecutionInput{File: workflow.FileRef{Bucket: "raw", Key: obj.Key, ETag: obj.ETag, Size: obj.Size}, Replace: true})
-	if _, err := e.Engine.Start(t.Context(), "replace-batch5", input); err != nil {
-		t.Fatal(err)
-	}
-	x, _ := e.Engine.Describe("replace-batch5")
-	if x.Status != "SUCCEEDED" {
-		t.Fatalf("replace: %s %s %s", x.Status, x.Error, x.Cause)
-	}
+	e.replace(e.report("batch5-regenerated.csv", gen.Config{Rows: 210, Seed: 6, Batch: 5, SettlementDate: "2024-05-04"}), "replace-batch5")
 	if got := e.keys("settlement_lines/"); len(got) != 1 || !strings.Contains(got[0], "settlement_date=2024-05-04") {
 		t.Errorf("after replace, objects = %v (the old partition's copy must go)", got)
 	}
