@@ -27,6 +27,8 @@ var ErrNoTable = errors.New("the Iceberg table has no committed version yet")
 type Table struct {
 	Bucket   store.Bucket
 	Location string // the URL readers open it by: file:///…/iceberg/settlement_lines, s3://bucket/iceberg/settlement_lines
+	// Wait is how a committer that lost the swap waits before it reads the table again (nil: a timer).
+	Wait func(ctx context.Context, d time.Duration) error
 
 	// last is the newest version this Table read or wrote, parsed: a commit's metadata is most of its
 	// cost (a JSON document growing with the snapshots kept), and a warm writer's next commit most often
@@ -222,6 +224,18 @@ func newProperties() iceberg.Properties {
 		"history.expire.min-snapshots-to-keep": "1",
 		"history.expire.max-snapshot-age-ms":   strconv.FormatInt(DefaultRetention.Milliseconds(), 10),
 	}
+}
+
+// currentOrNew is Current, creating the table (its version 1) when nothing was committed yet.
+func (t *Table) currentOrNew(ctx context.Context) (*table.Table, int, error) {
+	tbl, version, err := t.Current(ctx)
+	if !errors.Is(err, ErrNoTable) {
+		return tbl, version, err
+	}
+	if err := t.create(ctx); err != nil {
+		return nil, 0, err
+	}
+	return t.Current(ctx)
 }
 
 // create commits version 1, an empty table, unless another committer did it first.

@@ -49,14 +49,7 @@ var _ workflow.Table = (*Table)(nil)
 func (t *Table) Commit(ctx context.Context, want func(context.Context) (*workflow.TableVersion, error)) (workflow.TableCommit, error) {
 	var out workflow.TableCommit
 	for ; out.LostSwaps < maxLostSwaps; out.LostSwaps++ {
-		tbl, version, err := t.Current(ctx)
-		if errors.Is(err, ErrNoTable) {
-			if err := t.create(ctx); err != nil {
-				return out, err
-			}
-			out.LostSwaps-- // creating the table is not a lost swap
-			continue
-		}
+		tbl, version, err := t.currentOrNew(ctx)
 		if err != nil {
 			return out, err
 		}
@@ -76,7 +69,7 @@ func (t *Table) Commit(ctx context.Context, want func(context.Context) (*workflo
 		}
 		next, err := t.apply(ctx, tbl, prev, w)
 		if errors.Is(err, table.ErrCommitFailed) {
-			if err := backoff(ctx, out.LostSwaps); err != nil {
+			if err := t.backoff(ctx, out.LostSwaps); err != nil {
 				return out, err
 			}
 			continue
@@ -290,14 +283,17 @@ func errBusy(lost int) error {
 // backoff waits a random time before a committer that lost the swap lost+1 times reads the table again:
 // committers that lost together do not all race again at once. Up to 5 ms after the first loss, doubling
 // to at most 320 ms.
-func backoff(ctx context.Context, lost int) error {
-	limit := 5 * time.Millisecond << min(lost, 6)
-	t := time.NewTimer(rand.N(limit))
-	defer t.Stop()
+func (t *Table) backoff(ctx context.Context, lost int) error {
+	d := rand.N(5 * time.Millisecond << min(lost, 6))
+	if t.Wait != nil {
+		return t.Wait(ctx, d)
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-timer.C:
 		return nil
 	}
 }

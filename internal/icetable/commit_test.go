@@ -4,14 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
 )
+
+// noWait is a committer's wait after a lost swap in tests: none but letting the winner run (each lost
+// swap is another committer's progress, so the losses stay bounded by the commits).
+func noWait(ctx context.Context, _ time.Duration) error {
+	runtime.Gosched()
+	return ctx.Err()
+}
+
+// openTest is Open with noWait.
+func openTest(b store.Bucket) *Table {
+	t := Open(b)
+	t.Wait = noWait
+	return t
+}
 
 func newDir(t *testing.T) *store.Dir {
 	t.Helper()
@@ -67,7 +83,7 @@ func files(t *testing.T, tbl *table.Table) []string {
 
 func TestCommitAddsReplacesAndRepeats(t *testing.T) {
 	d := newDir(t)
-	tab := Open(d)
+	tab := openTest(d)
 	v1 := version(t, d, "Acme", 3, "first")
 	out, err := tab.Commit(t.Context(), wants(v1))
 	if err != nil || out.Action != "added" || out.Version != 2 || out.Snapshot == 0 {
@@ -103,7 +119,7 @@ func TestCommitAddsReplacesAndRepeats(t *testing.T) {
 
 func TestConcurrentCommittersCommitEachBatchOnce(t *testing.T) {
 	d := newDir(t)
-	tab := Open(d)
+	tab := openTest(d)
 	const committers = 8
 	vs := make([]*workflow.TableVersion, committers)
 	for i := range vs {
@@ -140,7 +156,7 @@ func TestConcurrentCommittersCommitEachBatchOnce(t *testing.T) {
 // newer version of the batch, the loser's wish (read again) decides what is left.
 func TestLostSwapDecidesAgain(t *testing.T) {
 	d := newDir(t)
-	tab := Open(d)
+	tab := openTest(d)
 	v1 := version(t, d, "Acme", 3, "first")
 	v2 := version(t, d, "Acme", 3, "second")
 	if _, err := tab.Commit(t.Context(), wants(v1)); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/paysettle/settle/internal/store"
@@ -106,7 +107,7 @@ func TestCommitCrashAtEveryCallConverges(t *testing.T) {
 		}
 		d, want := setup()
 		whole := &dying{Bucket: d, n: 1 << 30}
-		if _, err := (&Table{Bucket: whole, Location: LocationOf(d)}).Commit(t.Context(), wants(want)); err != nil {
+		if _, err := (&Table{Bucket: whole, Location: LocationOf(d), Wait: noWait}).Commit(t.Context(), wants(want)); err != nil {
 			t.Fatal(err)
 		}
 		calls := whole.calls
@@ -114,10 +115,10 @@ func TestCommitCrashAtEveryCallConverges(t *testing.T) {
 			d, want := setup()
 			dead := &dying{Bucket: d, n: n}
 			// The last call writes the version hint, whose failure the commit ignores (it is only a hint).
-			if _, err := (&Table{Bucket: dead, Location: LocationOf(d)}).Commit(t.Context(), wants(want)); !errors.Is(err, errDied) && (err != nil || n != calls-1) {
+			if _, err := (&Table{Bucket: dead, Location: LocationOf(d), Wait: noWait}).Commit(t.Context(), wants(want)); !errors.Is(err, errDied) && (err != nil || n != calls-1) {
 				t.Fatalf("replace=%v: a commit dead after %d of %d calls answered %v", replace, n, calls, err)
 			}
-			tab := Open(d)
+			tab := openTest(d)
 			if _, err := tab.Commit(t.Context(), wants(want)); err != nil {
 				t.Fatalf("replace=%v, died after %d calls; the rerun: %v", replace, n, err)
 			}
@@ -151,7 +152,7 @@ func TestCommitterProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab := Open(d)
+	tab := openTest(d)
 	// Every process commits the shared batch 1 and four batches of its own.
 	for _, b := range []int64{1, int64(100 + 10*id + 1), int64(100 + 10*id + 2), int64(100 + 10*id + 3), int64(100 + 10*id + 4)} {
 		file := workflow.TableFile("2024-05-03", "Acme", b, "e"+strconv.FormatInt(b, 10))
@@ -196,7 +197,7 @@ func TestCommittersInProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab := Open(d)
+	tab := openTest(d)
 	st, err := tab.State(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +205,7 @@ func TestCommittersInProcesses(t *testing.T) {
 	added := 0
 	lost := 0
 	for _, o := range outs {
-		for _, line := range splitLines(string(o)) {
+		for line := range strings.Lines(string(o)) {
 			var b int64
 			var action string
 			var n int
@@ -225,16 +226,4 @@ func TestCommittersInProcesses(t *testing.T) {
 		t.Errorf("%d snapshots added the shared batch", n)
 	}
 	t.Logf("%d processes, %d commits, %d lost swaps", procs, st.Version-1, lost)
-}
-
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := range len(s) {
-		if s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return out
 }

@@ -186,9 +186,10 @@ func (t *Table) Maintain(ctx context.Context, retention, orphanAge time.Duration
 	return out, fmt.Errorf("maintenance: %w", errBusy(maxLostSwaps))
 }
 
-// SnapshotOf is the kept snapshot that added file to the table, while the table holds file: nil when it
-// does not (the batch was replaced since, or never committed) or that snapshot has expired.
-func (t *Table) SnapshotOf(ctx context.Context, file string) (*workflow.TableSnapshot, error) {
+// SnapshotOf is the kept snapshot that added v's file to the table, while the table holds that version of
+// its batch: nil when it does not (the batch was replaced since, or never committed) or that snapshot has
+// expired.
+func (t *Table) SnapshotOf(ctx context.Context, v workflow.TableVersion) (*workflow.TableSnapshot, error) {
 	tbl, version, err := t.Current(ctx)
 	if errors.Is(err, ErrNoTable) {
 		return nil, nil
@@ -196,17 +197,12 @@ func (t *Table) SnapshotOf(ctx context.Context, file string) (*workflow.TableSna
 	if err != nil {
 		return nil, err
 	}
-	held := false
-	batches, err := Batches(tbl.Metadata())
-	if err != nil {
+	held, err := committedVersion(tbl.Metadata(), v.Provider, v.MerchantAccount, v.Batch)
+	if err != nil || held == nil || held.File != v.File {
 		return nil, err
 	}
-	for _, b := range batches {
-		held = held || b.File == file
-	}
-	id := snapshotOf(tbl.Metadata(), file)
-	s := tbl.Metadata().SnapshotByID(id)
-	if !held || s == nil {
+	s := tbl.Metadata().SnapshotByID(snapshotOf(tbl.Metadata(), v.File))
+	if s == nil {
 		return nil, nil
 	}
 	cur := tbl.CurrentSnapshot()

@@ -11,7 +11,7 @@ import (
 
 func TestHistoryAsOfAndMaintenance(t *testing.T) {
 	d := newDir(t)
-	tab := Open(d)
+	tab := openTest(d)
 	v1 := version(t, d, "Acme", 3, "first")
 	v2 := version(t, d, "Acme", 3, "second")
 	other := version(t, d, "Acme", 4, "other batch")

@@ -34,7 +34,7 @@ func motoBucket(t testing.TB, srv *motoserver.Server) store.Bucket {
 func TestCommittersOnMotoS3(t *testing.T) {
 	srv := motoserver.Start(t)
 	b := motoBucket(t, srv)
-	tab := Open(b)
+	tab := openTest(b)
 	if tab.Location != "s3://"+b.Name()+"/"+TablePrefix {
 		t.Fatalf("location %s", tab.Location)
 	}

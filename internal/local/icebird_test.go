@@ -17,11 +17,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/local"
-	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/testkit/proof"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -147,7 +147,7 @@ func avroAsNull(files http.Handler) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		http.ServeContent(w, r, r.URL.Path, store.Object{}.Modified, bytes.NewReader(body))
+		http.ServeContent(w, r, r.URL.Path, time.Time{}, bytes.NewReader(body))
 	})
 }
 

@@ -221,7 +221,7 @@ func (o *Operator) Show(ctx context.Context, name string) (*Detail, error) {
 			d.Manifest, _ = workflow.ReadManifest(ctx, b, key)
 			if d.Manifest != nil && o.Table != nil {
 				if tv, err := workflow.TableVersionOf(d.Manifest); err == nil {
-					d.Snapshot, _ = o.Table(b).SnapshotOf(ctx, tv.File)
+					d.Snapshot, _ = o.Table(b).SnapshotOf(ctx, *tv)
 				}
 			}
 		}

@@ -16,9 +16,9 @@ import (
 type TableReader interface {
 	// State is the table as of its latest commit; nil when nothing was committed yet.
 	State(ctx context.Context) (*TableState, error)
-	// SnapshotOf is the kept snapshot that added file (a TableVersion's File) to the table, if it holds
-	// it still: nil when the table does not, or that snapshot has expired.
-	SnapshotOf(ctx context.Context, file string) (*TableSnapshot, error)
+	// SnapshotOf is the kept snapshot that added v to the table, if the table holds that version of its
+	// batch still: nil when it does not, or that snapshot has expired.
+	SnapshotOf(ctx context.Context, v TableVersion) (*TableSnapshot, error)
 }
 
 // TableSnapshot names the Iceberg snapshot a batch version was committed in.
