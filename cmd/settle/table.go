@@ -41,7 +41,14 @@ func openTable(ctx context.Context, t *target) (*icetable.Table, store.Bucket, e
 	if err != nil {
 		return nil, nil, err
 	}
-	return icetable.Open(b), b, nil
+	if op.stack == nil {
+		return icetable.Open(b), b, nil
+	}
+	home, err := op.stack.TableHome(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return icetable.In(home), b, nil
 }
 
 func newTableHistoryCmd(a *app, t *target) *cobra.Command {
@@ -214,7 +221,7 @@ the retention: keep it past your audits' horizon.`,
 			fmt.Fprintf(a.stdout, "%s %d snapshots older than %s, keeping %d; %d files no kept snapshot needs%s.\n", verb, m.ExpiredSnapshots, retention, m.KeptSnapshots,
 				len(m.RemovedFiles), map[bool]string{true: " would be deleted", false: " deleted"}[dry])
 			for _, f := range m.RemovedFiles {
-				fmt.Fprintln(a.stdout, "  "+strings.TrimPrefix(f, tab.Location+"/"))
+				fmt.Fprintln(a.stdout, "  "+strings.TrimPrefix(f, tab.Home.Location+"/"))
 			}
 			return nil
 		}),

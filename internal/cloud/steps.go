@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 
@@ -12,7 +13,6 @@ import (
 
 	"github.com/paysettle/settle/internal/obs"
 	"github.com/paysettle/settle/internal/obs/xraytrace"
-	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/store/s3store"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -72,11 +72,20 @@ func NewTransform(ctx context.Context, getenv func(string) string, stage workflo
 // NewWrite builds the write function's handler from its environment, with table opening the table of
 // record in the processed bucket (icetable.For, passed by the function's main so that only that function
 // links Iceberg).
-func NewWrite(ctx context.Context, getenv func(string) string, table func(store.Bucket) workflow.Table) (WriteHandler, error) {
+func NewWrite(ctx context.Context, getenv func(string) string, table func(workflow.TableHome) workflow.Table) (WriteHandler, error) {
 	if table == nil {
 		return nil, errors.New("write: no table of record")
 	}
-	return handler(ctx, getenv, func(s *workflow.Steps) WriteHandler { s.Table = table(s.Processed); return s.Write })
+	s, cfg, err := newStepsConfig(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	home, err := TableHomeFromEnv(ctx, getenv, cfg, s.Processed)
+	if err != nil {
+		return nil, fmt.Errorf("write: the table of record: %w", err)
+	}
+	s.Table = table(home)
+	return s.Write, nil
 }
 
 // handler builds the steps and returns the one method of them a function runs.
@@ -93,18 +102,24 @@ func handler[H any](ctx context.Context, getenv func(string) string, method func
 // and both buckets (every step checks that its file is in the raw bucket; Check, Validate and Transform
 // read it).
 func newSteps(ctx context.Context, getenv func(string) string) (*workflow.Steps, error) {
+	s, _, err := newStepsConfig(ctx, getenv)
+	return s, err
+}
+
+// newStepsConfig is newSteps, and the AWS configuration its clients were made with.
+func newStepsConfig(ctx context.Context, getenv func(string) string) (*workflow.Steps, aws.Config, error) {
 	conf, err := workflow.LoadConfig(getenv)
 	if err != nil {
-		return nil, err
+		return nil, aws.Config{}, err
 	}
 	if conf.RawBucket == "" || conf.ProcessedBucket == "" {
-		return nil, errors.New("RAW_BUCKET and PROCESSED_BUCKET must be set")
+		return nil, aws.Config{}, errors.New("RAW_BUCKET and PROCESSED_BUCKET must be set")
 	}
 	// The stack sets the functions' settings: messages name its parameters with the variables.
 	conf.SettingNames = workflow.StackParameters
 	o, cfg, err := setup(ctx, getenv)
 	if err != nil {
-		return nil, err
+		return nil, aws.Config{}, err
 	}
 	client := NewS3(cfg, getenv)
 	return &workflow.Steps{
@@ -114,7 +129,7 @@ func newSteps(ctx context.Context, getenv func(string) string) (*workflow.Steps,
 		Log:       o.Log,
 		Metrics:   o.Metrics,
 		Tracer:    o.Tracer,
-	}, nil
+	}, cfg, nil
 }
 
 // setup is what every function starts from: its observability and the AWS configuration, whose

@@ -116,7 +116,7 @@ func BenchmarkTableGrowth(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				obj, err := d.Head(context.Background(), metadataKey(v))
+				obj, err := d.Head(context.Background(), workflow.TableKey(metadataFile(v)))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -23,10 +24,10 @@ import (
 // ErrNoTable means no version of the table was committed yet.
 var ErrNoTable = errors.New("the Iceberg table has no committed version yet")
 
-// Table is settlement_lines' Iceberg table in a bucket.
+// Table is settlement_lines' Iceberg table: its files in a bucket, its current metadata named by a
+// catalog.
 type Table struct {
-	Bucket   store.Bucket
-	Location string // the URL readers open it by: file:///…/iceberg/settlement_lines, s3://bucket/iceberg/settlement_lines
+	Home workflow.TableHome
 	// Wait is how a committer that lost the swap waits before it reads the table again (nil: a timer).
 	Wait func(ctx context.Context, d time.Duration) error
 
@@ -35,21 +36,24 @@ type Table struct {
 	// builds on its own last one.
 	mu   sync.Mutex
 	last struct {
-		version int
-		meta    table.Metadata
+		at   workflow.TablePointer
+		meta table.Metadata
 	}
 }
 
-// Open is the table in bucket, at TablePrefix.
-func Open(bucket store.Bucket) *Table {
-	return &Table{Bucket: bucket, Location: LocationOf(bucket)}
+// Open is the table in the processed bucket, at TablePrefix.
+func Open(processed store.Bucket) *Table {
+	return In(workflow.ProcessedTable(processed, LocationOf(processed)))
 }
 
-// For is Open as the write step takes it.
-func For(bucket store.Bucket) workflow.Table { return Open(bucket) }
+// In is the table at home.
+func In(home workflow.TableHome) *Table { return &Table{Home: home} }
+
+// For is In as the write step takes it.
+func For(home workflow.TableHome) workflow.Table { return In(home) }
 
 // ReaderFor is Open as the consistency check takes it.
-func ReaderFor(bucket store.Bucket) workflow.TableReader { return Open(bucket) }
+func ReaderFor(processed store.Bucket) workflow.TableReader { return Open(processed) }
 
 // LocationOf is the URL of TablePrefix in bucket: a file URL for a folder, s3:// for a bucket.
 func LocationOf(bucket store.Bucket) string {
@@ -66,20 +70,23 @@ func LocationOf(bucket store.Bucket) string {
 // Identifier is the table's name in catalogs.
 var Identifier = table.Identifier{Namespace, "settlement_lines"}
 
-func metadataKey(version int) string {
-	return fmt.Sprintf("%s/metadata/v%d.metadata.json", TablePrefix, version)
-}
+// metadataFile is the name, under the table, of its metadata at version in the file-system convention.
+func metadataFile(version int) string { return fmt.Sprintf("metadata/v%d.metadata.json", version) }
 
-const hintKey = TablePrefix + "/metadata/version-hint.text"
+const hintFile = "metadata/version-hint.text"
 
-// MetadataURL is the URL of the table's metadata at version: what a reader is pointed at for the table as
-// of that commit.
-func (t *Table) MetadataURL(version int) string {
-	return t.Location + strings.TrimPrefix(metadataKey(version), TablePrefix)
+// url is the URL of the table's file named relative to its root.
+func (t *Table) url(file string) string { return t.Home.Location + "/" + file }
+
+func (t *Table) catalog() workflow.TableCatalog {
+	if t.Home.Catalog != nil {
+		return t.Home.Catalog
+	}
+	return fileCatalog{t.Home}
 }
 
 func (t *Table) io(ctx context.Context) *bucketIO {
-	return &bucketIO{ctx: ctx, bucket: t.Bucket, location: t.Location, prefix: TablePrefix}
+	return &bucketIO{ctx: ctx, home: t.Home}
 }
 
 func (t *Table) fs(ctx context.Context) (icebergio.IO, error) { return t.io(ctx), nil }
@@ -87,60 +94,74 @@ func (t *Table) fs(ctx context.Context) (icebergio.IO, error) { return t.io(ctx)
 // Current is the table as of its latest commit, and that commit's version number; ErrNoTable when there
 // is none.
 func (t *Table) Current(ctx context.Context) (*table.Table, int, error) {
-	v, err := t.latestVersion(ctx)
+	p, err := t.catalog().Load(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	if v == 0 {
+	if p.Version == 0 {
 		return nil, 0, ErrNoTable
 	}
-	tbl, err := t.AtVersion(ctx, v)
-	return tbl, v, err
+	tbl, err := t.at(ctx, p)
+	return tbl, p.Version, err
 }
 
-// AtVersion is the table as its commit number version left it.
+// AtVersion is the table as its commit number version left it, in the file-system convention (a
+// catalog that names its metadata otherwise keeps only the current pointer).
 func (t *Table) AtVersion(ctx context.Context, version int) (*table.Table, error) {
+	return t.at(ctx, workflow.TablePointer{Version: version, Key: t.Home.Key(metadataFile(version))})
+}
+
+// at is the table as the metadata p names left it.
+func (t *Table) at(ctx context.Context, p workflow.TablePointer) (*table.Table, error) {
 	t.mu.Lock()
 	cached := t.last
 	t.mu.Unlock()
-	if cached.version == version && cached.meta != nil {
-		return table.New(Identifier, cached.meta, t.MetadataURL(version), t.fs, &swap{t: t, version: version, base: cached.meta}), nil
+	meta := cached.meta
+	if cached.at.Key != p.Key || meta == nil {
+		body, _, err := t.Home.Bucket.Get(ctx, p.Key)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p.Key, err)
+		}
+		if meta, err = table.ParseMetadataBytes(body); err != nil {
+			return nil, fmt.Errorf("read %s: %w", p.Key, err)
+		}
+		t.remember(p, meta)
 	}
-	body, _, err := t.Bucket.Get(ctx, metadataKey(version))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", metadataKey(version), err)
-	}
-	meta, err := table.ParseMetadataBytes(body)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", metadataKey(version), err)
-	}
-	t.remember(version, meta)
-	return table.New(Identifier, meta, t.MetadataURL(version), t.fs, &swap{t: t, version: version, base: meta}), nil
+	return table.New(Identifier, meta, t.keyURL(p.Key), t.fs, &swap{t: t, at: p, base: meta}), nil
 }
 
-func (t *Table) remember(version int, meta table.Metadata) {
+// keyURL is the URL of the table's object key.
+func (t *Table) keyURL(key string) string { return t.io(context.Background()).url(key) }
+
+func (t *Table) remember(p workflow.TablePointer, meta table.Metadata) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if version > t.last.version {
-		t.last.version, t.last.meta = version, meta
+	if p.Version >= t.last.at.Version {
+		t.last.at, t.last.meta = p, meta
 	}
 }
 
-// latestVersion finds the newest vN.metadata.json: from the version hint (written after each commit, so at
-// most a few behind) upwards, or from a listing when the hint is missing or unreadable.
-func (t *Table) latestVersion(ctx context.Context) (int, error) {
+// fileCatalog is the file-system convention of Iceberg's tables, made safe on object stores: version N's
+// metadata is metadata/vN.metadata.json, written only if absent, so that of two commits building on
+// version N exactly one writes N+1.
+type fileCatalog struct{ home workflow.TableHome }
+
+// Load finds the newest vN.metadata.json: from the version hint (written after each commit, so at most
+// a few behind) upwards, or from a listing when the hint is missing or unreadable.
+func (c fileCatalog) Load(ctx context.Context) (workflow.TablePointer, error) {
+	b := c.home.Bucket
 	v := 0
-	if body, _, err := t.Bucket.Get(ctx, hintKey); err == nil {
+	if body, _, err := b.Get(ctx, c.home.Key(hintFile)); err == nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(string(body))); err == nil && n > 0 {
 			v = n
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return 0, err
+		return workflow.TablePointer{}, err
 	}
 	if v == 0 {
-		objs, err := t.Bucket.List(ctx, TablePrefix+"/metadata/v")
+		objs, err := b.List(ctx, c.home.Key("metadata/v"))
 		if err != nil {
-			return 0, err
+			return workflow.TablePointer{}, err
 		}
 		for _, o := range objs {
 			name := strings.TrimSuffix(strings.TrimPrefix(path.Base(o.Key), "v"), ".metadata.json")
@@ -150,23 +171,38 @@ func (t *Table) latestVersion(ctx context.Context) (int, error) {
 		}
 	}
 	for {
-		_, err := t.Bucket.Head(ctx, metadataKey(v+1))
+		_, err := b.Head(ctx, c.home.Key(metadataFile(v+1)))
 		if errors.Is(err, store.ErrNotFound) {
-			return v, nil
+			return workflow.TablePointer{Version: v, Key: c.home.Key(metadataFile(v))}, nil
 		}
 		if err != nil {
-			return 0, err
+			return workflow.TablePointer{}, err
 		}
 		v++
 	}
 }
 
-// swap is the catalog of one attempt: it commits updates on the version the attempt read, as version+1,
-// or fails with table.ErrCommitFailed when another commit took version+1 first.
+// Swap writes metadata as version cur.Version+1, only if that version does not exist yet.
+func (c fileCatalog) Swap(ctx context.Context, cur workflow.TablePointer, metadata []byte) (workflow.TablePointer, error) {
+	next := workflow.TablePointer{Version: cur.Version + 1, Key: c.home.Key(metadataFile(cur.Version + 1))}
+	_, err := c.home.Bucket.PutIf(ctx, next.Key, metadata, store.Precondition{IfAbsent: true})
+	if errors.Is(err, store.ErrPreconditionFailed) {
+		return next, fmt.Errorf("%w: another commit wrote version %d first", workflow.ErrLostSwap, next.Version)
+	}
+	if err != nil {
+		return next, err
+	}
+	// The hint only saves readers a listing: a lost update leaves it behind, never ahead.
+	_, _ = c.home.Bucket.Put(ctx, c.home.Key(hintFile), []byte(strconv.Itoa(next.Version)))
+	return next, nil
+}
+
+// swap is the catalog of one attempt: it commits updates on the version the attempt read, as the next
+// version, or fails with table.ErrCommitFailed when another commit swapped first.
 type swap struct {
-	t       *Table
-	version int
-	base    table.Metadata
+	t    *Table
+	at   workflow.TablePointer
+	base table.Metadata
 }
 
 func (s *swap) LoadTable(ctx context.Context, _ table.Identifier) (*table.Table, error) {
@@ -181,37 +217,36 @@ func (s *swap) CommitTable(ctx context.Context, _ table.Identifier, reqs []table
 		}
 	}
 	var baseURL string
-	if s.version > 0 {
-		baseURL = s.t.MetadataURL(s.version)
+	if s.at.Version > 0 {
+		baseURL = s.t.keyURL(s.at.Key)
 	}
 	next, err := table.UpdateTableMetadata(s.base, updates, baseURL)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.t.install(ctx, s.version+1, next); err != nil {
+	p, err := s.t.install(ctx, s.at, next)
+	if err != nil {
 		return nil, "", err
 	}
-	return next, s.t.MetadataURL(s.version + 1), nil
+	return next, s.t.keyURL(p.Key), nil
 }
 
-// install writes meta as commit number version, only if that version does not exist yet: the
-// compare-and-swap every change of the table goes through.
-func (t *Table) install(ctx context.Context, version int, meta table.Metadata) error {
+// install makes meta the version after cur through the catalog's compare-and-swap, which every change
+// of the table goes through.
+func (t *Table) install(ctx context.Context, cur workflow.TablePointer, meta table.Metadata) (workflow.TablePointer, error) {
 	body, err := json.Marshal(meta)
 	if err != nil {
-		return err
+		return cur, err
 	}
-	_, err = t.Bucket.PutIf(ctx, metadataKey(version), body, store.Precondition{IfAbsent: true})
-	if errors.Is(err, store.ErrPreconditionFailed) {
-		return fmt.Errorf("%w: another commit wrote version %d first", table.ErrCommitFailed, version)
+	next, err := t.catalog().Swap(ctx, cur, body)
+	if errors.Is(err, workflow.ErrLostSwap) {
+		return cur, fmt.Errorf("%w: %w", table.ErrCommitFailed, err)
 	}
 	if err != nil {
-		return err
+		return cur, err
 	}
-	t.remember(version, meta)
-	// The hint only saves readers a listing: a lost update leaves it behind, never ahead.
-	_, _ = t.Bucket.Put(ctx, hintKey, []byte(strconv.Itoa(version)))
-	return nil
+	t.remember(next, meta)
+	return next, nil
 }
 
 // Properties of a new table. Manifest merging keeps the manifest list short however many batches are
@@ -228,18 +263,22 @@ func newProperties() iceberg.Properties {
 
 // currentOrNew is Current, creating the table (its version 1) when nothing was committed yet.
 func (t *Table) currentOrNew(ctx context.Context) (*table.Table, int, error) {
-	tbl, version, err := t.Current(ctx)
-	if !errors.Is(err, ErrNoTable) {
-		return tbl, version, err
-	}
-	if err := t.create(ctx); err != nil {
+	p, err := t.catalog().Load(ctx)
+	if err != nil {
 		return nil, 0, err
 	}
-	return t.Current(ctx)
+	if p.Version == 0 {
+		if err := t.create(ctx, p); err != nil {
+			return nil, 0, err
+		}
+		return t.Current(ctx)
+	}
+	tbl, err := t.at(ctx, p)
+	return tbl, p.Version, err
 }
 
 // create commits version 1, an empty table, unless another committer did it first.
-func (t *Table) create(ctx context.Context) error {
+func (t *Table) create(ctx context.Context, cur workflow.TablePointer) error {
 	sc, err := Schema()
 	if err != nil {
 		return err
@@ -248,11 +287,11 @@ func (t *Table) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	meta, err := table.NewMetadata(sc, &spec, table.UnsortedSortOrder, t.Location, newProperties())
+	meta, err := table.NewMetadata(sc, &spec, table.UnsortedSortOrder, t.Home.Location, newProperties())
 	if err != nil {
 		return err
 	}
-	if err := t.install(ctx, 1, meta); err != nil && !errors.Is(err, table.ErrCommitFailed) {
+	if _, err := t.install(ctx, cur, meta); err != nil && !errors.Is(err, table.ErrCommitFailed) {
 		return err
 	}
 	return nil
@@ -266,3 +305,44 @@ const DefaultRetention = 400 * 24 * time.Hour
 // any write still between its copy and its commit (a Write lives 15 minutes at most; a redrive within 14
 // days resumes from its manifest, which names the file again).
 const DefaultOrphanAge = 15 * 24 * time.Hour
+
+// Publish puts src's object srcKey in the table as its data file file, unless the file is there already
+// (its name is derived from its bytes): a server-side copy within one bucket, streamed between two.
+func (t *Table) Publish(ctx context.Context, src store.Bucket, srcKey, srcETag, file string) error {
+	key := t.Home.Key(file)
+	if _, err := t.Home.Bucket.Head(ctx, key); err == nil || !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if src.Name() == t.Home.Bucket.Name() {
+		obj, err := t.Home.Bucket.Copy(ctx, srcKey, key)
+		if err == nil && srcETag != "" && obj.ETag != srcETag {
+			_ = t.Home.Bucket.Delete(ctx, key)
+			return fmt.Errorf("%s has etag %s, not %s: %w", srcKey, obj.ETag, srcETag, store.ErrPreconditionFailed)
+		}
+		return err
+	}
+	r, err := src.Open(ctx, srcKey, srcETag)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	up, err := t.Home.Bucket.Create(ctx, key)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(up, r); err != nil {
+		up.Abort()
+		return fmt.Errorf("copy %s to %s: %w", srcKey, t.url(file), err)
+	}
+	_, err = up.Commit()
+	return err
+}
+
+// HasFile says whether the table's data file file exists.
+func (t *Table) HasFile(ctx context.Context, file string) (bool, error) {
+	_, err := t.Home.Bucket.Head(ctx, t.Home.Key(file))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -102,14 +102,14 @@ func TestCommitAddsReplacesAndRepeats(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Fatalf("current: version %d, %v", n, err)
 	}
-	if got := files(t, cur); len(got) != 1 || got[0] != tab.Location+"/"+v2.File {
+	if got := files(t, cur); len(got) != 1 || got[0] != tab.Home.Location+"/"+v2.File {
 		t.Fatalf("after the replace the table holds %v, want only %s", got, v2.File)
 	}
 	before, err := tab.AtVersion(t.Context(), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := files(t, before); len(got) != 1 || got[0] != tab.Location+"/"+v1.File {
+	if got := files(t, before); len(got) != 1 || got[0] != tab.Home.Location+"/"+v1.File {
 		t.Fatalf("version 2 holds %v, want only %s", got, v1.File)
 	}
 	if s := cur.CurrentSnapshot(); s.Summary.Properties[SummaryReplaced] != v1.File || s.Summary.Properties[SummaryETag] != "e-second" {

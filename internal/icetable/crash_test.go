@@ -107,7 +107,7 @@ func TestCommitCrashAtEveryCallConverges(t *testing.T) {
 		}
 		d, want := setup()
 		whole := &dying{Bucket: d, n: 1 << 30}
-		if _, err := (&Table{Bucket: whole, Location: LocationOf(d), Wait: noWait}).Commit(t.Context(), wants(want)); err != nil {
+		if _, err := (&Table{Home: workflow.ProcessedTable(whole, LocationOf(d)), Wait: noWait}).Commit(t.Context(), wants(want)); err != nil {
 			t.Fatal(err)
 		}
 		calls := whole.calls
@@ -115,7 +115,7 @@ func TestCommitCrashAtEveryCallConverges(t *testing.T) {
 			d, want := setup()
 			dead := &dying{Bucket: d, n: n}
 			// The last call writes the version hint, whose failure the commit ignores (it is only a hint).
-			if _, err := (&Table{Bucket: dead, Location: LocationOf(d), Wait: noWait}).Commit(t.Context(), wants(want)); !errors.Is(err, errDied) && (err != nil || n != calls-1) {
+			if _, err := (&Table{Home: workflow.ProcessedTable(dead, LocationOf(d)), Wait: noWait}).Commit(t.Context(), wants(want)); !errors.Is(err, errDied) && (err != nil || n != calls-1) {
 				t.Fatalf("replace=%v: a commit dead after %d of %d calls answered %v", replace, n, calls, err)
 			}
 			tab := openTest(d)

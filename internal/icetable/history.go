@@ -129,12 +129,20 @@ type Maintenance struct {
 	RemovedFiles     []string // data, manifest and metadata files no kept snapshot needs
 }
 
+// ErrMaintainedByCatalog is Maintain's answer for a table whose catalog maintains it (S3 Tables: its
+// snapshot management and unreferenced file removal, set in the template, run on their own; its
+// warehouse is not listed nor deleted from by clients).
+var ErrMaintainedByCatalog = errors.New("S3 Tables maintains this table itself: snapshot expiry (the table's snapshot management) and unreferenced file removal (the table bucket's) are set in template.yaml and run on their own")
+
 // Maintain expires the snapshots older than retention (the current one always stays), deletes the files
 // only they referenced, and deletes data files older than orphanAge that no snapshot references (a
 // write that lost its batch to another version, a crash before a commit). It commits through the same
 // compare-and-swap as a batch, deciding again when a batch commit lands first.
 func (t *Table) Maintain(ctx context.Context, retention, orphanAge time.Duration, dryRun bool) (Maintenance, error) {
 	var out Maintenance
+	if t.Home.Catalog != nil {
+		return out, ErrMaintainedByCatalog
+	}
 	for range maxLostSwaps {
 		tbl, version, err := t.Current(ctx)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	icebergio "github.com/apache/iceberg-go/io"
 
 	"github.com/paysettle/settle/internal/store"
+	"github.com/paysettle/settle/internal/workflow"
 )
 
 // bucketIO is the file system iceberg-go reads and writes the table's metadata, manifests and manifest
@@ -21,10 +22,8 @@ import (
 // data files are written by the pipeline, never through here, and a read of one is refused beyond
 // store.MaxGetBytes.
 type bucketIO struct {
-	ctx      context.Context
-	bucket   store.Bucket
-	location string // the table's URL: file:///…/iceberg/settlement_lines or s3://bucket/iceberg/settlement_lines
-	prefix   string // the table's key prefix in bucket: iceberg/settlement_lines
+	ctx  context.Context
+	home workflow.TableHome
 }
 
 var (
@@ -35,18 +34,32 @@ var (
 
 // key is the store key of a file of the table, named by its URL (or already by its key).
 func (b *bucketIO) key(name string) (string, error) {
-	if rel, ok := strings.CutPrefix(name, b.location); ok {
-		return b.prefix + rel, nil
+	if name == b.home.Location {
+		return b.home.Prefix, nil
 	}
-	if strings.HasPrefix(name, b.prefix+"/") {
+	if rel, ok := strings.CutPrefix(name, b.home.Location+"/"); ok {
+		return b.home.Key(rel), nil
+	}
+	if b.home.Prefix == "" {
+		return "", fmt.Errorf("%s is outside the table's location %s", name, b.home.Location)
+	}
+	if strings.HasPrefix(name, b.home.Prefix+"/") {
 		return name, nil
 	}
 	// The table's URL as another view of the same bucket wrote it (a folder's file URL, the bucket's
 	// s3:// URL): its key starts at the table's prefix.
-	if i := strings.Index(name, "/"+b.prefix+"/"); i >= 0 {
+	if i := strings.Index(name, "/"+b.home.Prefix+"/"); i >= 0 {
 		return name[i+1:], nil
 	}
-	return "", fmt.Errorf("%s is outside the table's location %s", name, b.location)
+	return "", fmt.Errorf("%s is outside the table's location %s", name, b.home.Location)
+}
+
+// url is the URL of the table's object key.
+func (b *bucketIO) url(key string) string {
+	if b.home.Prefix == "" {
+		return b.home.Location + "/" + key
+	}
+	return b.home.Location + strings.TrimPrefix(key, b.home.Prefix)
 }
 
 func notExist(name string, err error) error {
@@ -61,7 +74,7 @@ func (b *bucketIO) Open(name string) (icebergio.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, obj, err := b.bucket.Get(b.ctx, key)
+	data, obj, err := b.home.Bucket.Get(b.ctx, key)
 	if err != nil {
 		return nil, notExist(name, err)
 	}
@@ -73,7 +86,7 @@ func (b *bucketIO) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, _, err := b.bucket.Get(b.ctx, key)
+	data, _, err := b.home.Bucket.Get(b.ctx, key)
 	return data, notExist(name, err)
 }
 
@@ -82,7 +95,7 @@ func (b *bucketIO) Remove(name string) error {
 	if err != nil {
 		return err
 	}
-	return b.bucket.Delete(b.ctx, key)
+	return b.home.Bucket.Delete(b.ctx, key)
 }
 
 func (b *bucketIO) WriteFile(name string, p []byte) error {
@@ -90,7 +103,7 @@ func (b *bucketIO) WriteFile(name string, p []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = b.bucket.Put(b.ctx, key, p)
+	_, err = b.home.Bucket.Put(b.ctx, key, p)
 	return err
 }
 
@@ -99,7 +112,7 @@ func (b *bucketIO) Create(name string) (icebergio.FileWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &memWriter{put: func(p []byte) error { _, err := b.bucket.Put(b.ctx, key, p); return err }}, nil
+	return &memWriter{put: func(p []byte) error { _, err := b.home.Bucket.Put(b.ctx, key, p); return err }}, nil
 }
 
 // WalkDir calls fn for every object under root (a URL under the table's location), in key order.
@@ -108,12 +121,15 @@ func (b *bucketIO) WalkDir(root string, fn fs.WalkDirFunc) error {
 	if err != nil {
 		return err
 	}
-	objs, err := b.bucket.List(b.ctx, key+"/")
+	if key != "" {
+		key += "/"
+	}
+	objs, err := b.home.Bucket.List(b.ctx, key)
 	if err != nil {
 		return err
 	}
 	for _, o := range objs {
-		name := b.location + strings.TrimPrefix(o.Key, b.prefix)
+		name := b.url(o.Key)
 		if err := fn(name, fs.FileInfoToDirEntry(fileInfo{name: path.Base(o.Key), size: o.Size, mod: o.Modified}), nil); err != nil {
 			if errors.Is(err, fs.SkipDir) || errors.Is(err, fs.SkipAll) {
 				return nil

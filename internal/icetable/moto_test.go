@@ -35,8 +35,8 @@ func TestCommittersOnMotoS3(t *testing.T) {
 	srv := motoserver.Start(t)
 	b := motoBucket(t, srv)
 	tab := openTest(b)
-	if tab.Location != "s3://"+b.Name()+"/"+TablePrefix {
-		t.Fatalf("location %s", tab.Location)
+	if tab.Home.Location != "s3://"+b.Name()+"/"+TablePrefix {
+		t.Fatalf("location %s", tab.Home.Location)
 	}
 	const committers = 10
 	var wg sync.WaitGroup

@@ -94,7 +94,7 @@ func TestIcebirdReadsTheTable(t *testing.T) {
 	srv := httptest.NewServer(avroAsNull(http.FileServer(http.Dir(root))))
 	defer srv.Close()
 	files := []string{fmt.Sprintf("v%d.metadata.json", closed), fmt.Sprintf("v%d.metadata.json", current)}
-	cmd := exec.Command("node", "../../scripts/icebird-check.mjs", modules, srv.URL+"/"+icetable.TablePrefix, tab.Location, files[0], files[1])
+	cmd := exec.Command("node", "../../scripts/icebird-check.mjs", modules, srv.URL+"/"+icetable.TablePrefix, tab.Home.Location, files[0], files[1])
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -157,7 +157,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineARN = RawBucket, ProcessedBucket, StateMachineARN
 	conf.SettingNames = workflow.EnvironmentVariables // no stack: the environment sets the settings
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock, rawDir: rawDir}
-	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Table: &icetable.Table{Bucket: proc, Location: icetable.LocationOf(procDir)}, Metrics: opts.Metrics, Now: opts.Clock.Now}
+	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Table: icetable.In(workflow.ProcessedTable(proc, icetable.LocationOf(procDir))), Metrics: opts.Metrics, Now: opts.Clock.Now}
 	subs := map[string]string{
 		"CheckFunctionArn":     FunctionARN("check"),
 		"ValidateFunctionArn":  FunctionARN("validate"),

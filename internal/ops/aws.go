@@ -343,6 +343,26 @@ func (o *Ops) BatchPolicy() (ledger.Policy, error) {
 }
 
 // processed is the stack's processed bucket, where the manifests, ledgers and the table are.
+// TableHome is where the stack's Iceberg table of record is: its S3 Tables table (TableBucketArn), or
+// the processed bucket's table for a stack without one.
+func (o *Ops) TableHome(ctx context.Context) (workflow.TableHome, error) {
+	if arn := o.Stack.Out(OutTableBucketARN); arn != "" {
+		ns, name := o.Stack.Out(OutTableNamespace), o.Stack.Out(OutTableName)
+		if ns == "" {
+			ns = cloud.DefaultTableNamespace
+		}
+		if name == "" {
+			name = cloud.DefaultTableName
+		}
+		return cloud.S3TablesHome(ctx, o.Tables, o.S3, arn, ns, name)
+	}
+	b, err := o.processed()
+	if err != nil {
+		return workflow.TableHome{}, err
+	}
+	return workflow.ProcessedTable(b, "s3://"+b.Name()+"/"+workflow.TablePrefix), nil
+}
+
 func (o *Ops) processed() (store.Bucket, error) {
 	name := o.Stack.Out(OutProcessedBucket)
 	if name == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3tables"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
@@ -43,6 +44,10 @@ const (
 	OutGlueDatabase             = "GlueDatabase"
 	OutAthenaExampleQuery       = "AthenaExampleQuery"
 	OutMetricsNamespace         = "MetricsNamespace"
+	// The S3 Tables table of record (a stack deployed before it keeps the table in the processed bucket).
+	OutTableBucketARN = "TableBucketArn"
+	OutTableNamespace = "TableNamespace"
+	OutTableName      = "TableName"
 )
 
 // Outputs of the report intake (Adyen's webhook and the report fetcher). A stack deployed before it
@@ -91,6 +96,7 @@ type Ops struct {
 	SQS    *sqs.Client
 	Events *eventbridge.Client
 	S3     *s3.Client
+	Tables *s3tables.Client
 }
 
 var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d{1,2}$`)
@@ -139,6 +145,7 @@ func Connect(ctx context.Context, opts Options) (*Ops, error) {
 		SQS:    sqs.NewFromConfig(cfg),
 		Events: eventbridge.NewFromConfig(cfg),
 		S3:     cloud.NewS3(cfg, os.Getenv),
+		Tables: s3tables.NewFromConfig(cfg),
 	}
 	o.Operator = &Operator{
 		Machine:   awsExecutions{o},

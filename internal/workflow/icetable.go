@@ -61,10 +61,63 @@ type TableCommit struct {
 	LostSwaps int `json:"lostSwaps,omitempty"`
 }
 
+// TableHome is where the Iceberg table lives: the bucket of its files, and the catalog that names its
+// current metadata.
+type TableHome struct {
+	Bucket store.Bucket
+	// Prefix is the key of the table's root in Bucket: TablePrefix in the processed bucket, "" in a
+	// bucket of the table's own (an S3 Tables table's warehouse).
+	Prefix string
+	// Location is the URL of the table's root, the one its metadata records and readers open.
+	Location string
+	// Catalog names the current metadata and swaps it; nil for the file-system convention (the
+	// metadata files' own names, metadata/vN.metadata.json, each written only if absent).
+	Catalog TableCatalog
+}
+
+// Key is the key in Bucket of the table's file named relative to its root (data/…, metadata/…).
+func (h TableHome) Key(file string) string {
+	if h.Prefix == "" {
+		return file
+	}
+	return h.Prefix + "/" + file
+}
+
+// ProcessedTable is the home of the table in the processed bucket, under TablePrefix, at location.
+func ProcessedTable(processed store.Bucket, location string) TableHome {
+	return TableHome{Bucket: processed, Prefix: TablePrefix, Location: location}
+}
+
+// TablePointer names one version of the table's metadata in its catalog.
+type TablePointer struct {
+	// Version is the commit number: 1 for the table's first metadata, 0 when nothing was committed.
+	Version int
+	// Key is the metadata file's key in the table's bucket; Token is what the catalog's swap compares
+	// (S3 Tables' version token), empty where the key itself is compared.
+	Key, Token string
+}
+
+// TableCatalog holds the pointer to the table's current metadata: S3 Tables on a stack (cloud.S3Tables).
+type TableCatalog interface {
+	// Load names the current metadata (Version 0: none yet).
+	Load(ctx context.Context) (TablePointer, error)
+	// Swap makes metadata the table's version cur.Version+1, only if cur is still the current one: an
+	// error wrapping ErrLostSwap when another commit swapped first, which leaves the table as that
+	// commit made it.
+	Swap(ctx context.Context, cur TablePointer, metadata []byte) (TablePointer, error)
+}
+
+// ErrLostSwap is wrapped by a TableCatalog's Swap that another commit overtook.
+var ErrLostSwap = errors.New("another commit changed the Iceberg table first")
+
 // Table is the table of record's commit (icetable.Table): it makes the table hold, for one batch, the
 // version want returns, asking want again after every lost compare-and-swap.
 type Table interface {
 	Commit(ctx context.Context, want func(context.Context) (*TableVersion, error)) (TableCommit, error)
+	// Publish puts the bytes of src's object srcKey in the table as its data file file (TableFile), unless
+	// the table has that file already. When srcETag is set, bytes with another ETag are refused with
+	// store.ErrPreconditionFailed, and nothing is published.
+	Publish(ctx context.Context, src store.Bucket, srcKey, srcETag, file string) error
 }
 
 // ErrTableBusy is wrapped by a Table's Commit that lost the compare-and-swap too often in a row.
@@ -79,9 +132,9 @@ func (s *Steps) publishTableFile(ctx context.Context, stagingKey, merchant strin
 	if p.ETag == "" {
 		return &TransientError{Op: "publish " + stagingKey, Err: "the published partition has no ETag"}
 	}
-	key := TableKey(TableFile(p.SettlementDate, merchant, batch, p.ETag))
-	if _, err := s.Processed.Copy(ctx, stagingKey, key); err != nil {
-		return infraError("publish "+key, err)
+	file := TableFile(p.SettlementDate, merchant, batch, p.ETag)
+	if err := s.Table.Publish(ctx, s.Processed, stagingKey, "", file); err != nil {
+		return infraError("publish the Iceberg table's "+file, err)
 	}
 	return nil
 }
@@ -150,19 +203,12 @@ func SyncTable(ctx context.Context, b store.Bucket, tab Table) (TableSync, error
 			res.Skipped = append(res.Skipped, o.Key+": "+err.Error())
 			continue
 		}
-		if _, err := b.Head(ctx, TableKey(tv.File)); errors.Is(err, store.ErrNotFound) {
-			p := m.Partitions[0]
-			obj, err := b.Copy(ctx, p.Key, TableKey(tv.File))
-			if err == nil && obj.ETag != p.ETag {
-				_ = b.Delete(ctx, TableKey(tv.File))
-				err = fmt.Errorf("%s holds other bytes (etag %s) than its commit published (etag %s)", p.Key, obj.ETag, p.ETag)
-			}
-			if err != nil {
-				res.Skipped = append(res.Skipped, o.Key+": "+err.Error())
-				continue
-			}
+		p := m.Partitions[0]
+		if err := tab.Publish(ctx, b, p.Key, p.ETag, tv.File); errors.Is(err, store.ErrPreconditionFailed) || errors.Is(err, store.ErrNotFound) {
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: %s no longer holds the bytes its commit published (etag %s): %v", o.Key, p.Key, p.ETag, err))
+			continue
 		} else if err != nil {
-			return res, infraError("head "+TableKey(tv.File), err)
+			return res, infraError("publish the Iceberg table's "+tv.File, err)
 		}
 		key := o.Key
 		out, err := tab.Commit(ctx, func(ctx context.Context) (*TableVersion, error) {

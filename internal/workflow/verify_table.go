@@ -2,14 +2,11 @@ package workflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/paysettle/settle/internal/store"
 )
 
 // TableReader reads the Iceberg table for the consistency check (icetable.Table).
@@ -19,6 +16,8 @@ type TableReader interface {
 	// SnapshotOf is the kept snapshot that added v to the table, if the table holds that version of its
 	// batch still: nil when it does not, or that snapshot has expired.
 	SnapshotOf(ctx context.Context, v TableVersion) (*TableSnapshot, error)
+	// HasFile says whether the table's data file file (TableFile) exists.
+	HasFile(ctx context.Context, file string) (bool, error)
 }
 
 // TableSnapshot names the Iceberg snapshot a batch version was committed in.
@@ -103,11 +102,13 @@ func (v *Verifier) checkTable(ctx context.Context, committed []*Manifest, keys [
 			Remedy: "the table was changed by something other than this pipeline: restore it from a maintained copy or rebuild it"})
 	}
 	for _, f := range st.Files {
-		if _, err := v.Processed.Head(ctx, TableKey(f)); errors.Is(err, store.ErrNotFound) {
+		ok, err := v.Table.HasFile(ctx, f)
+		if err != nil {
+			return fmt.Errorf("head the Iceberg table's %s: %w", f, err)
+		}
+		if !ok {
 			add(Finding{Kind: FindingTable, Key: TableKey(f), Detail: fmt.Sprintf("the snapshot of version %d reads a data file that does not exist", st.Version),
 				Remedy: "something deleted a live data file: reprocess its batch's file with --replace"})
-		} else if err != nil {
-			return fmt.Errorf("head %s: %w", TableKey(f), err)
 		}
 	}
 	return nil
