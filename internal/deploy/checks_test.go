@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/adyen"
+	"github.com/paysettle/settle/internal/cloud"
 	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/settlement"
@@ -31,8 +32,10 @@ var (
 		"REPAIR_GAPS", "REPAIR_GAPS_OFF", "WEBHOOK_QUEUE_URL"}
 	webhookEnv = []string{"METRICS_NAMESPACE", "REPORT_FILE_PATTERN", "REPORT_HOSTS", "WEBHOOK_QUEUE_URL", "WEBHOOK_SECRET_ARN"}
 	fetchEnv   = []string{"FETCH_ATTEMPTS", "FETCH_DLQ_URL", "MAX_FILE_BYTES", "METRICS_NAMESPACE", "RAW_BUCKET", "REPORT_HOSTS", "REPORT_USER_SECRET_ARN"}
-	// functionEnv is the environment of each function that is not a step.
-	functionEnv = map[string][]string{"starter": starterEnv, "webhook": webhookEnv, "fetch": fetchEnv, "batches": batchesEnv}
+	// writeEnv is a step's, and the S3 Tables table the write step commits to.
+	writeEnv = append(append([]string{}, stepEnv...), "TABLE_BUCKET_ARN", "TABLE_NAME", "TABLE_NAMESPACE")
+	// functionEnv is the environment of each function that is not a step like the others.
+	functionEnv = map[string][]string{"starter": starterEnv, "webhook": webhookEnv, "fetch": fetchEnv, "batches": batchesEnv, "write": writeEnv}
 )
 
 // loadFunctionConfig loads a function's configuration the way its main does, from env.
@@ -239,6 +242,7 @@ func TestFunctions(t *testing.T) {
 			"REPORT_USER_SECRET_ARN": "if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})",
 			"FETCH_DLQ_URL":          "{FetchDeadLetterQueue}", "FETCH_ATTEMPTS": "4",
 			"REPAIR_GAPS": "{RepairGaps}", "REPAIR_GAPS_OFF": "{RepairGapsOff}", "ADYEN_ENVIRONMENT": "{AdyenEnvironment}",
+			"TABLE_BUCKET_ARN": "{SettlementTableBucket.TableBucketARN}", "TABLE_NAMESPACE": cloud.DefaultTableNamespace, "TABLE_NAME": cloud.DefaultTableName,
 		}
 		for k, v := range vars {
 			if got := render(v, nil); got != refs[k] {
@@ -385,6 +389,8 @@ var attributes = map[string][]string{
 	"AWS::Serverless::StateMachine": {"Arn", "Name"},
 	"AWS::Athena::WorkGroup":        {"CreationTime"},
 	"AWS::Lambda::Url":              {"FunctionArn", "FunctionUrl"},
+	"AWS::S3Tables::TableBucket":    {"TableBucketARN"},
+	"AWS::S3Tables::Table":          {"TableARN", "WarehouseLocation"},
 }
 
 // TestReferences checks that every Ref, Fn::GetAtt, ${} of Fn::Sub and condition names something
@@ -647,8 +653,10 @@ func TestLeastPrivilege(t *testing.T) {
 			cross([]string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, obj(proc, workflow.LinesPrefix), obj(proc, workflow.ManifestPrefix), obj(proc, workflow.ClaimPrefix))...),
 			"s3:GetObject "+obj(proc, workflow.ReportPrefix)), "s3:ListBucket "+proc),
 			append(cross([]string{"s3:GetObject", "s3:PutObject"}, proc+"/"+workflow.LedgerPrefix+"*/"+workflow.LedgerObject),
-				// The Iceberg table: written once per key, never deleted by the write step.
-				cross([]string{"s3:GetObject", "s3:PutObject"}, obj(proc, workflow.TablePrefix+"/"))...)...),
+				// The Iceberg table in S3 Tables: its pointer read and swapped, its files read and
+				// written, nothing deleted by the write step.
+				cross([]string{"s3tables:GetTableMetadataLocation", "s3tables:UpdateTableMetadataLocation", "s3tables:GetTableData", "s3tables:PutTableData"},
+					"{SettlementIcebergTable.TableARN}")...)...),
 		// The batch check reads the ledger folders and writes only the alert state; its table check
 		// reads the manifests and claims and keeps its own alert state.
 		"BatchesFunction": {"s3:GetObject " + obj(proc, workflow.LedgerPrefix), "s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.AlertsObject,
@@ -993,7 +1001,9 @@ func TestOutputs(t *testing.T) {
 		"EventBusArn":     "arn:{AWS::Partition}:events:{AWS::Region}:{AWS::AccountId}:event-bus/default",
 		"EventArchiveArn": "{IngestArchive.Arn}", "IngestRuleArn": "{IngestRule.Arn}", "GlueDatabase": "{GlueDatabase}",
 		"MetricsNamespace": "{MetricsNamespace}",
-		"WebhookUrl":       "{WebhookFunctionUrl.FunctionUrl}", "WebhookQueueUrl": "{WebhookQueue}", "WebhookQueueArn": "{WebhookQueue.Arn}",
+		"TableBucketArn":   "{SettlementTableBucket.TableBucketARN}", "TableNamespace": cloud.DefaultTableNamespace, "TableName": cloud.DefaultTableName,
+		"IcebergTableArn": "{SettlementIcebergTable.TableARN}", "IcebergWarehouse": "{SettlementIcebergTable.WarehouseLocation}",
+		"WebhookUrl": "{WebhookFunctionUrl.FunctionUrl}", "WebhookQueueUrl": "{WebhookQueue}", "WebhookQueueArn": "{WebhookQueue.Arn}",
 		"FetchDeadLetterQueueUrl": "{FetchDeadLetterQueue}", "FetchDeadLetterQueueArn": "{FetchDeadLetterQueue.Arn}",
 		"WebhookSecretArn":    "if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})",
 		"ReportUserSecretArn": "if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})",
@@ -1018,6 +1028,24 @@ func TestOutputs(t *testing.T) {
 		if word != table.Name && !columns[word] {
 			t.Errorf("AthenaExampleQuery uses %s, which is not a column of %s", word, table.Name)
 		}
+	}
+	// The Iceberg queries read the S3 Tables table through Athena's catalog of table buckets, by the
+	// bucket's name, and use only its columns; the time-travel one names a moment.
+	bucket := render(tpl.Resources["SettlementTableBucket"].Properties["TableBucketName"], parameterDefaults(tpl))
+	from := fmt.Sprintf(`"s3tablescatalog/%s"."%s"."%s"`, bucket, cloud.DefaultTableNamespace, cloud.DefaultTableName)
+	for _, name := range []string{"IcebergExampleQuery", "IcebergTimeTravelQuery"} {
+		q := render(tpl.Outputs[name]["Value"], parameterDefaults(tpl))
+		if !strings.Contains(q, from) {
+			t.Errorf("%s = %q, want a query of %s", name, q, from)
+		}
+		for _, word := range regexp.MustCompile(`\b[a-z]+(?:_[a-z]+)+\b`).FindAllString(q, -1) {
+			if word != table.Name && !columns[word] {
+				t.Errorf("%s uses %s, which is not a column of %s", name, word, table.Name)
+			}
+		}
+	}
+	if q := render(tpl.Outputs["IcebergTimeTravelQuery"]["Value"], nil); !regexp.MustCompile(`FOR TIMESTAMP AS OF TIMESTAMP '\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC'`).MatchString(q) {
+		t.Errorf("IcebergTimeTravelQuery = %q, want FOR TIMESTAMP AS OF a moment", q)
 	}
 }
 
@@ -1081,6 +1109,7 @@ func TestParameters(t *testing.T) {
 		"LogRetentionDays":             {[]string{"1", "30", "3653"}, []string{"0", "2", "31"}},
 		"ArchiveRetentionDays":         {[]string{"0", "90"}, []string{"-1", "3651"}},
 		"MetricsNamespace":             {[]string{"Settle", "Acme/Settle"}, []string{"", "a b", "/Settle"}},
+		"SnapshotRetentionHours":       {[]string{"9600", "87600"}, []string{"9599", "0", "87601"}},
 		"PartitionStartDate":           {[]string{"2020-01-01", "2024-12-31"}, []string{"2020-13-01", "20200101", "2020-1-1"}},
 		"StarterMaxConcurrency":        {[]string{"2", "5"}, []string{"1", "0", "1001"}},
 		"ValidateReservedConcurrency":  {[]string{"0", "10", "900"}, []string{"-1", "901", "x"}},

@@ -41,6 +41,9 @@ var missingOutputs = map[string]string{
 	"ReportUserSecretArn": "AWS::SecretsManager::Secret",
 	"MissingBatchesQuery": "AWS::Athena::NamedQuery",
 	"BatchCadences":       "an empty value: the parameter's default configures no cadence",
+	"TableBucketArn":      "AWS::S3Tables::TableBucket",
+	"IcebergTableArn":     "AWS::S3Tables::Table",
+	"IcebergWarehouse":    "AWS::S3Tables::Table",
 }
 
 // TestTemplateDeploysToMoto deploys template.yaml, expanded by aws-sam-translator, to moto's
@@ -339,6 +342,11 @@ func TestAdaptationsAreNeeded(t *testing.T) {
 		"outputs-of-unmodelled-resources": func(t *testing.T) {
 			if _, err := deploy(t, "outputs-of-unmodelled-resources"); err == nil || !strings.Contains(err.Error(), "StatusCode: 500") {
 				t.Errorf("deploy: %v; want moto's HTTP 500", err)
+			}
+		},
+		"attributes-of-unmodelled-resources": func(t *testing.T) {
+			if _, err := deploy(t, "attributes-of-unmodelled-resources"); err == nil || !strings.Contains(err.Error(), "references undefined resource") {
+				t.Errorf("deploy: %v; want moto's refusal of an attribute of an undefined resource", err)
 			}
 		},
 		"archive-pattern-as-text": func(t *testing.T) {

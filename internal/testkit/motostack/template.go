@@ -35,6 +35,9 @@ var Unmodelled = []string{
 	"AWS::Glue::Table",
 	"AWS::Lambda::Url",
 	"AWS::S3::BucketPolicy",
+	"AWS::S3Tables::Namespace",
+	"AWS::S3Tables::Table",
+	"AWS::S3Tables::TableBucket",
 	"AWS::SNS::Subscription",
 	"AWS::SNS::TopicPolicy",
 	"AWS::SQS::QueuePolicy",
@@ -59,6 +62,11 @@ var Adaptations = []Adaptation{
 		Name:  "outputs-of-unmodelled-resources",
 		Why:   "an output reading an attribute (Fn::GetAtt) of a resource type moto does not model (WebhookUrl: AWS::Lambda::Url) makes CreateStack fail with HTTP 500; the output is left out",
 		apply: dropUnmodelledOutputs,
+	},
+	{
+		Name:  "attributes-of-unmodelled-resources",
+		Why:   "moto's CloudFormation refuses a template in which a resource reads an attribute (Fn::GetAtt) of a resource type it does not model (the write function's TABLE_BUCKET_ARN and policy: AWS::S3Tables::*) with HTTP 400, 'references undefined resource'; each such attribute is made empty, so the write function commits the processed bucket's table there",
+		apply: blankUnmodelledAttributes,
 	},
 	{
 		Name:  "archive-pattern-as-text",
@@ -206,6 +214,38 @@ func dropUnmodelledOutputs(tmpl map[string]any) int {
 		if typ, _ := rs[name]["Type"].(string); contains(Unmodelled, typ) {
 			delete(outs, key)
 			n++
+		}
+	}
+	return n
+}
+
+func blankUnmodelledAttributes(tmpl map[string]any) int {
+	rs := resources(tmpl)
+	n := 0
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			if ga, ok := x["Fn::GetAtt"].([]any); ok && len(ga) > 0 {
+				name, _ := ga[0].(string)
+				if typ, _ := rs[name]["Type"].(string); contains(Unmodelled, typ) {
+					n++
+					return ""
+				}
+			}
+			for k, e := range x {
+				x[k] = walk(e)
+			}
+		case []any:
+			for i, e := range x {
+				x[i] = walk(e)
+			}
+		}
+		return v
+	}
+	for _, r := range rs {
+		if typ, _ := r["Type"].(string); !contains(Unmodelled, typ) {
+			walk(r)
 		}
 	}
 	return n
