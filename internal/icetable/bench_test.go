@@ -34,11 +34,10 @@ func BenchmarkCommit10Committers(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchCommitters(b, d)
+	benchCommitters(b, Open(d))
 }
 
-func benchCommitters(b *testing.B, bucket store.Bucket) {
-	tab := Open(bucket)
+func benchCommitters(b *testing.B, tab *Table) {
 	var next atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration

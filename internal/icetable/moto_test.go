@@ -74,5 +74,12 @@ func TestCommittersOnMotoS3(t *testing.T) {
 // BenchmarkCommit10CommittersMoto is BenchmarkCommit10Committers against moto's S3.
 func BenchmarkCommit10CommittersMoto(b *testing.B) {
 	srv := motoserver.Start(b)
-	benchCommitters(b, motoBucket(b, srv))
+	benchCommitters(b, Open(motoBucket(b, srv)))
+}
+
+// BenchmarkCommit10CommittersS3TablesMoto is BenchmarkCommit10Committers against moto's S3 Tables (the
+// stack's catalog) and its warehouse bucket.
+func BenchmarkCommit10CommittersS3TablesMoto(b *testing.B) {
+	srv := motoserver.Start(b)
+	benchCommitters(b, In(motoS3Table(b, srv)()))
 }

@@ -23,7 +23,7 @@ var motoTables atomic.Int64
 // motoS3Table creates a table bucket, the namespace and an empty table in moto's S3 Tables, which
 // refuses an UpdateTableMetadataLocation with a stale version token as S3 Tables does; it returns a
 // function opening the table as a fresh committer would (its own clients, its own GetTableMetadataLocation).
-func motoS3Table(t *testing.T, srv *motoserver.Server) func() workflow.TableHome {
+func motoS3Table(t testing.TB, srv *motoserver.Server) func() workflow.TableHome {
 	t.Helper()
 	ctx := t.Context()
 	client := s3tables.NewFromConfig(srv.Config())
