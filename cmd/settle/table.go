@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -208,6 +209,10 @@ the retention: keep it past your audits' horizon.`,
 				return err
 			}
 			m, err := tab.Maintain(cmd.Context(), keep, age, dry)
+			if errors.Is(err, icetable.ErrMaintainedByCatalog) {
+				fmt.Fprintln(a.stdout, "Nothing to do: "+err.Error()+".")
+				return nil
+			}
 			if err != nil {
 				return err
 			}

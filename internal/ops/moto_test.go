@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"slices"
@@ -10,9 +11,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/s3tables"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/states"
@@ -505,5 +508,56 @@ func TestErrorsAgreeWithFakeMoto(t *testing.T) {
 	// A stack that does not exist, in the moto account.
 	if _, err := ops.Connect(ctx, ops.Options{Stack: "no-such-stack"}); err == nil || !strings.Contains(err.Error(), `stack "no-such-stack" does not exist in region us-east-1`) {
 		t.Errorf("connect to a missing stack: %v", err)
+	}
+}
+
+// The operator finds the stack's Iceberg table from its outputs: the processed bucket's table for a
+// stack without TableBucketArn (moto's, which does not model S3 Tables), and the S3 Tables table the
+// outputs name otherwise, whose commits it then reads.
+func TestTableHomeFromTheStackMoto(t *testing.T) {
+	s := motostack.New(t)
+	o := connectMoto(t, s)
+	home, err := o.TableHome(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if home.Catalog != nil || home.Bucket.Name() != s.Out(ops.OutProcessedBucket) || home.Prefix != workflow.TablePrefix {
+		t.Fatalf("without TableBucketArn: %+v, want the processed bucket's table", home)
+	}
+
+	b, err := o.Tables.CreateTableBucket(t.Context(), &s3tables.CreateTableBucketInput{Name: aws.String("settle-moto-tables")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Tables.CreateNamespace(t.Context(), &s3tables.CreateNamespaceInput{TableBucketARN: b.Arn, Namespace: []string{"settle"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Tables.CreateTable(t.Context(), &s3tables.CreateTableInput{TableBucketARN: b.Arn, Namespace: aws.String("settle"),
+		Name: aws.String("settlement_lines"), Format: "ICEBERG"}); err != nil {
+		t.Fatal(err)
+	}
+	o.Stack.Outputs[ops.OutTableBucketARN] = aws.ToString(b.Arn)
+	home, err = o.TableHome(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if home.Catalog == nil || home.Prefix != "" || !strings.HasPrefix(home.Location, "s3://") || home.Bucket.Name() == s.Out(ops.OutProcessedBucket) {
+		t.Fatalf("with TableBucketArn: %+v, want the S3 Tables table's warehouse", home)
+	}
+	v := workflow.TableVersion{Provider: "adyen", MerchantAccount: "Acme", Batch: 7, SettlementDate: "2024-05-03",
+		File: workflow.TableFile("2024-05-03", "Acme", 7, "e7"), Rows: 3, Bytes: 10, Source: "s3://raw/incoming/r.csv", SourceETag: "e7"}
+	if _, err := icetable.In(home).Commit(t.Context(), func(context.Context) (*workflow.TableVersion, error) { return &v, nil }); err != nil {
+		t.Fatal(err)
+	}
+	again, err := o.TableHome(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := icetable.In(again).SnapshotOf(t.Context(), v)
+	if err != nil || snap == nil || snap.Version != 2 || !snap.Current {
+		t.Fatalf("the operator reads the batch's snapshot as %+v, %v; want the current one of version 2", snap, err)
+	}
+	if _, err := icetable.In(again).Maintain(t.Context(), icetable.DefaultRetention, icetable.DefaultOrphanAge, true); !errors.Is(err, icetable.ErrMaintainedByCatalog) {
+		t.Errorf("maintenance of an S3 Tables table answered %v, want ErrMaintainedByCatalog", err)
 	}
 }
