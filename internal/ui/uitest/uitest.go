@@ -1,0 +1,107 @@
+// Package uitest serves the console over a data folder made by running the real pipeline on the
+// repository's sample reports, on a loopback port, for the console's tests and its browser tests.
+package uitest
+
+import (
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/paysettle/settle/internal/ledger"
+	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/ops"
+	"github.com/paysettle/settle/internal/ui"
+	"github.com/paysettle/settle/internal/workflow"
+	"github.com/paysettle/settle/statemachine"
+)
+
+// Console is a console over a data folder, served on 127.0.0.1.
+type Console struct {
+	URL    string
+	Server *ui.Server
+	Env    *local.Env
+	Op     *ops.Operator
+	// Results are what running the files gave, in order.
+	Results []local.FileResult
+}
+
+// Sample are the quick start's reports; Bad the rejected-file walkthrough's (rows that do not parse,
+// a batch that does not balance, a file that is not a report).
+var (
+	Sample = []string{"testdata/sample"}
+	Bad    = []string{"testdata/bad"}
+)
+
+// Repo is the repository's root: the folder above the working directory that holds go.mod.
+func Repo(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = up
+	}
+}
+
+// New runs the reports (files and folders, relative to the repository's root unless absolute) through the pipeline
+// into a new data folder, then serves the console over that folder's operator, with the options the
+// test sets in tune (nil: none).
+func New(t testing.TB, tune func(*ui.Options), reports ...string) *Console {
+	t.Helper()
+	conf, err := workflow.LoadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "settle-data")
+	env, err := local.Open(data, local.Options{Config: conf, Batches: ledger.Policy{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Console{Env: env}
+	repo := Repo(t)
+	var paths []string
+	for _, r := range reports {
+		if !filepath.IsAbs(r) {
+			r = filepath.Join(repo, r)
+		}
+		paths = append(paths, r)
+	}
+	if len(paths) > 0 {
+		ins, err := local.Inputs(paths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range ins {
+			c.Results = append(c.Results, env.RunInput(t.Context(), in))
+		}
+	}
+	c.Op = env.Operator(data, func(verb string) string { return "settle " + verb + " --data " + data })
+	o := ui.Options{
+		Operator:   c.Op,
+		Where:      "Data folder " + data,
+		Command:    func(verb string) string { return "settle " + verb + " --data " + data },
+		File:       func(f workflow.FileRef) string { return filepath.Join(data, f.Bucket, filepath.FromSlash(f.Key)) },
+		Definition: statemachine.Definition,
+		Loopback:   true,
+	}
+	if tune != nil {
+		tune(&o)
+	}
+	c.Server, err = ui.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Server)
+	t.Cleanup(srv.Close)
+	c.URL = srv.URL
+	return c
+}
