@@ -17,6 +17,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -160,9 +161,7 @@ func (s *Server) guard(h http.HandlerFunc) http.HandlerFunc {
 		}
 		got := r.PostFormValue("token")
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.o.Token)) != 1 || r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprintln(w, "refused: the request does not carry this console's token (a form of another run, or of another site). Nothing was done; reload the page and try again.")
+			s.fail(w, http.StatusForbidden, errors.New("refused: the request does not carry this console's token (a form of another run, or of another site). Nothing was done; reload the page and try again."))
 			return
 		}
 		s.act.Lock()

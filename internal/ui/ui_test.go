@@ -17,7 +17,6 @@ import (
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/ui"
-	"github.com/paysettle/settle/internal/ui/uitest"
 )
 
 // The executions of the repository's reports (their ETags).
@@ -176,7 +175,7 @@ func (p page) names() []string {
 // are listed newest first with the status page's counts on top; the filters by status and by file name
 // or ETag keep exactly the matching executions.
 func TestUIExecutionsOfTheQuickStart(t *testing.T) {
-	c := uitest.New(t, nil, append(uitest.Sample, uitest.Bad...)...)
+	c := newConsole(t, nil, append(sample, bad...)...)
 	p := get(t, c.URL+"/")
 	p.wantStatus(http.StatusOK)
 	counts := map[string]string{}
@@ -233,7 +232,7 @@ func classes(n *html.Node) map[string]bool {
 // it took (visited states, in class and in text) with Validate marked as the state that failed, the cause,
 // the reprocess that lets it through, each state's input and output, and its rejected rows.
 func TestUIFailedExecutionGraph(t *testing.T) {
-	c := uitest.New(t, nil, uitest.Bad...)
+	c := newConsole(t, nil, bad...)
 	p := get(t, c.URL+"/executions/"+badRows)
 	p.wantStatus(http.StatusOK)
 	if got := p.textOf("status"); got != "FAILED" {
@@ -299,7 +298,7 @@ func TestUIFailedExecutionGraph(t *testing.T) {
 
 // TestUIStateInputDownload: a state's input and output are downloaded whole, as JSON attachments.
 func TestUIStateInputDownload(t *testing.T) {
-	c := uitest.New(t, nil, "testdata/sample/settlement_detail_report_batch_57.csv")
+	c := newConsole(t, nil, "testdata/sample/settlement_detail_report_batch_57.csv")
 	p := get(t, c.URL+"/executions/"+batch57)
 	p.wantStatus(http.StatusOK)
 	links := p.find(func(n *html.Node) bool {
@@ -322,7 +321,7 @@ func TestUIStateInputDownload(t *testing.T) {
 // TestUISucceededExecutionBatch: a committed file's page shows the batch: rows, partition, policy,
 // warnings and the totals per currency, exact to the currency's minor units.
 func TestUISucceededExecutionBatch(t *testing.T) {
-	c := uitest.New(t, nil, uitest.Sample...)
+	c := newConsole(t, nil, sample...)
 	p := get(t, c.URL+"/executions/"+batch57)
 	p.wantStatus(http.StatusOK)
 	contains(t, "rows", p.textOf("rows"), "11 written, 0 rejected")
@@ -354,7 +353,7 @@ func TestUISucceededExecutionBatch(t *testing.T) {
 // TestUIActionsNeedTheToken: an action without the run's token, with another, from another site or by
 // GET is refused and does nothing; a request to another host name is refused (DNS rebinding).
 func TestUIActionsNeedTheToken(t *testing.T) {
-	c := uitest.New(t, func(o *ui.Options) { o.Token = "the-token" }, uitest.Bad...)
+	c := newConsole(t, func(o *ui.Options) { o.Token = "the-token" }, bad...)
 	u := c.URL + "/executions/" + badRows + "/reprocess"
 	for name, form := range map[string]url.Values{
 		"no token":    {"max_rejected": {"13"}},
@@ -398,7 +397,7 @@ func TestUIActionsNeedTheToken(t *testing.T) {
 // is a new execution that ends SUCCEEDED, committing the 2 others under that policy; a dry run first
 // starts nothing.
 func TestUIReprocessWithMaxRejected(t *testing.T) {
-	c := uitest.New(t, nil, uitest.Bad...)
+	c := newConsole(t, nil, bad...)
 	token := c.Server.Token()
 	u := c.URL + "/executions/" + badRows + "/reprocess"
 	dry := post(t, u, url.Values{"token": {token}, "max_rejected": {"13"}, "dry_run": {"1"}})
@@ -431,7 +430,7 @@ func TestUIReprocessWithMaxRejected(t *testing.T) {
 // TestUIRedriveOfARejectedFileIsRefused: a redrive of a rejected file does nothing and says which
 // reprocess lets it through, as settle redrive does.
 func TestUIRedriveOfARejectedFileIsRefused(t *testing.T) {
-	c := uitest.New(t, func(o *ui.Options) { o.Advice = func(*ops.Detail) string { return "reprocess it" } }, uitest.Bad...)
+	c := newConsole(t, func(o *ui.Options) { o.Advice = func(*ops.Detail) string { return "reprocess it" } }, bad...)
 	p := post(t, c.URL+"/executions/"+badRows+"/redrive", url.Values{"token": {c.Server.Token()}})
 	p.wantStatus(http.StatusOK)
 	contains(t, "result", p.textOf("result"), "skipped", "rejected (ValidationError)")
@@ -447,7 +446,7 @@ func TestUIRedriveOfARejectedFileIsRefused(t *testing.T) {
 // TestUIReplaceAsksFirst: a reprocess that replaces a committed batch shows its plan and runs only
 // once that plan is confirmed.
 func TestUIReplaceAsksFirst(t *testing.T) {
-	c := uitest.New(t, nil, uitest.Sample...)
+	c := newConsole(t, nil, sample...)
 	u := c.URL + "/executions/" + batch57 + "/reprocess"
 	p := post(t, u, url.Values{"token": {c.Server.Token()}, "replace": {"on"}})
 	p.wantStatus(http.StatusOK)
@@ -478,7 +477,7 @@ func TestUIFailedFilesAndBatches(t *testing.T) {
 	if err := os.WriteFile(report, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := uitest.New(t, nil, append(append(uitest.Sample, uitest.Bad...), report)...)
+	c := newConsole(t, nil, append(append(sample, bad...), report)...)
 	p := get(t, c.URL+"/failed")
 	p.wantStatus(http.StatusOK)
 	if n := len(p.find(func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-id") != "" })); n != 3 {

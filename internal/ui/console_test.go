@@ -1,6 +1,4 @@
-// Package uitest serves the console over a data folder made by running the real pipeline on the
-// repository's sample reports, on a loopback port, for the console's tests and its browser tests.
-package uitest
+package ui_test
 
 import (
 	"net/http/httptest"
@@ -16,8 +14,8 @@ import (
 	"github.com/paysettle/settle/statemachine"
 )
 
-// Console is a console over a data folder, served on 127.0.0.1.
-type Console struct {
+// console is a console over a data folder, served on 127.0.0.1.
+type console struct {
 	URL    string
 	Server *ui.Server
 	Env    *local.Env
@@ -26,15 +24,15 @@ type Console struct {
 	Results []local.FileResult
 }
 
-// Sample are the quick start's reports; Bad the rejected-file walkthrough's (rows that do not parse,
+// sample are the quick start's reports; bad the rejected-file walkthrough's (rows that do not parse,
 // a batch that does not balance, a file that is not a report).
 var (
-	Sample = []string{"testdata/sample"}
-	Bad    = []string{"testdata/bad"}
+	sample = []string{"testdata/sample"}
+	bad    = []string{"testdata/bad"}
 )
 
-// Repo is the repository's root: the folder above the working directory that holds go.mod.
-func Repo(t testing.TB) string {
+// repo is the repository's root: the folder above the working directory that holds go.mod.
+func repo(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -52,10 +50,10 @@ func Repo(t testing.TB) string {
 	}
 }
 
-// New runs the reports (files and folders, relative to the repository's root unless absolute) through the pipeline
+// newConsole runs the reports (files and folders, relative to the repository's root unless absolute) through the pipeline
 // into a new data folder, then serves the console over that folder's operator, with the options the
 // test sets in tune (nil: none).
-func New(t testing.TB, tune func(*ui.Options), reports ...string) *Console {
+func newConsole(t testing.TB, tune func(*ui.Options), reports ...string) *console {
 	t.Helper()
 	conf, err := workflow.LoadConfig(func(string) string { return "" })
 	if err != nil {
@@ -66,12 +64,12 @@ func New(t testing.TB, tune func(*ui.Options), reports ...string) *Console {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Console{Env: env}
-	repo := Repo(t)
+	c := &console{Env: env}
+	root := repo(t)
 	var paths []string
 	for _, r := range reports {
 		if !filepath.IsAbs(r) {
-			r = filepath.Join(repo, r)
+			r = filepath.Join(root, r)
 		}
 		paths = append(paths, r)
 	}
