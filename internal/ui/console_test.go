@@ -55,12 +55,19 @@ func repo(t testing.TB) string {
 // test sets in tune (nil: none).
 func newConsole(t testing.TB, tune func(*ui.Options), reports ...string) *console {
 	t.Helper()
+	return newConsoleWith(t, local.Options{}, tune, reports...)
+}
+
+// newConsoleWith is newConsole with the data folder's options (its configuration is the default's).
+func newConsoleWith(t testing.TB, lo local.Options, tune func(*ui.Options), reports ...string) *console {
+	t.Helper()
 	conf, err := workflow.LoadConfig(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(t.TempDir(), "settle-data")
-	env, err := local.Open(data, local.Options{Config: conf, Batches: ledger.Policy{}})
+	lo.Config, lo.Batches = conf, ledger.Policy{}
+	env, err := local.Open(data, lo)
 	if err != nil {
 		t.Fatal(err)
 	}

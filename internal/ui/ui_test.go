@@ -2,6 +2,8 @@ package ui_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,7 +15,9 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/paysettle/settle/internal/engine"
 	"github.com/paysettle/settle/internal/gen"
+	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/ui"
@@ -514,3 +518,63 @@ func TestUIFailedFilesAndBatches(t *testing.T) {
 }
 
 var timeZero = time.Time{}
+
+// TestUIRunningExecutionUpdates: while a file is in its Transform step, its page says RUNNING, marks
+// Transform as the running state and reloads itself; the executions page counts it as the oldest waiting
+// file. Once the step goes on, the same page shows it SUCCEEDED and reloads no more.
+func TestUIRunningExecutionUpdates(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	hold := func(arn string, task engine.TaskFunc) engine.TaskFunc {
+		if arn != local.FunctionARN("transform") {
+			return task
+		}
+		return func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
+			close(entered)
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			return task(ctx, in)
+		}
+	}
+	c := newConsoleWith(t, local.Options{WrapTask: hold}, nil)
+	done := make(chan local.FileResult, 1)
+	go func() {
+		done <- c.Env.Run(context.Background(), filepath.Join(repo(t), "testdata/sample/settlement_detail_report_batch_57.csv"))
+	}()
+	<-entered
+	p := get(t, c.URL+"/executions/"+batch57)
+	p.wantStatus(http.StatusOK)
+	if got := p.textOf("status"); got != states.Running {
+		t.Errorf("status %q, want RUNNING", got)
+	}
+	if cl := classes(p.stateNode("Transform")); !cl["current"] {
+		t.Errorf("Transform: %v, want current", cl)
+	}
+	contains(t, "Transform's node", text(p.stateNode("Transform")), "▶ running")
+	refresh := p.find(func(n *html.Node) bool { return n.Data == "meta" && attr(n, "http-equiv") == "refresh" })
+	if len(refresh) != 1 || attr(refresh[0], "content") != "2" {
+		t.Errorf("the running page does not reload itself: %v", refresh)
+	}
+	contains(t, "live", p.textOf("live"), "updates itself")
+	list := get(t, c.URL+"/")
+	contains(t, "oldest", list.textOf("oldest"), "settlement_detail_report_batch_57.csv", "running since")
+	if ns := list.find(func(n *html.Node) bool { return classes(n)["count"] && attr(n, "data-status") == states.Running }); len(ns) != 1 || text(ns[0]) != "1 RUNNING" {
+		t.Errorf("the running count: %d elements, %v", len(ns), ns)
+	}
+	if got := list.names(); len(got) != 1 || got[0] != batch57 {
+		t.Errorf("listed %v", got)
+	}
+	close(release)
+	if r := <-done; r.Status != local.Succeeded {
+		t.Fatalf("the run: %+v", r)
+	}
+	p = get(t, c.URL+"/executions/"+batch57)
+	if got := p.textOf("status"); got != states.Succeeded {
+		t.Errorf("after: %q", got)
+	}
+	if len(p.find(func(n *html.Node) bool { return n.Data == "meta" && attr(n, "http-equiv") == "refresh" })) != 0 {
+		t.Error("a finished execution's page still reloads itself")
+	}
+}
