@@ -188,3 +188,44 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, "/batches?done="+url.QueryEscape(what), http.StatusSeeOther)
 }
+
+// actionsPage is what an action on many files did or would do; with Fields, a plan to confirm.
+type actionsPage struct {
+	page
+	Verb     string
+	Actions  []ops.Action
+	Dry      bool
+	Error    string
+	Question string
+	Post     string // where the confirmation goes
+	Fields   []field
+}
+
+// redriveQueue restarts the files of the failed-files queue's messages, as dlq redrive failed does: the
+// messages named (an id each), or every one, which shows its plan and runs once confirmed.
+func (s *Server) redriveQueue(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := pageContext(r)
+	defer cancel()
+	ids, dry := r.PostForm["id"], r.PostFormValue("dry_run") != ""
+	p := actionsPage{page: s.page("Redrive the failed-files queue", "failed"), Verb: "dlq redrive failed", Dry: dry}
+	if len(ids) == 0 && !dry && r.PostFormValue("confirm") != "yes" {
+		plan, err := s.o.Operator.DLQRedriveFailed(ctx, nil, true)
+		if err != nil {
+			s.fail(w, http.StatusBadGateway, err)
+			return
+		}
+		p.Actions, p.Question, p.Post, p.Fields = plan, "Restart them?", "/failed/redrive", []field{{"confirm", "yes"}}
+		s.render(w, http.StatusOK, "actions", p)
+		return
+	}
+	acts, err := s.o.Operator.DLQRedriveFailed(ctx, ids, dry)
+	if err != nil {
+		if len(acts) == 0 {
+			s.fail(w, http.StatusBadRequest, err)
+			return
+		}
+		p.Error = s.o.Text(err.Error())
+	}
+	p.Actions = acts
+	s.render(w, http.StatusOK, "actions", p)
+}

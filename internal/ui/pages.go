@@ -34,7 +34,7 @@ func (s *Server) page(title, nav string) page {
 	return page{Title: title, Where: s.o.Where, Token: s.o.Token, Nav: nav}
 }
 
-var pageNames = []string{"executions", "execution", "batches", "failed", "rejected", "result", "confirm", "error"}
+var pageNames = []string{"executions", "execution", "batches", "failed", "rejected", "result", "confirm", "actions", "error"}
 
 func (s *Server) parse() error {
 	funcs := template.FuncMap{
@@ -581,6 +581,7 @@ func timeline(l *ledger.Ledger, st ledger.Status) []slot {
 type failedPage struct {
 	page
 	Messages []ops.DLQMessage
+	Failed   int // messages of the failed-files queue, which the page redrives
 }
 
 func (s *Server) failedFiles(w http.ResponseWriter, r *http.Request) {
@@ -591,5 +592,12 @@ func (s *Server) failedFiles(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadGateway, err)
 		return
 	}
-	s.render(w, http.StatusOK, "failed", failedPage{page: s.page("Failed files", "failed"), Messages: msgs})
+	p := failedPage{page: s.page("Failed files", "failed")}
+	for _, m := range msgs {
+		if m.Queue == ops.QueueFailed {
+			p.Failed++
+		}
+	}
+	p.Messages = msgs
+	s.render(w, http.StatusOK, "failed", p)
 }

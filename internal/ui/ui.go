@@ -122,6 +122,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /executions/{name}/redrive", s.guard(s.redrive))
 	s.mux.HandleFunc("POST /executions/{name}/reprocess", s.guard(s.reprocess))
 	s.mux.HandleFunc("POST /batches/ack", s.guard(s.ack))
+	s.mux.HandleFunc("POST /failed/redrive", s.guard(s.redriveQueue))
 }
 
 // ServeHTTP serves the console, refusing a Host that is not a loopback name when Loopback is set.

@@ -578,3 +578,48 @@ func TestUIRunningExecutionUpdates(t *testing.T) {
 		t.Error("a finished execution's page still reloads itself")
 	}
 }
+
+// TestUIRedriveTheFailedFilesQueue: the failed-files queue's restart shows its plan first and changes
+// nothing; confirmed, it restarts each rejected file as a new execution (rejected again under the same
+// configuration, so its message is replaced by the new execution's), as dlq redrive failed does.
+func TestUIRedriveTheFailedFilesQueue(t *testing.T) {
+	c := newConsole(t, nil, bad...)
+	p := get(t, c.URL+"/failed")
+	p.wantStatus(http.StatusOK)
+	if len(p.find(with("id", "redrive-queue"))) != 1 || len(p.find(func(n *html.Node) bool { return n.Data == "input" && attr(n, "name") == "id" })) != 3 {
+		t.Fatalf("the failed page offers no restart of the queue and of each of its 3 messages:\n%s", p.body)
+	}
+	plan := post(t, c.URL+"/failed/redrive", url.Values{"token": {c.Server.Token()}})
+	plan.wantStatus(http.StatusOK)
+	rows := plan.find(func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-execution") != "" })
+	if len(rows) != 3 {
+		t.Fatalf("the plan lists %d files, want 3:\n%s", len(rows), plan.body)
+	}
+	contains(t, "the plan", plan.textOf("result"), "Plan of settle dlq redrive failed", "Restart them?", "rejected (ValidationError) before: new execution of the same file")
+	if xs, _ := c.Op.Executions(t.Context(), "", timeZero, 0); len(xs) != 3 {
+		t.Fatalf("the plan started executions: %d", len(xs))
+	}
+	form := url.Values{}
+	for _, in := range plan.find(func(n *html.Node) bool { return n.Data == "input" && attr(n, "type") == "hidden" }) {
+		form.Add(attr(in, "name"), attr(in, "value"))
+	}
+	done := post(t, c.URL+"/failed/redrive", form)
+	done.wantStatus(http.StatusOK)
+	for _, name := range []string{badRows, unbalance, notReport} {
+		got := text(done.one("data-execution", name))
+		contains(t, name, got, "started", name+"-p1")
+		x, err := c.Op.Describe(t.Context(), name+"-p1")
+		if err != nil || x.Status != states.Failed {
+			t.Errorf("%s-p1: %+v %v", name, x.Status, err)
+		}
+	}
+	msgs, err := c.Op.DLQList(t.Context(), "", 100)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("%d messages, %v", len(msgs), err)
+	}
+	for _, m := range msgs {
+		if !strings.HasSuffix(m.Execution, "-p1") {
+			t.Errorf("a message of %s stayed", m.Execution)
+		}
+	}
+}
