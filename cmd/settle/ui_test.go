@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/engine"
+	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/settlement"
+	"github.com/paysettle/settle/internal/testkit/awsfake"
+	"github.com/paysettle/settle/internal/workflow"
 )
 
 // TestUICommand: settle ui on the walkthrough's data folder serves the console on a loopback port and
@@ -84,5 +88,88 @@ func TestUIListenAddress(t *testing.T) {
 	}
 	if w := exposedWarning(&net.TCPAddr{IP: net.IPv4zero, Port: 8080}); !strings.Contains(w, "0.0.0.0:8080, which is not a loopback address") {
 		t.Errorf("warning %q", w)
+	}
+}
+
+// serveUI runs settle with args (a ui command) until the test ends, and returns the URL it printed.
+func serveUI(t *testing.T, a *app, args ...string) string {
+	t.Helper()
+	r, w := io.Pipe()
+	a.stdout = w
+	ctx, stop := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- execute(ctx, args, a); w.Close() }()
+	t.Cleanup(func() {
+		stop()
+		if c := <-code; c != 0 {
+			t.Errorf("settle %v: exit %d", args, c)
+		}
+	})
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no URL printed: %v", err)
+	}
+	go io.Copy(io.Discard, r)
+	u := regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/`).FindString(line)
+	if u == "" {
+		t.Fatalf("printed %q", line)
+	}
+	return u
+}
+
+func fetchPage(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d\n%s", u, resp.StatusCode, b)
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
+}
+
+// TestAWSUI: settle aws ui serves the console of a stack (the fake AWS): its executions, a rejected
+// file's page in the stack's words (s3:// addresses, settle aws commands), and a reprocess from that page
+// that starts the -p1 execution through Step Functions (whose fake runs it to its end at once).
+func TestAWSUI(t *testing.T) {
+	w := awsfake.NewWorld(t, workflow.Config{Policy: settlement.DefaultPolicy()})
+	if r := w.Arrive(t, "incoming/settlement_detail_report_batch_91.csv", read(t, "../../testdata/bad/settlement_detail_report_batch_91_bad_rows.csv")); r.Status != local.Failed {
+		t.Fatalf("batch 91: %s", r.Status)
+	}
+	a, _, errb := testApp(secondsClock{w.Clock}, false, "")
+	u := serveUI(t, a, "aws", "ui", "--stack", "settle")
+	list := fetchPage(t, u)
+	for _, want := range []string{"Stack settle in eu-west-1", `data-name="` + badRows + `"`, "s3://raw/incoming/settlement_detail_report_batch_91.csv"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("the executions page lacks %q", want)
+		}
+	}
+	page := fetchPage(t, u+"executions/"+badRows)
+	// The fake's S3 holds no validation report, so the advice is the general one, as settle aws show gives it.
+	if want := "Once its cause is fixed, settle aws reprocess " + badRows + " runs this file again."; !strings.Contains(page, want) {
+		t.Errorf("the execution page lacks %q:\n%s", want, page)
+	}
+	token := regexp.MustCompile(`name="token" value="([0-9a-f]{64})"`).FindStringSubmatch(page)
+	if token == nil {
+		t.Fatal("no token in the page")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.PostForm(u+"executions/"+badRows+"/reprocess", map[string][]string{"token": {token[1]}, "max_rejected": {"13"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/executions/"+badRows+"-p1?done=started" {
+		t.Fatalf("reprocess: %d to %q", resp.StatusCode, loc)
+	}
+	after := fetchPage(t, u+"executions/"+badRows+"-p1")
+	if !strings.Contains(after, `id="status">SUCCEEDED<`) || !strings.Contains(after, "at most 13 rejected rows") {
+		t.Errorf("the reprocess's page:\n%s", after)
+	}
+	if errb.Len() > 0 {
+		t.Errorf("stderr: %s", errb)
 	}
 }
