@@ -78,7 +78,7 @@ func runUI(ctx context.Context, a *app, t *target, op operator, o uiOptions) err
 	host, _, _ := net.SplitHostPort(o.listen)
 	loopback := isLoopback(host)
 	opts := uiOptionsOf(a, t, op)
-	opts.Loopback = loopback
+	opts.Loopback, opts.Context = loopback, ctx
 	srv, err := ui.New(opts)
 	if err != nil {
 		return err

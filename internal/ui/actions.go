@@ -56,8 +56,7 @@ func restarted(a ops.Action) bool {
 }
 
 func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := pageContext(r)
-	defer cancel()
+	ctx := r.Context() // the console's, not the request's: see guard
 	name, dry := r.PathValue("name"), r.PostFormValue("dry_run") != ""
 	a, err := s.o.Operator.Redrive(ctx, name, dry, false)
 	if err != nil && a.Execution == "" {
@@ -113,8 +112,7 @@ func reprocessForm(r *http.Request) (ops.ReprocessOptions, []field, error) {
 }
 
 func (s *Server) reprocess(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := pageContext(r)
-	defer cancel()
+	ctx := r.Context() // the console's, not the request's: see guard
 	name, dry := r.PathValue("name"), r.PostFormValue("dry_run") != ""
 	opts, fields, err := reprocessForm(r)
 	if err != nil {
@@ -149,8 +147,7 @@ func (s *Server) reprocess(w http.ResponseWriter, r *http.Request) {
 
 // ack acknowledges batches that will never come (or a closed account), as batches ack does.
 func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := pageContext(r)
-	defer cancel()
+	ctx := r.Context() // the console's, not the request's: see guard
 	provider := r.PostFormValue("provider")
 	if provider == "" {
 		provider = settlement.ProviderAdyen
@@ -204,8 +201,7 @@ type actionsPage struct {
 // redriveQueue restarts the files of the failed-files queue's messages, as dlq redrive failed does: the
 // messages named (an id each), or every one, which shows its plan and runs once confirmed.
 func (s *Server) redriveQueue(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := pageContext(r)
-	defer cancel()
+	ctx := r.Context() // the console's, not the request's: see guard
 	ids, dry := r.PostForm["id"], r.PostFormValue("dry_run") != ""
 	p := actionsPage{page: s.page("Redrive the failed-files queue", "failed"), Verb: "dlq redrive failed", Dry: dry}
 	if len(ids) == 0 && !dry && r.PostFormValue("confirm") != "yes" {

@@ -55,6 +55,10 @@ type Options struct {
 	Token string
 	// Loopback refuses requests whose Host is not a loopback name (localhost, 127.0.0.1, ::1).
 	Loopback bool
+	// Context is the console's lifetime (nil: never ending). An action runs under it rather than under
+	// its request, so that a tab closed while a local execution runs does not abort it; stopping the
+	// console does.
+	Context context.Context
 	// Since is the default of the executions page's time filter, as the commands take it ("" for all,
 	// "24h" on a stack); Parse reads such a value.
 	Since      string
@@ -94,6 +98,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.File == nil {
 		o.File = func(f workflow.FileRef) string { return f.URL() }
+	}
+	if o.Context == nil {
+		o.Context = context.Background()
 	}
 	if o.Advice == nil {
 		o.Advice = func(*ops.Detail) string { return "" }
@@ -167,11 +174,11 @@ func (s *Server) guard(h http.HandlerFunc) http.HandlerFunc {
 		}
 		s.act.Lock()
 		defer s.act.Unlock()
-		h(w, r)
+		h(w, r.WithContext(s.o.Context))
 	}
 }
 
-// ctx bounds a page's calls to the operator.
+// pageContext bounds a page's calls to the operator (not an action's: it runs to its end).
 func pageContext(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 2*time.Minute)
 }

@@ -623,3 +623,53 @@ func TestUIRedriveTheFailedFilesQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestUIActionOutlivesItsTab: a reprocess whose request goes away (the tab closed) while its execution
+// runs is not aborted with it: the execution ends SUCCEEDED.
+func TestUIActionOutlivesItsTab(t *testing.T) {
+	entered, release, ended := make(chan struct{}), make(chan struct{}), make(chan string, 1)
+	var once bool
+	hold := func(arn string, task engine.TaskFunc) engine.TaskFunc {
+		if arn != local.FunctionARN("transform") {
+			return task
+		}
+		return func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
+			if !once { // only the reprocess's Transform: the first run is rejected before it
+				once = true
+				close(entered)
+				<-release
+			}
+			return task(ctx, in)
+		}
+	}
+	end := func(name string, ev engine.Event) {
+		switch ev.Type {
+		case engine.EventExecutionSucceeded, engine.EventExecutionFailed, engine.EventExecutionAborted:
+			if name == badRows+"-p1" {
+				ended <- ev.Type
+			}
+		}
+	}
+	c := newConsoleWith(t, local.Options{WrapTask: hold, OnEvent: end}, nil, "testdata/bad/settlement_detail_report_batch_91_bad_rows.csv")
+	ctx, closeTab := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/executions/"+badRows+"/reprocess",
+		strings.NewReader(url.Values{"token": {c.Server.Token()}, "max_rejected": {"13"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	sent := make(chan error, 1)
+	go func() {
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		sent <- err
+	}()
+	<-entered
+	closeTab()
+	if err := <-sent; err == nil {
+		t.Fatal("the request ended before its tab closed")
+	}
+	close(release)
+	if got := <-ended; got != engine.EventExecutionSucceeded {
+		t.Errorf("the reprocess ended %s, want %s", got, engine.EventExecutionSucceeded)
+	}
+}
