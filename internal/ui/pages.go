@@ -92,10 +92,15 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, data any
 
 // fail shows an error of the operator (one sentence for a person, as the commands print it).
 func (s *Server) fail(w http.ResponseWriter, status int, err error) {
+	s.say(w, status, s.o.Text(err.Error()))
+}
+
+// say shows a sentence on the error page.
+func (s *Server) say(w http.ResponseWriter, status int, msg string) {
 	s.render(w, status, "error", struct {
 		page
 		Error string
-	}{s.page("Error", ""), s.o.Text(err.Error())})
+	}{s.page("Error", ""), msg})
 }
 
 // executionsPage is the list of executions with the status page's counts on top.

@@ -17,7 +17,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -169,7 +168,7 @@ func (s *Server) guard(h http.HandlerFunc) http.HandlerFunc {
 		}
 		got := r.PostFormValue("token")
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.o.Token)) != 1 || r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			s.fail(w, http.StatusForbidden, errors.New("refused: the request does not carry this console's token (a form of another run, or of another site). Nothing was done; reload the page and try again."))
+			s.say(w, http.StatusForbidden, "refused: the request does not carry this console's token (a form of another run, or of another site). Nothing was done; reload the page and try again.")
 			return
 		}
 		s.act.Lock()
