@@ -79,6 +79,17 @@ func runUI(ctx context.Context, a *app, t *target, op operator, o uiOptions) err
 	loopback := isLoopback(host)
 	opts := uiOptionsOf(a, t, op)
 	opts.Loopback, opts.Context = loopback, ctx
+	if op.stack != nil { // the graph is drawn from the definition the stack runs
+		def, err := op.stack.Definition(ctx)
+		if err == nil {
+			_, err = ui.ParseGraph(def)
+		}
+		if err != nil {
+			fmt.Fprintf(a.stderr, "settle: warning: %v; the graph shows the definition this settle was built with\n", err)
+		} else {
+			opts.Definition = def
+		}
+	}
 	srv, err := ui.New(opts)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/testkit/awsfake"
 	"github.com/paysettle/settle/internal/workflow"
+	"github.com/paysettle/settle/statemachine"
 )
 
 // TestUICommand: settle ui on the walkthrough's data folder serves the console on a loopback port and
@@ -139,6 +141,14 @@ func TestAWSUI(t *testing.T) {
 	if r := w.Arrive(t, "incoming/settlement_detail_report_batch_91.csv", read(t, "../../testdata/bad/settlement_detail_report_batch_91_bad_rows.csv")); r.Status != local.Failed {
 		t.Fatalf("batch 91: %s", r.Status)
 	}
+	// The stack runs a definition with a state this build's lacks: the graph is the stack's.
+	var def map[string]any
+	if err := json.Unmarshal(statemachine.Definition, &def); err != nil {
+		t.Fatal(err)
+	}
+	def["States"].(map[string]any)["Archived"] = map[string]any{"Type": "Pass", "End": true}
+	b, _ := json.Marshal(def)
+	w.Fake.Definition = string(b)
 	a, _, errb := testApp(secondsClock{w.Clock}, false, "")
 	u := serveUI(t, a, "aws", "ui", "--stack", "settle")
 	list := fetchPage(t, u)
@@ -148,6 +158,9 @@ func TestAWSUI(t *testing.T) {
 		}
 	}
 	page := fetchPage(t, u+"executions/"+badRows)
+	if !strings.Contains(page, `data-state="Archived"`) {
+		t.Error("the graph is not drawn from the stack's definition")
+	}
 	// The fake's S3 holds no validation report, so the advice is the general one, as settle aws show gives it.
 	if want := "Once its cause is fixed, settle aws reprocess " + badRows + " runs this file again."; !strings.Contains(page, want) {
 		t.Errorf("the execution page lacks %q:\n%s", want, page)
@@ -172,4 +185,17 @@ func TestAWSUI(t *testing.T) {
 	if errb.Len() > 0 {
 		t.Errorf("stderr: %s", errb)
 	}
+}
+
+// TestAWSUIDefinitionUnreadable: a stack whose definition cannot be read or drawn gets the graph of the
+// definition this settle was built with, and a warning saying so.
+func TestAWSUIDefinitionUnreadable(t *testing.T) {
+	w := awsfake.NewWorld(t, workflow.Config{Policy: settlement.DefaultPolicy()})
+	w.Fake.Definition = "not a definition"
+	a, _, errb := testApp(secondsClock{w.Clock}, false, "")
+	u := serveUI(t, a, "aws", "ui")
+	if want := "the graph shows the definition this settle was built with"; !strings.Contains(errb.String(), want) {
+		t.Errorf("stderr %q lacks %q", errb, want)
+	}
+	fetchPage(t, u)
 }
