@@ -232,7 +232,7 @@ func (g *Graph) SVG(m Marks) template.HTML {
 		if link != "" {
 			fmt.Fprintf(&b, `<a href="%s" class="state-link">`, esc(link))
 		}
-		fmt.Fprintf(&b, `<g class="%s" id="node-%d" data-state="%s">`, class, i, esc(n))
+		fmt.Fprintf(&b, `<g class="%s" id="node-%d" data-state="%s">`, esc(class), i, esc(n))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" rx="6"/>`, x, y, nodeW, nodeH)
 		ty := y + nodeH/2 + 5
 		if mark != "" {
