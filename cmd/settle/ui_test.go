@@ -199,3 +199,47 @@ func TestAWSUIDefinitionUnreadable(t *testing.T) {
 	}
 	fetchPage(t, u)
 }
+
+// TestAWSUIQueues: on a stack, the console lists the ingest DLQ's event with the failed files, and moves
+// it back to the ingest queue only once its plan is confirmed, as settle aws dlq redrive ingest does.
+func TestAWSUIQueues(t *testing.T) {
+	w := awsfake.NewWorld(t, workflow.Config{Policy: settlement.DefaultPolicy()})
+	lost := w.Upload(t, "incoming/settlement_detail_report_batch_57.csv", read(t, "../../testdata/sample/settlement_detail_report_batch_57.csv"))
+	w.Fake.Send(w.Stack["IngestDeadLetterQueueUrl"], local.ObjectCreatedMessage(lost, w.Clock.Now(), 1).Body)
+	a, _, _ := testApp(secondsClock{w.Clock}, false, "")
+	u := serveUI(t, a, "aws", "ui")
+	page := fetchPage(t, u+"failed")
+	if !strings.Contains(page, `data-queue="ingest-dlq"`) || !strings.Contains(page, `id="redrive-ingest-dlq"`) {
+		t.Fatalf("the failed page lacks the ingest DLQ's message or its restart:\n%s", page)
+	}
+	token := regexp.MustCompile(`name="token" value="([0-9a-f]{64})"`).FindStringSubmatch(page)[1]
+	send := func(form map[string][]string) string {
+		t.Helper()
+		resp, err := http.PostForm(u+"failed/redrive", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%d: %s", resp.StatusCode, b)
+		}
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	plan := send(map[string][]string{"token": {token}, "queue": {"ingest-dlq"}})
+	for _, want := range []string{"<strong>settle aws dlq redrive ingest</strong>", "Would move 1 message(s) from " + w.Fake.QueueARN("settle-ingest-dlq") + " to", "Move them back to the ingest queue?"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, plan)
+		}
+	}
+	if n := len(w.Fake.Messages(w.Stack["IngestDeadLetterQueueUrl"])); n != 1 {
+		t.Fatalf("the plan moved the message: %d left", n)
+	}
+	done := send(map[string][]string{"token": {token}, "queue": {"ingest-dlq"}, "confirm": {"yes"}})
+	if !strings.Contains(done, "Moving 1 message(s) from "+w.Fake.QueueARN("settle-ingest-dlq")+" to "+w.Fake.QueueARN("settle-ingest")) {
+		t.Errorf("the move:\n%s", done)
+	}
+	if n, m := len(w.Fake.Messages(w.Stack["IngestDeadLetterQueueUrl"])), len(w.Fake.Messages(w.Stack["IngestQueueUrl"])); n != 0 || m != 1 {
+		t.Errorf("after the move: %d in the ingest DLQ, %d in the ingest queue", n, m)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -186,42 +187,65 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/batches?done="+url.QueryEscape(what), http.StatusSeeOther)
 }
 
-// actionsPage is what an action on many files did or would do; with Fields, a plan to confirm.
+// actionsPage is what a restart of a dead-letter queue did or would do; with Fields, a plan to confirm.
 type actionsPage struct {
 	page
 	Verb     string
-	Actions  []ops.Action
+	Queue    string
+	Actions  []ops.Action       // failed: each file's restart
+	Move     *ops.MoveTask      // ingest: the move back to the ingest queue
+	Fetch    []ops.FetchRedrive // fetch: each request sent back to the webhook queue
 	Dry      bool
 	Error    string
 	Question string
-	Post     string // where the confirmation goes
 	Fields   []field
 }
 
-// redriveQueue restarts the files of the failed-files queue's messages, as dlq redrive failed does: the
-// messages named (an id each), or every one, which shows its plan and runs once confirmed.
+// none says whether there is nothing to do.
+func (p actionsPage) None() bool {
+	return len(p.Actions) == 0 && len(p.Fetch) == 0 && (p.Move == nil || p.Move.Messages == 0)
+}
+
+// redriveQueue restarts what a dead-letter queue holds, as dlq redrive does: the failed-files queue's
+// files, the ingest DLQ's events (moved back to the ingest queue) or the fetch DLQ's report requests
+// (sent back to the webhook queue). The messages named (an id each) go at once; a whole queue shows its
+// plan and goes once confirmed.
 func (s *Server) redriveQueue(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context() // the console's, not the request's: see guard
 	ids, dry := r.PostForm["id"], r.PostFormValue("dry_run") != ""
-	p := actionsPage{page: s.page("Redrive the failed-files queue", "failed"), Verb: "dlq redrive failed", Dry: dry}
-	if len(ids) == 0 && !dry && r.PostFormValue("confirm") != "yes" {
-		plan, err := s.o.Operator.DLQRedriveFailed(ctx, nil, true)
-		if err != nil {
-			s.fail(w, http.StatusBadGateway, err)
-			return
-		}
-		p.Actions, p.Question, p.Post, p.Fields = plan, "Restart them?", "/failed/redrive", []field{{"confirm", "yes"}}
-		s.render(w, http.StatusOK, "actions", p)
+	queue := r.PostFormValue("queue")
+	if queue == "" {
+		queue = ops.QueueFailed
+	}
+	if !slices.Contains(s.o.Operator.Queues.DeadLetterQueues(), queue) {
+		s.say(w, http.StatusBadRequest, fmt.Sprintf("there is no dead-letter queue %q here", queue))
 		return
 	}
-	acts, err := s.o.Operator.DLQRedriveFailed(ctx, ids, dry)
+	p := actionsPage{page: s.page("Restart the "+queue+" queue", "failed"), Verb: "dlq redrive " + strings.TrimSuffix(queue, "-dlq"), Queue: queue, Dry: dry}
+	plan := len(ids) == 0 && !dry && r.PostFormValue("confirm") != "yes"
+	var err error
+	switch queue {
+	case ops.QueueFailed:
+		p.Question = "Restart them and delete their messages?"
+		p.Actions, err = s.o.Operator.DLQRedriveFailed(ctx, ids, dry || plan)
+	case ops.QueueIngestDLQ:
+		p.Question = "Move them back to the ingest queue?"
+		var mv ops.MoveTask
+		mv, err = s.o.Operator.DLQRedriveIngest(ctx, dry || plan)
+		p.Move = &mv
+	case ops.QueueFetchDLQ:
+		p.Question = "Send them back to the webhook queue and delete their messages?"
+		p.Fetch, err = s.o.Operator.DLQRedriveFetch(ctx, ids, dry || plan)
+	}
 	if err != nil {
-		if len(acts) == 0 {
+		if p.None() {
 			s.fail(w, http.StatusBadRequest, err)
 			return
 		}
 		p.Error = s.o.Text(err.Error())
 	}
-	p.Actions = acts
+	if plan {
+		p.Fields = []field{{"queue", queue}, {"confirm", "yes"}}
+	}
 	s.render(w, http.StatusOK, "actions", p)
 }

@@ -118,6 +118,7 @@ type executionsPage struct {
 	More                    bool
 }
 
+// count is how many executions have a status, or messages wait in a queue.
 type count struct {
 	Status string
 	N      int
@@ -586,7 +587,7 @@ func timeline(l *ledger.Ledger, st ledger.Status) []slot {
 type failedPage struct {
 	page
 	Messages []ops.DLQMessage
-	Failed   int // messages of the failed-files queue, which the page redrives
+	Queues   []count // the dead-letter queues the target has, with their messages
 }
 
 func (s *Server) failedFiles(w http.ResponseWriter, r *http.Request) {
@@ -597,12 +598,15 @@ func (s *Server) failedFiles(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadGateway, err)
 		return
 	}
-	p := failedPage{page: s.page("Failed files", "failed")}
-	for _, m := range msgs {
-		if m.Queue == ops.QueueFailed {
-			p.Failed++
+	p := failedPage{page: s.page("Failed files", "failed"), Messages: msgs}
+	for _, q := range s.o.Operator.Queues.DeadLetterQueues() {
+		n := 0
+		for _, m := range msgs {
+			if m.Queue == q {
+				n++
+			}
 		}
+		p.Queues = append(p.Queues, count{q, n})
 	}
-	p.Messages = msgs
 	s.render(w, http.StatusOK, "failed", p)
 }

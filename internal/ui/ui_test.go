@@ -586,7 +586,7 @@ func TestUIRedriveTheFailedFilesQueue(t *testing.T) {
 	c := newConsole(t, nil, bad...)
 	p := get(t, c.URL+"/failed")
 	p.wantStatus(http.StatusOK)
-	if len(p.find(with("id", "redrive-queue"))) != 1 || len(p.find(func(n *html.Node) bool { return n.Data == "input" && attr(n, "name") == "id" })) != 3 {
+	if len(p.find(with("id", "redrive-failed"))) != 1 || len(p.find(func(n *html.Node) bool { return n.Data == "input" && attr(n, "name") == "id" })) != 3 {
 		t.Fatalf("the failed page offers no restart of the queue and of each of its 3 messages:\n%s", p.body)
 	}
 	plan := post(t, c.URL+"/failed/redrive", url.Values{"token": {c.Server.Token()}})
@@ -595,7 +595,7 @@ func TestUIRedriveTheFailedFilesQueue(t *testing.T) {
 	if len(rows) != 3 {
 		t.Fatalf("the plan lists %d files, want 3:\n%s", len(rows), plan.body)
 	}
-	contains(t, "the plan", plan.textOf("result"), "Plan of settle dlq redrive failed", "Restart them?", "rejected (ValidationError) before: new execution of the same file")
+	contains(t, "the plan", plan.textOf("result"), "Plan of settle dlq redrive failed", "Restart them and delete their messages?", "rejected (ValidationError) before: new execution of the same file")
 	if xs, _ := c.Op.Executions(t.Context(), "", timeZero, 0); len(xs) != 3 {
 		t.Fatalf("the plan started executions: %d", len(xs))
 	}
