@@ -288,6 +288,21 @@ func TestBrowserQuickStartAndWalkthrough(t *testing.T) {
 	}
 	contains(t, "line 3", textOf(t, ctx, `#rejects tr[data-line="3"]`), `Gross Credit (GC): "12,50" not a decimal number`)
 	screenshot(t, ctx, "ui-rejected-rows.png")
+
+	// The failed-files queue holds the three rejected files; the batches page the sample's account.
+	do(t, ctx, "open the failed files", chromedp.Click(css(`header nav a[href="/failed"]`)))
+	wait(t, ctx, `document.getElementById("messages") !== null && document.readyState === "complete"`)
+	if n := count(t, ctx, `#messages tbody tr[data-queue="failed"]`); n != 3 {
+		t.Errorf("%d failed-files messages, want 3", n)
+	}
+	contains(t, "the bad rows' message", textOf(t, ctx, `#messages tr:has(a[href="/executions/`+badRows+`"])`), "rejected", "Validate", "ValidationError")
+	screenshot(t, ctx, "ui-failed-files.png")
+	do(t, ctx, "open the batches", chromedp.Click(css(`header nav a[href="/batches"]`)))
+	wait(t, ctx, `document.querySelector('[data-merchant="AcmeShopNL"]') !== null && document.readyState === "complete"`)
+	contains(t, "the account", textOf(t, ctx, `[data-merchant="AcmeShopNL"]`), "2 batches; last batch 58")
+	if n := count(t, ctx, `.timeline .slot`); n != 2 {
+		t.Errorf("%d batches on the timeline, want 57 and 58", n)
+	}
 }
 
 // TestBrowserReprocessByClicking: on the rejected file's page, Reprocess (its max rejected rows
