@@ -2,8 +2,8 @@
 // a stack. It is an http.Handler over the same ops.Operator the operator commands use, so that every
 // decision (what a redrive does, how a reprocess is named, what is refused) is the commands' own, in
 // the target's words. Pages are rendered on the server with html/template; the state machine is drawn
-// as inline SVG from the definition the pipeline runs; the little script there is only opens a state's
-// input and output when its node is clicked.
+// as inline SVG from the definition the pipeline runs; the only script opens a state's input and
+// output when its node is clicked.
 //
 // Actions are POST forms carrying a token made for the run (a random value the page embeds in each
 // form): a request without it, or with another, is refused with 403, and an action asked for by GET
