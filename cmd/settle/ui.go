@@ -68,6 +68,7 @@ func uiOptionsOf(a *app, t *target, op operator) ui.Options {
 		Output:     op.output,
 		Text:       op.text,
 		Advice:     func(d *ops.Detail) string { return advice(op, d) },
+		Cause:      func(s string) string { return indentCause(s, "") },
 		Definition: statemachine.Definition,
 		Since:      t.since,
 		ParseSince: func(s string) (time.Time, error) { return parseSince(s, a.now()) },

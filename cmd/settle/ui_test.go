@@ -50,6 +50,10 @@ func TestUICommand(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	// The cause laid out as show lays it out: a problem a line.
+	if want := "rejected:\n  13 of 15 rows rejected (at most 0 allowed)"; !strings.Contains(string(body), want) {
+		t.Errorf("the cause is not laid out: it lacks %q", want)
+	}
 	page := strings.Join(strings.Fields(string(body)), " ")
 	for _, want := range []string{
 		"settle reprocess " + badRows + " --data " + data + " --max-rejected 13 commits the others",

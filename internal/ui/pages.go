@@ -258,7 +258,7 @@ func (s *Server) execution(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, status, err)
 		return
 	}
-	p := executionPage{page: s.page("Execution "+d.Name, "executions"), D: d, Advice: s.o.Advice(d), Message: s.o.Text(d.Message()),
+	p := executionPage{page: s.page("Execution "+d.Name, "executions"), D: d, Advice: s.o.Advice(d), Message: s.o.Cause(s.o.Text(d.Message())),
 		DataError: workflow.IsDataError(d.Error), Done: r.URL.Query().Get("done"), Rejected: d.Remedy.Rejected}
 	var entered []string
 	open := map[string]int{} // a state's entry in States, until it is exited

@@ -48,6 +48,8 @@ type Options struct {
 	Text   func(string) string
 	// Advice says what to do about an execution, with the command that does it (the show command's).
 	Advice func(*ops.Detail) string
+	// Cause lays out a failure's cause (in the target's words) over lines, as show does; nil: as it is.
+	Cause func(string) string
 	// Definition is the state machine definition the target runs (its JSON).
 	Definition []byte
 	// Token is the run's token for actions; empty: a random one.
@@ -90,7 +92,7 @@ func New(o Options) (*Server, error) {
 		}
 		o.Token = hex.EncodeToString(b)
 	}
-	for _, f := range []*func(string) string{&o.Command, &o.Text, &o.Output} {
+	for _, f := range []*func(string) string{&o.Command, &o.Text, &o.Output, &o.Cause} {
 		if *f == nil {
 			*f = func(s string) string { return s }
 		}
