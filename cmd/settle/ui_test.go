@@ -17,6 +17,7 @@ import (
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/testkit/awsfake"
+	"github.com/paysettle/settle/internal/testkit/motostack"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
 )
@@ -245,5 +246,34 @@ func TestAWSUIQueues(t *testing.T) {
 	}
 	if n, m := len(w.Fake.Messages(w.Stack["IngestDeadLetterQueueUrl"])), len(w.Fake.Messages(w.Stack["IngestQueueUrl"])); n != 0 || m != 1 {
 		t.Errorf("after the move: %d in the ingest DLQ, %d in the ingest queue", n, m)
+	}
+}
+
+// TestAWSUIMoto: settle aws ui on template.yaml deployed to moto: the stack's running execution (moto's
+// executions never run) is listed as the oldest waiting file, and its page draws the graph from the
+// definition moto's Step Functions holds, the template's, without a warning.
+func TestAWSUIMoto(t *testing.T) {
+	s := motostack.New(t)
+	name := workflow.ExecutionName(s.Upload(t, "incoming/settlement_detail_report_batch_57.csv", read(t, "../../testdata/sample/settlement_detail_report_batch_57.csv")))
+	if d := s.RunStarter(t); len(d) != 1 || d[0].Retry {
+		t.Fatalf("the starter: %+v", d)
+	}
+	a, _, errb := testApp(engine.RealClock{}, false, "")
+	u := serveUI(t, a, "aws", "ui", "--stack", s.Name)
+	list := fetchPage(t, u)
+	for _, want := range []string{"Stack " + s.Name + " in " + motostack.Region, `data-name="` + name + `" data-status="RUNNING"`, "Oldest waiting file: <a href=\"/executions/" + name + "\">s3://" + s.Out("RawBucket") + "/incoming/settlement_detail_report_batch_57.csv</a>"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("the executions page lacks %q:\n%s", want, list)
+		}
+	}
+	page := fetchPage(t, u+"executions/"+name)
+	if n := strings.Count(page, `<g class="state `); n != 19 {
+		t.Errorf("%d states drawn from moto's definition, want 19", n)
+	}
+	if !strings.Contains(page, `<meta http-equiv="refresh" content="2">`) {
+		t.Error("the running execution's page does not reload itself")
+	}
+	if errb.Len() > 0 {
+		t.Errorf("stderr: %s", errb)
 	}
 }
