@@ -364,6 +364,12 @@ func TestBrowserRequestWithoutTokenIsRefused(t *testing.T) {
 	}
 }
 
+// navigated says whether a poll ended because its page was left (a click's navigation).
+func navigated(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "navigated or closed") || strings.Contains(m, "context was destroyed") || strings.Contains(m, "Cannot find context")
+}
+
 // waitText waits until the page's text holds want.
 func waitText(t *testing.T, ctx context.Context, want string) {
 	t.Helper()
@@ -376,13 +382,16 @@ func wait(t *testing.T, ctx context.Context, expr string) {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var err error
-	for sctx.Err() == nil {
-		if _, err = chromedp.Run(sctx, chromedp.Poll[bool](expr)); err == nil {
+	for {
+		_, err := chromedp.Run(sctx, chromedp.Poll[bool](expr))
+		switch {
+		case err == nil:
 			return
+		case sctx.Err() == nil && navigated(err): // the page it polled went away: poll the next one
+			continue
 		}
+		t.Fatalf("waited in vain for %s: %v", expr, err)
 	}
-	t.Fatalf("waited in vain for %s: %v", expr, err)
 }
 
 // TestBrowserBatches: the account's timeline shows its batches and the gap between them, and the gap is
