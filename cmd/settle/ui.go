@@ -33,8 +33,8 @@ func newUICmd(a *app, t *target) *cobra.Command {
 executions with the counts of status, an execution's state machine with the path it took and the state
 that failed, its cause, what to do and the batch it committed, each merchant account's batches with
 their gaps, the failed files and a file's rejected rows. Its actions (redrive, reprocess with a policy,
-acknowledge a gap) are the commands' own, with the same refusals and the same confirmation for a
-replace; they are forms carrying a token made for this run, so another site cannot send them.
+acknowledge a gap, restart a dead-letter queue) are the commands' own, with the same refusals, dry runs
+and confirmations; they are forms carrying a token made for this run, so another site cannot send them.
 
 --listen takes another address; one that is not a loopback address makes the console reachable from
 other machines, without authentication: settle warns, and it should only be done behind something that
