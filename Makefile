@@ -1,7 +1,7 @@
 # One command per job; CI (.ci/run) runs `make test` after installing the tools the proofs need.
 GO ?= go
 # Packages with concurrency run under the race detector; the others run once without it.
-RACE_PKGS := ./internal/settlement/ ./internal/engine/ ./internal/store/ ./internal/icetable/ ./internal/local/ ./internal/workflow/ ./internal/parquetfile/ ./internal/obs/ ./internal/ops/ ./cmd/settle/ ./internal/fetch/ ./internal/webhook/
+RACE_PKGS := ./internal/ui/ ./internal/settlement/ ./internal/engine/ ./internal/store/ ./internal/icetable/ ./internal/local/ ./internal/workflow/ ./internal/parquetfile/ ./internal/obs/ ./internal/ops/ ./cmd/settle/ ./internal/fetch/ ./internal/webhook/
 # Packages whose *BoundedMemory tests feed hundreds of MiB and measure the heap: those skip themselves
 # under the race detector, which makes them minutes long, and run once more without it.
 MEMORY_PKGS := ./internal/settlement/

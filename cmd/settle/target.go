@@ -87,7 +87,7 @@ func awsTarget(a *app, stack, profile, region *string) *target {
 func operatorCmds(a *app, t *target) []*cobra.Command {
 	return []*cobra.Command{
 		newStatusCmd(a, t), newExecutionsCmd(a, t), newShowCmd(a, t), newRedriveCmd(a, t), newReprocessCmd(a, t),
-		newDLQCmd(a, t), newBatchesCmd(a, t), newLedgerCmd(a, t), newVerifyCmd(a, t), newTableCmd(a, t),
+		newDLQCmd(a, t), newBatchesCmd(a, t), newLedgerCmd(a, t), newVerifyCmd(a, t), newTableCmd(a, t), newUICmd(a, t),
 	}
 }
 

@@ -108,6 +108,16 @@ func (x awsExecutions) Redrive(ctx context.Context, name string) error {
 	return cloud.Executions{Client: x.o.SFN, StateMachineARN: x.arn()}.Redrive(ctx, name)
 }
 
+// Definition is the definition of the state machine the stack runs (its JSON, as deployed: the
+// template's definition with its substitutions made).
+func (o *Ops) Definition(ctx context.Context) ([]byte, error) {
+	out, err := o.SFN.DescribeStateMachine(ctx, &sfn.DescribeStateMachineInput{StateMachineArn: aws.String(o.Stack.Out(OutStateMachineARN))})
+	if err != nil {
+		return nil, o.explain("describe "+o.machineName(), err)
+	}
+	return []byte(aws.ToString(out.Definition)), nil
+}
+
 func (o *Ops) machineName() string {
 	arn := o.Stack.Out(OutStateMachineARN)
 	return "state machine " + arn[strings.LastIndex(arn, ":")+1:]

@@ -239,6 +239,9 @@ type Event struct {
 	Error   string
 	Message string // the readable cause of a failure event
 	Cause   string // a failure event's cause as the history keeps it
+	// Input is a StateEntered event's input, Output a StateExited event's output (JSON texts, as the
+	// history keeps them: Step Functions truncates neither below 256 KiB).
+	Input, Output string
 }
 
 // Detail is an execution with its history and diagnosis.
@@ -303,7 +306,8 @@ type historyJSON struct {
 	Timestamp time.Time `json:"timestamp"`
 	Type      string    `json:"type"`
 
-	StateEnteredEventDetails, StateExitedEventDetails *struct{ Name string }
+	StateEnteredEventDetails *struct{ Name, Input string }
+	StateExitedEventDetails  *struct{ Name, Output string }
 
 	LambdaFunctionScheduledEventDetails *struct{ Resource string }
 	TaskScheduledEventDetails           *struct{ Resource, ResourceType string }
@@ -327,10 +331,11 @@ func EventOf(h any) (Event, error) {
 		return Event{}, fmt.Errorf("read a history event: %w", err)
 	}
 	ev := Event{ID: j.ID, Time: j.Timestamp, Type: j.Type}
-	for _, d := range []*struct{ Name string }{j.StateEnteredEventDetails, j.StateExitedEventDetails} {
-		if d != nil {
-			ev.State = d.Name
-		}
+	if d := j.StateEnteredEventDetails; d != nil {
+		ev.State, ev.Input = d.Name, d.Input
+	}
+	if d := j.StateExitedEventDetails; d != nil {
+		ev.State, ev.Output = d.Name, d.Output
 	}
 	if d := j.LambdaFunctionScheduledEventDetails; d != nil {
 		ev.Detail = d.Resource

@@ -183,4 +183,15 @@ func TestEventOfReadsBothHistories(t *testing.T) {
 	if ev, _ := ops.EventOf(task); ev.Detail != "sqs:sendMessage" {
 		t.Errorf("task scheduled: %+v", ev)
 	}
+	// A state's input and output, which the console shows per state.
+	entered := sfntypes.HistoryEvent{Id: 2, Timestamp: &at, Type: sfntypes.HistoryEventTypeTaskStateEntered,
+		StateEnteredEventDetails: &sfntypes.StateEnteredEventDetails{Name: aws.String("Check"), Input: aws.String(`{"file":{}}`)}}
+	if ev, _ := ops.EventOf(entered); ev.State != "Check" || ev.Input != `{"file":{}}` || ev.Output != "" {
+		t.Errorf("state entered: %+v", ev)
+	}
+	exited := map[string]any{"id": 6, "timestamp": at, "type": "TaskStateExited",
+		"stateExitedEventDetails": map[string]string{"name": "Check", "output": `{"check":{}}`}}
+	if ev, _ := ops.EventOf(exited); ev.State != "Check" || ev.Output != `{"check":{}}` || ev.Input != "" {
+		t.Errorf("state exited: %+v", ev)
+	}
 }

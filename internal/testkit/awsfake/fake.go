@@ -43,6 +43,8 @@ type Fake struct {
 	// Engine runs the executions of the state machine StateMachineArn.
 	Engine          *engine.Engine
 	StateMachineARN string
+	// Definition is what DescribeStateMachine answers as the state machine's definition.
+	Definition string
 	// Archive is the EventBridge archive.
 	Archive Archive
 	// Now is the fake's clock (SQS timestamps, visibility, replays, the Date of the JSON protocols'
@@ -382,6 +384,12 @@ func (f *Fake) stepFunctions(w http.ResponseWriter, r *http.Request, op string, 
 			return
 		}
 		jsonReply(w, sfnJSON, map[string]any{"executionArn": x.ExecutionARN, "startDate": epoch(x.StartDate)})
+	case "DescribeStateMachine":
+		if !checkMachine(req.StateMachineArn) {
+			return
+		}
+		jsonReply(w, sfnJSON, map[string]any{"stateMachineArn": f.StateMachineARN, "name": nameOf(f.StateMachineARN), "status": "ACTIVE",
+			"definition": f.Definition, "roleArn": "arn:aws:iam::" + Account + ":role/settle-state-machine", "type": "STANDARD", "creationDate": epoch(time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC))})
 	case "DescribeExecution":
 		x, err := f.Engine.Describe(nameOf(req.ExecutionArn))
 		if err != nil {

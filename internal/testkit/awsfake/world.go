@@ -19,6 +19,7 @@ import (
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/testkit/storefault"
 	"github.com/paysettle/settle/internal/workflow"
+	"github.com/paysettle/settle/statemachine"
 )
 
 // World is a deployed stack in miniature for tests: the fake AWS in front of the local pipeline (the
@@ -83,7 +84,7 @@ func NewWorld(t testing.TB, conf workflow.Config) *World {
 	}
 	f := New(Region)
 	f.Now = w.Clock.Now
-	f.Engine, f.StateMachineARN = w.Env.Engine, local.StateMachineARN
+	f.Engine, f.StateMachineARN, f.Definition = w.Env.Engine, local.StateMachineARN, string(statemachine.Definition)
 	f.BadAccessKey = "AKIDREVOKED"
 	for _, q := range []string{"settle-ingest", "settle-ingest-dlq", "settle-failed-files", "settle-webhook", "settle-fetch-dlq"} {
 		f.CreateQueue(q)
