@@ -25,7 +25,7 @@ const AckCommand = "settle aws batches ack"
 // (the ledgers), ALERT_TOPIC_ARN, METRICS_NAMESPACE, the batch policy (ledger.PolicyFromEnv:
 // BATCH_GRACE_HOURS, BATCH_CADENCES) and the gap repair (workflow.RepairFromEnv: REPAIR_GAPS,
 // REPAIR_GAPS_OFF; with WEBHOOK_QUEUE_URL, the fetch function's queue, and ADYEN_ENVIRONMENT).
-func NewBatches(ctx context.Context, getenv func(string) string) (BatchesHandler, error) {
+func NewBatches(ctx context.Context, getenv func(string) string, table func(workflow.TableHome) workflow.TableReader) (BatchesHandler, error) {
 	bucket, topic := getenv("PROCESSED_BUCKET"), getenv("ALERT_TOPIC_ARN")
 	if bucket == "" || topic == "" {
 		return nil, errors.New("PROCESSED_BUCKET and ALERT_TOPIC_ARN must be set")
@@ -54,8 +54,18 @@ func NewBatches(ctx context.Context, getenv func(string) string) (BatchesHandler
 	} else {
 		repair = nil
 	}
+	processed := s3store.New(NewS3(cfg, getenv), bucket)
+	var reader workflow.TableReader
+	if table != nil {
+		home, err := TableHomeFromEnv(ctx, getenv, cfg, processed)
+		if err != nil {
+			return nil, fmt.Errorf("batches: the table of record: %w", err)
+		}
+		reader = table(home)
+	}
 	c := &workflow.BatchCheck{
-		Processed: s3store.New(NewS3(cfg, getenv), bucket),
+		Processed: processed,
+		Table:     reader,
 		Publisher: Topic{Client: sns.NewFromConfig(cfg), ARN: topic},
 		Policy:    policy,
 		Log:       o.Log,

@@ -29,7 +29,7 @@ var (
 	stepEnv    = []string{"BALANCE_CHECK", "MAX_FILE_BYTES", "MAX_REJECTED_ROWS", "METRICS_NAMESPACE", "PROCESSED_BUCKET", "RAW_BUCKET", "SETTLE_TIMEZONES"}
 	starterEnv = []string{"METRICS_NAMESPACE", "RAW_BUCKET", "STATE_MACHINE_ARN"}
 	batchesEnv = []string{"ADYEN_ENVIRONMENT", "ALERT_TOPIC_ARN", "BATCH_CADENCES", "BATCH_GRACE_HOURS", "METRICS_NAMESPACE", "PROCESSED_BUCKET",
-		"REPAIR_GAPS", "REPAIR_GAPS_OFF", "WEBHOOK_QUEUE_URL"}
+		"REPAIR_GAPS", "REPAIR_GAPS_OFF", "TABLE_BUCKET_ARN", "TABLE_NAME", "TABLE_NAMESPACE", "WEBHOOK_QUEUE_URL"}
 	webhookEnv = []string{"METRICS_NAMESPACE", "REPORT_FILE_PATTERN", "REPORT_HOSTS", "WEBHOOK_QUEUE_URL", "WEBHOOK_SECRET_ARN"}
 	fetchEnv   = []string{"FETCH_ATTEMPTS", "FETCH_DLQ_URL", "MAX_FILE_BYTES", "METRICS_NAMESPACE", "RAW_BUCKET", "REPORT_HOSTS", "REPORT_USER_SECRET_ARN"}
 	// writeEnv is a step's, and the S3 Tables table the write step commits to.
@@ -664,7 +664,9 @@ func TestLeastPrivilege(t *testing.T) {
 			"s3:GetObject " + obj(proc, filepath.Dir(workflow.VerifyAlertsKey)+"/"), "s3:PutObject " + proc + "/" + workflow.VerifyAlertsKey,
 			"s3:ListBucket " + proc, "sns:Publish {AlertTopic}",
 			// The gap repair: its record, and the fetch function's queue.
-			"s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.RepairsObject, "sqs:SendMessage {WebhookQueue.Arn}"},
+			"s3:PutObject " + proc + "/" + workflow.LedgerPrefix + "*/" + workflow.RepairsObject, "sqs:SendMessage {WebhookQueue.Arn}",
+			// The Iceberg table, read only.
+			"s3tables:GetTableMetadataLocation {SettlementIcebergTable.TableARN}", "s3tables:GetTableData {SettlementIcebergTable.TableARN}"},
 		"WebhookFunction": {"secretsmanager:GetSecretValue if(CreateWebhookSecret,{WebhookSecret},{WebhookSecretArn})", "sqs:SendMessage {WebhookQueue.Arn}"},
 		"FetchFunction": append(cross([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, obj(raw, fetch.RawPrefix)),
 			"secretsmanager:GetSecretValue if(CreateReportUserSecret,{ReportUserSecret},{ReportUserSecretArn})", "sqs:SendMessage {FetchDeadLetterQueue.Arn}"),

@@ -37,14 +37,15 @@ func links(deps []string, prefix string) bool {
 }
 
 // TestFunctionsLinkOnlyTheirLibraries: Arrow and Parquet are in the transform bootstrap, and in the write
-// bootstrap through Iceberg (which builds on Arrow), only; that keeps the others small. With the
+// and batches bootstraps through Iceberg (which builds on Arrow; the batch check reads the table), only; that keeps the others small. With the
 // settle_noxray tag no bootstrap links the X-Ray SDK.
 func TestFunctionsLinkOnlyTheirLibraries(t *testing.T) {
 	for fn, deps := range functionDeps(t, "lambda.norpc") {
-		if got, want := links(deps, "github.com/apache/arrow-go/"), fn == "transform" || fn == "write"; got != want {
+		iceberg := fn == "write" || fn == "batches"
+		if got, want := links(deps, "github.com/apache/arrow-go/"), fn == "transform" || iceberg; got != want {
 			t.Errorf("%s links arrow-go: %v, want %v", fn, got, want)
 		}
-		if got, want := links(deps, "github.com/apache/iceberg-go"), fn == "write"; got != want {
+		if got, want := links(deps, "github.com/apache/iceberg-go"), iceberg; got != want {
 			t.Errorf("%s links iceberg-go: %v, want %v", fn, got, want)
 		}
 		if !links(deps, "github.com/aws/aws-xray-sdk-go/v2/xray") {

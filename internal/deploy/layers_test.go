@@ -93,7 +93,7 @@ func TestDependencyRules(t *testing.T) {
 			case !strings.Contains(imp, "."): // the standard library
 			case imp == "github.com/aws/aws-lambda-go/lambda", imp == module+"internal/cloud":
 			case imp == module+"internal/parquetfile" && name == "functions/transform":
-			case imp == module+"internal/icetable" && name == "functions/write":
+			case imp == module+"internal/icetable" && (name == "functions/write" || name == "functions/batches"):
 			default:
 				t.Errorf("%s imports %s: a function's main imports only its wiring (internal/cloud)", name, imp)
 			}

@@ -52,6 +52,9 @@ func In(home workflow.TableHome) *Table { return &Table{Home: home} }
 // For is In as the write step takes it.
 func For(home workflow.TableHome) workflow.Table { return In(home) }
 
+// ReaderIn is In as the scheduled consistency check takes it.
+func ReaderIn(home workflow.TableHome) workflow.TableReader { return In(home) }
+
 // ReaderFor is Open as the consistency check takes it.
 func ReaderFor(processed store.Bucket) workflow.TableReader { return Open(processed) }
 

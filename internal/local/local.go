@@ -157,7 +157,8 @@ func Open(dir string, opts Options) (*Env, error) {
 	conf.RawBucket, conf.ProcessedBucket, conf.StateMachineARN = RawBucket, ProcessedBucket, StateMachineARN
 	conf.SettingNames = workflow.EnvironmentVariables // no stack: the environment sets the settings
 	env := &Env{Dir: dir, Raw: raw, Processed: proc, clock: opts.Clock, rawDir: rawDir}
-	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Table: icetable.In(workflow.ProcessedTable(proc, icetable.LocationOf(procDir))), Metrics: opts.Metrics, Now: opts.Clock.Now}
+	tab := icetable.In(workflow.ProcessedTable(proc, icetable.LocationOf(procDir)))
+	env.Steps = &workflow.Steps{Raw: raw, Processed: proc, Conf: conf, Log: opts.Log, Stage: parquetfile.Stage, Table: tab, Metrics: opts.Metrics, Now: opts.Clock.Now}
 	subs := map[string]string{
 		"CheckFunctionArn":     FunctionARN("check"),
 		"ValidateFunctionArn":  FunctionARN("validate"),
@@ -194,7 +195,7 @@ func Open(dir string, opts Options) (*Env, error) {
 	}
 	env.Starter = &workflow.Starter{Raw: raw, Exec: Executions{env.Engine}, Log: opts.Log, Metrics: opts.Metrics}
 	env.BatchCheck = &workflow.BatchCheck{Processed: proc, Publisher: topic{env}, Policy: opts.Batches, Log: opts.Log,
-		Metrics: opts.Metrics, Now: opts.Clock.Now}
+		Metrics: opts.Metrics, Now: opts.Clock.Now, Table: tab}
 	return env, nil
 }
 

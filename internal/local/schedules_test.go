@@ -394,6 +394,13 @@ func TestScheduleTableSyncAfterACommitItMissed(t *testing.T) {
 	if len(rep.Findings) != 1 || rep.Findings[0].Kind != workflow.FindingTable || rep.Findings[0].Command != "table sync" {
 		t.Fatalf("findings %v, want one %s resolved by table sync", rep.Findings, workflow.FindingTable)
 	}
+	// The scheduled check (a stack's batches function) alerts on it once, and on its resolution once.
+	alerts := &alertLog{}
+	check := &workflow.BatchCheck{Processed: dir, Publisher: alerts, Table: icetable.Open(dir), Now: clock.Now}
+	if res, err := check.Handle(ctx, workflow.BatchCheckInput{}); err != nil || res.TableFindings != 1 || res.Alerts != 1 ||
+		len(alerts.msgs) != 1 || !strings.Contains(alerts.msgs[0], workflow.FindingTable) {
+		t.Fatalf("the scheduled check: %+v, %v, sent %q; want one %s alert", res, err, alerts.msgs, workflow.FindingTable)
+	}
 	for range 2 { // a second sync finds nothing to do
 		if _, err := workflow.SyncTable(ctx, dir, icetable.Open(dir)); err != nil {
 			t.Fatal(err)
@@ -404,6 +411,18 @@ func TestScheduleTableSyncAfterACommitItMissed(t *testing.T) {
 		t.Errorf("after two syncs: version %d, %v; want one commit", version, err)
 	}
 	verifyClean(t, dir, clock.now) // a's staging kept for its redrive
+	if res, err := check.Handle(ctx, workflow.BatchCheckInput{}); err != nil || res.TableFindings != 0 || res.Resolutions != 1 ||
+		len(alerts.msgs) != 2 || !strings.HasPrefix(alerts.msgs[1], "Resolved:") {
+		t.Fatalf("the scheduled check after the sync: %+v, %v, sent %q; want the alert resolved", res, err, alerts.msgs)
+	}
+}
+
+// alertLog is the alert topic of a scheduled check: it keeps each message as subject, a newline, text.
+type alertLog struct{ msgs []string }
+
+func (a *alertLog) Publish(_ context.Context, subject, message string) error {
+	a.msgs = append(a.msgs, subject+"\n"+message)
+	return nil
 }
 
 // Schedule 7. Two executions of one content: the file's own (which conflicts with the committed v1)

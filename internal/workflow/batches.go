@@ -45,6 +45,9 @@ type BatchCheck struct {
 	ResendAfter time.Duration
 	// Repair, when set, queues fetches of the batches gaps lack (see Repair); nil: gaps only alert.
 	Repair *Repair
+	// Table, when set, is the Iceberg table of record, which the table check compares with the
+	// manifests too.
+	Table TableReader
 }
 
 // BatchCheckInput is the scheduled event: EventBridge Scheduler fills the fields from its context

@@ -132,7 +132,7 @@ func truncateSubject(s string) string {
 // checkTable runs the consistency check and announces what changed; it returns the findings, the
 // alerts and the resolutions published.
 func (c *BatchCheck) checkTable(ctx context.Context, log *slog.Logger, now time.Time) (int, int, int, error) {
-	rep, err := (&Verifier{Processed: c.Processed, Now: func() time.Time { return now }}).Verify(ctx)
+	rep, err := (&Verifier{Processed: c.Processed, Table: c.Table, Now: func() time.Time { return now }}).Verify(ctx)
 	if err != nil {
 		return 0, 0, 0, err
 	}
