@@ -19,6 +19,7 @@ import (
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/table"
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 	"github.com/paysettle/settle/internal/webhook"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
@@ -61,13 +62,13 @@ func loadFunctionConfig(dir string, env map[string]string) error {
 // functionDirs lists functions/<dir> folders holding a main.go.
 func functionDirs(t testing.TB) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(root(t), "functions"))
+	entries, err := os.ReadDir(filepath.Join(reporoot.Of(t), "functions"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var dirs []string
 	for _, e := range entries {
-		if _, err := os.Stat(filepath.Join(root(t), "functions", e.Name(), "main.go")); e.IsDir() && err == nil {
+		if _, err := os.Stat(filepath.Join(reporoot.Of(t), "functions", e.Name(), "main.go")); e.IsDir() && err == nil {
 			dirs = append(dirs, e.Name())
 		}
 	}

@@ -4,13 +4,15 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 )
 
 // functionDeps lists, per function, the packages its bootstrap links when built with tags.
 func functionDeps(t *testing.T, tags string) map[string][]string {
 	t.Helper()
 	cmd := exec.Command("go", "list", "-tags", tags, "-f", `{{.ImportPath}} {{join .Deps " "}}`, "./functions/...")
-	cmd.Dir = root(t)
+	cmd.Dir = reporoot.Of(t)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

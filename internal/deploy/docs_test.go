@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 )
 
 // transcriptMarker precedes, in a Markdown file, a fenced block that quotes a golden transcript: the
@@ -16,11 +18,11 @@ var transcriptMarker = regexp.MustCompile("(?m)^<!-- transcript: (\\S+) -->\n```
 // TestDocsShowTheGoldenTranscripts checks every quoted transcript in README.md and docs/; with -update it
 // rewrites the blocks from the golden files.
 func TestDocsShowTheGoldenTranscripts(t *testing.T) {
-	docs, err := filepath.Glob(filepath.Join(root(t), "docs", "*.md"))
+	docs, err := filepath.Glob(filepath.Join(reporoot.Of(t), "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs = append(docs, filepath.Join(root(t), "README.md"))
+	docs = append(docs, filepath.Join(reporoot.Of(t), "README.md"))
 	quoted := 0
 	for _, doc := range docs {
 		data, err := os.ReadFile(doc)
@@ -38,7 +40,7 @@ func TestDocsShowTheGoldenTranscripts(t *testing.T) {
 			}
 			quoted++
 			golden := rest[m[2]:m[3]]
-			want, err := os.ReadFile(filepath.Join(root(t), golden))
+			want, err := os.ReadFile(filepath.Join(reporoot.Of(t), golden))
 			if err != nil {
 				t.Errorf("%s quotes %s: %v", filepath.Base(doc), golden, err)
 				out.WriteString(rest)

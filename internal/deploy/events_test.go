@@ -22,6 +22,7 @@ import (
 	"github.com/paysettle/settle/internal/adyen"
 	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 	"github.com/paysettle/settle/internal/webhook"
 	"github.com/paysettle/settle/internal/workflow"
 )
@@ -96,7 +97,7 @@ func TestEventFiles(t *testing.T) {
 	for _, dir := range functionDirs(t) {
 		want[dir+".json"] = true
 	}
-	entries, err := os.ReadDir(filepath.Join(root(t), "events"))
+	entries, err := os.ReadDir(filepath.Join(reporoot.Of(t), "events"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func localStepInputs(t *testing.T, rawBucket string) map[string]workflow.StepInp
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := env.Run(t.Context(), filepath.Join(root(t), sampleReport))
+	res := env.Run(t.Context(), filepath.Join(reporoot.Of(t), sampleReport))
 	if res.Status != local.Succeeded {
 		t.Fatalf("local run of %s: %s %s", sampleReport, res.Status, res.Error)
 	}
@@ -241,7 +242,7 @@ func TestStepEvents(t *testing.T) {
 		}
 		wb := withSampleTimes(t, w)
 		if *update {
-			if err := os.WriteFile(filepath.Join(root(t), name), wb, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(reporoot.Of(t), name), wb, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			continue
@@ -359,7 +360,7 @@ func TestReportIntakeEvents(t *testing.T) {
 		Policy: fetch.Policy{Hosts: conf.Hosts}, Pattern: conf.Pattern}
 	wantWebhook := indented(t, wantWebhookEvent(t, sec, body))
 	if *update {
-		if err := os.WriteFile(filepath.Join(root(t), "events/webhook.json"), wantWebhook, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(reporoot.Of(t), "events/webhook.json"), wantWebhook, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -378,7 +379,7 @@ func TestReportIntakeEvents(t *testing.T) {
 	// events/fetch.json carries exactly the message the receiver queued.
 	wantFetch := indented(t, wantFetchEvent(t, env["WebhookFunction"]["WEBHOOK_QUEUE_URL"], q.msgs[0]))
 	if *update {
-		if err := os.WriteFile(filepath.Join(root(t), "events/fetch.json"), wantFetch, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(reporoot.Of(t), "events/fetch.json"), wantFetch, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

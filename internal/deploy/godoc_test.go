@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 )
 
 // wellKnown are methods that implement a standard interface, whose meaning the interface documents.
@@ -19,7 +21,7 @@ var wellKnown = map[string]bool{"Error": true, "Unwrap": true, "String": true, "
 // comment.
 func TestExportedNamesAreDocumented(t *testing.T) {
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(root(t), func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(reporoot.Of(t), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -33,7 +35,7 @@ func TestExportedNamesAreDocumented(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(root(t), path)
+		rel, _ := filepath.Rel(reporoot.Of(t), path)
 		undocumented := func(name string, pos token.Pos) {
 			t.Errorf("%s:%d: %s has no doc comment", rel, fset.Position(pos).Line, name)
 		}

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 )
 
 const module = "github.com/paysettle/settle/"
@@ -20,7 +22,7 @@ type pkgInfo struct {
 func listPackages(t *testing.T) map[string]pkgInfo {
 	t.Helper()
 	cmd := exec.Command("go", "list", "-json", "./...")
-	cmd.Dir = root(t)
+	cmd.Dir = reporoot.Of(t)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 )
 
 // The template is read as plain YAML: CloudFormation's short forms (!Ref, !Sub, !GetAtt, ...) become
@@ -35,28 +37,9 @@ type resource struct {
 	raw        map[string]any
 }
 
-// root is the repository's root folder (where go.mod is).
-func root(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's folder")
-		}
-		dir = parent
-	}
-}
-
 func readFile(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root(t), rel))
+	b, err := os.ReadFile(filepath.Join(reporoot.Of(t), rel))
 	if err != nil {
 		t.Fatal(err)
 	}

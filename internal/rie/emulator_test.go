@@ -19,26 +19,8 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/testkit/proof"
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 )
-
-// root is the repository's root folder (where go.mod is).
-func root(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's folder")
-		}
-		dir = parent
-	}
-}
 
 // tool finds a program on PATH or in .ci/bin, where .ci/run installs aws-lambda-rie.
 func tool(t testing.TB, name string) string {
@@ -46,7 +28,7 @@ func tool(t testing.TB, name string) string {
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	if p := filepath.Join(root(t), ".ci", "bin", name); isExecutable(p) {
+	if p := filepath.Join(reporoot.Of(t), ".ci", "bin", name); isExecutable(p) {
 		return p
 	}
 	return ""
@@ -119,7 +101,7 @@ func startEmulator(t *testing.T, dir string, env map[string]string) *emulator {
 	if rie == "" {
 		proof.Missing(t, "aws-lambda-rie not found; .ci/run installs it into .ci/bin (go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d)")
 	}
-	bin := filepath.Join(root(t), "build", dir)
+	bin := filepath.Join(reporoot.Of(t), "build", dir)
 	if !isExecutable(filepath.Join(bin, "bootstrap")) {
 		proof.Missing(t, "build/%s/bootstrap not found: run make build (make test does)", dir)
 	}

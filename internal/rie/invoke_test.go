@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
@@ -25,7 +26,7 @@ const sampleReport = "testdata/sample/settlement_detail_report_batch_57.csv"
 
 func readFile(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root(t), rel))
+	b, err := os.ReadFile(filepath.Join(reporoot.Of(t), rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func localWrite(t *testing.T, rawBucket string) *workflow.WriteResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := env.Run(t.Context(), filepath.Join(root(t), sampleReport))
+	res := env.Run(t.Context(), filepath.Join(reporoot.Of(t), sampleReport))
 	if res.Status != local.Succeeded {
 		t.Fatalf("local run: %s %s", res.Status, res.Error)
 	}

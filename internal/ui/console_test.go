@@ -2,13 +2,13 @@ package ui_test
 
 import (
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/paysettle/settle/internal/ledger"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 	"github.com/paysettle/settle/internal/ui"
 	"github.com/paysettle/settle/internal/workflow"
 	"github.com/paysettle/settle/statemachine"
@@ -30,25 +30,6 @@ var (
 	sample = []string{"testdata/sample"}
 	bad    = []string{"testdata/bad"}
 )
-
-// repo is the repository's root: the folder above the working directory that holds go.mod.
-func repo(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = up
-	}
-}
 
 // newConsole runs the reports (files and folders, relative to the repository's root unless absolute) through the pipeline
 // into a new data folder, then serves the console over that folder's operator, with the options the
@@ -72,7 +53,7 @@ func newConsoleWith(t testing.TB, lo local.Options, tune func(*ui.Options), repo
 		t.Fatal(err)
 	}
 	c := &console{Env: env}
-	root := repo(t)
+	root := reporoot.Of(t)
 	var paths []string
 	for _, r := range reports {
 		if !filepath.IsAbs(r) {

@@ -20,6 +20,7 @@ import (
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/states"
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 	"github.com/paysettle/settle/internal/ui"
 )
 
@@ -541,7 +542,7 @@ func TestUIRunningExecutionUpdates(t *testing.T) {
 	c := newConsoleWith(t, local.Options{WrapTask: hold}, nil)
 	done := make(chan local.FileResult, 1)
 	go func() {
-		done <- c.Env.Run(context.Background(), filepath.Join(repo(t), "testdata/sample/settlement_detail_report_batch_57.csv"))
+		done <- c.Env.Run(context.Background(), filepath.Join(reporoot.Of(t), "testdata/sample/settlement_detail_report_batch_57.csv"))
 	}()
 	<-entered
 	p := get(t, c.URL+"/executions/"+batch57)

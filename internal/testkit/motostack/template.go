@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 )
 
 // TranslatorVersion is the aws-sam-translator release the expansion is checked with.
@@ -141,22 +143,7 @@ func expand() ([]byte, error) {
 }
 
 // RepoRoot is the folder of go.mod, found upwards from the working directory (a test's package).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("motostack: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return reporoot.Find() }
 
 // ForMoto returns the expanded template with the adaptations applied, except those named in skip.
 func ForMoto(expanded []byte, skip ...string) ([]byte, error) {
