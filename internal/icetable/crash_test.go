@@ -88,50 +88,71 @@ func snapshotsAdding(t *testing.T, tab *Table, file string) int {
 	return n
 }
 
+// crashAtEveryCall commits want to a table from setup once whole, counting its calls, then once for each
+// of those calls on a fresh table, dying there (dying wraps a table's home so that its calls count
+// towards the death), and runs the commit again, as the write step's retry would: the table must hold
+// want once. A failure of the last call may be ignored by the commit when lastIgnored (the folder's
+// version hint). It returns the number of calls.
+func crashAtEveryCall(t *testing.T, setup func() workflow.TableHome, dying func(workflow.TableHome, int) (workflow.TableHome, *dying),
+	want *workflow.TableVersion, lastIgnored bool) int {
+	t.Helper()
+	whole, counted := dying(setup(), 1<<30)
+	if _, err := (&Table{Home: whole, Wait: noWait}).Commit(t.Context(), wants(want)); err != nil {
+		t.Fatal(err)
+	}
+	calls := counted.calls
+	for n := range calls {
+		home := setup()
+		dead, _ := dying(home, n)
+		if _, err := (&Table{Home: dead, Wait: noWait}).Commit(t.Context(), wants(want)); !errors.Is(err, errDied) && (err != nil || !lastIgnored || n != calls-1) {
+			t.Fatalf("a commit dead after %d of %d calls answered %v", n, calls, err)
+		}
+		tab := &Table{Home: home, Wait: noWait}
+		if _, err := tab.Commit(t.Context(), wants(want)); err != nil {
+			t.Fatalf("died after %d calls; the rerun: %v", n, err)
+		}
+		st, err := tab.State(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Files) != 1 || st.Files[0] != want.File || len(st.Batches) != 1 || snapshotsAdding(t, tab, want.File) != 1 {
+			t.Errorf("died after %d of %d calls: the table holds %v (%d snapshots added it), want only %s once",
+				n, calls, st.Files, snapshotsAdding(t, tab, want.File), want.File)
+		}
+	}
+	return calls
+}
+
 // A commit that dies at any of its calls, and is run again (the write step's retry), leaves the table
 // holding the version once: a first commit, and a replace.
 func TestCommitCrashAtEveryCallConverges(t *testing.T) {
 	for _, replace := range []bool{false, true} {
-		// setup is a table folder with v1 committed for a replace; it returns the version to commit.
-		setup := func() (*store.Dir, *workflow.TableVersion) {
-			d := newDir(t)
-			v1 := version(t, d, "Acme", 3, "first")
-			v2 := version(t, d, "Acme", 3, "second")
-			if !replace {
-				return d, v1
+		t.Run(fmt.Sprintf("replace=%v", replace), func(t *testing.T) {
+			// setup is a table folder with v1 committed for a replace; want is the version to commit.
+			var want *workflow.TableVersion
+			setup := func() workflow.TableHome {
+				d := newDir(t)
+				v1 := version(t, d, "Acme", 3, "first")
+				v2 := version(t, d, "Acme", 3, "second")
+				want = v1
+				if replace {
+					if _, err := Open(d).Commit(t.Context(), wants(v1)); err != nil {
+						t.Fatal(err)
+					}
+					want = v2
+				}
+				return workflow.ProcessedTable(d, LocationOf(d))
 			}
-			if _, err := Open(d).Commit(t.Context(), wants(v1)); err != nil {
-				t.Fatal(err)
+			setup() // sets want (the same for every fresh folder: the versions are content-named)
+			dyingHome := func(home workflow.TableHome, n int) (workflow.TableHome, *dying) {
+				d := &dying{Bucket: home.Bucket, n: n}
+				home.Bucket = d
+				return home, d
 			}
-			return d, v2
-		}
-		d, want := setup()
-		whole := &dying{Bucket: d, n: 1 << 30}
-		if _, err := (&Table{Home: workflow.ProcessedTable(whole, LocationOf(d)), Wait: noWait}).Commit(t.Context(), wants(want)); err != nil {
-			t.Fatal(err)
-		}
-		calls := whole.calls
-		for n := range calls {
-			d, want := setup()
-			dead := &dying{Bucket: d, n: n}
 			// The last call writes the version hint, whose failure the commit ignores (it is only a hint).
-			if _, err := (&Table{Home: workflow.ProcessedTable(dead, LocationOf(d)), Wait: noWait}).Commit(t.Context(), wants(want)); !errors.Is(err, errDied) && (err != nil || n != calls-1) {
-				t.Fatalf("replace=%v: a commit dead after %d of %d calls answered %v", replace, n, calls, err)
-			}
-			tab := openTest(d)
-			if _, err := tab.Commit(t.Context(), wants(want)); err != nil {
-				t.Fatalf("replace=%v, died after %d calls; the rerun: %v", replace, n, err)
-			}
-			st, err := tab.State(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(st.Files) != 1 || st.Files[0] != want.File || len(st.Batches) != 1 || snapshotsAdding(t, tab, want.File) != 1 {
-				t.Errorf("replace=%v, died after %d of %d calls: the table holds %v (%d snapshots added it), want only %s once",
-					replace, n, calls, st.Files, snapshotsAdding(t, tab, want.File), want.File)
-			}
-		}
-		t.Logf("replace=%v: a crash at each of %d calls converges", replace, calls)
+			calls := crashAtEveryCall(t, setup, dyingHome, want, true)
+			t.Logf("a crash at each of %d calls converges", calls)
+		})
 	}
 }
 

@@ -165,51 +165,30 @@ func TestS3TablesCrashAtEveryCallConverges(t *testing.T) {
 	v2 := benchVersion(3)
 	v2.File, v2.SourceETag, v2.Revision = workflow.TableFile(v2.SettlementDate, v2.MerchantAccount, 3, "second"), "second", 1
 	for _, replace := range []bool{false, true} {
-		setup := func() workflow.TableHome {
-			home := motoS3Table(t, srv)()
-			if replace {
-				if _, err := (&Table{Home: home, Wait: noWait}).Commit(t.Context(), wants(v1)); err != nil {
-					t.Fatal(err)
+		t.Run(fmt.Sprintf("replace=%v", replace), func(t *testing.T) {
+			setup := func() workflow.TableHome {
+				home := motoS3Table(t, srv)()
+				if replace {
+					if _, err := (&Table{Home: home, Wait: noWait}).Commit(t.Context(), wants(v1)); err != nil {
+						t.Fatal(err)
+					}
 				}
+				return home
 			}
-			return home
-		}
-		want := v1
-		if replace {
-			want = v2
-		}
-		// dyingHome is home whose committer dies after n calls.
-		dyingHome := func(home workflow.TableHome, n int) (workflow.TableHome, *dying) {
-			d := &dying{Bucket: home.Bucket, n: n}
-			cat := *home.Catalog.(*cloud.S3Tables)
-			cat.Warehouse = d
-			home.Bucket, home.Catalog = d, dyingCatalog{&cat, d}
-			return home, d
-		}
-		whole, counted := dyingHome(setup(), 1<<30)
-		if _, err := (&Table{Home: whole, Wait: noWait}).Commit(t.Context(), wants(want)); err != nil {
-			t.Fatal(err)
-		}
-		calls := counted.calls
-		for n := range calls {
-			home := setup()
-			dead, _ := dyingHome(home, n)
-			if _, err := (&Table{Home: dead, Wait: noWait}).Commit(t.Context(), wants(want)); !errors.Is(err, errDied) {
-				t.Fatalf("replace=%v: a commit dead after %d of %d calls answered %v", replace, n, calls, err)
+			want := v1
+			if replace {
+				want = v2
 			}
-			tab := &Table{Home: home, Wait: noWait}
-			if _, err := tab.Commit(t.Context(), wants(want)); err != nil {
-				t.Fatalf("replace=%v, died after %d calls; the rerun: %v", replace, n, err)
+			// dyingHome is home whose committer dies after n calls: to the warehouse and to S3 Tables.
+			dyingHome := func(home workflow.TableHome, n int) (workflow.TableHome, *dying) {
+				d := &dying{Bucket: home.Bucket, n: n}
+				cat := *home.Catalog.(*cloud.S3Tables)
+				cat.Warehouse = d
+				home.Bucket, home.Catalog = d, dyingCatalog{&cat, d}
+				return home, d
 			}
-			st, err := tab.State(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(st.Files) != 1 || st.Files[0] != want.File || len(st.Batches) != 1 || snapshotsAdding(t, tab, want.File) != 1 {
-				t.Errorf("replace=%v, died after %d of %d calls: the table holds %v (%d snapshots added it), want only %s once",
-					replace, n, calls, st.Files, snapshotsAdding(t, tab, want.File), want.File)
-			}
-		}
-		t.Logf("replace=%v: a crash at each of %d calls to S3 Tables and its warehouse converges", replace, calls)
+			calls := crashAtEveryCall(t, setup, dyingHome, want, false)
+			t.Logf("a crash at each of %d calls to S3 Tables and its warehouse converges", calls)
+		})
 	}
 }
