@@ -167,7 +167,8 @@ func (g *Graph) xy(n string) (x, y int) {
 }
 
 // SVG draws the graph with an execution's marks: a state's class says visited, failed or current, and
-// so does its second line of text, so that nothing is said by colour alone.
+// so do its second line of text and its title (a screen reader's name for its link), so that nothing is
+// said by colour alone.
 func (g *Graph) SVG(m Marks) template.HTML {
 	cols, rows := 0, 0
 	for _, n := range g.names {
@@ -182,7 +183,9 @@ func (g *Graph) SVG(m Marks) template.HTML {
 	width := 2*pad + cols*nodeW + (cols-1)*colGap + (lanes+1)*laneGap
 	height := 2*pad + rows*nodeH + (rows-1)*rowGap
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="img" aria-labelledby="graph-title" viewBox="0 0 %d %d" width="%d" height="%d">`, width, height, width, height)
+	// A group, not an img: an image's children are presentational, which would hide the states' links
+	// from assistive technology.
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="group" aria-labelledby="graph-title" viewBox="0 0 %d %d" width="%d" height="%d">`, width, height, width, height)
 	b.WriteString(`<title id="graph-title">The state machine, with the path this execution took</title>`)
 	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker>` +
 		`<marker id="arrow-taken" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>`)
@@ -242,7 +245,12 @@ func (g *Graph) SVG(m Marks) template.HTML {
 		if mark != "" {
 			fmt.Fprintf(&b, `<text class="mark" x="%d" y="%d">%s</text>`, x+nodeW/2, y+35, esc(mark))
 		}
-		fmt.Fprintf(&b, `<title>%s (%s)</title></g>`, esc(n), esc(g.types[n]))
+		// The title names the state and its type, and its mark: it is the link's accessible name.
+		title := n + " (" + g.types[n] + ")"
+		if mark != "" {
+			title += ": " + mark
+		}
+		fmt.Fprintf(&b, `<title>%s</title></g>`, esc(title))
 		if link != "" {
 			b.WriteString(`</a>`)
 		}

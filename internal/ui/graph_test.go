@@ -8,8 +8,8 @@ import (
 )
 
 // TestUIGraphLayout: the definition's success path runs down the first column, one row per state; its
-// catchers lie beside the steps they catch; a loop ends; a name is escaped; a definition that starts
-// nowhere is refused.
+// catchers lie beside the steps they catch; a loop ends; a name is escaped; a state's title says it was
+// visited; a definition that starts nowhere is refused.
 func TestUIGraphLayout(t *testing.T) {
 	g, err := ParseGraph(statemachine.Definition)
 	if err != nil {
@@ -37,6 +37,9 @@ func TestUIGraphLayout(t *testing.T) {
 	svg := string(g.SVG(PathOf([]string{"A", "B", "A", "B", "<C>"})))
 	if strings.Contains(svg, "<C>") || !strings.Contains(svg, `data-state="&lt;C&gt;"`) {
 		t.Errorf("a state's name is not escaped:\n%s", svg)
+	}
+	if !strings.Contains(svg, `<title>&lt;C&gt; (Succeed): ✓ visited</title>`) {
+		t.Errorf("a visited state's title (its link's name) does not say so:\n%s", svg)
 	}
 	if n := strings.Count(svg, `class="edge edge-choice taken"`); n != 1 {
 		t.Errorf("%d taken B → A transitions drawn, want 1", n)

@@ -394,9 +394,9 @@ func wait(t *testing.T, ctx context.Context, expr string) {
 	}
 }
 
-// TestBrowserBatches: the account's timeline shows its batches and the gap between them, and the gap is
-// acknowledged from the page.
-func TestBrowserBatches(t *testing.T) {
+// batch60 writes a report of the sample's account's batch 60 (which leaves 59 missing), and returns its path.
+func batch60(t *testing.T) string {
+	t.Helper()
 	var b bytes.Buffer
 	if _, err := gen.Write(&b, gen.Config{Rows: 20, Merchant: "AcmeShopNL", Company: "AcmeCompany", Batch: 60, SettlementDate: "2024-05-08"}); err != nil {
 		t.Fatal(err)
@@ -405,7 +405,13 @@ func TestBrowserBatches(t *testing.T) {
 	if err := os.WriteFile(report, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	url := console(t, append(sample, report)...)
+	return report
+}
+
+// TestBrowserBatches: the account's timeline shows its batches and the gap between them, and the gap is
+// acknowledged from the page.
+func TestBrowserBatches(t *testing.T) {
+	url := console(t, append(sample, batch60(t))...)
 	ctx := browser(t)
 	do(t, ctx, "open the batches", chromedp.Navigate(url+"/batches"), chromedp.WaitVisible(css(`.timeline [data-batch="59"]`)))
 	contains(t, "batch 59", textOf(t, ctx, `.timeline [data-batch="59"]`), "59 pending")
