@@ -22,6 +22,7 @@ import (
 
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/testkit/proof"
+	"github.com/paysettle/settle/internal/testkit/reporoot"
 )
 
 var update = flag.Bool("update", false, "write the screenshots to docs/img")
@@ -37,25 +38,6 @@ var (
 	sample = []string{"testdata/sample"}
 	bad    = []string{"testdata/bad"}
 )
-
-// repo is the repository's root: the folder above the working directory that holds go.mod.
-func repo(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = up
-	}
-}
 
 var (
 	buildOnce sync.Once
@@ -98,7 +80,7 @@ func TestMain(m *testing.M) {
 func console(t *testing.T, reports ...string) string {
 	t.Helper()
 	chromium(t) // skipped before anything is built when there is no browser
-	bin, dir, root := settle(t), t.TempDir(), repo(t)
+	bin, dir, root := settle(t), t.TempDir(), reporoot.Of(t)
 	if err := os.Symlink(filepath.Join(root, "testdata"), filepath.Join(dir, "testdata")); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +205,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 	dirs := []string{t.ArtifactDir()}
 	if *update {
-		dirs = append(dirs, filepath.Join(repo(t), "docs", "img"))
+		dirs = append(dirs, filepath.Join(reporoot.Of(t), "docs", "img"))
 	}
 	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
