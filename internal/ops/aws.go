@@ -352,7 +352,6 @@ func (o *Ops) BatchPolicy() (ledger.Policy, error) {
 	return p, nil
 }
 
-// processed is the stack's processed bucket, where the manifests, ledgers and the table are.
 // TableHome is where the stack's Iceberg table of record is: its S3 Tables table (TableBucketArn), or
 // the processed bucket's table for a stack without one.
 func (o *Ops) TableHome(ctx context.Context) (workflow.TableHome, error) {
@@ -373,6 +372,7 @@ func (o *Ops) TableHome(ctx context.Context) (workflow.TableHome, error) {
 	return workflow.ProcessedTable(b, "s3://"+b.Name()+"/"+workflow.TablePrefix), nil
 }
 
+// processed is the stack's processed bucket, where the manifests and ledgers are.
 func (o *Ops) processed() (store.Bucket, error) {
 	name := o.Stack.Out(OutProcessedBucket)
 	if name == "" {
