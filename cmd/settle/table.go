@@ -81,7 +81,11 @@ func newTableHistoryCmd(a *app, t *target) *cobra.Command {
 				fmt.Fprintf(a.stdout, "The table (version %d) keeps no commit of %s batch %d.\n", version, merchant, batch)
 				return nil
 			}
-			fmt.Fprintf(a.stdout, "%s batch %d: %d versions in the table (version %d).\n\n", merchant, batch, len(hist), version)
+			versions := "versions"
+			if len(hist) == 1 {
+				versions = "version"
+			}
+			fmt.Fprintf(a.stdout, "%s batch %d: %d %s in the table (version %d).\n\n", merchant, batch, len(hist), versions, version)
 			w := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(w, "SNAPSHOT\tCOMMITTED\tREVISION\tSOURCE\tETAG\tEXECUTION\tSTATE")
 			for i, c := range hist {
