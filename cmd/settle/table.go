@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/paysettle/settle/internal/cloud"
 	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/store"
 	"github.com/paysettle/settle/internal/workflow"
@@ -138,8 +140,9 @@ func newTableAsOfCmd(a *app, t *target) *cobra.Command {
 			if s.Merchant != "" {
 				fmt.Fprintf(a.stdout, "That snapshot committed %s batch %d from %s.\n", s.Merchant, s.Batch, s.Source)
 			}
-			fmt.Fprintf(a.stdout, "Read it with: SELECT * FROM %s.settlement_lines FOR TIMESTAMP AS OF TIMESTAMP '%s UTC'  (Athena)\n", icetable.Namespace, moment.Format("2006-01-02 15:04:05.000"))
-			fmt.Fprintf(a.stdout, "          or: SELECT * FROM %s.settlement_lines FOR VERSION AS OF %d\n", icetable.Namespace, s.Snapshot)
+			name := athenaName(tab.Home)
+			fmt.Fprintf(a.stdout, "Read it with: SELECT * FROM %s FOR TIMESTAMP AS OF TIMESTAMP '%s UTC'  (Athena)\n", name, moment.Format("2006-01-02 15:04:05.000"))
+			fmt.Fprintf(a.stdout, "          or: SELECT * FROM %s FOR VERSION AS OF %d\n", name, s.Snapshot)
 			return nil
 		}),
 	}
@@ -241,4 +244,13 @@ the retention: keep it past your audits' horizon.`,
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "say what would be expired and deleted, change nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
 	return cmd
+}
+
+// athenaName is how Athena names the table at home: through the s3tablescatalog catalog for an S3 Tables
+// table, by its Glue-style name otherwise.
+func athenaName(home workflow.TableHome) string {
+	if c, ok := home.Catalog.(*cloud.S3Tables); ok {
+		return fmt.Sprintf(`"s3tablescatalog/%s"."%s"."%s"`, path.Base(c.BucketARN), c.Namespace, c.Name)
+	}
+	return icetable.Namespace + ".settlement_lines"
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paysettle/settle/internal/cloud"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/testkit/awsfake"
 	"github.com/paysettle/settle/internal/workflow"
@@ -64,5 +65,18 @@ func TestAWSVerify(t *testing.T) {
 	if code != 1 || !strings.Contains(stdout, "missing-object  s3://"+local.ProcessedBucket+"/"+key) ||
 		!strings.Contains(stdout, "settle aws reprocess s3://raw/incoming/settlement_detail_report_batch_58.csv --replace") {
 		t.Errorf("aws verify with a missing object: %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// The time-travel query names the table as Athena reaches it: an S3 Tables table through the
+// s3tablescatalog catalog of its table bucket.
+func TestAthenaName(t *testing.T) {
+	s3t := workflow.TableHome{Catalog: &cloud.S3Tables{BucketARN: "arn:aws:s3tables:eu-west-1:123456789012:bucket/settle-dev-123456789012",
+		Namespace: "settle", Name: "settlement_lines"}}
+	if got, want := athenaName(s3t), `"s3tablescatalog/settle-dev-123456789012"."settle"."settlement_lines"`; got != want {
+		t.Errorf("S3 Tables: %s, want %s", got, want)
+	}
+	if got := athenaName(workflow.TableHome{}); got != "settle.settlement_lines" {
+		t.Errorf("a table without a catalog: %s", got)
 	}
 }
