@@ -19,17 +19,23 @@ import (
 	"github.com/paysettle/settle/internal/workflow"
 )
 
-// nodeModules returns the folder holding @duckdb/node-api: SETTLE_NODE_MODULES, which .ci/run sets after
-// installing it. Without it the test is skipped locally, and fails in CI.
-func nodeModules(t *testing.T) string {
+// nodePackage returns the folder holding the npm package pkg (a path under node_modules):
+// SETTLE_NODE_MODULES, which .ci/run sets after installing it. Without it the test is skipped locally,
+// and fails in CI; what says what the package is and which version .ci/run installs.
+func nodePackage(t *testing.T, pkg, what string) string {
 	dir := os.Getenv("SETTLE_NODE_MODULES")
 	if dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, "@duckdb", "node-api")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(pkg), "package.json")); err == nil {
 			return dir
 		}
 	}
-	proof.Missing(t, "SETTLE_NODE_MODULES=%q does not hold @duckdb/node-api@1.5.6-r.1, which the DuckDB cross-check needs; .ci/run installs it", dir)
+	proof.Missing(t, "SETTLE_NODE_MODULES=%q does not hold %s; .ci/run installs it", dir, what)
 	return ""
+}
+
+// nodeModules returns the folder holding DuckDB's Node API.
+func nodeModules(t *testing.T) string {
+	return nodePackage(t, "@duckdb/node-api", "@duckdb/node-api@1.5.6-r.1, which the DuckDB cross-check needs")
 }
 
 // TestDuckDBReadsTheOutput: an independent reader (DuckDB, hive_partitioning=true) sees exact DECIMAL and

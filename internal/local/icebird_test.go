@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,20 +21,12 @@ import (
 	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/local"
-	"github.com/paysettle/settle/internal/testkit/proof"
 	"github.com/paysettle/settle/internal/workflow"
 )
 
-// icebirdModules is the folder holding icebird (SETTLE_NODE_MODULES, which .ci/run sets).
+// icebirdModules is the folder holding icebird.
 func icebirdModules(t *testing.T) string {
-	dir := os.Getenv("SETTLE_NODE_MODULES")
-	if dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, "icebird", "package.json")); err == nil {
-			return dir
-		}
-	}
-	proof.Missing(t, "SETTLE_NODE_MODULES=%q does not hold icebird@0.3.1, the independent Iceberg reader; .ci/run installs it", dir)
-	return ""
+	return nodePackage(t, "icebird", "icebird@0.3.1, the independent Iceberg reader")
 }
 
 // netTotals is, per net currency, the rows and the sum of net_amount in thousandths, of manifests.
