@@ -170,7 +170,7 @@ func printManifest(w io.Writer, op operator, d *ops.Detail, m *workflow.Manifest
 	fmt.Fprintln(tw, "    CURRENCY\tGROSS\tFEES\tNET\tPAYOUT")
 	for _, cur := range m.Currencies {
 		var t currencyTotals
-		t.add(cur)
+		t.Add(cur)
 		fmt.Fprintf(tw, "    %s\n", t.cells(cur.Currency))
 	}
 	tw.Flush()

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/paysettle/settle/internal/local"
-	"github.com/paysettle/settle/internal/money"
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/workflow"
@@ -25,13 +24,8 @@ type summary struct {
 	rows   int64
 }
 
-// currencyTotals are the committed files' sums in one currency: gross (credit − debit, of the rows
-// with this gross currency), fees, net (what the rows other than payouts settled) and payout (of the
-// rows with this net currency).
-type currencyTotals struct {
-	gross, fees, net, payout money.Amount
-	err                      error
-}
+// currencyTotals are the committed files' sums in one currency.
+type currencyTotals struct{ settlement.Sums }
 
 var summaryHeader = []string{"FILE", "STATUS", "EXECUTION", "WRITTEN", "REJECTED", "PARTITIONS"}
 
@@ -150,45 +144,17 @@ func (s *summary) commit(r local.FileResult) {
 			t = &currencyTotals{}
 			s.totals[c.Currency] = t
 		}
-		t.add(c)
+		t.Add(c)
 	}
-}
-
-// add adds a file's totals in the currency.
-func (t *currencyTotals) add(c settlement.Totals) {
-	add := func(dst *money.Amount, v string, negate bool) {
-		if v == "" || t.err != nil {
-			return
-		}
-		a, err := money.ParseAmount([]byte(v), money.Scale, true)
-		if negate {
-			a = -a
-		}
-		if err == nil {
-			*dst, err = money.Add(*dst, a)
-		}
-		t.err = err
-	}
-	add(&t.gross, c.GrossCredit, false)
-	add(&t.gross, c.GrossDebit, true)
-	add(&t.fees, c.TotalFees, false)
-	// NetAmount sums every row, the payout's debit included: what the other rows settled is that plus
-	// the payout (equal to the payout when the batch balances).
-	add(&t.net, c.NetAmount, false)
-	add(&t.net, c.Payout, false)
-	add(&t.payout, c.Payout, false)
 }
 
 // cells are the totals as table cells, with the currency's minor units.
 func (t *currencyTotals) cells(code string) string {
-	if t.err != nil {
-		return fmt.Sprintf("%s\t(%v)\t\t\t", code, t.err)
+	if t.Err != nil {
+		return fmt.Sprintf("%s\t(%v)\t\t\t", code, t.Err)
 	}
-	digits, err := money.MinorUnits([]byte(code))
-	if err != nil {
-		digits = 2
-	}
-	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", code, t.gross.Format(digits), t.fees.Format(digits), t.net.Format(digits), t.payout.Format(digits))
+	gross, fees, net, payout := t.Format(code)
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", code, gross, fees, net, payout)
 }
 
 // end prints the totals per currency of the committed files.

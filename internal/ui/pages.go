@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/paysettle/settle/internal/ledger"
-	"github.com/paysettle/settle/internal/money"
 	"github.com/paysettle/settle/internal/ops"
 	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/states"
@@ -375,38 +374,14 @@ type totalsRow struct {
 func totals(cs []settlement.Totals) []totalsRow {
 	var out []totalsRow
 	for _, c := range cs {
-		var gross, fees, net, payout money.Amount
-		var err error
-		add := func(dst *money.Amount, v string, negate bool) {
-			if v == "" || err != nil {
-				return
-			}
-			var a money.Amount
-			a, err = money.ParseAmount([]byte(v), money.Scale, true)
-			if negate {
-				a = -a
-			}
-			if err == nil {
-				*dst, err = money.Add(*dst, a)
-			}
-		}
-		add(&gross, c.GrossCredit, false)
-		add(&gross, c.GrossDebit, true)
-		add(&fees, c.TotalFees, false)
-		add(&net, c.NetAmount, false)
-		add(&net, c.Payout, false)
-		add(&payout, c.Payout, false)
+		var sums settlement.Sums
+		sums.Add(c)
 		row := totalsRow{Currency: c.Currency}
-		if err != nil {
-			row.Err = err.Error()
-			out = append(out, row)
-			continue
+		if sums.Err != nil {
+			row.Err = sums.Err.Error()
+		} else {
+			row.Gross, row.Fees, row.Net, row.Payout = sums.Format(c.Currency)
 		}
-		digits, derr := money.MinorUnits([]byte(c.Currency))
-		if derr != nil {
-			digits = 2
-		}
-		row.Gross, row.Fees, row.Net, row.Payout = gross.Format(digits), fees.Format(digits), net.Format(digits), payout.Format(digits)
 		out = append(out, row)
 	}
 	return out
