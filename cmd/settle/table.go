@@ -34,24 +34,24 @@ Every snapshot kept (` + fmt.Sprint(icetable.DefaultRetention.Hours()/24) + ` da
 	return cmd
 }
 
-// openTable is the target's Iceberg table.
-func openTable(ctx context.Context, t *target) (*icetable.Table, store.Bucket, error) {
+// openTable is the target's Iceberg table, its processed bucket, and the target's words for what it prints.
+func openTable(ctx context.Context, t *target) (*icetable.Table, store.Bucket, words, error) {
 	op, err := t.open(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	b, err := op.Processed()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if op.stack == nil {
-		return icetable.Open(b), b, nil
+		return icetable.Open(b), b, op.words, nil
 	}
 	home, err := op.stack.TableHome(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return icetable.In(home), b, nil
+	return icetable.In(home), b, op.words, nil
 }
 
 func newTableHistoryCmd(a *app, t *target) *cobra.Command {
@@ -68,7 +68,7 @@ func newTableHistoryCmd(a *app, t *target) *cobra.Command {
 			if merchant == "" || batch <= 0 {
 				return usageError("%s table history: pass --merchant and --batch", t.prefix())
 			}
-			tab, _, err := openTable(cmd.Context(), t)
+			tab, _, say, err := openTable(cmd.Context(), t)
 			if err != nil {
 				return err
 			}
@@ -98,7 +98,7 @@ func newTableHistoryCmd(a *app, t *target) *cobra.Command {
 				case !c.Current:
 					state = "not current"
 				}
-				fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", c.Snapshot, c.At.Format(time.RFC3339), c.Revision, c.Source, c.ETag, c.Execution, state)
+				fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s\n", c.Snapshot, c.At.Format(time.RFC3339), c.Revision, say.text(c.Source), c.ETag, c.Execution, state)
 			}
 			return w.Flush()
 		}),
@@ -124,7 +124,7 @@ func newTableAsOfCmd(a *app, t *target) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tab, _, err := openTable(cmd.Context(), t)
+			tab, _, say, err := openTable(cmd.Context(), t)
 			if err != nil {
 				return err
 			}
@@ -138,7 +138,7 @@ func newTableAsOfCmd(a *app, t *target) *cobra.Command {
 			fmt.Fprintf(a.stdout, "As of %s the table was at snapshot %d (committed %s%s): %d data files, %d rows.\n",
 				moment.Format(time.RFC3339), s.Snapshot, s.At.Format(time.RFC3339), map[bool]string{true: ", the current one", false: ""}[s.Current], s.Files, s.Rows)
 			if s.Merchant != "" {
-				fmt.Fprintf(a.stdout, "That snapshot committed %s batch %d from %s.\n", s.Merchant, s.Batch, s.Source)
+				fmt.Fprintf(a.stdout, "That snapshot committed %s batch %d from %s.\n", s.Merchant, s.Batch, say.text(s.Source))
 			}
 			name := athenaName(tab.Home)
 			fmt.Fprintf(a.stdout, "Read it with: SELECT * FROM %s FOR TIMESTAMP AS OF TIMESTAMP '%s UTC'  (Athena)\n", name, moment.Format("2006-01-02 15:04:05.000"))
@@ -162,7 +162,7 @@ which); sync commits them, one snapshot per batch, through the same compare-and-
 		Example: `  ` + t.prefix() + ` table sync`,
 		Args:    noArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			tab, b, err := openTable(cmd.Context(), t)
+			tab, b, _, err := openTable(cmd.Context(), t)
 			if err != nil {
 				return err
 			}
@@ -211,7 +211,7 @@ the retention: keep it past your audits' horizon.`,
 			if !ok {
 				return usageError("--orphans %q is not a duration: write 15d", orphans)
 			}
-			tab, _, err := openTable(cmd.Context(), t)
+			tab, _, _, err := openTable(cmd.Context(), t)
 			if err != nil {
 				return err
 			}

@@ -80,3 +80,23 @@ func TestAthenaName(t *testing.T) {
 		t.Errorf("a table without a catalog: %s", got)
 	}
 }
+
+// settle table history and as-of on a data folder: the batch's one version from the folder's own file
+// (in the folder's words, not the raw bucket's URL), and the table now with the query that reads it.
+func TestTableHistoryAndAsOf(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if out, code := localCLI("run", "--data", data, "../../testdata/sample"); code != 0 {
+		t.Fatalf("run: %d %s", code, out)
+	}
+	out, code := localCLI("table", "history", "--data", data, "--merchant", "AcmeShopNL", "--batch", "58")
+	source := filepath.Join(data, "raw", "incoming", "settlement_detail_report_batch_58.csv")
+	if code != 0 || !strings.Contains(out, "AcmeShopNL batch 58: 1 version in the table") || !strings.Contains(out, source) ||
+		strings.Contains(out, "s3://") || !strings.Contains(out, "current") {
+		t.Errorf("table history: exit %d\n%s\nwant one current version from %s", code, out, source)
+	}
+	out, code = localCLI("table", "as-of", "now", "--data", data)
+	if code != 0 || !strings.Contains(out, "the current one") || !strings.Contains(out, "SELECT * FROM settle.settlement_lines FOR TIMESTAMP AS OF TIMESTAMP") ||
+		strings.Contains(out, "s3://") {
+		t.Errorf("table as-of now: exit %d\n%s", code, out)
+	}
+}
