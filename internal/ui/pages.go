@@ -125,6 +125,10 @@ type count struct {
 
 const listLimit = 100
 
+// listRefresh is how often the executions page reloads itself while an execution runs (seconds): less
+// often than a running execution's own page, since it reads the status and the list each time.
+const listRefresh = 5
+
 func (s *Server) executions(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := pageContext(r)
 	defer cancel()
@@ -154,6 +158,7 @@ func (s *Server) executions(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(st.Running) > 0 {
 		p.Oldest = &st.Running[0]
+		p.Refresh = listRefresh // until they end: their status changes here
 	}
 	limit := listLimit + 1
 	if p.FQuery != "" {

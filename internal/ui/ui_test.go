@@ -522,7 +522,7 @@ var timeZero = time.Time{}
 
 // TestUIRunningExecutionUpdates: while a file is in its Transform step, its page says RUNNING, marks
 // Transform as the running state and reloads itself; the executions page counts it as the oldest waiting
-// file. Once the step goes on, the same page shows it SUCCEEDED and reloads no more.
+// file and reloads itself too. Once the step goes on, the pages show it SUCCEEDED and reload no more.
 func TestUIRunningExecutionUpdates(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	hold := func(arn string, task engine.TaskFunc) engine.TaskFunc {
@@ -567,6 +567,10 @@ func TestUIRunningExecutionUpdates(t *testing.T) {
 	if got := list.names(); len(got) != 1 || got[0] != batch57 {
 		t.Errorf("listed %v", got)
 	}
+	if refresh := list.find(func(n *html.Node) bool { return n.Data == "meta" && attr(n, "http-equiv") == "refresh" }); len(refresh) != 1 || attr(refresh[0], "content") != "5" {
+		t.Errorf("the executions page does not reload itself while one runs: %v", refresh)
+	}
+	contains(t, "the list's live notice", list.textOf("live"), "updates itself")
 	close(release)
 	if r := <-done; r.Status != local.Succeeded {
 		t.Fatalf("the run: %+v", r)
@@ -577,6 +581,9 @@ func TestUIRunningExecutionUpdates(t *testing.T) {
 	}
 	if len(p.find(func(n *html.Node) bool { return n.Data == "meta" && attr(n, "http-equiv") == "refresh" })) != 0 {
 		t.Error("a finished execution's page still reloads itself")
+	}
+	if list := get(t, c.URL+"/"); len(list.find(func(n *html.Node) bool { return n.Data == "meta" && attr(n, "http-equiv") == "refresh" })) != 0 {
+		t.Error("the executions page still reloads itself with nothing running")
 	}
 }
 
