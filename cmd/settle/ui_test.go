@@ -249,6 +249,53 @@ func TestAWSUIQueues(t *testing.T) {
 	}
 }
 
+// TestAWSUIFetchQueue: on a stack, the console lists the fetch DLQ's dead letters and sends their report
+// requests back to the webhook queue only once the plan is confirmed, keeping a message that carries no
+// request, as settle aws dlq redrive fetch does.
+func TestAWSUIFetchQueue(t *testing.T) {
+	w := awsfake.NewWorld(t, workflow.Config{})
+	req57 := `{"merchantAccount":"AcmeShopNL","fileName":"settlement_detail_report_batch_57.csv","url":"https://ca-test.adyen.com/reports/download/MerchantAccount/AcmeShopNL/settlement_detail_report_batch_57.csv","live":false}`
+	w.Fake.Send(w.Stack["FetchDeadLetterQueueUrl"], `{"request":`+req57+`,"key":"incoming/AcmeShopNL/settlement_detail_report_batch_57.csv","reason":"unauthorized","status":401,"error":"unauthorized (HTTP 401)","action":"check the report user's username and password","attempts":1,"time":"2024-05-07T08:00:00Z"}`)
+	w.Fake.Send(w.Stack["FetchDeadLetterQueueUrl"], `{"body":"{\"not\":\"a request\"}","reason":"malformed","error":"x","action":"y","time":"2024-05-07T08:00:00Z"}`)
+	a, _, _ := testApp(secondsClock{w.Clock}, false, "")
+	u := serveUI(t, a, "aws", "ui")
+	page := fetchPage(t, u+"failed")
+	if strings.Count(page, `data-queue="fetch-dlq"`) < 2 || !strings.Contains(page, "settlement_detail_report_batch_57.csv") {
+		t.Fatalf("the failed page lacks the fetch DLQ's messages:\n%s", page)
+	}
+	token := regexp.MustCompile(`name="token" value="([0-9a-f]{64})"`).FindStringSubmatch(page)[1]
+	send := func(form map[string][]string) string {
+		t.Helper()
+		resp, err := http.PostForm(u+"failed/redrive", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%d: %s", resp.StatusCode, b)
+		}
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	plan := send(map[string][]string{"token": {token}, "queue": {"fetch-dlq"}})
+	if !strings.Contains(plan, "<strong>settle aws dlq redrive fetch</strong>") || !strings.Contains(plan, "Send them back to the webhook queue") {
+		t.Errorf("the plan:\n%s", plan)
+	}
+	if n, m := len(w.Fake.Messages(w.Stack["FetchDeadLetterQueueUrl"])), len(w.Fake.Messages(w.Stack["WebhookQueueUrl"])); n != 2 || m != 0 {
+		t.Fatalf("the plan changed the queues: %d in the fetch DLQ, %d in the webhook queue", n, m)
+	}
+	done := send(map[string][]string{"token": {token}, "queue": {"fetch-dlq"}, "confirm": {"yes"}})
+	if !strings.Contains(done, "requeued") || !strings.Contains(done, "skipped") {
+		t.Errorf("the redrive:\n%s", done)
+	}
+	if got := w.Fake.Messages(w.Stack["WebhookQueueUrl"]); len(got) != 1 || got[0] != req57 {
+		t.Errorf("webhook queue after the redrive: %q, want the request as the receiver queues it", got)
+	}
+	if left := w.Fake.Messages(w.Stack["FetchDeadLetterQueueUrl"]); len(left) != 1 || !strings.Contains(left[0], `"reason":"malformed"`) {
+		t.Errorf("fetch DLQ after the redrive: %q, want only the message without a request", left)
+	}
+}
+
 // TestAWSUIMoto: settle aws ui on template.yaml deployed to moto: the stack's running execution (moto's
 // executions never run) is listed as the oldest waiting file, and its page draws the graph from the
 // definition moto's Step Functions holds, the template's, without a warning.
