@@ -218,20 +218,7 @@ func TestAWSUIQueues(t *testing.T) {
 		t.Fatalf("the failed page lacks the ingest DLQ's message or its restart:\n%s", page)
 	}
 	token := regexp.MustCompile(`name="token" value="([0-9a-f]{64})"`).FindStringSubmatch(page)[1]
-	send := func(form map[string][]string) string {
-		t.Helper()
-		resp, err := http.PostForm(u+"failed/redrive", form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%d: %s", resp.StatusCode, b)
-		}
-		return strings.Join(strings.Fields(string(b)), " ")
-	}
-	plan := send(map[string][]string{"token": {token}, "queue": {"ingest-dlq"}})
+	plan := postRedrive(t, u, map[string][]string{"token": {token}, "queue": {"ingest-dlq"}})
 	for _, want := range []string{"<strong>settle aws dlq redrive ingest</strong>", "Would move 1 message(s) from " + w.Fake.QueueARN("settle-ingest-dlq") + " to", "Move them back to the ingest queue?"} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("the plan lacks %q:\n%s", want, plan)
@@ -240,13 +227,29 @@ func TestAWSUIQueues(t *testing.T) {
 	if n := len(w.Fake.Messages(w.Stack["IngestDeadLetterQueueUrl"])); n != 1 {
 		t.Fatalf("the plan moved the message: %d left", n)
 	}
-	done := send(map[string][]string{"token": {token}, "queue": {"ingest-dlq"}, "confirm": {"yes"}})
+	done := postRedrive(t, u, map[string][]string{"token": {token}, "queue": {"ingest-dlq"}, "confirm": {"yes"}})
 	if !strings.Contains(done, "Moving 1 message(s) from "+w.Fake.QueueARN("settle-ingest-dlq")+" to "+w.Fake.QueueARN("settle-ingest")) {
 		t.Errorf("the move:\n%s", done)
 	}
 	if n, m := len(w.Fake.Messages(w.Stack["IngestDeadLetterQueueUrl"])), len(w.Fake.Messages(w.Stack["IngestQueueUrl"])); n != 0 || m != 1 {
 		t.Errorf("after the move: %d in the ingest DLQ, %d in the ingest queue", n, m)
 	}
+}
+
+// postRedrive posts form to the console at u's dead-letter restart, wants 200, and returns the page with
+// its white space folded.
+func postRedrive(t *testing.T, u string, form map[string][]string) string {
+	t.Helper()
+	resp, err := http.PostForm(u+"failed/redrive", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d: %s", resp.StatusCode, b)
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
 }
 
 // TestAWSUIFetchQueue: on a stack, the console lists the fetch DLQ's dead letters and sends their report
@@ -264,27 +267,14 @@ func TestAWSUIFetchQueue(t *testing.T) {
 		t.Fatalf("the failed page lacks the fetch DLQ's messages:\n%s", page)
 	}
 	token := regexp.MustCompile(`name="token" value="([0-9a-f]{64})"`).FindStringSubmatch(page)[1]
-	send := func(form map[string][]string) string {
-		t.Helper()
-		resp, err := http.PostForm(u+"failed/redrive", form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%d: %s", resp.StatusCode, b)
-		}
-		return strings.Join(strings.Fields(string(b)), " ")
-	}
-	plan := send(map[string][]string{"token": {token}, "queue": {"fetch-dlq"}})
+	plan := postRedrive(t, u, map[string][]string{"token": {token}, "queue": {"fetch-dlq"}})
 	if !strings.Contains(plan, "<strong>settle aws dlq redrive fetch</strong>") || !strings.Contains(plan, "Send them back to the webhook queue") {
 		t.Errorf("the plan:\n%s", plan)
 	}
 	if n, m := len(w.Fake.Messages(w.Stack["FetchDeadLetterQueueUrl"])), len(w.Fake.Messages(w.Stack["WebhookQueueUrl"])); n != 2 || m != 0 {
 		t.Fatalf("the plan changed the queues: %d in the fetch DLQ, %d in the webhook queue", n, m)
 	}
-	done := send(map[string][]string{"token": {token}, "queue": {"fetch-dlq"}, "confirm": {"yes"}})
+	done := postRedrive(t, u, map[string][]string{"token": {token}, "queue": {"fetch-dlq"}, "confirm": {"yes"}})
 	if !strings.Contains(done, "requeued") || !strings.Contains(done, "skipped") {
 		t.Errorf("the redrive:\n%s", done)
 	}
