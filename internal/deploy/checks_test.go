@@ -1388,3 +1388,33 @@ func TestReadmeDeployEndsWithTheWebhookURL(t *testing.T) {
 		t.Error("the template has no WebhookUrl output")
 	}
 }
+
+// TestIcebergTableMaintenance: S3 Tables expires the table's snapshots after SnapshotRetentionHours and
+// removes unreferenced files, but does not compact it. Compaction would merge batches' data files into
+// new ones, and a replace takes a batch's old version out by the data file the table's index names
+// (whose footer also carries the batch's manifest): after a compaction that file is gone from the
+// snapshot while its rows are still in the merged one, and the replace would fail or count them twice.
+func TestIcebergTableMaintenance(t *testing.T) {
+	tpl := loadTemplate(t)
+	p := tpl.Resources["SettlementIcebergTable"].Properties
+	get := func(v any, path ...string) string {
+		for _, k := range path {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		return render(v, nil)
+	}
+	if got := get(p, "Compaction", "Status"); got != "disabled" {
+		t.Errorf("SettlementIcebergTable compaction is %q, want disabled", got)
+	}
+	if got := get(p, "SnapshotManagement", "Status"); got != "enabled" {
+		t.Errorf("snapshot management is %q, want enabled", got)
+	}
+	if got := get(p, "SnapshotManagement", "MaxSnapshotAgeHours"); got != "{SnapshotRetentionHours}" {
+		t.Errorf("snapshots expire after %q, want the parameter SnapshotRetentionHours", got)
+	}
+	b := tpl.Resources["SettlementTableBucket"].Properties
+	if got := get(b, "UnreferencedFileRemoval", "Status"); got != "Enabled" {
+		t.Errorf("unreferenced file removal is %q, want Enabled", got)
+	}
+}
