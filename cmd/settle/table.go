@@ -28,9 +28,10 @@ in in the same snapshot, so a reader of the table sees the batch before or after
 Every snapshot kept (` + fmt.Sprint(icetable.DefaultRetention.Hours()/24) + ` days by default) can be read again: time travel.`,
 		Example: `  ` + t.prefix() + ` table history --merchant AcmeShopNL --batch 57
   ` + t.prefix() + ` table as-of 2024-12-31T23:59:59Z
+  ` + t.prefix() + ` table rebuild --dry-run
   ` + t.prefix() + ` table maintain --dry-run`,
 	}
-	cmd.AddCommand(newTableHistoryCmd(a, t), newTableAsOfCmd(a, t), newTableSyncCmd(a, t), newTableMaintainCmd(a, t))
+	cmd.AddCommand(newTableHistoryCmd(a, t), newTableAsOfCmd(a, t), newTableSyncCmd(a, t), newTableRebuildCmd(a, t), newTableMaintainCmd(a, t))
 	return cmd
 }
 
@@ -186,6 +187,91 @@ which); sync commits them, one snapshot per batch, through the same compare-and-
 	t.flags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the counts as one JSON object")
 	return cmd
+}
+
+func newTableRebuildCmd(a *app, t *target) *cobra.Command {
+	var dry, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rebuild",
+		Short: "Write the manifests and ledgers the processed bucket lacks from the table's committed snapshots",
+		Long: `The table holds everything a manifest says: each data file's footer carries the part its report
+decides (counts, totals, warnings, source), the table's index the version (file, rows, revision), and the
+snapshot that added it what its commit decided (execution, what a replace replaced). rebuild writes every
+manifest the processed bucket lacks from the table, copies a missing partition object of
+settlement_lines/ back from the table's data file first, and then writes the ledgers again from the
+manifests. A manifest that exists is never changed: one that commits another version than the table is
+listed (settle verify says which to trust). The rejected rows and validation reports are not in the
+table: a manifest written again names them where they were.`,
+		Example: `  ` + t.prefix() + ` table rebuild --dry-run
+  ` + t.prefix() + ` table rebuild`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			tab, b, say, err := openTable(cmd.Context(), t)
+			if err != nil {
+				return err
+			}
+			res, err := workflow.RebuildManifests(cmd.Context(), b, tab, dry)
+			if err != nil {
+				return err
+			}
+			out := struct {
+				workflow.ManifestRebuild
+				Ledgers *workflow.RebuildResult `json:"ledgers,omitempty"`
+			}{ManifestRebuild: res}
+			if !dry {
+				led, err := workflow.RebuildLedgers(cmd.Context(), b)
+				if err != nil {
+					return err
+				}
+				out.Ledgers = &led
+			}
+			if asJSON {
+				if err := printJSON(a.stdout, out); err != nil {
+					return err
+				}
+			} else {
+				printRebuild(a, say, out.ManifestRebuild, out.Ledgers, dry)
+			}
+			if n := len(res.Differ) + len(res.Skipped); n > 0 {
+				return failed("%d manifests differ from the table or could not be written from it", n)
+			}
+			return nil
+		}),
+	}
+	t.flags(cmd)
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "say what would be written, change nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was done as one JSON object")
+	return cmd
+}
+
+// printRebuild says what table rebuild did, in the target's words.
+func printRebuild(a *app, say words, res workflow.ManifestRebuild, led *workflow.RebuildResult, dry bool) {
+	verb := "written"
+	if dry {
+		verb = "would be written"
+	}
+	fmt.Fprintf(a.stdout, "The table holds %d batches: %d manifests already hold its version, %d %s from it", res.Batches, res.Same, len(res.Written), verb)
+	if n := len(res.Republished); n > 0 {
+		fmt.Fprintf(a.stdout, " (%d partition objects copied back first)", n)
+	}
+	fmt.Fprintln(a.stdout, ".")
+	for _, k := range res.Written {
+		fmt.Fprintln(a.stdout, "  "+say.output(k))
+	}
+	if res.Expired > 0 {
+		fmt.Fprintf(a.stdout, "%d of them name no execution: the snapshot that added their version has expired.\n", res.Expired)
+	}
+	for _, d := range res.Differ {
+		key, why, _ := strings.Cut(d, ": ")
+		fmt.Fprintln(a.stdout, "Differs: "+say.output(key)+": "+say.text(why))
+	}
+	for _, s := range res.Skipped {
+		key, why, _ := strings.Cut(s, ": ")
+		fmt.Fprintln(a.stdout, "Skipped: "+say.output(key)+": "+say.text(why))
+	}
+	if led != nil {
+		fmt.Fprintf(a.stdout, "Rebuilt the ledgers of %d merchant accounts from %d manifests: %d were missing or differed and were written.\n", led.Accounts, led.Batches, led.Rewritten)
+	}
 }
 
 func newTableMaintainCmd(a *app, t *target) *cobra.Command {

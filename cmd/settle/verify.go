@@ -104,6 +104,10 @@ func printVerify(w io.Writer, op operator, rep *workflow.VerifyReport) {
 		remedy := f.Remedy
 		if f.Command != "" {
 			verb, rest, _ := strings.Cut(f.Command, " ")
+			if verb == "table" { // a command of a group: its verb is two words
+				sub, more, _ := strings.Cut(rest, " ")
+				verb, rest = verb+" "+sub, more
+			}
 			remedy += ": " + strings.TrimSpace(op.command(verb)+" "+op.text(rest))
 		}
 		fmt.Fprintf(w, "    To resolve: %s\n", remedy)

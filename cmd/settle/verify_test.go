@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/paysettle/settle/internal/cloud"
+	"github.com/paysettle/settle/internal/gen"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/testkit/awsfake"
 	"github.com/paysettle/settle/internal/workflow"
@@ -99,4 +102,117 @@ func TestTableHistoryAndAsOf(t *testing.T) {
 		strings.Contains(out, "s3://") {
 		t.Errorf("table as-of now: exit %d\n%s", code, out)
 	}
+}
+
+// settle table rebuild writes the manifests, ledgers and partition objects of a data folder again from
+// the Iceberg table, byte for byte, including a batch replaced twice (v1, v2, v1 again: revision 2, its
+// history and what it replaced); a second rebuild has nothing to do; a manifest that differs from the
+// table is reported and kept, with exit 1.
+func TestTableRebuild(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	v1, v2 := filepath.Join(dir, "settlement_detail_report_batch_61.csv"), filepath.Join(dir, "settlement_detail_report_batch_61_v2.csv")
+	writeReport(t, v1, gen.Config{Rows: 40, Seed: 7, Batch: 61, SettlementDate: "2024-05-06"})
+	writeReport(t, v2, gen.Config{Rows: 41, Seed: 8, Batch: 61, SettlementDate: "2024-05-06"})
+	if out, code := localCLI("run", "--data", data, "../../testdata/sample", v1); code != 0 {
+		t.Fatalf("run: %d %s", code, out)
+	}
+	out, _ := localCLI("run", "--data", data, v2)
+	execution := field(out, v2, 2)
+	if out, code := localCLI("reprocess", "--data", data, execution, "--replace", "--yes"); code != 0 {
+		t.Fatalf("replace with v2: %d %s", code, out)
+	}
+	out, _ = localCLI("executions", "--data", data, "--json")
+	var back string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "settlement_detail_report_batch_61.csv") && strings.Contains(l, `"DUPLICATE"`) || strings.Contains(l, "settlement_detail_report_batch_61.csv") && strings.Contains(l, `"SUCCEEDED"`) {
+			var e struct{ Name string }
+			if json.Unmarshal([]byte(l), &e) == nil && back == "" {
+				back = e.Name
+			}
+		}
+	}
+	if back == "" {
+		t.Fatalf("no execution of v1 in\n%s", out)
+	}
+	if out, code := localCLI("reprocess", "--data", data, back, "--replace", "--yes"); code != 0 {
+		t.Fatalf("replace with v1 again: %d %s", code, out)
+	}
+	proc := filepath.Join(data, "processed")
+	rebuilt := []string{"_manifests", "_ledger", "settlement_lines"}
+	before := files(t, proc, rebuilt...)
+	var m workflow.Manifest
+	if err := json.Unmarshal(before["_manifests/adyen/PaySettleShopEU/61.json"], &m); err != nil || m.Revision != 2 || len(m.History) != 2 || m.Replaced == nil {
+		t.Fatalf("batch 61's manifest: revision %d, history %v, replaced %v (%v); want the second replace", m.Revision, m.History, m.Replaced, err)
+	}
+	for _, d := range rebuilt {
+		if err := os.RemoveAll(filepath.Join(proc, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, code := localCLI("verify", "--data", data)
+	if code != 1 || strings.Count(out, "To resolve: the table holds everything its manifest said; write it again from the table: settle table rebuild") != 3 {
+		t.Errorf("verify without the manifests: %d\n%s\nwant 3 findings resolved by table rebuild", code, out)
+	}
+	out, code = localCLI("table", "rebuild", "--data", data, "--dry-run")
+	if code != 0 || !strings.Contains(out, "The table holds 3 batches: 0 manifests already hold its version, 3 would be written from it (3 partition objects copied back first).") {
+		t.Fatalf("dry run: %d\n%s", code, out)
+	}
+	if got := files(t, proc, rebuilt...); len(got) != 0 {
+		t.Fatalf("the dry run wrote %d files", len(got))
+	}
+	out, code = localCLI("table", "rebuild", "--data", data)
+	if code != 0 || !strings.Contains(out, "3 written from it") || !strings.Contains(out, "Rebuilt the ledgers of 2 merchant accounts from 3 manifests") {
+		t.Fatalf("rebuild: %d\n%s", code, out)
+	}
+	after := files(t, proc, rebuilt...)
+	for k, b := range before {
+		if !bytes.Equal(after[k], b) {
+			t.Errorf("%s rebuilt as\n%s\nwas\n%s", k, after[k], b)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("rebuilt %d files, there were %d", len(after), len(before))
+	}
+	if out, code := localCLI("verify", "--data", data, "--deep"); code != 0 {
+		t.Errorf("verify after the rebuild: %d\n%s", code, out)
+	}
+	out, code = localCLI("table", "rebuild", "--data", data)
+	if code != 0 || !strings.Contains(out, "3 manifests already hold its version, 0 written") {
+		t.Errorf("second rebuild: %d\n%s", code, out)
+	}
+	// A manifest that commits another version than the table holds is listed, and kept as it is.
+	key := filepath.Join(proc, "_manifests", "adyen", "AcmeShopNL", "57.json")
+	changed := bytes.Replace(before["_manifests/adyen/AcmeShopNL/57.json"], []byte(`"execution":"`), []byte(`"execution":"x`), 1)
+	if err := os.WriteFile(key, changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = localCLI("table", "rebuild", "--data", data)
+	if code != 1 || !strings.Contains(out, "Differs: "+filepath.Join(proc, "_manifests", "adyen", "AcmeShopNL", "57.json")) ||
+		!strings.Contains(out, "records of its commit differ") || !bytes.Equal(read(t, key), changed) {
+		t.Errorf("rebuild over a changed manifest: %d\n%s", code, out)
+	}
+}
+
+// files is every file under root's folders dirs (except the folder store's own), by key.
+func files(t *testing.T, root string, dirs ...string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, d := range dirs {
+		err := filepath.WalkDir(filepath.Join(root, d), func(p string, e os.DirEntry, err error) error {
+			if errors.Is(err, os.ErrNotExist) {
+				return filepath.SkipDir
+			}
+			if err != nil || e.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			out[filepath.ToSlash(rel)] = read(t, p)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }

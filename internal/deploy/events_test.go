@@ -22,6 +22,8 @@ import (
 	"github.com/paysettle/settle/internal/adyen"
 	"github.com/paysettle/settle/internal/fetch"
 	"github.com/paysettle/settle/internal/local"
+	"github.com/paysettle/settle/internal/parquetfile"
+	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/testkit/reporoot"
 	"github.com/paysettle/settle/internal/webhook"
 	"github.com/paysettle/settle/internal/workflow"
@@ -163,7 +165,13 @@ func TestStarterEvent(t *testing.T) {
 // handlers) and returns what the state machine passed each step, with the bucket renamed.
 func localStepInputs(t *testing.T, rawBucket string) map[string]workflow.StepInput {
 	t.Helper()
-	env, err := local.Open(t.TempDir(), local.Options{})
+	// The functions' settings (events/env.json): the staged Parquet's footer records the policy.
+	fn := envFile(t)["TransformFunction"]
+	conf, err := workflow.LoadConfig(func(k string) string { return fn[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := local.Open(t.TempDir(), local.Options{Config: conf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,9 +201,43 @@ func localStepInputs(t *testing.T, rawBucket string) map[string]workflow.StepInp
 		if in.Input != nil {
 			in.Input.File.Bucket = rawBucket
 		}
+		if in.Transform != nil {
+			restage(t, env, in, rawBucket)
+		}
 		out[step] = in
 	}
 	return out
+}
+
+// restage sets the size of the staged Parquet in in.Transform to what the transform step stages when the raw
+// bucket is called rawBucket: its footer's manifest names the source's bucket.
+func restage(t *testing.T, env *local.Env, in workflow.StepInput, rawBucket string) {
+	t.Helper()
+	tr := in.Transform
+	ctx := t.Context()
+	obj, err := env.Processed.Head(ctx, tr.Partitions[0].Key) // the staged bytes, published
+	if err != nil {
+		t.Fatal(err)
+	}
+	footer, ok, err := parquetfile.Metadata(ctx, env.Processed, obj.Key, obj.ETag, obj.Size, workflow.FooterKey)
+	if err != nil || !ok {
+		t.Fatalf("the staged Parquet's footer: %v (%v)", err, ok)
+	}
+	renamed := strings.Replace(footer, `"bucket":"`+local.RawBucket+`"`, `"bucket":"`+rawBucket+`"`, 1)
+	report, err := os.Open(filepath.Join(reporoot.Of(t), sampleReport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer report.Close()
+	var staged bytes.Buffer
+	_, err = parquetfile.Stage(report, &staged, settlement.Job{Key: in.File.Key, ETag: in.File.ETag,
+		Metadata: map[string]string{workflow.FooterKey: renamed}})
+	if err != nil || renamed == footer {
+		t.Fatalf("restage with the bucket %s: %v", rawBucket, err)
+	}
+	for i := range tr.Partitions {
+		tr.Partitions[i].Bytes = int64(staged.Len())
+	}
 }
 
 // sampleArrived is the arrival time the events give the sample report (the starter event's time):

@@ -2,6 +2,7 @@ package icetable
 
 import (
 	"context"
+	"crypto/md5"
 	"fmt"
 	"os"
 	"slices"
@@ -16,10 +17,13 @@ import (
 )
 
 func benchVersion(batch int64) *workflow.TableVersion {
-	file := workflow.TableFile("2024-05-03", "Acme", batch, "e"+strconv.FormatInt(batch, 10))
-	return &workflow.TableVersion{Provider: "adyen", MerchantAccount: "Acme", Batch: batch, SettlementDate: "2024-05-03",
-		File: file, Rows: 2000, Bytes: 150_000, Source: "s3://raw/incoming/report_" + strconv.FormatInt(batch, 10) + ".csv",
-		SourceETag: "e" + strconv.FormatInt(batch, 10), Execution: "x" + strconv.FormatInt(batch, 10)}
+	// ETags and execution names as long as real ones (32 hex digits), and an arrival: the index entry
+	// and the summary the size of the pipeline's.
+	etag := fmt.Sprintf("%x", md5.Sum([]byte(strconv.FormatInt(batch, 10))))
+	file := workflow.TableFile("2024-05-03", "AcmeShopNL", batch, fmt.Sprintf("%x", md5.Sum([]byte(etag))))
+	return &workflow.TableVersion{Provider: "adyen", MerchantAccount: "AcmeShopNL", Batch: batch, SettlementDate: "2024-05-03",
+		File: file, Rows: 2000, Bytes: 150_000, Source: "s3://settle-prod-raw-123456789012/incoming/settlement_detail_report_batch_" + strconv.FormatInt(batch, 10) + ".csv",
+		SourceETag: etag, Execution: etag, Arrived: time.Date(2024, 5, 3, 9, 0, 0, 123456789, time.UTC).Add(time.Duration(batch) * time.Hour)}
 }
 
 func quantile(d []time.Duration, q float64) time.Duration {

@@ -2,6 +2,7 @@ package icetable
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -33,6 +34,10 @@ const (
 	SummaryExecution = "settle.execution"
 	SummaryFile      = "settle.file"
 	SummaryReplaced  = "settle.replaced-file"
+	// A replace's manifest also names the source it replaced and the batch's earlier commits (JSON), so
+	// that the manifest can be written again from the table (workflow.ManifestFromTable).
+	SummaryReplacedSource = "settle.replaced-source"
+	SummaryHistory        = "settle.history"
 )
 
 // maxLostSwaps bounds how often Commit decides again after losing the compare-and-swap. Each loss means
@@ -106,6 +111,20 @@ func (t *Table) apply(ctx context.Context, tbl *table.Table, prev, w *workflow.T
 		SummaryFile:      w.File,
 		SummaryExecution: w.Execution,
 	}
+	if w.Replaced != nil {
+		b, err := json.Marshal(w.Replaced)
+		if err != nil {
+			return nil, err
+		}
+		summary[SummaryReplacedSource] = string(b)
+	}
+	if len(w.History) > 0 {
+		b, err := json.Marshal(w.History)
+		if err != nil {
+			return nil, err
+		}
+		summary[SummaryHistory] = string(b)
+	}
 	tx := tbl.NewTransaction()
 	if err := tx.SetProperties(iceberg.Properties{batchProperty(w.Provider, w.MerchantAccount, w.Batch): indexValue(w)}); err != nil {
 		return nil, err
@@ -140,34 +159,54 @@ func dataFile(spec iceberg.PartitionSpec, location string, v *workflow.TableVers
 	return b.Build(), nil
 }
 
-// indexValue is a batch's entry in the table's index of batches: what a replace of it and the
-// consistency check need, compactly (the metadata carries one per batch ever committed): rows, bytes,
-// revision, the data file and the report's ETag. The snapshot that added it records the rest.
+// indexValue is a batch's entry in the table's index of batches: what a replace of it, the consistency
+// check and a manifest written again from the table need, compactly (the metadata carries one per batch
+// ever committed): rows, bytes, revision, the report's arrival (Unix nanoseconds, "-" for none), the data
+// file and the report's ETag. The snapshot that added it records the rest.
 func indexValue(v *workflow.TableVersion) string {
-	return fmt.Sprintf("%d %d %d %s %s", v.Rows, v.Bytes, v.Revision, v.File, v.SourceETag)
+	arrived := "-"
+	if !v.Arrived.IsZero() {
+		arrived = strconv.FormatInt(v.Arrived.UnixNano(), 10)
+	}
+	return fmt.Sprintf("%d %d %d %s %s %s", v.Rows, v.Bytes, v.Revision, arrived, v.File, v.SourceETag)
 }
 
-// parseIndex reads the index entry value of key (settle.batch/provider/merchant/batch).
+// parseIndex reads the index entry value of key (settle.batch/provider/merchant/batch), also in the form
+// written before it recorded the arrival (rows bytes revision file etag).
 func parseIndex(key, value string) (*workflow.TableVersion, error) {
 	// provider/merchant/batch: the merchant account is what lies between the first and the last slash.
 	rest := strings.TrimPrefix(key, "settle.batch/")
 	provider, rest, ok1 := strings.Cut(rest, "/")
 	i := strings.LastIndexByte(rest, '/')
-	f := strings.SplitN(value, " ", 5)
+	f := strings.SplitN(value, " ", 6)
+	arrived := "-"
+	switch {
+	case len(f) >= 5 && strings.HasPrefix(f[3], "data/"):
+		f = strings.SplitN(value, " ", 5)
+	case len(f) == 6:
+		arrived, f = f[3], append(f[:3:3], f[4], f[5])
+	default:
+		f = nil
+	}
 	if !ok1 || i <= 0 || len(f) != 5 {
 		return nil, fmt.Errorf("the table's index entry %s = %q is unreadable", key, value)
 	}
 	v := &workflow.TableVersion{Provider: provider, MerchantAccount: rest[:i], File: f[3], SourceETag: f[4]}
-	var err1, err2, err3, err4 error
+	var err1, err2, err3, err4, err5 error
 	v.Batch, err1 = strconv.ParseInt(rest[i+1:], 10, 64)
 	v.Rows, err2 = strconv.ParseInt(f[0], 10, 64)
 	v.Bytes, err3 = strconv.ParseInt(f[1], 10, 64)
 	v.Revision, err4 = strconv.ParseInt(f[2], 10, 64)
+	if arrived != "-" {
+		var n int64
+		n, err5 = strconv.ParseInt(arrived, 10, 64)
+		v.Arrived = time.Unix(0, n).UTC()
+	}
 	date, ok := strings.CutPrefix(v.File, "data/settlement_date=")
 	if i := strings.IndexByte(date, '/'); ok && i > 0 {
 		v.SettlementDate = date[:i]
 	}
-	if err := errors.Join(err1, err2, err3, err4); err != nil || v.SettlementDate == "" {
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil || v.SettlementDate == "" {
 		return nil, fmt.Errorf("the table's index entry %s = %q is unreadable", key, value)
 	}
 	return v, nil

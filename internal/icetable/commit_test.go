@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"sync"
 	"testing"
@@ -184,9 +185,18 @@ func TestIndexEntriesReadBack(t *testing.T) {
 	for _, merchant := range []string{"Acme", "Acme/EU", "Acme Shop"} {
 		v := &workflow.TableVersion{Provider: "adyen", MerchantAccount: merchant, Batch: 42, SettlementDate: "2024-05-03",
 			File: workflow.TableFile("2024-05-03", merchant, 42, "abc"), Rows: 7, Bytes: 900, Revision: 2, SourceETag: "e f"}
-		got, err := parseIndex(batchProperty(v.Provider, v.MerchantAccount, v.Batch), indexValue(v))
-		if err != nil || *got != *v {
-			t.Errorf("%q: read back %+v, %v; want %+v", merchant, got, err, v)
+		for _, arrived := range []time.Time{{}, time.Date(2024, 5, 3, 9, 1, 2, 345678901, time.UTC)} {
+			v.Arrived = arrived
+			got, err := parseIndex(batchProperty(v.Provider, v.MerchantAccount, v.Batch), indexValue(v))
+			if err != nil || !reflect.DeepEqual(got, v) {
+				t.Errorf("%q: read back %+v, %v; want %+v", merchant, got, err, v)
+			}
+		}
+		// An entry written before the index recorded the arrival.
+		v.Arrived = time.Time{}
+		old := fmt.Sprintf("%d %d %d %s %s", v.Rows, v.Bytes, v.Revision, v.File, v.SourceETag)
+		if got, err := parseIndex(batchProperty(v.Provider, v.MerchantAccount, v.Batch), old); err != nil || !reflect.DeepEqual(got, v) {
+			t.Errorf("%q: read back the earlier form as %+v, %v; want %+v", merchant, got, err, v)
 		}
 	}
 	if _, err := parseIndex("settle.batch/adyen/Acme/x", "1 2 3 f e"); err == nil {

@@ -1,9 +1,12 @@
 package ops_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +21,8 @@ import (
 	"github.com/paysettle/settle/internal/icetable"
 	"github.com/paysettle/settle/internal/local"
 	"github.com/paysettle/settle/internal/ops"
+	"github.com/paysettle/settle/internal/parquetfile"
+	"github.com/paysettle/settle/internal/settlement"
 	"github.com/paysettle/settle/internal/states"
 	"github.com/paysettle/settle/internal/testkit/awsfake"
 	"github.com/paysettle/settle/internal/testkit/motoserver"
@@ -559,5 +564,70 @@ func TestTableHomeFromTheStackMoto(t *testing.T) {
 	}
 	if _, err := icetable.In(again).Maintain(t.Context(), icetable.DefaultRetention, icetable.DefaultOrphanAge, true); !errors.Is(err, icetable.ErrMaintainedByCatalog) {
 		t.Errorf("maintenance of an S3 Tables table answered %v, want ErrMaintainedByCatalog", err)
+	}
+	rebuildFromS3Tables(t, o, again)
+}
+
+// rebuildFromS3Tables commits a staged Parquet whose footer carries its manifest to the S3 Tables table,
+// then writes the processed bucket's manifest and partition object again from the table: the footer read
+// by ranged reads of the warehouse, the object copied back from it. The table's other batch, committed
+// without a data file, is skipped with its reason.
+func rebuildFromS3Tables(t *testing.T, o *ops.Ops, home workflow.TableHome) {
+	ctx := t.Context()
+	proc, err := o.Processed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := os.ReadFile("../../testdata/sample/settlement_detail_report_batch_57.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := workflow.FileRef{Bucket: "raw", Key: "incoming/settlement_detail_report_batch_57.csv", ETag: "dbb8e651909be6dcdda3de38fa9b00a0", Size: int64(len(report))}
+	part := workflow.Manifest{Version: workflow.ManifestVersion, Provider: "adyen", MerchantAccount: "AcmeShopNL", BatchNumber: 57,
+		SettlementDate: "2024-05-03", Source: src, Counts: workflow.ManifestCounts{Lines: 12, Header: 1, DataRows: 11, RowsWritten: 11}}
+	footer, err := json.Marshal(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var staged bytes.Buffer
+	if _, err := parquetfile.Stage(bytes.NewReader(report), &staged, settlement.Job{Key: src.Key, ETag: src.ETag,
+		Metadata: map[string]string{workflow.FooterKey: string(footer)}}); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := proc.Put(ctx, "_staging/e57/x/settlement_lines.parquet", staged.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := workflow.TableVersion{Provider: "adyen", MerchantAccount: "AcmeShopNL", Batch: 57, SettlementDate: "2024-05-03",
+		File: workflow.TableFile("2024-05-03", "AcmeShopNL", 57, obj.ETag), Rows: 11, Bytes: obj.Size, Source: src.URL(), SourceETag: src.ETag,
+		Execution: src.ETag, Arrived: time.Date(2024, 5, 3, 8, 0, 0, 0, time.UTC)}
+	tab := icetable.In(home)
+	if err := tab.Publish(ctx, proc, obj.Key, obj.ETag, v.File); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tab.Commit(ctx, func(context.Context) (*workflow.TableVersion, error) { return &v, nil }); err != nil {
+		t.Fatal(err)
+	}
+	res, err := workflow.RebuildManifests(ctx, proc, tab, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := workflow.ManifestKey("AcmeShopNL", 57)
+	if res.Batches != 2 || !slices.Equal(res.Written, []string{key}) || len(res.Republished) != 1 || len(res.Skipped) != 1 ||
+		!strings.Contains(res.Skipped[0], workflow.ManifestKey("Acme", 7)+": the footer of the table's "+workflow.TableFile("2024-05-03", "Acme", 7, "e7")+" is unreadable") {
+		t.Fatalf("rebuild from S3 Tables: %+v", res)
+	}
+	m, err := workflow.ReadManifest(ctx, proc, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := part
+	want.Execution, want.Arrived = v.Execution, v.Arrived
+	want.Partitions = []workflow.Partition{{SettlementDate: "2024-05-03", Rows: 11, Key: workflow.PartitionKey("2024-05-03", "AcmeShopNL", 57), Bytes: obj.Size, ETag: obj.ETag}}
+	if !reflect.DeepEqual(*m, want) {
+		t.Errorf("the manifest written from S3 Tables:\n%+v\nwant\n%+v", *m, want)
+	}
+	if got, err := proc.Head(ctx, want.Partitions[0].Key); err != nil || got.ETag != obj.ETag {
+		t.Errorf("the partition object copied back from the warehouse: %+v, %v; want etag %s", got, err, obj.ETag)
 	}
 }

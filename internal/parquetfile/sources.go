@@ -55,6 +55,22 @@ func Sources(ctx context.Context, b RangeReader, key, etag string, size int64) (
 	return pf.NumRows(), sources, nil
 }
 
+// Metadata reads the value of key in an object's footer key-value metadata (settlement.Job's Metadata),
+// and whether the footer has it. The object is read at etag, when set.
+func Metadata(ctx context.Context, b RangeReader, obj, etag string, size int64, key string) (string, bool, error) {
+	r := &objectReader{ctx: ctx, b: b, key: obj, etag: etag, size: size}
+	pf, err := file.NewParquetReader(r)
+	if err != nil {
+		return "", false, fmt.Errorf("open parquet %s: %w", obj, err)
+	}
+	defer pf.Close()
+	v := pf.MetaData().KeyValueMetadata().FindValue(key)
+	if v == nil {
+		return "", false, nil
+	}
+	return *v, true, nil
+}
+
 // objectReader is an io.ReaderAt and io.Seeker over ranged reads of one object.
 type objectReader struct {
 	ctx       context.Context

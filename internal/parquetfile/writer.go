@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -490,6 +492,12 @@ func FromReport(report io.Reader, out io.Writer, job settlement.Job, mem memory.
 	if err != nil {
 		pw.Close()
 		return counts, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(job.Metadata)) {
+		if err := pw.pw.AppendKeyValueMetadata(k, job.Metadata[k]); err != nil {
+			pw.Close()
+			return counts, fmt.Errorf("parquet footer %s: %w", k, err)
+		}
 	}
 	if err := pw.Close(); err != nil {
 		return counts, err

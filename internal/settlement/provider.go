@@ -12,4 +12,7 @@ type Job struct {
 	ParallelOptions
 	Key, ETag    string // the source object, for the rows' provenance columns
 	RowGroupRows int64  // rows per Parquet row group; the writer's default when 0
+	// Metadata is written in the Parquet footer's key-value metadata: what the file carries about its
+	// report beyond its rows (the transform step puts its batch's manifest there, see workflow.FooterKey).
+	Metadata map[string]string
 }

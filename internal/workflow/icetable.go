@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/paysettle/settle/internal/store"
 )
@@ -46,6 +47,12 @@ type TableVersion struct {
 	SourceETag string `json:"source_etag"`
 	Revision   int64  `json:"revision"`
 	Execution  string `json:"execution,omitempty"`
+	// Arrived is the manifest's: when the report arrived (the batch ledger counts lateness from it).
+	Arrived time.Time `json:"arrived,omitzero"`
+	// Replaced and History are the manifest's for a replace (the source it replaced, the batch's earlier
+	// commits): the snapshot records them, so that the manifest can be written again from the table.
+	Replaced *FileRef `json:"replaced,omitempty"`
+	History  []Commit `json:"history,omitempty"`
 }
 
 // TableCommit is what a commit did to the Iceberg table.
@@ -170,6 +177,7 @@ func TableVersionOf(m *Manifest) (*TableVersion, error) {
 		Provider: m.Provider, MerchantAccount: m.MerchantAccount, Batch: m.BatchNumber, SettlementDate: p.SettlementDate,
 		File: TableFile(p.SettlementDate, m.MerchantAccount, m.BatchNumber, p.ETag),
 		Rows: p.Rows, Bytes: p.Bytes, Source: m.Source.URL(), SourceETag: m.Source.ETag, Revision: m.Revision, Execution: m.Execution,
+		Replaced: m.Replaced, History: m.History, Arrived: m.Arrived,
 	}, nil
 }
 

@@ -74,6 +74,12 @@ func (m *Manifest) replacedCommit(in StepInput) *Commit {
 	return nil
 }
 
+// FooterKey is the key, in the footer metadata of the Parquet file the transform step stages (and so of
+// the Iceberg table's data file, its copy), of the batch's manifest as far as its report decides it
+// (Steps.reportManifest, as JSON): with what the table's snapshots record, the table holds everything a
+// manifest says, and ManifestFromTable writes it again.
+const FooterKey = "settle.manifest"
+
 // ManifestCounts prove that every line is accounted for: lines = header + blank + the lines of the data
 // rows, and data_rows = rows_written + rows_rejected.
 type ManifestCounts struct {

@@ -2,7 +2,9 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/paysettle/settle/internal/settlement"
 )
@@ -24,6 +26,16 @@ func (s *Steps) transform(ctx context.Context, in StepInput, x *invocation) (*Tr
 		return nil, &InvalidFileError{File: in.File.URL(), Reason: "transform needs the validate step's result"}
 	}
 	file := in.File.URL()
+	rep, err := s.readReport(ctx, in.Validate.ReportKey)
+	if err != nil {
+		return nil, err
+	}
+	part := s.reportManifest(in, rep)
+	part.Arrived = time.Time{} // the upload's, not the report's: the table's index records it
+	footer, err := json.Marshal(part)
+	if err != nil {
+		return nil, &StorageError{Op: "encode the manifest for " + file, Err: err.Error()}
+	}
 	tctx, span := s.Tracer.Start(ctx, "transform")
 	rc, err := s.openRaw(tctx, in, 0, -1)
 	if err != nil {
@@ -42,7 +54,8 @@ func (s *Steps) transform(ctx context.Context, in StepInput, x *invocation) (*Tr
 		span.End(nil)
 		return nil, &StorageError{Op: "transform " + file, Err: "no StageFunc configured: the transform function must be wired with parquetfile.Stage"}
 	}
-	job := settlement.Job{ParallelOptions: settlement.ParallelOptions{Options: s.Conf.Read}, Key: in.File.Key, ETag: in.File.ETag, RowGroupRows: s.Conf.RowGroupRows}
+	job := settlement.Job{ParallelOptions: settlement.ParallelOptions{Options: s.Conf.Read}, Key: in.File.Key, ETag: in.File.ETag, RowGroupRows: s.Conf.RowGroupRows,
+		Metadata: map[string]string{FooterKey: string(footer)}}
 	counts, err := s.Stage(rc, up, job)
 	span.Annotate("rows", counts.Valid)
 	span.End(err)

@@ -88,7 +88,7 @@ func (v *Verifier) checkTable(ctx context.Context, committed []*Manifest, keys [
 		tv := held[b]
 		add(Finding{Kind: FindingTable, Key: TableKey(tv.File), Batch: b, Detail: fmt.Sprintf(
 			"the Iceberg table (version %d) holds the batch from the report with etag %s, which no manifest commits", st.Version, tv.SourceETag),
-			Remedy: "find why the manifest is gone (settle show the file); the table keeps its rows until the batch is committed again"})
+			Remedy: "the table holds everything its manifest said; write it again from the table", Command: "table rebuild"})
 	}
 	recorded := make([]string, 0, len(st.Batches))
 	for _, tv := range st.Batches {

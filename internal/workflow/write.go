@@ -518,21 +518,32 @@ func conflictError(in StepInput, merchant string, batch int64, other FileRef, co
 		CommittedFile: other.URL(), CommittedETag: other.ETag, Committing: committing}
 }
 
+// reportManifest is the part of in's manifest that its file decides, whoever commits it: everything but
+// the execution, the published partitions, and what a replace adds (revision, replaced, history). The
+// transform step writes it, less the arrival, in the Parquet file's footer (FooterKey), so the Iceberg
+// table's data file carries its own manifest and its bytes stay a function of the report; RowsWritten is
+// the validated rows, which the transform checks it wrote.
+func (s *Steps) reportManifest(in StepInput, rep *settlement.Report) Manifest {
+	v := in.Validate
+	return Manifest{
+		Version: ManifestVersion, Provider: settlement.ProviderAdyen, MerchantAccount: v.MerchantAccount, BatchNumber: v.BatchNumber,
+		CompanyAccount: rep.CompanyAccount, SettlementDate: v.SettlementDate, SettlementRule: rep.SettlementDateRule,
+		Source: in.File, Currencies: rep.Currencies, Types: rep.Types,
+		Warnings: rep.Warnings, RejectsKey: v.RejectsKey, ReportKey: v.ReportKey, Policy: rep.Policy,
+		Counts: ManifestCounts{Lines: v.Counts.Lines, Header: v.Counts.Header, Blank: v.Counts.Blank, DataRows: v.Counts.DataRows,
+			RowsWritten: v.Counts.Valid, RowsRejected: v.Counts.Rejected},
+		Arrived: s.arrival(in),
+	}
+}
+
 // manifest builds the commit marker of in's file; replaced is the commit it replaces (nil: none).
 func (s *Steps) manifest(ctx context.Context, in StepInput, replaced *Manifest, res *WriteResult) ([]byte, error) {
-	v := in.Validate
-	rep, err := s.readReport(ctx, v.ReportKey)
+	rep, err := s.readReport(ctx, in.Validate.ReportKey)
 	if err != nil {
 		return nil, err
 	}
-	m := Manifest{
-		Version: ManifestVersion, Provider: settlement.ProviderAdyen, MerchantAccount: v.MerchantAccount, BatchNumber: v.BatchNumber,
-		CompanyAccount: rep.CompanyAccount, SettlementDate: v.SettlementDate, SettlementRule: rep.SettlementDateRule,
-		Source: in.File, Execution: in.Execution, Partitions: res.Partitions, Currencies: rep.Currencies, Types: rep.Types,
-		Warnings: rep.Warnings, RejectsKey: v.RejectsKey, ReportKey: v.ReportKey, Policy: rep.Policy,
-		Counts: ManifestCounts{Lines: v.Counts.Lines, Header: v.Counts.Header, Blank: v.Counts.Blank, DataRows: v.Counts.DataRows,
-			RowsWritten: res.RowsWritten, RowsRejected: v.Counts.Rejected},
-	}
+	m := s.reportManifest(in, rep)
+	m.Execution, m.Partitions, m.Counts.RowsWritten = in.Execution, res.Partitions, res.RowsWritten
 	if m.Counts.RowsWritten+m.Counts.RowsRejected != m.Counts.DataRows {
 		return nil, &TransientError{Op: "commit " + res.ManifestKey, Err: fmt.Sprintf("counts do not add up: %d written + %d rejected != %d rows", m.Counts.RowsWritten, m.Counts.RowsRejected, m.Counts.DataRows)}
 	}
@@ -542,7 +553,6 @@ func (s *Steps) manifest(ctx context.Context, in StepInput, replaced *Manifest, 
 		m.Revision = replaced.Revision + 1
 		m.History = append(slices.Clone(replaced.History), Commit{Execution: replaced.Execution, ETag: prev.ETag})
 	}
-	m.Arrived = s.arrival(in)
 	body, err := json.Marshal(m)
 	if err != nil {
 		return nil, &StorageError{Op: "encode manifest " + res.ManifestKey, Err: err.Error()}
