@@ -136,8 +136,8 @@ func newTableAsOfCmd(a *app, t *target) *cobra.Command {
 			if asJSON {
 				return printJSON(a.stdout, s)
 			}
-			fmt.Fprintf(a.stdout, "As of %s the table was at snapshot %d (committed %s%s): %d data files, %d rows.\n",
-				moment.Format(time.RFC3339), s.Snapshot, s.At.Format(time.RFC3339), map[bool]string{true: ", the current one", false: ""}[s.Current], s.Files, s.Rows)
+			fmt.Fprintf(a.stdout, "As of %s the table was at snapshot %d (committed %s%s): %s, %d rows.\n",
+				moment.Format(time.RFC3339), s.Snapshot, s.At.Format(time.RFC3339), map[bool]string{true: ", the current one", false: ""}[s.Current], plural(s.Files, "data file", "data files"), s.Rows)
 			if s.Merchant != "" {
 				fmt.Fprintf(a.stdout, "That snapshot committed %s batch %d from %s.\n", s.Merchant, s.Batch, say.text(s.Source))
 			}
@@ -195,13 +195,13 @@ func newTableRebuildCmd(a *app, t *target) *cobra.Command {
 		Use:   "rebuild",
 		Short: "Write the manifests and ledgers the processed bucket lacks from the table's committed snapshots",
 		Long: `The table holds everything a manifest says: each data file's footer carries the part its report
-decides (counts, totals, warnings, source), the table's index the version (file, rows, revision), and the
-snapshot that added it what its commit decided (execution, what a replace replaced). rebuild writes every
-manifest the processed bucket lacks from the table, copies a missing partition object of
-settlement_lines/ back from the table's data file first, and then writes the ledgers again from the
-manifests. A manifest that exists is never changed: one that commits another version than the table is
-listed (settle verify says which to trust). The rejected rows and validation reports are not in the
-table: a manifest written again names them where they were.`,
+decides (counts, totals, warnings, source), the table's index the version (file, rows, revision,
+arrival), and the snapshot that added it what its commit decided (execution, what a replace replaced).
+rebuild writes every manifest the processed bucket lacks from the table, copies a missing partition
+object of settlement_lines/ back from the table's data file first, and then writes the ledgers again
+from the manifests. A manifest that exists is never changed: one that commits another version than the
+table is listed (settle verify says which to trust). The rejected rows and validation reports are not in
+the table: a manifest written again names them where they were.`,
 		Example: `  ` + t.prefix() + ` table rebuild --dry-run
   ` + t.prefix() + ` table rebuild`,
 		Args: noArgs,
@@ -250,9 +250,9 @@ func printRebuild(a *app, say words, res workflow.ManifestRebuild, led *workflow
 	if dry {
 		verb = "would be written"
 	}
-	fmt.Fprintf(a.stdout, "The table holds %d batches: %d manifests already hold its version, %d %s from it", res.Batches, res.Same, len(res.Written), verb)
+	fmt.Fprintf(a.stdout, "The table holds %s: %d manifests already hold its version, %d %s from it", plural(res.Batches, "batch", "batches"), res.Same, len(res.Written), verb)
 	if n := len(res.Republished); n > 0 {
-		fmt.Fprintf(a.stdout, " (%d partition objects copied back first)", n)
+		fmt.Fprintf(a.stdout, " (%s copied back first)", plural(n, "partition object", "partition objects"))
 	}
 	fmt.Fprintln(a.stdout, ".")
 	for _, k := range res.Written {
@@ -270,7 +270,8 @@ func printRebuild(a *app, say words, res workflow.ManifestRebuild, led *workflow
 		fmt.Fprintln(a.stdout, "Skipped: "+say.output(key)+": "+say.text(why))
 	}
 	if led != nil {
-		fmt.Fprintf(a.stdout, "Rebuilt the ledgers of %d merchant accounts from %d manifests: %d were missing or differed and were written.\n", led.Accounts, led.Batches, led.Rewritten)
+		fmt.Fprintf(a.stdout, "Rebuilt the ledgers of %s from %s: %d missing or different, written.\n",
+			plural(led.Accounts, "merchant account", "merchant accounts"), plural(led.Batches, "manifest", "manifests"), led.Rewritten)
 	}
 }
 

@@ -162,7 +162,7 @@ func TestTableRebuild(t *testing.T) {
 		t.Fatalf("the dry run wrote %d files", len(got))
 	}
 	out, code = localCLI("table", "rebuild", "--data", data)
-	if code != 0 || !strings.Contains(out, "3 written from it") || !strings.Contains(out, "Rebuilt the ledgers of 2 merchant accounts from 3 manifests") {
+	if code != 0 || !strings.Contains(out, "3 written from it") || !strings.Contains(out, "Rebuilt the ledgers of 2 merchant accounts from 3 manifests: 2 missing or different, written.") {
 		t.Fatalf("rebuild: %d\n%s", code, out)
 	}
 	after := files(t, proc, rebuilt...)
