@@ -17,8 +17,8 @@ import (
 var _ workflow.TableSource = (*Table)(nil)
 
 // Records is every batch the table's current snapshot holds, with what the snapshot that added its
-// version records and the manifest its data file's footer carries (one ranged read of each footer):
-// what workflow.RebuildManifests writes the manifests from. None when the table has no commit.
+// version records: what workflow.RebuildManifests writes the manifests from, with Footer. None when the
+// table has no commit.
 func (t *Table) Records(ctx context.Context) ([]workflow.TableRecord, error) {
 	tbl, _, err := t.Current(ctx)
 	if errors.Is(err, ErrNoTable) {
@@ -40,17 +40,15 @@ func (t *Table) Records(ctx context.Context) ([]workflow.TableRecord, error) {
 				return nil, fmt.Errorf("snapshot %d: %w", s.SnapshotID, err)
 			}
 		}
-		footer, _, err := parquetfile.Metadata(ctx, t.Home.Bucket, t.Home.Key(v.File), "", v.Bytes, workflow.FooterKey)
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err != nil {
-			r.Unreadable = fmt.Sprintf("the footer of the table's %s is unreadable: %v", v.File, err)
-		}
-		r.Footer = footer
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// Footer reads the manifest in the footer of v's data file (one ranged read of its tail).
+func (t *Table) Footer(ctx context.Context, v workflow.TableVersion) (string, error) {
+	footer, _, err := parquetfile.Metadata(ctx, t.Home.Bucket, t.Home.Key(v.File), "", v.Bytes, workflow.FooterKey)
+	return footer, err
 }
 
 // OpenFile streams the table's data file file (a TableVersion's File).

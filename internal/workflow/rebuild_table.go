@@ -1,13 +1,13 @@
 package workflow
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -27,15 +27,17 @@ type TableRecord struct {
 	// (Execution, Replaced, History): empty once that snapshot has expired (Expired).
 	Version TableVersion
 	Expired bool
-	// Footer is the manifest the data file's footer carries (FooterKey), "" for a file staged before
-	// footers carried one; Unreadable says why the footer could not be read.
+	// Footer is the manifest the data file's footer carries (FooterKey, read by TableSource.Footer), ""
+	// for a file staged before footers carried one; Unreadable says why the footer could not be read.
 	Footer, Unreadable string
 }
 
 // TableSource is the Iceberg table read back for RebuildManifests (icetable.Table).
 type TableSource interface {
-	// Records is every batch the table's current snapshot holds.
+	// Records is every batch the table's current snapshot holds, without their footers.
 	Records(ctx context.Context) ([]TableRecord, error)
+	// Footer reads the manifest in the footer of v's data file (FooterKey): "" when it has none.
+	Footer(ctx context.Context, v TableVersion) (string, error)
 	// OpenFile streams one of the table's data files (a TableVersion's File).
 	OpenFile(ctx context.Context, file string) (io.ReadCloser, error)
 }
@@ -123,6 +125,25 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 	res.Batches = len(recs)
 	for _, r := range recs {
 		key := ManifestKey(r.Version.MerchantAccount, r.Version.Batch)
+		old, _, err := b.Get(ctx, key)
+		if err == nil {
+			if why := versionDiffers(old, r); why != "" {
+				res.Differ = append(res.Differ, key+": "+why)
+			} else {
+				res.Same++
+			}
+			continue
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return res, infraError("read "+key, err)
+		}
+		r.Footer, err = src.Footer(ctx, r.Version)
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if err != nil {
+			r.Unreadable = fmt.Sprintf("the footer of the table's %s is unreadable: %v", r.Version.File, err)
+		}
 		m, err := ManifestFromTable(r)
 		if err != nil {
 			res.Skipped = append(res.Skipped, key+": "+err.Error())
@@ -133,17 +154,6 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 			return res, err
 		}
 		body = append(body, '\n')
-		old, _, err := b.Get(ctx, key)
-		switch {
-		case err == nil && bytes.Equal(old, body):
-			res.Same++
-			continue
-		case err == nil:
-			res.Differ = append(res.Differ, key+": "+manifestDiffers(old, m))
-			continue
-		case !errors.Is(err, store.ErrNotFound):
-			return res, infraError("read "+key, err)
-		}
 		p := m.Partitions[0]
 		republished, why, err := republish(ctx, b, src, r.Version.File, p, dry)
 		if err != nil {
@@ -174,19 +184,26 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 	return res, nil
 }
 
-// manifestDiffers says how the manifest old differs from m, the table's version of it.
-func manifestDiffers(old []byte, m *Manifest) string {
+// versionDiffers says how the manifest old differs from the table's record r of its batch ("" when it
+// commits the version the table holds, by the same commit as far as the table's kept snapshots tell).
+func versionDiffers(old []byte, r TableRecord) string {
 	var o Manifest
 	if err := json.Unmarshal(old, &o); err != nil {
 		return "the manifest is unreadable: " + err.Error()
 	}
+	v := r.Version
+	want, err := TableVersionOf(&o)
 	switch {
-	case o.Source.ETag != m.Source.ETag || o.Revision != m.Revision:
+	case err != nil:
+		return err.Error()
+	case want.File != v.File || want.Revision != v.Revision || want.SourceETag != v.SourceETag:
 		return fmt.Sprintf("the manifest commits the report with etag %s (revision %d), the Iceberg table holds etag %s (revision %d): run settle verify",
-			o.Source.ETag, o.Revision, m.Source.ETag, m.Revision)
-	default:
+			o.Source.ETag, o.Revision, v.SourceETag, v.Revision)
+	case !r.Expired && (want.Execution != v.Execution || !reflect.DeepEqual(want.Replaced, v.Replaced) || !slices.Equal(want.History, v.History)) ||
+		!v.Arrived.IsZero() && !want.Arrived.Equal(v.Arrived):
 		return fmt.Sprintf("the manifest and the Iceberg table hold the report with etag %s (revision %d), but their records of its commit differ", o.Source.ETag, o.Revision)
 	}
+	return ""
 }
 
 // republish copies the table's data file back to the partition object p when it is missing (reporting
