@@ -217,23 +217,44 @@ the table: a manifest written again names them where they were.`,
 			out := struct {
 				workflow.ManifestRebuild
 				Ledgers *workflow.RebuildResult `json:"ledgers,omitempty"`
+				// LedgersLeft says why the ledgers were not rebuilt.
+				LedgersLeft string `json:"ledgersLeft,omitempty"`
 			}{ManifestRebuild: res}
-			if !dry {
+			issues := len(res.Differ) + len(res.Skipped)
+			switch {
+			case dry:
+			case issues > 0:
+				// The ledgers follow from the manifests: rebuilt now, they would lose the batches whose
+				// manifest is missing or unreadable.
+				out.LedgersLeft = fmt.Sprintf("the ledgers were not rebuilt: they follow from the manifests, and %s above would be taken out of them; resolve them, then: %s",
+					plural(issues, "batch", "batches"), say.command("ledger --rebuild"))
+			default:
 				led, err := workflow.RebuildLedgers(cmd.Context(), b)
 				if err != nil {
-					return err
+					out.LedgersLeft = "the ledgers were not rebuilt: " + say.text(err.Error())
+				} else {
+					out.Ledgers = &led
 				}
-				out.Ledgers = &led
 			}
 			if asJSON {
 				if err := printJSON(a.stdout, out); err != nil {
 					return err
 				}
 			} else {
-				printRebuild(a, say, out.ManifestRebuild, out.Ledgers, dry)
+				printRebuild(a, say, out.ManifestRebuild, dry)
+				switch {
+				case out.Ledgers != nil:
+					fmt.Fprintf(a.stdout, "Rebuilt the ledgers of %s from %s: %d missing or different, written.\n",
+						plural(out.Ledgers.Accounts, "merchant account", "merchant accounts"), plural(out.Ledgers.Batches, "manifest", "manifests"), out.Ledgers.Rewritten)
+				case out.LedgersLeft != "":
+					fmt.Fprintln(a.stdout, strings.ToUpper(out.LedgersLeft[:1])+out.LedgersLeft[1:]+".")
+				}
 			}
-			if n := len(res.Differ) + len(res.Skipped); n > 0 {
-				return failed("%d manifests differ from the table or could not be written from it", n)
+			switch {
+			case issues > 0:
+				return failed("%s of the table left unchanged", plural(issues, "batch", "batches"))
+			case out.LedgersLeft != "":
+				return failed("%s", out.LedgersLeft)
 			}
 			return nil
 		}),
@@ -245,34 +266,56 @@ the table: a manifest written again names them where they were.`,
 }
 
 // printRebuild says what table rebuild did, in the target's words.
-func printRebuild(a *app, say words, res workflow.ManifestRebuild, led *workflow.RebuildResult, dry bool) {
-	verb := "written"
+func printRebuild(a *app, say words, res workflow.ManifestRebuild, dry bool) {
+	written, copied := "written", "copied back"
 	if dry {
-		verb = "would be written"
+		written, copied = "would be written", "would be copied back"
 	}
-	fmt.Fprintf(a.stdout, "The table holds %s: %d manifests already hold its version, %d %s from it", plural(res.Batches, "batch", "batches"), res.Same, len(res.Written), verb)
-	if n := len(res.Republished); n > 0 {
-		fmt.Fprintf(a.stdout, " (%s copied back first)", plural(n, "partition object", "partition objects"))
+	if res.Batches == 0 {
+		fmt.Fprintln(a.stdout, "The table holds no batch: it has no commit yet, or its metadata is gone (settle verify says which).")
+		return
 	}
-	fmt.Fprintln(a.stdout, ".")
+	fmt.Fprintf(a.stdout, "The table holds %s: %s already %s its version, %d %s from it.\n",
+		plural(res.Batches, "batch", "batches"), plural(res.Same, "manifest", "manifests"), map[bool]string{true: "holds", false: "hold"}[res.Same == 1], len(res.Written), written)
 	for _, k := range res.Written {
 		fmt.Fprintln(a.stdout, "  "+say.output(k))
 	}
+	if n := len(res.Republished); n > 0 {
+		fmt.Fprintf(a.stdout, "%s %s from the table's data files:\n", plural(n, "partition object", "partition objects"), copied)
+		for _, k := range res.Republished {
+			fmt.Fprintln(a.stdout, "  "+say.output(k))
+		}
+	}
 	if res.Expired > 0 {
-		fmt.Fprintf(a.stdout, "%d of them name no execution: the snapshot that added their version has expired.\n", res.Expired)
+		fmt.Fprintf(a.stdout, "%s no execution: the snapshot that added their version has expired.\n", plural(res.Expired, "manifest names", "manifests name"))
 	}
-	for _, d := range res.Differ {
-		key, why, _ := strings.Cut(d, ": ")
-		fmt.Fprintln(a.stdout, "Differs: "+say.output(key)+": "+say.text(why))
+	for _, group := range []struct {
+		what   string
+		issues []workflow.RebuildIssue
+	}{{"Differs", res.Differ}, {"Left", res.Skipped}} {
+		for _, is := range group.issues {
+			fmt.Fprintf(a.stdout, "%s: %s\n    %s\n    To resolve: %s", group.what, say.output(is.Key), sayKeys(say, is.Detail), is.Remedy)
+			if is.Command != "" {
+				verb, rest, _ := strings.Cut(is.Command, " ")
+				fmt.Fprintf(a.stdout, ": %s", strings.TrimSpace(say.command(verb)+" "+say.text(rest)))
+			}
+			fmt.Fprintln(a.stdout)
+		}
 	}
-	for _, s := range res.Skipped {
-		key, why, _ := strings.Cut(s, ": ")
-		fmt.Fprintln(a.stdout, "Skipped: "+say.output(key)+": "+say.text(why))
+}
+
+// sayKeys is a message of the pipeline in the target's words, with the processed bucket's keys it names
+// (settlement_lines/…, iceberg/…) written as the target names them.
+func sayKeys(say words, s string) string {
+	f := strings.Fields(s)
+	for i, w := range f {
+		for _, prefix := range []string{workflow.LinesPrefix, workflow.TablePrefix + "/"} {
+			if strings.HasPrefix(w, prefix) {
+				f[i] = say.output(w)
+			}
+		}
 	}
-	if led != nil {
-		fmt.Fprintf(a.stdout, "Rebuilt the ledgers of %s from %s: %d missing or different, written.\n",
-			plural(led.Accounts, "merchant account", "merchant accounts"), plural(led.Batches, "manifest", "manifests"), led.Rewritten)
-	}
+	return say.text(strings.Join(f, " "))
 }
 
 func newTableMaintainCmd(a *app, t *target) *cobra.Command {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -155,7 +156,8 @@ func TestTableRebuild(t *testing.T) {
 		t.Errorf("verify without the manifests: %d\n%s\nwant 3 findings resolved by table rebuild", code, out)
 	}
 	out, code = localCLI("table", "rebuild", "--data", data, "--dry-run")
-	if code != 0 || !strings.Contains(out, "The table holds 3 batches: 0 manifests already hold its version, 3 would be written from it (3 partition objects copied back first).") {
+	if code != 0 || !strings.Contains(out, "The table holds 3 batches: 0 manifests already hold its version, 3 would be written from it.") ||
+		!strings.Contains(out, "3 partition objects would be copied back from the table's data files:") {
 		t.Fatalf("dry run: %d\n%s", code, out)
 	}
 	if got := files(t, proc, rebuilt...); len(got) != 0 {
@@ -208,6 +210,63 @@ func TestTableRebuild(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "the manifest commits the report with etag dbb8e651909be6dcdda3de38fa9b00a0 (revision 0), the Iceberg table holds etag feca796837a8d9200682d48ab86940f0 (revision 0)") ||
 		!bytes.Equal(read(t, key), other) {
 		t.Errorf("rebuild over a manifest of another version: %d\n%s", code, out)
+	}
+	if err := os.WriteFile(key, before["_manifests/adyen/AcmeShopNL/58.json"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A partition object lost under a manifest that holds the table's version comes back from the table.
+	obj := filepath.Join(proc, filepath.FromSlash("settlement_lines/settlement_date=2024-05-06/adyen_AcmeShopNL_58.parquet"))
+	if err := os.Remove(obj); err != nil {
+		t.Fatal(err)
+	}
+	out, code = localCLI("table", "rebuild", "--data", data)
+	if code != 0 || !strings.Contains(out, "1 partition object copied back from the table's data files:\n  "+obj) ||
+		!bytes.Equal(read(t, obj), before["settlement_lines/settlement_date=2024-05-06/adyen_AcmeShopNL_58.parquet"]) {
+		t.Errorf("rebuild of a lost partition object: %d\n%s", code, out)
+	}
+	// A batch the table cannot give (its data file is gone too) is left, and so are the ledgers, which
+	// would lose it; an unreadable manifest is listed, and the other batches are still written.
+	ledgers := files(t, proc, "_ledger")
+	m61 := filepath.Join(proc, "_manifests", "adyen", "PaySettleShopEU", "61.json")
+	for _, f := range []string{m61, filepath.Join(proc, "_manifests", "adyen", "AcmeShopNL", "57.json")} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(key, []byte(`{"version":1,`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hist, _ := localCLI("table", "history", "--data", data, "--merchant", "PaySettleShopEU", "--batch", "61", "--json")
+	var versions []struct{ File string }
+	if err := json.Unmarshal([]byte(hist), &versions); err != nil || len(versions) == 0 {
+		t.Fatalf("history of 61: %v\n%s", err, hist)
+	}
+	data61 := filepath.Join(proc, "iceberg", "settlement_lines", filepath.FromSlash(versions[len(versions)-1].File))
+	part61 := filepath.Join(proc, filepath.FromSlash("settlement_lines/settlement_date=2024-05-06/adyen_PaySettleShopEU_61.parquet"))
+	for _, f := range []string{data61, part61} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, code = localCLI("table", "rebuild", "--data", data)
+	if code != 1 || !strings.Contains(out, "1 written from it") || !strings.Contains(out, "Left: "+m61) ||
+		!strings.Contains(out, "the manifest is unreadable") || !strings.Contains(out, "The ledgers were not rebuilt") ||
+		!reflect.DeepEqual(files(t, proc, "_ledger"), ledgers) {
+		t.Errorf("rebuild with a lost batch and an unreadable manifest: %d\n%s", code, out)
+	}
+	// Its remedies, then a rebuild: the ledgers follow, and the folder checks clean.
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := localCLI("reprocess", "--data", data, filepath.Join(data, "raw", "incoming", "settlement_detail_report_batch_61.csv")); code != 0 {
+		t.Fatalf("the remedy of the lost batch: %d\n%s", code, out)
+	}
+	out, code = localCLI("table", "rebuild", "--data", data)
+	if code != 0 || !strings.Contains(out, "2 manifests already hold its version, 1 written from it") || !strings.Contains(out, "Rebuilt the ledgers") {
+		t.Errorf("rebuild after the remedies: %d\n%s", code, out)
+	}
+	if out, code := localCLI("verify", "--data", data, "--deep"); code != 0 {
+		t.Errorf("verify after the remedies: %d\n%s", code, out)
 	}
 }
 

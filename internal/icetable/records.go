@@ -74,7 +74,7 @@ func addedBy(meta table.Metadata, v workflow.TableVersion) *table.Snapshot {
 
 // recordedCommit reads into v what a snapshot's summary records of the commit that made it.
 func recordedCommit(p map[string]string, v *workflow.TableVersion) error {
-	v.Execution = p[SummaryExecution]
+	v.Execution, v.Source = p[SummaryExecution], p[SummarySource]
 	if raw := p[SummaryReplacedSource]; raw != "" {
 		v.Replaced = new(workflow.FileRef)
 		if err := json.Unmarshal([]byte(raw), v.Replaced); err != nil {

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/paysettle/settle/internal/store"
 )
@@ -97,24 +98,40 @@ type ManifestRebuild struct {
 	Written []string `json:"written"`
 	Same    int      `json:"same"`
 	// Republished are the partition objects that were missing and were copied back from the table's data
-	// files, before their manifests.
+	// files (before their manifests, when those were missing too).
 	Republished []string `json:"republished"`
-	// Differ are the manifests that commit another version than the table holds, and why: left as they
-	// are (settle verify tells which of the two to trust).
-	Differ []string `json:"differ"`
-	// Skipped are the batches whose manifest the table cannot give, and why.
-	Skipped []string `json:"skipped"`
+	// Differ are the manifests that commit another version than the table holds (or that cannot be read):
+	// left as they are. Skipped are the batches whose manifest or partition object the table cannot give.
+	Differ  []RebuildIssue `json:"differ"`
+	Skipped []RebuildIssue `json:"skipped"`
 	// Expired counts the manifests written without their execution and earlier commits: the snapshot that
 	// added their version has expired.
 	Expired int `json:"expired"`
 }
 
+// RebuildIssue is a batch that RebuildManifests left as it was, and why.
+type RebuildIssue struct {
+	// Key is the batch's manifest; Detail says what was found; Remedy what to do, with Command (a
+	// settle command line without "settle", or "") doing it.
+	Key     string `json:"key"`
+	Detail  string `json:"detail"`
+	Remedy  string `json:"remedy"`
+	Command string `json:"command,omitempty"`
+}
+
+// conditionalCreator is a bucket whose streaming upload can be conditional (store.Dir).
+type conditionalCreator interface {
+	CreateIf(ctx context.Context, key string, pre store.Precondition) (store.Upload, error)
+}
+
 // RebuildManifests writes every manifest the processed bucket lacks from the Iceberg table, which holds
 // all a manifest says; a missing partition object is copied back from the table's data file first, so a
-// manifest never names an absent object. A manifest that exists is never changed: one that differs from
-// the table is reported. The ledgers follow from the manifests (RebuildLedgers). dry changes nothing.
+// manifest never names an absent object (also for a manifest that is there and holds the table's
+// version). A manifest that exists is never changed: one that differs from the table is reported. A
+// batch with a claim (a commit in progress, or one that died) is left to its commit. The ledgers follow
+// from the manifests (RebuildLedgers). dry changes nothing.
 func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry bool) (ManifestRebuild, error) {
-	res := ManifestRebuild{Written: []string{}, Republished: []string{}, Differ: []string{}, Skipped: []string{}}
+	res := ManifestRebuild{Written: []string{}, Republished: []string{}, Differ: []RebuildIssue{}, Skipped: []RebuildIssue{}}
 	recs, err := src.Records(ctx)
 	if err != nil {
 		return res, fmt.Errorf("read the Iceberg table: %w", err)
@@ -124,29 +141,58 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 	})
 	res.Batches = len(recs)
 	for _, r := range recs {
-		key := ManifestKey(r.Version.MerchantAccount, r.Version.Batch)
+		v := r.Version
+		key := ManifestKey(v.MerchantAccount, v.Batch)
+		claimed, err := claimOf(ctx, b, v)
+		if err != nil {
+			return res, err
+		}
+		if claimed != "" {
+			res.Skipped = append(res.Skipped, RebuildIssue{Key: key, Detail: claimed,
+				Remedy: "let the commit end (or redrive it if it died), then check and rebuild again", Command: "verify"})
+			continue
+		}
 		old, _, err := b.Get(ctx, key)
 		if err == nil {
-			if why := versionDiffers(old, r); why != "" {
-				res.Differ = append(res.Differ, key+": "+why)
-			} else {
-				res.Same++
+			if why, unreadable := versionDiffers(old, r); unreadable {
+				res.Differ = append(res.Differ, RebuildIssue{Key: key, Detail: why,
+					Remedy: "restore it (on a stack the processed bucket keeps its earlier versions) or delete it, then rebuild again"})
+				continue
+			} else if why != "" {
+				res.Differ = append(res.Differ, RebuildIssue{Key: key, Detail: why,
+					Remedy: "the check says which of the two to trust", Command: "verify"})
+				continue
+			}
+			res.Same++
+			// The manifest holds the table's version: its partition object can come back from the table.
+			var m Manifest
+			if json.Unmarshal(old, &m) == nil && len(m.Partitions) == 1 {
+				if err := republishFor(ctx, b, src, &res, key, v, m.Partitions[0], dry); err != nil {
+					return res, err
+				}
 			}
 			continue
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return res, infraError("read "+key, err)
 		}
-		r.Footer, err = src.Footer(ctx, r.Version)
+		r.Footer, err = src.Footer(ctx, v)
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
-		if err != nil {
-			r.Unreadable = fmt.Sprintf("the footer of the table's %s is unreadable: %v", r.Version.File, err)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			r.Unreadable = fmt.Sprintf("the table's data file %s is missing", v.File)
+		case err != nil:
+			r.Unreadable = fmt.Sprintf("the footer of the table's data file %s is unreadable: %v", v.File, err)
 		}
 		m, err := ManifestFromTable(r)
 		if err != nil {
-			res.Skipped = append(res.Skipped, key+": "+err.Error())
+			is := RebuildIssue{Key: key, Detail: err.Error(), Remedy: "process the batch's report again: with no manifest it is a first commit, which writes the data file and the manifest again"}
+			if v.Source != "" {
+				is.Command = "reprocess " + v.Source
+			}
+			res.Skipped = append(res.Skipped, is)
 			continue
 		}
 		body, err := json.Marshal(m)
@@ -154,22 +200,18 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 			return res, err
 		}
 		body = append(body, '\n')
-		p := m.Partitions[0]
-		republished, why, err := republish(ctx, b, src, r.Version.File, p, dry)
-		if err != nil {
+		n := len(res.Skipped)
+		if err := republishFor(ctx, b, src, &res, key, v, m.Partitions[0], dry); err != nil {
 			return res, err
 		}
-		if why != "" {
-			res.Skipped = append(res.Skipped, key+": "+why)
+		if len(res.Skipped) > n {
 			continue
-		}
-		if republished {
-			res.Republished = append(res.Republished, p.Key)
 		}
 		if !dry {
 			_, err := b.PutIf(ctx, key, body, store.Precondition{IfAbsent: true})
 			if errors.Is(err, store.ErrPreconditionFailed) {
-				res.Differ = append(res.Differ, key+": written by a commit while the rebuild ran")
+				res.Differ = append(res.Differ, RebuildIssue{Key: key, Detail: "a commit wrote the manifest while the rebuild ran",
+					Remedy: "check the batch again", Command: "verify"})
 				continue
 			}
 			if err != nil {
@@ -184,23 +226,69 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 	return res, nil
 }
 
+// claimOf says which commit holds a claim on v's batch ("" for none).
+func claimOf(ctx context.Context, b store.Bucket, v TableVersion) (string, error) {
+	ck := ClaimKey(v.MerchantAccount, v.Batch)
+	data, _, err := b.Get(ctx, ck)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", infraError("read "+ck, err)
+	}
+	var c Claim
+	if err := json.Unmarshal(data, &c); err != nil {
+		return "a claim on the batch is unreadable: " + err.Error(), nil
+	}
+	return fmt.Sprintf("execution %s holds a claim on the batch since %s: a commit is in progress or died", c.Execution, c.ClaimedAt.UTC().Format(time.RFC3339)), nil
+}
+
+// republishFor copies the table's data file of v back to the partition object p when p is missing,
+// recording what it did (or why not) in res.
+func republishFor(ctx context.Context, b store.Bucket, src TableSource, res *ManifestRebuild, key string, v TableVersion, p Partition, dry bool) error {
+	copied, why, err := republish(ctx, b, src, v, p, dry)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		res.Skipped = append(res.Skipped, RebuildIssue{Key: key, Detail: why,
+			Remedy: "replace the batch's committed file by itself: it publishes its Parquet again", Command: "reprocess " + v.Source + " --replace"})
+		if v.Source == "" {
+			res.Skipped[len(res.Skipped)-1].Command = ""
+		}
+		return nil
+	}
+	if copied {
+		res.Republished = append(res.Republished, p.Key)
+	}
+	return nil
+}
+
 // versionDiffers says how the manifest old differs from the table's record r of its batch ("" when it
-// commits the version the table holds, by the same commit as far as the table's kept snapshots tell).
-func versionDiffers(old []byte, r TableRecord) string {
+// commits the version the table holds, by the same commit as far as the table's kept snapshots tell),
+// and whether that is because old cannot be read.
+func versionDiffers(old []byte, r TableRecord) (string, bool) {
 	var o Manifest
 	if err := json.Unmarshal(old, &o); err != nil {
-		return "the manifest is unreadable: " + err.Error()
+		return "the manifest is unreadable: " + err.Error(), true
 	}
+	return commitDiffers(&o, r), false
+}
+
+// commitDiffers is versionDiffers for a manifest that reads.
+func commitDiffers(o *Manifest, r TableRecord) string {
 	v := r.Version
-	want, err := TableVersionOf(&o)
+	want, err := TableVersionOf(o)
 	switch {
 	case err != nil:
 		return err.Error()
-	case want.File == v.File && want.SourceETag == v.SourceETag && want.Revision > v.Revision:
-		return "" // a replace by the same bytes, which leaves the table as the commit that added them made it
-	case want.File != v.File || want.Revision != v.Revision || want.SourceETag != v.SourceETag:
-		return fmt.Sprintf("the manifest commits the report with etag %s (revision %d), the Iceberg table holds etag %s (revision %d): run settle verify",
+	case want.File != v.File || want.SourceETag != v.SourceETag:
+		return fmt.Sprintf("the manifest commits the report with etag %s (revision %d), the Iceberg table holds etag %s (revision %d)",
 			o.Source.ETag, o.Revision, v.SourceETag, v.Revision)
+	case want.Revision != v.Revision:
+		// The same bytes committed again (a replace of the file by itself, a first commit after the
+		// manifest was lost), which leaves the table as the commit that added them made it.
+		return ""
 	case !r.Expired && (want.Execution != v.Execution || !reflect.DeepEqual(want.Replaced, v.Replaced) || !slices.Equal(want.History, v.History)) ||
 		!v.Arrived.IsZero() && !want.Arrived.Equal(v.Arrived):
 		return fmt.Sprintf("the manifest and the Iceberg table hold the report with etag %s (revision %d), but their records of its commit differ", o.Source.ETag, o.Revision)
@@ -208,41 +296,61 @@ func versionDiffers(old []byte, r TableRecord) string {
 	return ""
 }
 
-// republish copies the table's data file back to the partition object p when it is missing (reporting
-// true), and says why not when the object holds other bytes or the copy does not match.
-func republish(ctx context.Context, b store.Bucket, src TableSource, file string, p Partition, dry bool) (bool, string, error) {
+// republish copies the table's data file of v back to the partition object p when it is missing
+// (reporting true), and says why not when the object holds other bytes, the table's file is unreadable,
+// or a commit claimed the batch meanwhile. The copy is created only while the key is absent where the
+// bucket can (a folder); on S3 the claim read again after the copy narrows a concurrent commit's window
+// to the copy itself, and settle verify finds what it left.
+func republish(ctx context.Context, b store.Bucket, src TableSource, v TableVersion, p Partition, dry bool) (bool, string, error) {
 	obj, err := b.Head(ctx, p.Key)
 	if err == nil {
 		if obj.ETag != p.ETag {
-			return false, fmt.Sprintf("%s holds other bytes (etag %s) than the table's version (etag %s): reprocess the file with --replace", p.Key, obj.ETag, p.ETag), nil
+			return false, fmt.Sprintf("%s holds other bytes (etag %s) than the table's version (etag %s)", p.Key, obj.ETag, p.ETag), nil
 		}
 		return false, "", nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return false, "", infraError("head "+p.Key, err)
 	}
+	if etag, err := tableFileETag(v); err != nil || etag != p.ETag {
+		return false, fmt.Sprintf("%s is missing, and the table's data file %s holds other bytes than it did", p.Key, v.File), nil
+	}
 	if dry {
 		return true, "", nil
 	}
-	rc, err := src.OpenFile(ctx, file)
+	rc, err := src.OpenFile(ctx, v.File)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Sprintf("%s is missing, and so is the table's data file %s", p.Key, v.File), nil
+	}
 	if err != nil {
-		return false, "", fmt.Errorf("read the Iceberg table's %s: %w", file, err)
+		return false, "", fmt.Errorf("read the Iceberg table's %s: %w", v.File, err)
 	}
 	defer rc.Close()
-	up, err := b.Create(ctx, p.Key)
+	var up store.Upload
+	if cc, ok := b.(conditionalCreator); ok {
+		up, err = cc.CreateIf(ctx, p.Key, store.Precondition{IfAbsent: true})
+	} else {
+		up, err = b.Create(ctx, p.Key)
+	}
 	if err != nil {
 		return false, "", infraError("create "+p.Key, err)
 	}
 	defer up.Abort()
 	if _, err := io.Copy(up, rc); err != nil {
-		return false, "", infraError("copy "+file+" to "+p.Key, err)
+		return false, "", infraError("copy "+v.File+" to "+p.Key, err)
 	}
 	got, err := up.Commit()
+	if errors.Is(err, store.ErrPreconditionFailed) {
+		return false, fmt.Sprintf("a commit wrote %s while the rebuild copied it", p.Key), nil
+	}
 	if err != nil {
 		return false, "", infraError("write "+p.Key, err)
 	}
+	if claimed, err := claimOf(ctx, b, v); err != nil || claimed != "" {
+		return false, "the copy of " + p.Key + " ended after another commit claimed the batch (" + claimed + ")", err
+	}
 	if got.ETag != p.ETag {
-		return true, fmt.Sprintf("%s was copied back from the table with etag %s, not the etag %s its commit published (a multipart upload): reprocess the file with --replace", p.Key, got.ETag, p.ETag), nil
+		return true, fmt.Sprintf("%s was copied back from the table with etag %s, not the etag %s its commit published (a multipart upload)", p.Key, got.ETag, p.ETag), nil
 	}
 	return true, "", nil
 }
