@@ -138,7 +138,10 @@ func printManifest(w io.Writer, op operator, d *ops.Detail, m *workflow.Manifest
 		fmt.Fprintf(w, ", replacing %s (revision %d)", op.file(*m.Replaced), m.Revision)
 	}
 	fmt.Fprintln(w)
-	if m.Execution != d.Name {
+	switch {
+	case m.Execution == "": // a manifest written again from the table after its commit's snapshot expired
+		fmt.Fprintf(w, "    now committed from %s (by an execution the table no longer records)\n", op.file(m.Source))
+	case m.Execution != d.Name:
 		fmt.Fprintf(w, "    now committed by %s, from %s\n", m.Execution, op.file(m.Source))
 	}
 	c := m.Counts

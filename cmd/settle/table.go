@@ -287,7 +287,7 @@ func printRebuild(a *app, say words, res workflow.ManifestRebuild, dry bool) {
 		}
 	}
 	if res.Expired > 0 {
-		fmt.Fprintf(a.stdout, "%s no execution: the snapshot that added their version has expired.\n", plural(res.Expired, "manifest names", "manifests name"))
+		fmt.Fprintf(a.stdout, "%s no execution: the table no longer keeps the snapshot of its commit.\n", plural(res.Expired, "manifest names", "manifests name"))
 	}
 	for _, group := range []struct {
 		what   string

@@ -268,6 +268,22 @@ func TestTableRebuild(t *testing.T) {
 	if out, code := localCLI("verify", "--data", data, "--deep"); code != 0 {
 		t.Errorf("verify after the remedies: %d\n%s", code, out)
 	}
+	// Once the snapshot that added a version has expired, its manifest comes back without its execution,
+	// and show says so.
+	if out, code := localCLI("table", "maintain", "--data", data, "--retention", "0d"); code != 0 {
+		t.Fatalf("maintain: %d\n%s", code, out)
+	}
+	if err := os.Remove(filepath.Join(proc, "_manifests", "adyen", "AcmeShopNL", "57.json")); err != nil {
+		t.Fatal(err)
+	}
+	out, code = localCLI("table", "rebuild", "--data", data)
+	if code != 0 || !strings.Contains(out, "1 manifest names no execution: the table no longer keeps the snapshot of its commit.") {
+		t.Errorf("rebuild after expiry: %d\n%s", code, out)
+	}
+	out, code = localCLI("show", "--data", data, "dbb8e651909be6dcdda3de38fa9b00a0")
+	if code != 0 || !strings.Contains(out, "now committed from "+filepath.Join(data, "raw", "incoming", "settlement_detail_report_batch_57.csv")+" (by an execution the table no longer records)") {
+		t.Errorf("show of a batch whose manifest names no execution: %d\n%s", code, out)
+	}
 }
 
 // files is every file under root's folders dirs (except the folder store's own), by key.
