@@ -296,8 +296,7 @@ func printRebuild(a *app, say words, res workflow.ManifestRebuild, dry bool) {
 		for _, is := range group.issues {
 			fmt.Fprintf(a.stdout, "%s: %s\n    %s\n    To resolve: %s", group.what, say.output(is.Key), sayKeys(say, is.Detail), is.Remedy)
 			if is.Command != "" {
-				verb, rest, _ := strings.Cut(is.Command, " ")
-				fmt.Fprintf(a.stdout, ": %s", strings.TrimSpace(say.command(verb)+" "+say.text(rest)))
+				fmt.Fprintf(a.stdout, ": %s", commandLine(say, is.Command))
 			}
 			fmt.Fprintln(a.stdout)
 		}

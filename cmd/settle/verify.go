@@ -81,6 +81,17 @@ func runVerify(ctx context.Context, a *app, op operator, o verifyOptions) error 
 	return nil
 }
 
+// commandLine is a remedy's command (a settle command line without "settle", its arguments in the
+// pipeline's words) as the target runs it.
+func commandLine(say words, command string) string {
+	verb, rest, _ := strings.Cut(command, " ")
+	if verb == "table" { // a command of a group: its verb is two words
+		sub, more, _ := strings.Cut(rest, " ")
+		verb, rest = verb+" "+sub, more
+	}
+	return strings.TrimSpace(say.command(verb) + " " + say.text(rest))
+}
+
 // printVerify prints a report in the operator's words.
 func printVerify(w io.Writer, op operator, rep *workflow.VerifyReport) {
 	fmt.Fprintf(w, "Checked %s: %d manifests, %d objects, %d rows committed, %d claims, %d staged files.\n",
@@ -103,12 +114,7 @@ func printVerify(w io.Writer, op operator, rep *workflow.VerifyReport) {
 		fmt.Fprintf(w, "    %s\n", op.text(f.Detail))
 		remedy := f.Remedy
 		if f.Command != "" {
-			verb, rest, _ := strings.Cut(f.Command, " ")
-			if verb == "table" { // a command of a group: its verb is two words
-				sub, more, _ := strings.Cut(rest, " ")
-				verb, rest = verb+" "+sub, more
-			}
-			remedy += ": " + strings.TrimSpace(op.command(verb)+" "+op.text(rest))
+			remedy += ": " + commandLine(op, f.Command)
 		}
 		fmt.Fprintf(w, "    To resolve: %s\n", remedy)
 	}

@@ -284,6 +284,32 @@ func TestTableRebuild(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "now committed from "+filepath.Join(data, "raw", "incoming", "settlement_detail_report_batch_57.csv")+" (by an execution the table no longer records)") {
 		t.Errorf("show of a batch whose manifest names no execution: %d\n%s", code, out)
 	}
+	// A batch under a commit's claim is left to that commit.
+	m57 := filepath.Join(proc, "_manifests", "adyen", "AcmeShopNL", "57.json")
+	kept := read(t, m57)
+	claim := filepath.Join(proc, filepath.FromSlash(workflow.ClaimKey("AcmeShopNL", 57)))
+	if err := os.Remove(m57); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(claim), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(claim, []byte(`{"version":1,"execution":"x-p9","claimed_at":"2024-05-03T00:00:00Z"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = localCLI("table", "rebuild", "--data", data)
+	if code != 1 || !strings.Contains(out, "Left: "+m57+"\n    execution x-p9 holds a claim on the batch since 2024-05-03T00:00:00Z") {
+		t.Errorf("rebuild of a claimed batch: %d\n%s", code, out)
+	}
+	if _, err := os.Stat(m57); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the claimed batch's manifest was written: %v", err)
+	}
+	if err := os.Remove(claim); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := localCLI("table", "rebuild", "--data", data); code != 0 || !bytes.Equal(read(t, m57), kept) {
+		t.Errorf("rebuild once the claim is gone: %d\n%s", code, out)
+	}
 }
 
 // files is every file under root's folders dirs (except the folder store's own), by key.

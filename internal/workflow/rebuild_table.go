@@ -143,15 +143,6 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 	for _, r := range recs {
 		v := r.Version
 		key := ManifestKey(v.MerchantAccount, v.Batch)
-		claimed, err := claimOf(ctx, b, v)
-		if err != nil {
-			return res, err
-		}
-		if claimed != "" {
-			res.Skipped = append(res.Skipped, RebuildIssue{Key: key, Detail: claimed,
-				Remedy: "let the commit end (or redrive it if it died), then check and rebuild again", Command: "verify"})
-			continue
-		}
 		old, _, err := b.Get(ctx, key)
 		if err == nil {
 			if why, unreadable := versionDiffers(old, r); unreadable {
@@ -175,6 +166,12 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return res, infraError("read "+key, err)
+		}
+		if claimed, err := claimOf(ctx, b, v); err != nil {
+			return res, err
+		} else if claimed != "" {
+			res.Skipped = append(res.Skipped, claimIssue(key, claimed))
+			continue
 		}
 		r.Footer, err = src.Footer(ctx, v)
 		if ctx.Err() != nil {
@@ -226,6 +223,12 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 	return res, nil
 }
 
+// claimIssue is a batch left to the commit that claims it.
+func claimIssue(key, claimed string) RebuildIssue {
+	return RebuildIssue{Key: key, Detail: claimed,
+		Remedy: "let the commit end (or redrive it if it died), then check and rebuild again", Command: "verify"}
+}
+
 // claimOf says which commit holds a claim on v's batch ("" for none).
 func claimOf(ctx context.Context, b store.Bucket, v TableVersion) (string, error) {
 	ck := ClaimKey(v.MerchantAccount, v.Batch)
@@ -249,6 +252,10 @@ func republishFor(ctx context.Context, b store.Bucket, src TableSource, res *Man
 	copied, why, err := republish(ctx, b, src, v, p, dry)
 	if err != nil {
 		return err
+	}
+	if claimed, ok := strings.CutPrefix(why, claimedPrefix); ok {
+		res.Skipped = append(res.Skipped, claimIssue(key, claimed))
+		return nil
 	}
 	if why != "" {
 		res.Skipped = append(res.Skipped, RebuildIssue{Key: key, Detail: why,
@@ -296,6 +303,9 @@ func commitDiffers(o *Manifest, r TableRecord) string {
 	return ""
 }
 
+// claimedPrefix starts republish's reason when a commit claims the batch.
+const claimedPrefix = "claimed: "
+
 // republish copies the table's data file of v back to the partition object p when it is missing
 // (reporting true), and says why not when the object holds other bytes, the table's file is unreadable,
 // or a commit claimed the batch meanwhile. The copy is created only while the key is absent where the
@@ -311,6 +321,9 @@ func republish(ctx context.Context, b store.Bucket, src TableSource, v TableVers
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return false, "", infraError("head "+p.Key, err)
+	}
+	if claimed, err := claimOf(ctx, b, v); err != nil || claimed != "" {
+		return false, claimedPrefix + claimed, err
 	}
 	if etag, err := tableFileETag(v); err != nil || etag != p.ETag {
 		return false, fmt.Sprintf("%s is missing, and the table's data file %s holds other bytes than it did", p.Key, v.File), nil
@@ -347,7 +360,7 @@ func republish(ctx context.Context, b store.Bucket, src TableSource, v TableVers
 		return false, "", infraError("write "+p.Key, err)
 	}
 	if claimed, err := claimOf(ctx, b, v); err != nil || claimed != "" {
-		return false, "the copy of " + p.Key + " ended after another commit claimed the batch (" + claimed + ")", err
+		return false, claimedPrefix + claimed + " (it began while the rebuild copied " + p.Key + ")", err
 	}
 	if got.ETag != p.ETag {
 		return true, fmt.Sprintf("%s was copied back from the table with etag %s, not the etag %s its commit published (a multipart upload)", p.Key, got.ETag, p.ETag), nil
