@@ -119,7 +119,7 @@ type RebuildIssue struct {
 	Command string `json:"command,omitempty"`
 }
 
-// conditionalCreator is a bucket whose streaming upload can be conditional (store.Dir).
+// conditionalCreator is a bucket whose streaming upload can be conditional (store.Dir, s3store.Bucket).
 type conditionalCreator interface {
 	CreateIf(ctx context.Context, key string, pre store.Precondition) (store.Upload, error)
 }
@@ -308,9 +308,8 @@ const claimedPrefix = "claimed: "
 
 // republish copies the table's data file of v back to the partition object p when it is missing
 // (reporting true), and says why not when the object holds other bytes, the table's file is unreadable,
-// or a commit claimed the batch meanwhile. The copy is created only while the key is absent where the
-// bucket can (a folder); on S3 the claim read again after the copy narrows a concurrent commit's window
-// to the copy itself, and settle verify finds what it left.
+// or a commit claimed the batch meanwhile. The copy is created only while the key is absent (S3 and the
+// folder store check it when the upload commits), and the claim is read again after it.
 func republish(ctx context.Context, b store.Bucket, src TableSource, v TableVersion, p Partition, dry bool) (bool, string, error) {
 	obj, err := b.Head(ctx, p.Key)
 	if err == nil {

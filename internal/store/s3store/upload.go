@@ -25,6 +25,13 @@ var errAborted = errors.New("upload aborted")
 // most concurrency at a time, so memory stays below (concurrency+1) × part size. Any failure aborts
 // the multipart upload, so no invisible parts are left behind.
 func (s *Bucket) Create(ctx context.Context, key string) (store.Upload, error) {
+	return s.CreateIf(ctx, key, store.Precondition{})
+}
+
+// CreateIf is Create with a precondition that S3 checks when the upload commits (If-None-Match or
+// If-Match on the PutObject or the CompleteMultipartUpload): a commit that finds it false fails with
+// store.ErrPreconditionFailed and leaves the key as it was.
+func (s *Bucket) CreateIf(ctx context.Context, key string, pre store.Precondition) (store.Upload, error) {
 	if err := s.checkKey("create", key); err != nil {
 		return nil, err
 	}
@@ -32,6 +39,7 @@ func (s *Bucket) Create(ctx context.Context, key string) (store.Upload, error) {
 	return &s3Upload{
 		s:      s,
 		key:    key,
+		pre:    pre,
 		parent: ctx,
 		ctx:    uctx,
 		cancel: cancel,
@@ -45,6 +53,7 @@ func (s *Bucket) Create(ctx context.Context, key string) (store.Upload, error) {
 type s3Upload struct {
 	s      *Bucket
 	key    string
+	pre    store.Precondition      // checked by S3 at Commit
 	parent context.Context         // the caller's, for the cleanup after a failure
 	ctx    context.Context         // canceled on failure or Abort, to stop the parts in flight
 	cancel context.CancelCauseFunc // records why ctx was canceled
@@ -203,14 +212,16 @@ func (u *s3Upload) Commit() (store.Object, error) {
 	if u.uploadID == nil {
 		u.done = true
 		defer u.release()
-		out, err := u.s.client.PutObject(u.ctx, &s3.PutObjectInput{
+		in := &s3.PutObjectInput{
 			Bucket:        &u.s.bucket,
 			Key:           &u.key,
 			Body:          bytes.NewReader(u.buf),
 			ContentLength: aws.Int64(int64(len(u.buf))),
-		})
+		}
+		in.IfNoneMatch, in.IfMatch = u.conditions()
+		out, err := u.s.client.PutObject(u.ctx, in)
 		if err != nil {
-			return store.Object{}, u.s.wrap("put", u.key, err)
+			return store.Object{}, u.wrap("put", err)
 		}
 		return store.Object{Key: u.key, Size: u.size, ETag: etagOf(out.ETag), Modified: time.Now().UTC()}, nil
 	}
@@ -224,18 +235,39 @@ func (u *s3Upload) Commit() (store.Object, error) {
 		return store.Object{}, u.fail(err)
 	}
 	slices.SortFunc(u.parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
-	out, err := u.s.client.CompleteMultipartUpload(u.ctx, &s3.CompleteMultipartUploadInput{
+	in := &s3.CompleteMultipartUploadInput{
 		Bucket:          &u.s.bucket,
 		Key:             &u.key,
 		UploadId:        u.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.parts},
-	})
+	}
+	in.IfNoneMatch, in.IfMatch = u.conditions()
+	out, err := u.s.client.CompleteMultipartUpload(u.ctx, in)
 	if err != nil {
-		return store.Object{}, u.fail(u.s.wrap("complete multipart upload", u.key, err))
+		return store.Object{}, u.fail(u.wrap("complete multipart upload", err))
 	}
 	u.done = true
 	u.release()
 	return store.Object{Key: u.key, Size: u.size, ETag: etagOf(out.ETag), Modified: time.Now().UTC()}, nil
+}
+
+// conditions are the If-None-Match and If-Match headers of the upload's precondition.
+func (u *s3Upload) conditions() (ifNoneMatch, ifMatch *string) {
+	switch {
+	case u.pre.IfAbsent:
+		return aws.String("*"), nil
+	case u.pre.IfMatch != "":
+		return nil, ifMatchHeader(u.pre.IfMatch)
+	}
+	return nil, nil
+}
+
+// wrap is the bucket's wrap for the upload's commit, wrapConditional when it has a precondition.
+func (u *s3Upload) wrap(op string, err error) error {
+	if u.pre == (store.Precondition{}) {
+		return u.s.wrap(op, u.key, err)
+	}
+	return u.s.wrapConditional(op, u.key, u.pre, err)
 }
 
 // Abort stops the parts in flight and aborts the multipart upload; after Commit it does nothing.

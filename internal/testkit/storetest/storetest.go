@@ -119,6 +119,7 @@ func Run(t *testing.T, c Conformance) {
 		{"PutIfMatch", true, testPutIfMatch},
 		{"DeleteIf", true, testDeleteIf},
 		{"Race", true, testRace},
+		{"CreateIf", true, testCreateIf},
 		// Ranges and missing keys.
 		{"OpenRange", false, testOpenRange},
 		{"NotFound", false, testNotFound},
@@ -288,6 +289,53 @@ func testPutIfAbsent(t *testing.T, c Conformance) {
 	}
 	if data, _ := mustGet(t, b, "claim"); string(data) != "A" {
 		t.Errorf("after a failed PutIf the object is %q, want A", data)
+	}
+}
+
+// conditionalCreator is a bucket whose streaming uploads can be conditional (store.Dir, s3store).
+type conditionalCreator interface {
+	CreateIf(ctx context.Context, key string, pre store.Precondition) (store.Upload, error)
+}
+
+// testCreateIf: a streaming upload created only while its key is absent (or holds a version) commits
+// when the condition holds and otherwise fails with store.ErrPreconditionFailed, leaving the key as it
+// was; for an upload of one part and for one of several.
+func testCreateIf(t *testing.T, c Conformance) {
+	ctx := t.Context()
+	b := c.NewBucket(t)
+	cc, ok := b.(conditionalCreator)
+	if !ok {
+		t.Skip("the bucket has no conditional streaming upload")
+	}
+	for _, size := range []int{10, 2*PartSize + PartSize/2} {
+		key := fmt.Sprintf("copy-%d", size)
+		data := Payload(size)
+		create := func(pre store.Precondition) (store.Object, error) {
+			u, err := cc.CreateIf(ctx, key, pre)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer u.Abort()
+			WriteInChunks(t, u, data)
+			return u.Commit()
+		}
+		first, err := create(store.Precondition{IfAbsent: true})
+		if err != nil {
+			t.Fatalf("%d bytes: CreateIf(absent) on a missing key = %v", size, err)
+		}
+		other := MustPut(t, b, key, []byte("another commit"))
+		if _, err := create(store.Precondition{IfAbsent: true}); !errors.Is(err, store.ErrPreconditionFailed) {
+			t.Errorf("%d bytes: CreateIf(absent) on a present key = %v, want store.ErrPreconditionFailed", size, err)
+		}
+		if _, err := create(store.Precondition{IfMatch: first.ETag}); !errors.Is(err, store.ErrPreconditionFailed) {
+			t.Errorf("%d bytes: CreateIf(match a stale etag) = %v, want store.ErrPreconditionFailed", size, err)
+		}
+		if got, etag := mustGet(t, b, key); string(got) != "another commit" || etag != other.ETag {
+			t.Errorf("%d bytes: after the refused uploads the key holds %q", size, got)
+		}
+		if _, err := create(store.Precondition{IfMatch: other.ETag}); err != nil {
+			t.Errorf("%d bytes: CreateIf(match the current etag) = %v", size, err)
+		}
 	}
 }
 
