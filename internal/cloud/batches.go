@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -60,13 +59,13 @@ func NewBatches(ctx context.Context, getenv func(string) string, table func(work
 	if table != nil {
 		// Opened at the check, not here: a table that cannot be reached fails the table check, which
 		// the check reports, and leaves the ledgers' alerts running.
-		reader = &lazyTable{open: func(ctx context.Context) (workflow.TableReader, error) {
+		reader = workflow.LazyTable(func(ctx context.Context) (workflow.TableReader, error) {
 			home, err := TableHomeFromEnv(ctx, getenv, cfg, processed)
 			if err != nil {
 				return nil, fmt.Errorf("the table of record: %w", err)
 			}
 			return table(home), nil
-		}}
+		})
 	}
 	c := &workflow.BatchCheck{
 		Processed: processed,
@@ -93,48 +92,4 @@ func (t Topic) Publish(ctx context.Context, subject, message string) error {
 		return fmt.Errorf("publish to %s: %w", t.ARN, err)
 	}
 	return nil
-}
-
-// lazyTable is a table reader opened on first use, and again after a failed open.
-type lazyTable struct {
-	open func(context.Context) (workflow.TableReader, error)
-	mu   sync.Mutex
-	r    workflow.TableReader
-}
-
-func (l *lazyTable) get(ctx context.Context) (workflow.TableReader, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.r == nil {
-		r, err := l.open(ctx)
-		if err != nil {
-			return nil, err
-		}
-		l.r = r
-	}
-	return l.r, nil
-}
-
-func (l *lazyTable) State(ctx context.Context) (*workflow.TableState, error) {
-	r, err := l.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.State(ctx)
-}
-
-func (l *lazyTable) SnapshotOf(ctx context.Context, v workflow.TableVersion) (*workflow.TableSnapshot, error) {
-	r, err := l.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.SnapshotOf(ctx, v)
-}
-
-func (l *lazyTable) HasFile(ctx context.Context, file string) (bool, error) {
-	r, err := l.get(ctx)
-	if err != nil {
-		return false, err
-	}
-	return r.HasFile(ctx, file)
 }

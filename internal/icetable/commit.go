@@ -295,17 +295,27 @@ func relative(loc, path string) string {
 	return path
 }
 
-// State is the table as of its latest commit for the consistency check; nil when there is none.
-func (t *Table) State(ctx context.Context) (*workflow.TableState, error) {
+// currentBatches is the table as of its latest commit, its version and the batch versions its index
+// holds; a nil table when nothing was committed.
+func (t *Table) currentBatches(ctx context.Context) (*table.Table, int, []workflow.TableVersion, error) {
 	tbl, version, err := t.Current(ctx)
 	if errors.Is(err, ErrNoTable) {
-		return nil, nil
+		return nil, 0, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
 	batches, err := Batches(tbl.Metadata())
 	if err != nil {
+		return nil, 0, nil, err
+	}
+	return tbl, version, batches, nil
+}
+
+// State is the table as of its latest commit for the consistency check; nil when there is none.
+func (t *Table) State(ctx context.Context) (*workflow.TableState, error) {
+	tbl, version, batches, err := t.currentBatches(ctx)
+	if tbl == nil || err != nil {
 		return nil, err
 	}
 	files, err := Files(ctx, tbl)

@@ -3,10 +3,8 @@ package icetable
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"strconv"
 
 	"github.com/apache/iceberg-go/table"
 
@@ -20,21 +18,15 @@ var _ workflow.TableSource = (*Table)(nil)
 // version records: what workflow.RebuildManifests writes the manifests from, with Footer. None when the
 // table has no commit.
 func (t *Table) Records(ctx context.Context) ([]workflow.TableRecord, error) {
-	tbl, _, err := t.Current(ctx)
-	if errors.Is(err, ErrNoTable) {
-		return nil, nil
-	}
-	if err != nil {
+	tbl, _, vs, err := t.currentBatches(ctx)
+	if tbl == nil || err != nil {
 		return nil, err
 	}
-	vs, err := Batches(tbl.Metadata())
-	if err != nil {
-		return nil, err
-	}
+	added := addedBy(tbl.Metadata())
 	out := make([]workflow.TableRecord, 0, len(vs))
 	for _, v := range vs {
 		r := workflow.TableRecord{Version: v, Expired: true}
-		if s := addedBy(tbl.Metadata(), v); s != nil {
+		if s := added[v.File]; s != nil {
 			r.Expired = false
 			if err := recordedCommit(s.Summary.Properties, &r.Version); err != nil {
 				return nil, fmt.Errorf("snapshot %d: %w", s.SnapshotID, err)
@@ -56,20 +48,17 @@ func (t *Table) OpenFile(ctx context.Context, file string) (io.ReadCloser, error
 	return t.Home.Bucket.Open(ctx, t.Home.Key(file), "")
 }
 
-// addedBy is the newest snapshot that added v's file to v's batch, nil when it has expired.
-func addedBy(meta table.Metadata, v workflow.TableVersion) *table.Snapshot {
+// addedBy is, by data file, the newest kept snapshot that added it (one pass over the snapshots, not one
+// per batch: a table keeps tens of thousands of each). A file's name is its batch's and its content's.
+func addedBy(meta table.Metadata) map[string]*table.Snapshot {
 	snaps := meta.Snapshots()
-	for i := len(snaps) - 1; i >= 0; i-- {
-		s := &snaps[i]
-		if s.Summary == nil {
-			continue
-		}
-		p := s.Summary.Properties
-		if p[SummaryFile] == v.File && p[SummaryMerchant] == v.MerchantAccount && p[SummaryBatch] == strconv.FormatInt(v.Batch, 10) {
-			return s
+	out := make(map[string]*table.Snapshot, len(snaps))
+	for i := range snaps {
+		if s := &snaps[i]; s.Summary != nil && s.Summary.Properties[SummaryFile] != "" {
+			out[s.Summary.Properties[SummaryFile]] = s
 		}
 	}
-	return nil
+	return out
 }
 
 // recordedCommit reads into v what a snapshot's summary records of the commit that made it.

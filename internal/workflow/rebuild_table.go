@@ -145,20 +145,21 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 		key := ManifestKey(v.MerchantAccount, v.Batch)
 		old, _, err := b.Get(ctx, key)
 		if err == nil {
-			if why, unreadable := versionDiffers(old, r); unreadable {
-				res.Differ = append(res.Differ, RebuildIssue{Key: key, Detail: why,
+			var o Manifest
+			if err := json.Unmarshal(old, &o); err != nil {
+				res.Differ = append(res.Differ, RebuildIssue{Key: key, Detail: "the manifest is unreadable: " + err.Error(),
 					Remedy: "restore it (on a stack the processed bucket keeps its earlier versions) or delete it, then rebuild again"})
 				continue
-			} else if why != "" {
+			}
+			if why := commitDiffers(&o, r); why != "" {
 				res.Differ = append(res.Differ, RebuildIssue{Key: key, Detail: why,
 					Remedy: "the check says which of the two to trust", Command: "verify"})
 				continue
 			}
 			res.Same++
 			// The manifest holds the table's version: its partition object can come back from the table.
-			var m Manifest
-			if json.Unmarshal(old, &m) == nil && len(m.Partitions) == 1 {
-				if err := republishFor(ctx, b, src, &res, key, v, m.Partitions[0], dry); err != nil {
+			if len(o.Partitions) == 1 {
+				if _, err := republish(ctx, b, src, &res, key, v, o.Partitions[0], dry); err != nil {
 					return res, err
 				}
 			}
@@ -197,11 +198,9 @@ func RebuildManifests(ctx context.Context, b store.Bucket, src TableSource, dry 
 			return res, err
 		}
 		body = append(body, '\n')
-		n := len(res.Skipped)
-		if err := republishFor(ctx, b, src, &res, key, v, m.Partitions[0], dry); err != nil {
+		if ok, err := republish(ctx, b, src, &res, key, v, m.Partitions[0], dry); err != nil {
 			return res, err
-		}
-		if len(res.Skipped) > n {
+		} else if !ok { // the partition object cannot come back: no manifest may name it
 			continue
 		}
 		if !dry {
@@ -246,43 +245,8 @@ func claimOf(ctx context.Context, b store.Bucket, v TableVersion) (string, error
 	return fmt.Sprintf("execution %s holds a claim on the batch since %s: a commit is in progress or died", c.Execution, c.ClaimedAt.UTC().Format(time.RFC3339)), nil
 }
 
-// republishFor copies the table's data file of v back to the partition object p when p is missing,
-// recording what it did (or why not) in res.
-func republishFor(ctx context.Context, b store.Bucket, src TableSource, res *ManifestRebuild, key string, v TableVersion, p Partition, dry bool) error {
-	copied, why, err := republish(ctx, b, src, v, p, dry)
-	if err != nil {
-		return err
-	}
-	if claimed, ok := strings.CutPrefix(why, claimedPrefix); ok {
-		res.Skipped = append(res.Skipped, claimIssue(key, claimed))
-		return nil
-	}
-	if why != "" {
-		res.Skipped = append(res.Skipped, RebuildIssue{Key: key, Detail: why,
-			Remedy: "replace the batch's committed file by itself: it publishes its Parquet again", Command: "reprocess " + v.Source + " --replace"})
-		if v.Source == "" {
-			res.Skipped[len(res.Skipped)-1].Command = ""
-		}
-		return nil
-	}
-	if copied {
-		res.Republished = append(res.Republished, p.Key)
-	}
-	return nil
-}
-
-// versionDiffers says how the manifest old differs from the table's record r of its batch ("" when it
-// commits the version the table holds, by the same commit as far as the table's kept snapshots tell),
-// and whether that is because old cannot be read.
-func versionDiffers(old []byte, r TableRecord) (string, bool) {
-	var o Manifest
-	if err := json.Unmarshal(old, &o); err != nil {
-		return "the manifest is unreadable: " + err.Error(), true
-	}
-	return commitDiffers(&o, r), false
-}
-
-// commitDiffers is versionDiffers for a manifest that reads.
+// commitDiffers says how the manifest o differs from the table's record r of its batch ("" when it
+// commits the version the table holds, by the same commit as far as the table's kept snapshots tell).
 func commitDiffers(o *Manifest, r TableRecord) string {
 	v := r.Version
 	want, err := TableVersionOf(o)
@@ -303,39 +267,53 @@ func commitDiffers(o *Manifest, r TableRecord) string {
 	return ""
 }
 
-// claimedPrefix starts republish's reason when a commit claims the batch.
-const claimedPrefix = "claimed: "
-
-// republish copies the table's data file of v back to the partition object p when it is missing
-// (reporting true), and says why not when the object holds other bytes, the table's file is unreadable,
-// or a commit claimed the batch meanwhile. The copy is created only while the key is absent (S3 and the
-// folder store check it when the upload commits), and the claim is read again after it.
-func republish(ctx context.Context, b store.Bucket, src TableSource, v TableVersion, p Partition, dry bool) (bool, string, error) {
+// republish copies the table's data file of v back to the partition object p of key's batch when p is
+// missing (recording it in res). It reports whether p holds, or in a dry run would hold, the table's
+// bytes; when not, res.Skipped says why: the object holds other bytes, the table's file is gone, or a
+// commit claims the batch. The copy is created only while the key is absent (S3 and the folder store
+// check it when the upload commits), and the claim is read again after it.
+func republish(ctx context.Context, b store.Bucket, src TableSource, res *ManifestRebuild, key string, v TableVersion, p Partition, dry bool) (bool, error) {
+	skip := func(why string) (bool, error) {
+		is := RebuildIssue{Key: key, Detail: why, Remedy: "replace the batch's committed file by itself: it publishes its Parquet again"}
+		if v.Source != "" {
+			is.Command = "reprocess " + v.Source + " --replace"
+		}
+		res.Skipped = append(res.Skipped, is)
+		return false, nil
+	}
+	claimed := func() (bool, error) {
+		c, err := claimOf(ctx, b, v)
+		if c != "" {
+			res.Skipped = append(res.Skipped, claimIssue(key, c))
+		}
+		return c != "" || err != nil, err
+	}
 	obj, err := b.Head(ctx, p.Key)
 	if err == nil {
 		if obj.ETag != p.ETag {
-			return false, fmt.Sprintf("%s holds other bytes (etag %s) than the table's version (etag %s)", p.Key, obj.ETag, p.ETag), nil
+			return skip(fmt.Sprintf("%s holds other bytes (etag %s) than the table's version (etag %s)", p.Key, obj.ETag, p.ETag))
 		}
-		return false, "", nil
+		return true, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return false, "", infraError("head "+p.Key, err)
+		return false, infraError("head "+p.Key, err)
 	}
-	if claimed, err := claimOf(ctx, b, v); err != nil || claimed != "" {
-		return false, claimedPrefix + claimed, err
+	if c, err := claimed(); c {
+		return false, err
 	}
 	if etag, err := tableFileETag(v); err != nil || etag != p.ETag {
-		return false, fmt.Sprintf("%s is missing, and the table's data file %s holds other bytes than it did", p.Key, v.File), nil
+		return skip(fmt.Sprintf("%s is missing, and the table's data file %s holds other bytes than it did", p.Key, v.File))
 	}
 	if dry {
-		return true, "", nil
+		res.Republished = append(res.Republished, p.Key)
+		return true, nil
 	}
 	rc, err := src.OpenFile(ctx, v.File)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, fmt.Sprintf("%s is missing, and so is the table's data file %s", p.Key, v.File), nil
+		return skip(fmt.Sprintf("%s is missing, and so is the table's data file %s", p.Key, v.File))
 	}
 	if err != nil {
-		return false, "", fmt.Errorf("read the Iceberg table's %s: %w", v.File, err)
+		return false, fmt.Errorf("read the Iceberg table's %s: %w", v.File, err)
 	}
 	defer rc.Close()
 	var up store.Upload
@@ -345,24 +323,25 @@ func republish(ctx context.Context, b store.Bucket, src TableSource, v TableVers
 		up, err = b.Create(ctx, p.Key)
 	}
 	if err != nil {
-		return false, "", infraError("create "+p.Key, err)
+		return false, infraError("create "+p.Key, err)
 	}
 	defer up.Abort()
 	if _, err := io.Copy(up, rc); err != nil {
-		return false, "", infraError("copy "+v.File+" to "+p.Key, err)
+		return false, infraError("copy "+v.File+" to "+p.Key, err)
 	}
 	got, err := up.Commit()
 	if errors.Is(err, store.ErrPreconditionFailed) {
-		return false, fmt.Sprintf("a commit wrote %s while the rebuild copied it", p.Key), nil
+		return skip(fmt.Sprintf("a commit wrote %s while the rebuild copied it", p.Key))
 	}
 	if err != nil {
-		return false, "", infraError("write "+p.Key, err)
+		return false, infraError("write "+p.Key, err)
 	}
-	if claimed, err := claimOf(ctx, b, v); err != nil || claimed != "" {
-		return false, claimedPrefix + claimed + " (it began while the rebuild copied " + p.Key + ")", err
+	res.Republished = append(res.Republished, p.Key)
+	if c, err := claimed(); c { // a commit began during the copy
+		return false, err
 	}
 	if got.ETag != p.ETag {
-		return true, fmt.Sprintf("%s was copied back from the table with etag %s, not the etag %s its commit published (a multipart upload)", p.Key, got.ETag, p.ETag), nil
+		return skip(fmt.Sprintf("%s was copied back from the table with etag %s, not the etag %s its commit published (a multipart upload)", p.Key, got.ETag, p.ETag))
 	}
-	return true, "", nil
+	return true, nil
 }

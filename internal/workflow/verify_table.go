@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -153,4 +154,53 @@ func diffFiles(snapshot, recorded []string) string {
 		}
 	}
 	return strings.Join(only, "; ")
+}
+
+// LazyTable is a table reader opened by open on first use, and again after a failed open: a table that
+// cannot be reached fails the calls that need it, not the start of what holds it.
+func LazyTable(open func(context.Context) (TableReader, error)) TableReader {
+	return &lazyTable{open: open}
+}
+
+type lazyTable struct {
+	open func(context.Context) (TableReader, error)
+	mu   sync.Mutex
+	r    TableReader
+}
+
+func (l *lazyTable) get(ctx context.Context) (TableReader, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.r == nil {
+		r, err := l.open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l.r = r
+	}
+	return l.r, nil
+}
+
+func (l *lazyTable) State(ctx context.Context) (*TableState, error) {
+	r, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.State(ctx)
+}
+
+func (l *lazyTable) SnapshotOf(ctx context.Context, v TableVersion) (*TableSnapshot, error) {
+	r, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.SnapshotOf(ctx, v)
+}
+
+func (l *lazyTable) HasFile(ctx context.Context, file string) (bool, error) {
+	r, err := l.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	return r.HasFile(ctx, file)
 }
